@@ -1,0 +1,316 @@
+//! CKKS encoding through the canonical embedding ("special FFT").
+//!
+//! `slots` complex values (a power of two ≤ N/2) map to a real polynomial
+//! whose coefficients live at multiples of `gap = N / (2·slots)`: real parts
+//! at `i·gap`, imaginary parts at `N/2 + i·gap`. Slot i is the evaluation at
+//! `ζ^{5^i}` (ζ a primitive 2N-th root of unity), so rotating by r slots is
+//! the automorphism `X → X^{5^r}`.
+
+use crate::context::Context;
+use crate::ciphertext::Plaintext;
+use crate::error::{CkksError, Result};
+use crate::ring::RnsPoly;
+use num_complex::Complex64;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Encodes and decodes vectors; cheap to clone (shares the context).
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    ctx: Arc<Context>,
+    /// `5^j mod 2N` for j < N/2.
+    rot_group: Vec<u64>,
+    /// `exp(2πi·k/2N)` for k ≤ 2N.
+    ksi: Vec<Complex64>,
+}
+
+impl Encoder {
+    /// Precomputes the FFT tables of the context's ring.
+    pub fn new(ctx: &Arc<Context>) -> Self {
+        let n = ctx.n();
+        let m = 2 * n as u64;
+        let mut rot_group = Vec::with_capacity(n / 2);
+        let mut g = 1u64;
+        for _ in 0..n / 2 {
+            rot_group.push(g);
+            g = g * 5 % m;
+        }
+        let ksi = (0..=m)
+            .map(|k| {
+                let angle = std::f64::consts::TAU * k as f64 / m as f64;
+                Complex64::new(angle.cos(), angle.sin())
+            })
+            .collect();
+        Self { ctx: ctx.clone(), rot_group, ksi }
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    fn check_slots(&self, slots: usize, len: usize) -> Result<()> {
+        let max = self.ctx.n() / 2;
+        if !slots.is_power_of_two() || slots > max {
+            return Err(CkksError::InvalidSlots(format!("{slots} slots: need a power of two ≤ {max}")));
+        }
+        if len > slots {
+            return Err(CkksError::InvalidSlots(format!("{len} values do not fit in {slots} slots")));
+        }
+        Ok(())
+    }
+
+    /// Encodes real values (zero-padded to `slots`) at `level` and `scale`.
+    pub fn encode_real(&self, values: &[f64], slots: usize, level: usize, scale: f64) -> Result<Plaintext> {
+        let v: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
+        self.encode(&v, slots, level, scale)
+    }
+
+    /// Encodes complex values (zero-padded to `slots`) at `level` and `scale`.
+    pub fn encode(&self, values: &[Complex64], slots: usize, level: usize, scale: f64) -> Result<Plaintext> {
+        self.check_slots(slots, values.len())?;
+        if let Some(index) = values.iter().position(|z| !z.re.is_finite() || !z.im.is_finite()) {
+            return Err(CkksError::NonFinite { index });
+        }
+        if level > self.ctx.max_level() {
+            return Err(CkksError::LevelExhausted { needed: level, level: self.ctx.max_level() });
+        }
+        check_scale(scale, level, &self.ctx)?;
+        let n = self.ctx.n();
+        let mut vals = values.to_vec();
+        vals.resize(slots, Complex64::new(0.0, 0.0));
+        self.fft_special_inv(&mut vals);
+        let gap = n / (2 * slots);
+        let mut coeffs = vec![0f64; n];
+        for (i, z) in vals.iter().enumerate() {
+            coeffs[i * gap] = z.re * scale;
+            coeffs[n / 2 + i * gap] = z.im * scale;
+        }
+        let bound = (self.ctx.params().q[..=level].iter().map(|&q| (q as f64).log2()).sum::<f64>() - 1.0).min(126.0);
+        if coeffs.iter().any(|c| c.abs().log2() >= bound) {
+            return Err(CkksError::ScaleOutOfBounds(format!(
+                "encoded coefficients exceed 2^{bound:.0} (values too large for scale {scale:e})"
+            )));
+        }
+        let poly = self.ctx_poly_from_f64(&coeffs, level + 1);
+        Ok(Plaintext { poly, scale, slots, fingerprint: self.ctx.fingerprint() })
+    }
+
+    /// Encodes the same constant in every slot (no FFT: a constant is the
+    /// constant polynomial).
+    pub fn encode_constant(&self, value: f64, slots: usize, level: usize, scale: f64) -> Result<Plaintext> {
+        self.check_slots(slots, 0)?;
+        if !value.is_finite() {
+            return Err(CkksError::NonFinite { index: 0 });
+        }
+        check_scale(scale, level, &self.ctx)?;
+        let mut coeffs = vec![0f64; self.ctx.n()];
+        coeffs[0] = value * scale;
+        let poly = self.ctx_poly_from_f64(&coeffs, level + 1);
+        Ok(Plaintext { poly, scale, slots, fingerprint: self.ctx.fingerprint() })
+    }
+
+    fn ctx_poly_from_f64(&self, coeffs: &[f64], num_q: usize) -> RnsPoly {
+        let n = self.ctx.n();
+        let ints: Vec<i128> = coeffs.iter().map(|&c| c.round() as i128).collect();
+        let mut poly = RnsPoly::zero(n, num_q, 0, false);
+        let moduli = self.ctx.moduli();
+        poly.data.par_chunks_mut(n).enumerate().for_each(|(i, l)| {
+            let m = &moduli[i];
+            for (x, &c) in l.iter_mut().zip(&ints) {
+                *x = m.from_i128(c);
+            }
+        });
+        self.ctx.ntt_forward(&mut poly);
+        poly
+    }
+
+    /// Decodes a plaintext to its complex slot values.
+    pub fn decode(&self, pt: &Plaintext) -> Result<Vec<Complex64>> {
+        if pt.fingerprint != self.ctx.fingerprint() {
+            return Err(CkksError::ParameterMismatch { expected: self.ctx.fingerprint(), found: pt.fingerprint });
+        }
+        let n = self.ctx.n();
+        let slots = pt.slots;
+        let gap = n / (2 * slots);
+        let mut poly = pt.poly.clone();
+        if poly.ntt {
+            self.ctx.ntt_inverse(&mut poly);
+        }
+        let crt = Crt::new(&self.ctx, poly.num_q);
+        let mut vals: Vec<Complex64> = (0..slots)
+            .into_par_iter()
+            .map(|i| {
+                let re = crt.to_f64(&poly, i * gap);
+                let im = crt.to_f64(&poly, n / 2 + i * gap);
+                Complex64::new(re / pt.scale, im / pt.scale)
+            })
+            .collect();
+        self.fft_special(&mut vals);
+        Ok(vals)
+    }
+
+    /// Decodes and keeps the real parts.
+    pub fn decode_real(&self, pt: &Plaintext) -> Result<Vec<f64>> {
+        Ok(self.decode(pt)?.into_iter().map(|z| z.re).collect())
+    }
+
+    fn fft_special(&self, vals: &mut [Complex64]) {
+        let size = vals.len();
+        let m = 2 * self.ctx.n();
+        bit_reverse(vals);
+        let mut len = 2;
+        while len <= size {
+            let lenh = len / 2;
+            let lenq = len * 4;
+            for i in (0..size).step_by(len) {
+                for j in 0..lenh {
+                    let idx = (self.rot_group[j] as usize % lenq) * m / lenq;
+                    let u = vals[i + j];
+                    let v = vals[i + j + lenh] * self.ksi[idx];
+                    vals[i + j] = u + v;
+                    vals[i + j + lenh] = u - v;
+                }
+            }
+            len *= 2;
+        }
+    }
+
+    fn fft_special_inv(&self, vals: &mut [Complex64]) {
+        let size = vals.len();
+        let m = 2 * self.ctx.n();
+        let mut len = size;
+        while len >= 2 {
+            let lenh = len / 2;
+            let lenq = len * 4;
+            for i in (0..size).step_by(len) {
+                for j in 0..lenh {
+                    let idx = (lenq - (self.rot_group[j] as usize % lenq)) * m / lenq;
+                    let u = vals[i + j] + vals[i + j + lenh];
+                    let v = (vals[i + j] - vals[i + j + lenh]) * self.ksi[idx];
+                    vals[i + j] = u;
+                    vals[i + j + lenh] = v;
+                }
+            }
+            len /= 2;
+        }
+        bit_reverse(vals);
+        let inv = 1.0 / size as f64;
+        vals.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+/// Rejects scales that are not finite, below 1, or beyond the modulus.
+pub(crate) fn check_scale(scale: f64, level: usize, ctx: &Context) -> Result<()> {
+    let log_q: f64 = ctx.params().q[..=level].iter().map(|&q| (q as f64).log2()).sum();
+    if !scale.is_finite() || scale < 1.0 || scale.log2() >= log_q - 1.0 {
+        return Err(CkksError::ScaleOutOfBounds(format!(
+            "scale {scale:e} must be ≥ 1 and < 2^{:.0} at level {level}",
+            log_q - 1.0
+        )));
+    }
+    Ok(())
+}
+
+fn bit_reverse<T>(v: &mut [T]) {
+    let n = v.len();
+    let mut j = 0;
+    for i in 1..n {
+        let mut bit = n >> 1;
+        while j & bit != 0 {
+            j ^= bit;
+            bit >>= 1;
+        }
+        j |= bit;
+        if i < j {
+            v.swap(i, j);
+        }
+    }
+}
+
+/// Garner's mixed-radix CRT: exact reconstruction of a residue vector as a
+/// centred value, then conversion to f64 (no big integers needed).
+pub(crate) struct Crt<'a> {
+    moduli: &'a [crate::ring::Modulus],
+    /// `inv[i][j] = q_i^{-1} mod q_j` for i < j.
+    inv: Vec<Vec<u64>>,
+    /// Mixed-radix digits of (Q−1)/2, most significant last.
+    half: Vec<u64>,
+    /// `q_0·…·q_{i-1}` as f64.
+    radix: Vec<f64>,
+}
+
+impl<'a> Crt<'a> {
+    pub(crate) fn new(ctx: &'a Context, num_q: usize) -> Self {
+        let moduli = &ctx.moduli()[..num_q];
+        let inv = (0..num_q)
+            .map(|i| (0..num_q).map(|j| if i < j { moduli[j].inv(moduli[j].reduce(moduli[i].value)) } else { 0 }).collect())
+            .collect();
+        let mut radix = Vec::with_capacity(num_q);
+        let mut r = 1.0f64;
+        for m in moduli {
+            radix.push(r);
+            r *= m.value as f64;
+        }
+        // (Q-1)/2 in mixed radix: digits (q_i - 1)/2 would be wrong; compute
+        // via Garner on the residues of (Q-1)/2 = (Q-1)·2^{-1} mod each q_i.
+        let mut s = Self { moduli, inv, half: Vec::new(), radix };
+        let residues: Vec<u64> = moduli
+            .iter()
+            .map(|m| {
+                // (Q-1)/2 mod q_i = (-1) · 2^{-1} mod q_i, since Q ≡ 0.
+                m.neg(m.inv(2))
+            })
+            .collect();
+        s.half = s.digits(&residues);
+        s
+    }
+
+    fn digits(&self, r: &[u64]) -> Vec<u64> {
+        let k = r.len();
+        let mut a = Vec::with_capacity(k);
+        for j in 0..k {
+            let m = &self.moduli[j];
+            let mut x = r[j];
+            for (i, &ai) in a.iter().enumerate() {
+                // x = (x - a_i) * q_i^{-1} mod q_j
+                x = m.mul(m.sub(x, m.reduce(ai)), self.inv[i][j]);
+            }
+            a.push(x);
+        }
+        a
+    }
+
+    /// Centred value of coefficient `c` of a coefficient-form polynomial.
+    pub(crate) fn to_f64(&self, poly: &RnsPoly, c: usize) -> f64 {
+        let k = self.moduli.len();
+        let r: Vec<u64> = (0..k).map(|i| poly.limb(i)[c]).collect();
+        let a = self.digits(&r);
+        // Compare with (Q-1)/2 from the most significant digit.
+        let mut negative = false;
+        for i in (0..k).rev() {
+            if a[i] != self.half[i] {
+                negative = a[i] > self.half[i];
+                break;
+            }
+        }
+        let mut v = 0.0f64;
+        if negative {
+            // Q - x = Σ (q_i - 1 - a_i)·M_i + 1
+            for i in 0..k {
+                let d = self.moduli[i].value - 1 - a[i];
+                if d != 0 {
+                    v += d as f64 * self.radix[i];
+                }
+            }
+            -(v + 1.0)
+        } else {
+            for i in 0..k {
+                if a[i] != 0 {
+                    v += a[i] as f64 * self.radix[i];
+                }
+            }
+            v
+        }
+    }
+}

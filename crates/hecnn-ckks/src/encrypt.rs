@@ -1,0 +1,123 @@
+//! Encryption (public or secret key) and decryption.
+
+use crate::ciphertext::{Ciphertext, Plaintext};
+use crate::context::Context;
+use crate::error::{CkksError, Result};
+use crate::keys::public::PublicKey;
+use crate::keys::secret::SecretKey;
+use crate::ring::sampling::{fill_uniform, gaussian, os_seed, seeded_rng, ternary};
+use crate::ring::RnsPoly;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+fn check_fp(ctx: &Context, found: u64) -> Result<()> {
+    if found != ctx.fingerprint() {
+        return Err(CkksError::ParameterMismatch { expected: ctx.fingerprint(), found });
+    }
+    Ok(())
+}
+
+/// Public-key encryption (what a client or anyone with the public key does).
+#[derive(Clone, Debug)]
+pub struct Encryptor {
+    ctx: Arc<Context>,
+    pk: PublicKey,
+}
+
+impl Encryptor {
+    /// Encryptor for a public key made under `ctx`.
+    pub fn new(ctx: &Arc<Context>, pk: PublicKey) -> Result<Self> {
+        check_fp(ctx, pk.fingerprint)?;
+        Ok(Self { ctx: ctx.clone(), pk })
+    }
+
+    /// `(v·b + e_0 + m, v·a + e_1)` at the plaintext's level.
+    pub fn encrypt(&self, pt: &Plaintext) -> Result<Ciphertext> {
+        let ctx = &self.ctx;
+        check_fp(ctx, pt.fingerprint)?;
+        let num_q = pt.poly.num_q;
+        let mut rng = seeded_rng(&os_seed(), 0);
+        let v: Vec<i64> = ternary(&mut rng, ctx.n()).into_iter().map(i64::from).collect();
+        let e0 = gaussian(&mut rng, ctx.n());
+        let e1 = gaussian(&mut rng, ctx.n());
+        let v = ctx.poly_from_signed(&v, num_q, 0);
+        let mut c0 = ctx.poly_from_signed(&e0, num_q, 0);
+        let mut c1 = ctx.poly_from_signed(&e1, num_q, 0);
+        let mut b = self.pk.b.clone();
+        b.truncate_q(num_q);
+        let mut a = self.pk.a.clone();
+        a.truncate_q(num_q);
+        ctx.mul_assign(&mut b, &v);
+        ctx.mul_assign(&mut a, &v);
+        ctx.add_assign(&mut c0, &b);
+        ctx.add_assign(&mut c0, &pt.poly);
+        ctx.add_assign(&mut c1, &a);
+        Ok(Ciphertext { parts: vec![c0, c1], c1_seed: None, scale: pt.scale, slots: pt.slots, fingerprint: ctx.fingerprint() })
+    }
+}
+
+/// Secret-key side: decryption, and secret-key encryption whose uniform part
+/// is a 32-byte seed (half-size uploads).
+#[derive(Debug)]
+pub struct Decryptor<'a> {
+    sk: &'a SecretKey,
+}
+
+impl<'a> Decryptor<'a> {
+    /// Decryptor holding a borrowed secret key.
+    pub fn new(sk: &'a SecretKey) -> Self {
+        Self { sk }
+    }
+
+    /// `m = c_0 + c_1·s (+ c_2·s²)`.
+    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
+        let ctx = &self.sk.ctx;
+        check_fp(ctx, ct.fingerprint)?;
+        let num_q = ct.parts[0].num_q;
+        let s = self.sk.ntt_restricted(num_q, false);
+        let mut m = ct.parts[0].clone();
+        let mut s_pow = s.clone();
+        for (i, part) in ct.parts.iter().enumerate().skip(1) {
+            if i > 1 {
+                ctx.mul_assign(&mut s_pow, &s);
+            }
+            let mut t = part.clone();
+            ctx.mul_assign(&mut t, &s_pow);
+            ctx.add_assign(&mut m, &t);
+        }
+        Ok(Plaintext { poly: m, scale: ct.scale, slots: ct.slots, fingerprint: ct.fingerprint })
+    }
+
+    /// `(−a·s + e + m, a)` with `a` expanded from a fresh seed.
+    pub fn encrypt_symmetric(&self, pt: &Plaintext) -> Result<Ciphertext> {
+        let ctx = &self.sk.ctx;
+        check_fp(ctx, pt.fingerprint)?;
+        let num_q = pt.poly.num_q;
+        let seed = os_seed();
+        let a = expand_ciphertext_a(ctx, &seed, num_q);
+        let e = gaussian(&mut seeded_rng(&os_seed(), 0), ctx.n());
+        let mut c0 = ctx.poly_from_signed(&e, num_q, 0);
+        let mut as_ = a.clone();
+        ctx.mul_assign(&mut as_, &self.sk.ntt_restricted(num_q, false));
+        ctx.sub_assign(&mut c0, &as_);
+        ctx.add_assign(&mut c0, &pt.poly);
+        Ok(Ciphertext {
+            parts: vec![c0, a],
+            c1_seed: Some(seed),
+            scale: pt.scale,
+            slots: pt.slots,
+            fingerprint: ctx.fingerprint(),
+        })
+    }
+}
+
+/// Uniform `c_1` of a seeded ciphertext with `num_q` limbs.
+pub(crate) fn expand_ciphertext_a(ctx: &Context, seed: &[u8; 32], num_q: usize) -> RnsPoly {
+    let n = ctx.n();
+    let mut a = RnsPoly::zero(n, num_q, 0, true);
+    a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
+        let mut rng = seeded_rng(seed, (1u64 << 48) | i as u64);
+        fill_uniform(&mut rng, &ctx.moduli()[i], limb);
+    });
+    a
+}

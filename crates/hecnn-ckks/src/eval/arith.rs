@@ -1,0 +1,162 @@
+//! Additions, negation, plaintext and constant operations.
+
+use super::Evaluator;
+use crate::ciphertext::{Ciphertext, Plaintext};
+use crate::encoding::check_scale;
+use crate::error::{CkksError, Result};
+use crate::ring::RnsPoly;
+
+impl Evaluator {
+    /// `a + b` (levels aligned down; scales must match).
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.combine(a, b, false)
+    }
+
+    /// `a − b`.
+    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.combine(a, b, true)
+    }
+
+    fn combine(&self, a: &Ciphertext, b: &Ciphertext, subtract: bool) -> Result<Ciphertext> {
+        let (mut x, y) = self.aligned(a, b)?;
+        Self::check_scales(x.scale, y.scale)?;
+        if x.slots != y.slots {
+            x.slots = x.slots.max(y.slots);
+        }
+        while x.parts.len() < y.parts.len() {
+            let z = RnsPoly::zero(self.ctx.n(), x.level() + 1, 0, true);
+            x.parts.push(z);
+        }
+        for (i, py) in y.parts.iter().enumerate() {
+            if subtract {
+                self.ctx.sub_assign(&mut x.parts[i], py);
+            } else {
+                self.ctx.add_assign(&mut x.parts[i], py);
+            }
+        }
+        x.c1_seed = None;
+        Ok(x)
+    }
+
+    /// Sums many ciphertexts (levels aligned to the lowest).
+    pub fn add_many(&self, cts: &[Ciphertext]) -> Result<Ciphertext> {
+        let (first, rest) = cts.split_first().ok_or_else(|| CkksError::InvalidCiphertext("empty sum".into()))?;
+        let mut acc = first.clone();
+        for c in rest {
+            acc = self.add(&acc, c)?;
+        }
+        Ok(acc)
+    }
+
+    /// `−a`.
+    pub fn neg(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        let mut x = a.clone();
+        for p in &mut x.parts {
+            self.ctx.neg_assign(p);
+        }
+        x.c1_seed = None;
+        Ok(x)
+    }
+
+    /// `a + pt` (the plaintext must have the ciphertext's scale).
+    pub fn add_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        Self::check_scales(a.scale, pt.scale)?;
+        let p = self.plain_at(pt, a.level())?;
+        let mut x = a.clone();
+        self.ctx.add_assign(&mut x.parts[0], &p);
+        Ok(x)
+    }
+
+    /// `a − pt`.
+    pub fn sub_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        Self::check_scales(a.scale, pt.scale)?;
+        let p = self.plain_at(pt, a.level())?;
+        let mut x = a.clone();
+        self.ctx.sub_assign(&mut x.parts[0], &p);
+        Ok(x)
+    }
+
+    /// `a ⊙ pt`; the result has scale `a.scale·pt.scale` (rescale after).
+    pub fn mul_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        let scale = a.scale * pt.scale;
+        check_scale(scale, a.level(), &self.ctx)?;
+        let p = self.plain_at(pt, a.level())?;
+        let mut x = a.clone();
+        for part in &mut x.parts {
+            self.ctx.mul_assign(part, &p);
+        }
+        x.scale = scale;
+        x.c1_seed = None;
+        Ok(x)
+    }
+
+    /// `a + c` for a real constant c, encoded at the ciphertext's scale.
+    pub fn add_const(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        let residues = self.const_residues(c * a.scale, a.level())?;
+        let mut x = a.clone();
+        // A constant polynomial is the same value at every NTT evaluation.
+        let n = self.ctx.n();
+        for (i, &r) in residues.iter().enumerate() {
+            let m = self.ctx.moduli()[i];
+            x.parts[0].data[i * n..(i + 1) * n].iter_mut().for_each(|v| *v = m.add(*v, r));
+        }
+        x.c1_seed = None;
+        Ok(x)
+    }
+
+    /// `a · c` for a real constant c. The constant is encoded at scale
+    /// `q_l` (the prime the next rescale removes), so after [`rescale`]
+    /// the scale is exactly `a.scale` again.
+    ///
+    /// [`rescale`]: Evaluator::rescale
+    pub fn mul_const(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        let ql = self.ctx.params().q[a.level()] as f64;
+        self.mul_const_with_scale(a, c, ql)
+    }
+
+    /// `a · c` with the constant encoded at `const_scale` (result scale
+    /// `a.scale · const_scale`).
+    pub fn mul_const_with_scale(&self, a: &Ciphertext, c: f64, const_scale: f64) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        let scale = a.scale * const_scale;
+        check_scale(scale, a.level(), &self.ctx)?;
+        let residues = self.const_residues(c * const_scale, a.level())?;
+        let mut x = a.clone();
+        for p in &mut x.parts {
+            self.ctx.mul_limb_constants(p, &residues);
+        }
+        x.scale = scale;
+        x.c1_seed = None;
+        Ok(x)
+    }
+
+    /// `a · k` for a small integer k (no scale change, no level used).
+    pub fn mul_integer(&self, a: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        let residues: Vec<u64> = (0..=a.level()).map(|i| self.ctx.moduli()[i].from_i64(k)).collect();
+        let mut x = a.clone();
+        for p in &mut x.parts {
+            self.ctx.mul_limb_constants(p, &residues);
+        }
+        x.c1_seed = None;
+        Ok(x)
+    }
+
+    /// Residues of `round(v)` modulo q_0..q_level.
+    fn const_residues(&self, v: f64, level: usize) -> Result<Vec<u64>> {
+        if !v.is_finite() {
+            return Err(CkksError::NonFinite { index: 0 });
+        }
+        if v.abs() >= 2f64.powi(126) {
+            return Err(CkksError::ScaleOutOfBounds(format!("constant {v:e} too large")));
+        }
+        let r = v.round() as i128;
+        Ok((0..=level).map(|i| self.ctx.moduli()[i].from_i128(r)).collect())
+    }
+}

@@ -1,0 +1,93 @@
+//! Homomorphic evaluation with public material only.
+//!
+//! The [`Evaluator`] never sees a secret key: its methods take ciphertexts,
+//! plaintexts, and [`RelinKey`](crate::RelinKey)/[`GaloisKeys`](crate::GaloisKeys).
+//! Levels are aligned automatically (dropping limbs is exact); scales must
+//! agree to 2^-32 relative or the operation fails with `ScaleMismatch`, and
+//! every scale is checked against the modulus so overflow cannot go unseen.
+
+mod arith;
+mod mul;
+mod rotate;
+
+use crate::ciphertext::{Ciphertext, Plaintext};
+use crate::context::Context;
+use crate::error::{CkksError, Result};
+use std::sync::Arc;
+
+/// Relative tolerance under which two scales count as equal (below the
+/// precision of any 40-bit-scale computation).
+pub const SCALE_TOLERANCE: f64 = 1.0 / (1u64 << 32) as f64;
+
+/// Stateless evaluator over one context; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Evaluator {
+    ctx: Arc<Context>,
+}
+
+impl Evaluator {
+    /// Evaluator for the given parameters.
+    pub fn new(ctx: &Arc<Context>) -> Self {
+        Self { ctx: ctx.clone() }
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    fn check_fp(&self, found: u64) -> Result<()> {
+        if found != self.ctx.fingerprint() {
+            return Err(CkksError::ParameterMismatch { expected: self.ctx.fingerprint(), found });
+        }
+        Ok(())
+    }
+
+    fn check_ct(&self, ct: &Ciphertext) -> Result<()> {
+        self.check_fp(ct.fingerprint)?;
+        if ct.parts.len() < 2 || ct.parts.len() > 3 {
+            return Err(CkksError::InvalidCiphertext(format!("{} parts", ct.parts.len())));
+        }
+        Ok(())
+    }
+
+    fn check_scales(a: f64, b: f64) -> Result<()> {
+        if ((a - b) / a).abs() > SCALE_TOLERANCE {
+            return Err(CkksError::ScaleMismatch { a, b });
+        }
+        Ok(())
+    }
+
+    /// Drops `ct` to `level` (exact; no scale change).
+    pub fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        if level > ct.level() {
+            return Err(CkksError::LevelExhausted { needed: level, level: ct.level() });
+        }
+        let mut out = ct.clone();
+        for p in &mut out.parts {
+            p.truncate_q(level + 1);
+        }
+        out.c1_seed = None;
+        Ok(out)
+    }
+
+    /// Copies of `a` and `b` at the lower of their two levels.
+    fn aligned(&self, a: &Ciphertext, b: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
+        self.check_ct(a)?;
+        self.check_ct(b)?;
+        let l = a.level().min(b.level());
+        Ok((self.drop_to_level(a, l)?, self.drop_to_level(b, l)?))
+    }
+
+    /// The plaintext's polynomial restricted to `level`.
+    fn plain_at(&self, pt: &Plaintext, level: usize) -> Result<crate::ring::RnsPoly> {
+        self.check_fp(pt.fingerprint)?;
+        if pt.level() < level {
+            return Err(CkksError::LevelExhausted { needed: level, level: pt.level() });
+        }
+        let mut p = pt.poly.clone();
+        p.truncate_q(level + 1);
+        Ok(p)
+    }
+}

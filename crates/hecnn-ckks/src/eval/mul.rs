@@ -1,0 +1,125 @@
+//! Ciphertext multiplication, relinearization and rescaling.
+
+use super::Evaluator;
+use crate::ciphertext::Ciphertext;
+use crate::encoding::check_scale;
+use crate::error::{CkksError, Result};
+use crate::keys::public::RelinKey;
+use crate::keys::switching::key_switch;
+use crate::ring::RnsPoly;
+use rayon::prelude::*;
+
+impl Evaluator {
+    /// Tensor product `(a_0b_0, a_0b_1 + a_1b_0, a_1b_1)` without
+    /// relinearization: several products can be summed first and
+    /// relinearized once (lazy relinearization).
+    pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let (x, y) = self.aligned(a, b)?;
+        if x.parts.len() != 2 || y.parts.len() != 2 {
+            return Err(CkksError::InvalidCiphertext("multiply needs relinearized (2-part) operands".into()));
+        }
+        let scale = x.scale * y.scale;
+        check_scale(scale, x.level(), &self.ctx)?;
+        let ctx = &self.ctx;
+        let n = ctx.n();
+        let num_q = x.level() + 1;
+        let mut d0 = RnsPoly::zero(n, num_q, 0, true);
+        let mut d1 = RnsPoly::zero(n, num_q, 0, true);
+        let mut d2 = RnsPoly::zero(n, num_q, 0, true);
+        let (a0, a1, b0, b1) = (&x.parts[0], &x.parts[1], &y.parts[0], &y.parts[1]);
+        d0.data
+            .par_chunks_mut(n)
+            .zip(d1.data.par_chunks_mut(n))
+            .zip(d2.data.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, ((o0, o1), o2))| {
+                let m = ctx.moduli()[i];
+                let (a0, a1, b0, b1) = (a0.limb(i), a1.limb(i), b0.limb(i), b1.limb(i));
+                for c in 0..n {
+                    o0[c] = m.mul(a0[c], b0[c]);
+                    o1[c] = m.reduce_u128(a0[c] as u128 * b1[c] as u128 + a1[c] as u128 * b0[c] as u128);
+                    o2[c] = m.mul(a1[c], b1[c]);
+                }
+            });
+        Ok(Ciphertext { parts: vec![d0, d1, d2], c1_seed: None, scale, slots: x.slots.max(y.slots), fingerprint: x.fingerprint })
+    }
+
+    /// `a²` without relinearization.
+    pub fn square(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.mul(a, a)
+    }
+
+    /// Turns a 3-part ciphertext back into 2 parts with one key switch.
+    pub fn relinearize(&self, ct: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        self.check_fp(rlk.fingerprint)?;
+        if ct.parts.len() == 2 {
+            return Ok(ct.clone());
+        }
+        let [u0, u1] = key_switch(&self.ctx, &ct.parts[2], &rlk.key);
+        let mut c0 = ct.parts[0].clone();
+        let mut c1 = ct.parts[1].clone();
+        self.ctx.add_assign(&mut c0, &u0);
+        self.ctx.add_assign(&mut c1, &u1);
+        Ok(Ciphertext { parts: vec![c0, c1], c1_seed: None, scale: ct.scale, slots: ct.slots, fingerprint: ct.fingerprint })
+    }
+
+    /// `a·b`, relinearized.
+    pub fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+        self.relinearize(&self.mul(a, b)?, rlk)
+    }
+
+    /// `a·b`, relinearized and rescaled.
+    pub fn mul_relin_rescale(&self, a: &Ciphertext, b: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+        self.rescale(&self.mul_relin(a, b, rlk)?)
+    }
+
+    /// Divides by the last prime q_l (rounding) and drops it: level − 1,
+    /// scale / q_l.
+    pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        let l = ct.level();
+        if l == 0 {
+            return Err(CkksError::LevelExhausted { needed: 1, level: 0 });
+        }
+        let ql = self.ctx.params().q[l];
+        let parts = ct.parts.iter().map(|p| self.rescale_poly(p)).collect();
+        Ok(Ciphertext { parts, c1_seed: None, scale: ct.scale / ql as f64, slots: ct.slots, fingerprint: ct.fingerprint })
+    }
+
+    fn rescale_poly(&self, p: &RnsPoly) -> RnsPoly {
+        let ctx = &self.ctx;
+        let n = ctx.n();
+        let l = p.num_q - 1;
+        let ml = ctx.moduli()[l];
+        let tables = ctx.level_tables(l);
+        let mut last = p.limb(l).to_vec();
+        ctx.limb_ntt(l + 1, l).inverse(&mut last);
+        let mut out = RnsPoly::zero(n, l, 0, true);
+        out.data.par_chunks_mut(n).enumerate().for_each(|(i, o)| {
+            let m = ctx.moduli()[i];
+            for (t, &x) in o.iter_mut().zip(&last) {
+                // Centred lift of the last residue gives rounding, not flooring.
+                *t = m.from_i64(ml.center(x));
+            }
+            ctx.limb_ntt(l, i).forward(o);
+            let (w, ws) = tables.rescale_inv[i];
+            for (t, &x) in o.iter_mut().zip(p.limb(i)) {
+                *t = m.mul_shoup(m.sub(x, *t), w, ws);
+            }
+        });
+        out
+    }
+
+    /// Brings `ct` to exactly `target` scale by multiplying with the constant
+    /// `target·q_l/scale` and rescaling (one level).
+    pub fn set_scale(&self, ct: &Ciphertext, target: f64) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        let ql = self.ctx.params().q[ct.level()] as f64;
+        let c = (target * ql / ct.scale).round();
+        let x = self.mul_const_with_scale(ct, 1.0, c)?;
+        let mut y = self.rescale(&x)?;
+        y.scale = target;
+        Ok(y)
+    }
+}

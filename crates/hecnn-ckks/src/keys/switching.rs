@@ -1,0 +1,199 @@
+//! Hybrid key switching (Han–Ki): the digit decomposition, ModUp into
+//! Q_l·P, the inner product with a switching key, and ModDown.
+//!
+//! Cost at level l with `d` digits of α primes and k special primes:
+//! INTT (l+1) + per digit NTT (l+1+k−α) after a fast basis conversion
+//! α→(l+1+k−α); inner product 2·d products per residue; ModDown per output
+//! INTT k + conversion k→(l+1) + NTT (l+1).
+
+use crate::context::Context;
+use crate::keys::secret::SecretKey;
+use crate::ring::sampling::{fill_uniform, gaussian, seeded_rng};
+use crate::ring::RnsPoly;
+use rayon::prelude::*;
+
+/// A key switching `s' → s`: for each digit j, `(b_j, a_j)` over Q·P in NTT
+/// form with `b_j = −a_j·s + e_j + P·[digit j]·s'`. The `a_j` come from a
+/// 32-byte seed, so only `b_j` and the seed are stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwitchingKey {
+    pub(crate) b: Vec<RnsPoly>,
+    pub(crate) a: Vec<RnsPoly>,
+    pub(crate) seed: [u8; 32],
+}
+
+/// A polynomial decomposed into digits and raised to Q_l·P (NTT form),
+/// ready for one or many inner products (hoisting).
+pub struct Decomposed {
+    pub(crate) level: usize,
+    pub(crate) digits: Vec<RnsPoly>,
+}
+
+impl SwitchingKey {
+    /// Generates the key from `s'` (NTT over all of Q·P) to `sk`.
+    pub(crate) fn generate(ctx: &Context, sk: &SecretKey, s_from: &RnsPoly, seed: [u8; 32]) -> Self {
+        let n = ctx.n();
+        let num_q = ctx.max_level() + 1;
+        let num_p = ctx.num_p();
+        let digit_size = ctx.params().digit_size();
+        let a = Self::expand_a(ctx, &seed);
+        let mut b = Vec::with_capacity(a.len());
+        let mut err_rng = seeded_rng(&crate::ring::sampling::os_seed(), 0);
+        for (j, aj) in a.iter().enumerate() {
+            let e = gaussian(&mut err_rng, n);
+            let mut bj = ctx.poly_from_signed(&e, num_q, num_p);
+            let mut as_ = aj.clone();
+            ctx.mul_assign(&mut as_, &sk.ntt);
+            ctx.sub_assign(&mut bj, &as_);
+            // + P·s' on the limbs of digit j.
+            let start = j * digit_size;
+            let end = (start + digit_size).min(num_q);
+            for i in start..end {
+                let m = ctx.moduli()[i];
+                let pm = ctx.p_mod_q[i];
+                let src = &s_from.data[i * n..(i + 1) * n];
+                for (x, &s) in bj.limb_mut(i).iter_mut().zip(src) {
+                    *x = m.add(*x, m.mul(pm, s));
+                }
+            }
+            b.push(bj);
+        }
+        Self { b, a, seed }
+    }
+
+    /// Regenerates the uniform `a_j` parts from the seed.
+    pub(crate) fn expand_a(ctx: &Context, seed: &[u8; 32]) -> Vec<RnsPoly> {
+        let n = ctx.n();
+        let num_q = ctx.max_level() + 1;
+        let num_p = ctx.num_p();
+        (0..ctx.params().dnum)
+            .map(|j| {
+                let mut a = RnsPoly::zero(n, num_q, num_p, true);
+                a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
+                    let mut rng = seeded_rng(seed, ((j as u64) << 32) | i as u64);
+                    fill_uniform(&mut rng, ctx.limb_modulus(num_q, i), limb);
+                });
+                a
+            })
+            .collect()
+    }
+
+    /// Number of digits.
+    pub fn dnum(&self) -> usize {
+        self.b.len()
+    }
+}
+
+/// Decomposes `d` (NTT form over Q_l) into digits raised to Q_l·P.
+pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
+    let n = ctx.n();
+    let l = d.num_q - 1;
+    let k = ctx.num_p();
+    let tables = ctx.level_tables(l);
+    let mut coeff = d.clone();
+    ctx.ntt_inverse(&mut coeff);
+    let digits = tables
+        .digits
+        .iter()
+        .map(|dt| {
+            let mut ext = RnsPoly::zero(n, l + 1, k, true);
+            ext.data[dt.start * n..dt.end * n].copy_from_slice(&d.data[dt.start * n..dt.end * n]);
+            let mut out = vec![0u64; dt.dst_limbs.len() * n];
+            let mut scratch = Vec::new();
+            dt.conv.convert(n, &coeff.data[dt.start * n..dt.end * n], &mut out, &mut scratch);
+            out.par_chunks_mut(n).zip(dt.dst_limbs.par_iter()).for_each(|(o, &limb)| {
+                ctx.limb_ntt(l + 1, limb).forward(o);
+            });
+            for (o, &limb) in out.chunks(n).zip(&dt.dst_limbs) {
+                ext.limb_mut(limb).copy_from_slice(o);
+            }
+            ext
+        })
+        .collect();
+    Decomposed { level: l, digits }
+}
+
+/// `Σ_j digit_j ⊙ key_j` over Q_l·P, optionally reading every digit through
+/// an automorphism permutation (hoisted rotations). Lazy reduction: one
+/// modular reduction per output residue.
+pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: Option<&[u32]>) -> [RnsPoly; 2] {
+    let n = ctx.n();
+    let l = dec.level;
+    let k = ctx.num_p();
+    let full_q = ctx.max_level() + 1;
+    let mut out0 = RnsPoly::zero(n, l + 1, k, true);
+    let mut out1 = RnsPoly::zero(n, l + 1, k, true);
+    out0.data.par_chunks_mut(n).zip(out1.data.par_chunks_mut(n)).enumerate().for_each(|(t, (o0, o1))| {
+        let m = ctx.limb_modulus(l + 1, t);
+        let kt = if t <= l { t } else { full_q + (t - l - 1) };
+        const MAX_BLOCK: usize = 512;
+        let mut acc0 = [0u128; MAX_BLOCK];
+        let mut acc1 = [0u128; MAX_BLOCK];
+        let block = MAX_BLOCK.min(n);
+        let (acc0, acc1) = (&mut acc0[..block], &mut acc1[..block]);
+        for start in (0..n).step_by(block) {
+            acc0.iter_mut().for_each(|a| *a = 0);
+            acc1.iter_mut().for_each(|a| *a = 0);
+            for (j, dj) in dec.digits.iter().enumerate() {
+                let d = dj.limb(t);
+                let b = &key.b[j].limb(kt)[start..start + block];
+                let a = &key.a[j].limb(kt)[start..start + block];
+                match perm {
+                    None => {
+                        let d = &d[start..start + block];
+                        for c in 0..block {
+                            acc0[c] += d[c] as u128 * b[c] as u128;
+                            acc1[c] += d[c] as u128 * a[c] as u128;
+                        }
+                    }
+                    Some(p) => {
+                        let p = &p[start..start + block];
+                        for c in 0..block {
+                            let x = d[p[c] as usize] as u128;
+                            acc0[c] += x * b[c] as u128;
+                            acc1[c] += x * a[c] as u128;
+                        }
+                    }
+                }
+            }
+            for c in 0..block {
+                o0[start + c] = m.reduce_u128(acc0[c]);
+                o1[start + c] = m.reduce_u128(acc1[c]);
+            }
+        }
+    });
+    [out0, out1]
+}
+
+/// ModDown: `x ∈ Q_l·P` (NTT) ↦ `round(x / P) ∈ Q_l` (NTT).
+pub fn mod_down(ctx: &Context, x: &RnsPoly) -> RnsPoly {
+    let n = ctx.n();
+    let l = x.num_q - 1;
+    let k = x.num_p;
+    let tables = ctx.level_tables(l);
+    let mut p_part = x.data[(l + 1) * n..].to_vec();
+    p_part.par_chunks_mut(n).enumerate().for_each(|(i, limb)| ctx.limb_ntt(l + 1, l + 1 + i).inverse(limb));
+    let mut conv = vec![0u64; (l + 1) * n];
+    let mut scratch = Vec::new();
+    tables.mod_down.convert(n, &p_part, &mut conv, &mut scratch);
+    debug_assert_eq!(k, ctx.num_p());
+    let mut out = RnsPoly::zero(n, l + 1, 0, true);
+    out.data.par_chunks_mut(n).zip(conv.par_chunks_mut(n)).enumerate().for_each(|(i, (o, c))| {
+        let m = ctx.moduli()[i];
+        ctx.limb_ntt(l + 1, i).forward(c);
+        let (w, ws) = tables.p_inv[i];
+        let xi = x.limb(i);
+        for ((oo, &cc), &xx) in o.iter_mut().zip(c.iter()).zip(xi) {
+            *oo = m.mul_shoup(m.sub(xx, cc), w, ws);
+        }
+    });
+    out
+}
+
+/// Full key switch of `d` (NTT over Q_l): returns `(u_0, u_1)` over Q_l with
+/// `u_0 + u_1·s ≈ d·s'`.
+pub fn key_switch(ctx: &Context, d: &RnsPoly, key: &SwitchingKey) -> [RnsPoly; 2] {
+    let dec = decompose(ctx, d);
+    let [x0, x1] = inner_product(ctx, &dec, key, None);
+    [mod_down(ctx, &x0), mod_down(ctx, &x1)]
+}

@@ -1,0 +1,13 @@
+//! Polynomial ring `Z_Q[X]/(X^N+1)` in RNS form: primes, NTT, automorphisms,
+//! basis conversion and sampling.
+
+pub mod automorphism;
+pub mod basis;
+pub mod modulus;
+pub mod ntt;
+pub mod poly;
+pub mod primes;
+pub mod sampling;
+
+pub use modulus::Modulus;
+pub use poly::RnsPoly;

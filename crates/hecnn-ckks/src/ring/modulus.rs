@@ -1,0 +1,159 @@
+//! Word-sized prime moduli with precomputed Barrett and Shoup constants.
+//!
+//! Every RNS limb works modulo one of these primes (< 2^61), so all
+//! residue arithmetic goes through the few inlined helpers here.
+
+/// A prime modulus `q < 2^61` with the constants that make reductions cheap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Modulus {
+    /// The prime itself.
+    pub value: u64,
+    /// Bit length of `value`.
+    pub bits: u32,
+    /// floor(2^128 / q), split in two words, for 128-bit Barrett reduction.
+    mu_hi: u64,
+    mu_lo: u64,
+}
+
+impl Modulus {
+    /// Precomputes the reduction constants for `q` (must be odd, 2 < q < 2^61).
+    pub fn new(q: u64) -> Self {
+        debug_assert!(q > 2 && q < (1 << 61) && q & 1 == 1);
+        // floor(2^128 / q) = floor((2^128 - 1) / q) since q is odd and > 1.
+        let mu = u128::MAX / q as u128;
+        Self { value: q, bits: 64 - q.leading_zeros(), mu_hi: (mu >> 64) as u64, mu_lo: mu as u64 }
+    }
+
+    /// Reduces any `x < 2^125` modulo q (Barrett with a 128-bit constant).
+    #[inline(always)]
+    pub fn reduce_u128(&self, x: u128) -> u64 {
+        let q = self.value;
+        let x_lo = x as u64;
+        let x_hi = (x >> 64) as u64;
+        // floor(x * mu / 2^128), dropping the low*low term (error < 3).
+        let lo_hi = x_lo as u128 * self.mu_hi as u128;
+        let hi_lo = x_hi as u128 * self.mu_lo as u128;
+        let lo_lo = (x_lo as u128 * self.mu_lo as u128) >> 64;
+        let mid = (lo_hi + hi_lo + lo_lo) >> 64;
+        let qhat = (mid as u64).wrapping_add(x_hi.wrapping_mul(self.mu_hi));
+        let mut r = x_lo.wrapping_sub(qhat.wrapping_mul(q));
+        while r >= q {
+            r -= q;
+        }
+        r
+    }
+
+    /// Reduces a word modulo q.
+    #[inline(always)]
+    pub fn reduce(&self, x: u64) -> u64 {
+        self.reduce_u128(x as u128)
+    }
+
+    /// `a * b mod q` for `a, b < q`.
+    #[inline(always)]
+    pub fn mul(&self, a: u64, b: u64) -> u64 {
+        self.reduce_u128(a as u128 * b as u128)
+    }
+
+    /// `a + b mod q` for `a, b < q`.
+    #[inline(always)]
+    pub fn add(&self, a: u64, b: u64) -> u64 {
+        let s = a + b;
+        if s >= self.value { s - self.value } else { s }
+    }
+
+    /// `a - b mod q` for `a, b < q`.
+    #[inline(always)]
+    pub fn sub(&self, a: u64, b: u64) -> u64 {
+        if a >= b { a - b } else { a + self.value - b }
+    }
+
+    /// `-a mod q` for `a < q`.
+    #[inline(always)]
+    pub fn neg(&self, a: u64) -> u64 {
+        if a == 0 { 0 } else { self.value - a }
+    }
+
+    /// `a^e mod q`.
+    pub fn pow(&self, mut a: u64, mut e: u64) -> u64 {
+        let mut r = 1u64;
+        a = self.reduce(a);
+        while e > 0 {
+            if e & 1 == 1 {
+                r = self.mul(r, a);
+            }
+            a = self.mul(a, a);
+            e >>= 1;
+        }
+        r
+    }
+
+    /// Inverse of a non-zero `a` modulo the prime q (Fermat).
+    pub fn inv(&self, a: u64) -> u64 {
+        self.pow(a, self.value - 2)
+    }
+
+    /// Shoup companion `floor(w * 2^64 / q)` of a fixed multiplicand `w < q`.
+    #[inline(always)]
+    pub fn shoup(&self, w: u64) -> u64 {
+        (((w as u128) << 64) / self.value as u128) as u64
+    }
+
+    /// `x * w mod q` with the Shoup companion of `w`; `x` may be any word.
+    #[inline(always)]
+    pub fn mul_shoup(&self, x: u64, w: u64, w_shoup: u64) -> u64 {
+        let qhat = ((x as u128 * w_shoup as u128) >> 64) as u64;
+        let r = x.wrapping_mul(w).wrapping_sub(qhat.wrapping_mul(self.value));
+        if r >= self.value { r - self.value } else { r }
+    }
+
+    /// Maps a signed integer into `[0, q)`.
+    #[inline(always)]
+    pub fn from_i64(&self, x: i64) -> u64 {
+        if x >= 0 {
+            self.reduce(x as u64)
+        } else {
+            self.neg(self.reduce(x.unsigned_abs()))
+        }
+    }
+
+    /// Maps a signed 128-bit integer into `[0, q)`.
+    #[inline(always)]
+    pub fn from_i128(&self, x: i128) -> u64 {
+        let m = self.value as u128;
+        let a = x.unsigned_abs() % m;
+        let r = a as u64;
+        if x < 0 { self.neg(r) } else { r }
+    }
+
+    /// Centered representative of `x` in `(-q/2, q/2]`.
+    #[inline(always)]
+    pub fn center(&self, x: u64) -> i64 {
+        if x > self.value / 2 { x as i64 - self.value as i64 } else { x as i64 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn barrett_matches_u128_remainder() {
+        let qs = [(1u64 << 40) - 87, 1152921504606584833, 65537, (1u64 << 61) - 1];
+        let mut x: u128 = 0x1234_5678_9abc_def0_1357_9bdf_2468_ace0;
+        for q in qs {
+            let m = Modulus::new(q);
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(0x2545_f491_4f6c_dd1d_9e37_79b9_7f4a_7c15).wrapping_add(1);
+                let y = x >> 3; // < 2^125
+                assert_eq!(m.reduce_u128(y), (y % q as u128) as u64);
+                let a = (x as u64) % q;
+                let b = ((x >> 64) as u64) % q;
+                assert_eq!(m.mul(a, b), ((a as u128 * b as u128) % q as u128) as u64);
+                let w = b;
+                assert_eq!(m.mul_shoup(x as u64, w, m.shoup(w)), ((x as u64 as u128 * w as u128) % q as u128) as u64);
+            }
+            assert_eq!(m.mul(m.inv(12345), 12345), 1);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! RNS polynomials: one limb of N residues per prime, limb-major in memory.
+
+use zeroize::Zeroize;
+
+/// A polynomial of `Z[X]/(X^N+1)` in RNS form.
+///
+/// Limbs are `q_0..q_{num_q-1}` followed, when `num_p > 0`, by the special
+/// primes `p_0..p_{num_p-1}` (the extended basis used inside key switching).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RnsPoly {
+    pub(crate) n: usize,
+    pub(crate) num_q: usize,
+    pub(crate) num_p: usize,
+    pub(crate) ntt: bool,
+    pub(crate) data: Vec<u64>,
+}
+
+impl RnsPoly {
+    /// The zero polynomial over `num_q` ciphertext primes and `num_p` special primes.
+    pub fn zero(n: usize, num_q: usize, num_p: usize, ntt: bool) -> Self {
+        Self { n, num_q, num_p, ntt, data: vec![0; n * (num_q + num_p)] }
+    }
+
+    /// Ring degree N.
+    pub fn degree(&self) -> usize {
+        self.n
+    }
+
+    /// Number of ciphertext-prime limbs (level + 1).
+    pub fn num_q(&self) -> usize {
+        self.num_q
+    }
+
+    /// Number of special-prime limbs.
+    pub fn num_p(&self) -> usize {
+        self.num_p
+    }
+
+    /// Total number of limbs.
+    pub fn num_limbs(&self) -> usize {
+        self.num_q + self.num_p
+    }
+
+    /// Whether limbs hold NTT evaluations (true) or coefficients (false).
+    pub fn is_ntt(&self) -> bool {
+        self.ntt
+    }
+
+    /// Limb `i` (read-only).
+    #[inline]
+    pub fn limb(&self, i: usize) -> &[u64] {
+        &self.data[i * self.n..(i + 1) * self.n]
+    }
+
+    /// Limb `i` (mutable).
+    #[inline]
+    pub fn limb_mut(&mut self, i: usize) -> &mut [u64] {
+        &mut self.data[i * self.n..(i + 1) * self.n]
+    }
+
+    /// Drops ciphertext limbs above `num_q` (exact: a value mod Q_l is also
+    /// valid mod any Q_j, j < l). Only for polynomials without special limbs.
+    pub fn truncate_q(&mut self, num_q: usize) {
+        debug_assert!(self.num_p == 0 && num_q <= self.num_q);
+        self.data.truncate(num_q * self.n);
+        self.num_q = num_q;
+    }
+
+    /// Raw residues, limb-major.
+    pub fn data(&self) -> &[u64] {
+        &self.data
+    }
+}
+
+impl Zeroize for RnsPoly {
+    fn zeroize(&mut self) {
+        self.data.zeroize();
+    }
+}

@@ -5,6 +5,7 @@ use crate::context::Context;
 use crate::error::{CkksError, Result};
 use crate::keys::public::PublicKey;
 use crate::keys::secret::SecretKey;
+use crate::keys::switching::mod_down;
 use crate::ring::sampling::{fill_uniform, gaussian, os_seed, seeded_rng, ternary};
 use crate::ring::RnsPoly;
 use rayon::prelude::*;
@@ -31,27 +32,32 @@ impl Encryptor {
         Ok(Self { ctx: ctx.clone(), pk })
     }
 
-    /// `(v·b + e_0 + m, v·a + e_1)` at the plaintext's level.
+    /// Encrypts `m` at the plaintext's level: `(v·b + e_0, v·a + e_1)` is
+    /// formed modulo Q_l·P, divided by P (ModDown), then `m` is added. The
+    /// division shrinks the encryption noise `v·e + e_0 + e_1·s` by P, so a
+    /// fresh ciphertext carries only rounding noise (~4 bits better).
     pub fn encrypt(&self, pt: &Plaintext) -> Result<Ciphertext> {
         let ctx = &self.ctx;
         check_fp(ctx, pt.fingerprint)?;
         let num_q = pt.poly.num_q;
+        let num_p = ctx.num_p();
         let mut rng = seeded_rng(&os_seed(), 0);
         let v: Vec<i64> = ternary(&mut rng, ctx.n()).into_iter().map(i64::from).collect();
         let e0 = gaussian(&mut rng, ctx.n());
         let e1 = gaussian(&mut rng, ctx.n());
-        let v = ctx.poly_from_signed(&v, num_q, 0);
-        let mut c0 = ctx.poly_from_signed(&e0, num_q, 0);
-        let mut c1 = ctx.poly_from_signed(&e1, num_q, 0);
-        let mut b = self.pk.b.clone();
-        b.truncate_q(num_q);
-        let mut a = self.pk.a.clone();
-        a.truncate_q(num_q);
-        ctx.mul_assign(&mut b, &v);
-        ctx.mul_assign(&mut a, &v);
-        ctx.add_assign(&mut c0, &b);
+        let v = ctx.poly_from_signed(&v, num_q, num_p);
+        let mut c0 = ctx.poly_from_signed(&e0, num_q, num_p);
+        let mut c1 = ctx.poly_from_signed(&e1, num_q, num_p);
+        let b = restrict(&self.pk.b, num_q);
+        let a = restrict(&self.pk.a, num_q);
+        let (mut vb, mut va) = (b, a);
+        ctx.mul_assign(&mut vb, &v);
+        ctx.mul_assign(&mut va, &v);
+        ctx.add_assign(&mut c0, &vb);
+        ctx.add_assign(&mut c1, &va);
+        let mut c0 = mod_down(ctx, &c0);
+        let c1 = mod_down(ctx, &c1);
         ctx.add_assign(&mut c0, &pt.poly);
-        ctx.add_assign(&mut c1, &a);
         Ok(Ciphertext { parts: vec![c0, c1], c1_seed: None, scale: pt.scale, slots: pt.slots, fingerprint: ctx.fingerprint() })
     }
 }
@@ -109,6 +115,15 @@ impl<'a> Decryptor<'a> {
             fingerprint: ctx.fingerprint(),
         })
     }
+}
+
+/// The Q_l·P part of a polynomial stored over Q_L·P.
+fn restrict(p: &RnsPoly, num_q: usize) -> RnsPoly {
+    let n = p.n;
+    let mut out = RnsPoly::zero(n, num_q, p.num_p, p.ntt);
+    out.data[..num_q * n].copy_from_slice(&p.data[..num_q * n]);
+    out.data[num_q * n..].copy_from_slice(&p.data[p.num_q * n..]);
+    out
 }
 
 /// Uniform `c_1` of a seeded ciphertext with `num_q` limbs.

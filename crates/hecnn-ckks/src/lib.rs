@@ -30,6 +30,7 @@ pub mod eval;
 pub mod keys;
 pub mod params;
 pub mod ring;
+pub mod serial;
 
 pub use ciphertext::{Ciphertext, Plaintext};
 pub use context::Context;

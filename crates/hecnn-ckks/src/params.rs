@@ -177,7 +177,9 @@ impl Parameters {
             .chunks(digit_size)
             .map(|c| c.iter().map(|&x| (x as f64).log2()).sum::<f64>())
             .fold(0.0, f64::max);
-        let k = (max_digit_bits / 60.0).ceil().max(1.0) as usize;
+        // P within 2 bits of the largest digit: the ModUp error then adds at
+        // most 2 bits to a key-switching noise that is ~2^30 below Δ anyway.
+        let k = ((max_digit_bits - 2.0) / 60.0).ceil().max(1.0) as usize;
         let p = ntt_primes(60, k, two_n, PrimeSide::Below, &q)
             .ok_or_else(|| CkksError::InvalidParameters("not enough special primes".into()))?;
         Ok(Self {

@@ -10,8 +10,9 @@ use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// `(b, a) = (−a·s + e, a)` over all ciphertext primes, NTT form; `a` is
-/// expanded from `seed`.
+/// `(b, a) = (−a·s + e, a)` over all ciphertext *and special* primes, NTT
+/// form; `a` is expanded from `seed`. Encryption happens modulo Q·P and is
+/// then divided by P (as SEAL does), which leaves only rounding noise.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PublicKey {
     pub(crate) b: RnsPoly,
@@ -27,9 +28,9 @@ impl PublicKey {
         let seed = os_seed();
         let a = Self::expand_a(ctx, &seed);
         let e = gaussian(&mut seeded_rng(&os_seed(), 0), ctx.n());
-        let mut b = ctx.poly_from_signed(&e, ctx.max_level() + 1, 0);
+        let mut b = ctx.poly_from_signed(&e, ctx.max_level() + 1, ctx.num_p());
         let mut as_ = a.clone();
-        ctx.mul_assign(&mut as_, &sk.ntt_restricted(ctx.max_level() + 1, false));
+        ctx.mul_assign(&mut as_, &sk.ntt);
         ctx.sub_assign(&mut b, &as_);
         Self { b, a, seed, fingerprint: ctx.fingerprint() }
     }
@@ -37,7 +38,7 @@ impl PublicKey {
     pub(crate) fn expand_a(ctx: &Context, seed: &[u8; 32]) -> RnsPoly {
         let n = ctx.n();
         let num_q = ctx.max_level() + 1;
-        let mut a = RnsPoly::zero(n, num_q, 0, true);
+        let mut a = RnsPoly::zero(n, num_q, ctx.num_p(), true);
         a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
             let mut rng = seeded_rng(seed, i as u64);
             fill_uniform(&mut rng, &ctx.moduli()[i], limb);

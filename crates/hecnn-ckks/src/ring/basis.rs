@@ -18,6 +18,10 @@ pub struct BasisConverter {
     qhat_inv: Vec<(u64, u64)>,
     /// `(Q/q_i) mod t_j`, laid out `[j * src.len() + i]`.
     qhat_mod_dst: Vec<u64>,
+    /// `Q mod t_j`, to subtract `v` times.
+    q_mod_dst: Vec<u64>,
+    /// `1/q_i` as f64.
+    inv_src: Vec<f64>,
 }
 
 impl BasisConverter {
@@ -49,7 +53,10 @@ impl BasisConverter {
                 qhat_mod_dst.push(prod);
             }
         }
-        Self { src: src.to_vec(), dst: dst.to_vec(), qhat_inv, qhat_mod_dst }
+        let q_mod_dst = dst.iter().map(|t| src.iter().fold(1u64, |acc, q| t.mul(acc, t.reduce(q.value)))).collect();
+        assert!(src.len() <= 32, "lazy 128-bit accumulation holds at most 32 terms");
+        let inv_src = src.iter().map(|q| 1.0 / q.value as f64).collect();
+        Self { src: src.to_vec(), dst: dst.to_vec(), qhat_inv, qhat_mod_dst, q_mod_dst, inv_src }
     }
 
     /// Source primes.
@@ -79,33 +86,53 @@ impl BasisConverter {
                     *yy = q.mul_shoup(xx, w, ws);
                 }
             });
+        // v[c] = round(Σ_i y_i[c] / q_i): how many times Q to take off.
+        let mut v = vec![0u8; n];
+        v.par_chunks_mut(1024).enumerate().for_each(|(b, vb)| {
+            let start = b * 1024;
+            let mut f = [0f64; 1024];
+            let f = &mut f[..vb.len()];
+            for i in 0..s {
+                let inv = self.inv_src[i];
+                let row = &scratch[i * n + start..i * n + start + vb.len()];
+                for (ff, &y) in f.iter_mut().zip(row) {
+                    *ff += y as f64 * inv;
+                }
+            }
+            for (o, &ff) in vb.iter_mut().zip(f.iter()) {
+                *o = ff.round() as u8;
+            }
+        });
         let scratch = &scratch[..];
         output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
             let t = &self.dst[j];
             let table = &self.qhat_mod_dst[j * s..(j + 1) * s];
-            convert_one(n, s, scratch, table, t, out);
+            convert_one(n, s, scratch, table, self.q_mod_dst[j], &v, t, out);
         });
     }
 }
 
-/// One target limb: `out[c] = Σ_i y_i[c]·table[i] mod t`, reducing once.
+/// One target limb: `out[c] = Σ_i y_i[c]·table[i] − v[c]·Q mod t`.
 #[inline]
-fn convert_one(n: usize, s: usize, y: &[u64], table: &[u64], t: &Modulus, out: &mut [u64]) {
+fn convert_one(n: usize, s: usize, y: &[u64], table: &[u64], q_mod_t: u64, v: &[u8], t: &Modulus, out: &mut [u64]) {
     // Blocks of coefficients keep the s source rows in cache together.
     const BLOCK: usize = 256;
     let mut acc = [0u128; BLOCK];
+    // v·Q mod t for every possible v (0..=s), so the correction is a lookup.
+    let q_multiples: Vec<u64> = (0..=s as u64).map(|k| t.mul(t.reduce(k), q_mod_t)).collect();
     for start in (0..n).step_by(BLOCK) {
         let len = BLOCK.min(n - start);
         acc[..len].iter_mut().for_each(|a| *a = 0);
         for i in 0..s {
             let w = table[i] as u128;
             let row = &y[i * n + start..i * n + start + len];
-            for (a, &v) in acc[..len].iter_mut().zip(row) {
-                *a += v as u128 * w;
+            for (a, &x) in acc[..len].iter_mut().zip(row) {
+                *a += x as u128 * w;
             }
         }
-        for (o, &a) in out[start..start + len].iter_mut().zip(&acc[..len]) {
-            *o = t.reduce_u128(a);
+        let vs = &v[start..start + len];
+        for ((o, &a), &k) in out[start..start + len].iter_mut().zip(&acc[..len]).zip(vs) {
+            *o = t.sub(t.reduce_u128(a), q_multiples[k as usize]);
         }
     }
 }

@@ -166,7 +166,11 @@ impl Context {
     /// Context index of limb `limb` of a polynomial with `num_q` Q-limbs.
     #[inline]
     pub(crate) fn mod_index(&self, num_q: usize, limb: usize) -> usize {
-        if limb < num_q { limb } else { self.params.q.len() + (limb - num_q) }
+        if limb < num_q {
+            limb
+        } else {
+            self.params.q.len() + (limb - num_q)
+        }
     }
 
     /// Modulus of limb `limb` of a polynomial with `num_q` Q-limbs.
@@ -264,14 +268,14 @@ impl Context {
     pub fn automorphism(&self, a: &RnsPoly, k: u64) -> RnsPoly {
         debug_assert!(a.ntt);
         let perm = self.galois_permutation(k);
-        let mut out = RnsPoly::zero(a.n, a.num_q, a.num_p, true);
+        let mut out = RnsPoly::uninit(a.n, a.num_q, a.num_p, true);
         out.data.par_chunks_mut(a.n).zip(a.data.par_chunks(a.n)).for_each(|(o, x)| permute(x, &perm, o));
         out
     }
 
     /// Lifts small signed coefficients to every limb of an NTT-form polynomial.
     pub fn poly_from_signed(&self, coeffs: &[i64], num_q: usize, num_p: usize) -> RnsPoly {
-        let mut p = RnsPoly::zero(self.n, num_q, num_p, false);
+        let mut p = RnsPoly::uninit(self.n, num_q, num_p, false);
         p.data.par_chunks_mut(self.n).enumerate().for_each(|(i, l)| {
             let m = self.limb_modulus(num_q, i);
             for (x, &c) in l.iter_mut().zip(coeffs) {

@@ -6,8 +6,8 @@
 //! `ζ^{5^i}` (ζ a primitive 2N-th root of unity), so rotating by r slots is
 //! the automorphism `X → X^{5^r}`.
 
-use crate::context::Context;
 use crate::ciphertext::Plaintext;
+use crate::context::Context;
 use crate::error::{CkksError, Result};
 use crate::ring::RnsPoly;
 use num_complex::Complex64;
@@ -113,7 +113,7 @@ impl Encoder {
     fn ctx_poly_from_f64(&self, coeffs: &[f64], num_q: usize) -> RnsPoly {
         let n = self.ctx.n();
         let ints: Vec<i128> = coeffs.iter().map(|&c| c.round() as i128).collect();
-        let mut poly = RnsPoly::zero(n, num_q, 0, false);
+        let mut poly = RnsPoly::uninit(n, num_q, 0, false);
         let moduli = self.ctx.moduli();
         poly.data.par_chunks_mut(n).enumerate().for_each(|(i, l)| {
             let m = &moduli[i];
@@ -244,7 +244,9 @@ impl<'a> Crt<'a> {
     pub(crate) fn new(ctx: &'a Context, num_q: usize) -> Self {
         let moduli = &ctx.moduli()[..num_q];
         let inv = (0..num_q)
-            .map(|i| (0..num_q).map(|j| if i < j { moduli[j].inv(moduli[j].reduce(moduli[i].value)) } else { 0 }).collect())
+            .map(|i| {
+                (0..num_q).map(|j| if i < j { moduli[j].inv(moduli[j].reduce(moduli[i].value)) } else { 0 }).collect()
+            })
             .collect();
         let mut radix = Vec::with_capacity(num_q);
         let mut r = 1.0f64;
@@ -269,9 +271,8 @@ impl<'a> Crt<'a> {
     fn digits(&self, r: &[u64]) -> Vec<u64> {
         let k = r.len();
         let mut a = Vec::with_capacity(k);
-        for j in 0..k {
-            let m = &self.moduli[j];
-            let mut x = r[j];
+        for (j, (m, &rj)) in self.moduli.iter().zip(r).enumerate() {
+            let mut x = rj;
             for (i, &ai) in a.iter().enumerate() {
                 // x = (x - a_i) * q_i^{-1} mod q_j
                 x = m.mul(m.sub(x, m.reduce(ai)), self.inv[i][j]);
@@ -297,17 +298,17 @@ impl<'a> Crt<'a> {
         let mut v = 0.0f64;
         if negative {
             // Q - x = Σ (q_i - 1 - a_i)·M_i + 1
-            for i in 0..k {
-                let d = self.moduli[i].value - 1 - a[i];
+            for ((m, &ai), &radix) in self.moduli.iter().zip(&a).zip(&self.radix) {
+                let d = m.value - 1 - ai;
                 if d != 0 {
-                    v += d as f64 * self.radix[i];
+                    v += d as f64 * radix;
                 }
             }
             -(v + 1.0)
         } else {
-            for i in 0..k {
-                if a[i] != 0 {
-                    v += a[i] as f64 * self.radix[i];
+            for (&ai, &radix) in a.iter().zip(&self.radix) {
+                if ai != 0 {
+                    v += ai as f64 * radix;
                 }
             }
             v

@@ -58,7 +58,13 @@ impl Encryptor {
         let mut c0 = mod_down(ctx, &c0);
         let c1 = mod_down(ctx, &c1);
         ctx.add_assign(&mut c0, &pt.poly);
-        Ok(Ciphertext { parts: vec![c0, c1], c1_seed: None, scale: pt.scale, slots: pt.slots, fingerprint: ctx.fingerprint() })
+        Ok(Ciphertext {
+            parts: vec![c0, c1],
+            c1_seed: None,
+            scale: pt.scale,
+            slots: pt.slots,
+            fingerprint: ctx.fingerprint(),
+        })
     }
 }
 
@@ -120,7 +126,7 @@ impl<'a> Decryptor<'a> {
 /// The Q_l·P part of a polynomial stored over Q_L·P.
 fn restrict(p: &RnsPoly, num_q: usize) -> RnsPoly {
     let n = p.n;
-    let mut out = RnsPoly::zero(n, num_q, p.num_p, p.ntt);
+    let mut out = RnsPoly::uninit(n, num_q, p.num_p, p.ntt);
     out.data[..num_q * n].copy_from_slice(&p.data[..num_q * n]);
     out.data[num_q * n..].copy_from_slice(&p.data[p.num_q * n..]);
     out
@@ -129,7 +135,7 @@ fn restrict(p: &RnsPoly, num_q: usize) -> RnsPoly {
 /// Uniform `c_1` of a seeded ciphertext with `num_q` limbs.
 pub(crate) fn expand_ciphertext_a(ctx: &Context, seed: &[u8; 32], num_q: usize) -> RnsPoly {
     let n = ctx.n();
-    let mut a = RnsPoly::zero(n, num_q, 0, true);
+    let mut a = RnsPoly::uninit(n, num_q, 0, true);
     a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
         let mut rng = seeded_rng(seed, (1u64 << 48) | i as u64);
         fill_uniform(&mut rng, &ctx.moduli()[i], limb);

@@ -69,10 +69,7 @@ impl Preset {
 
     /// Looks a preset up by its command-line name.
     pub fn from_name(name: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| CkksError::UnknownPreset(name.to_string()))
+        Self::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| CkksError::UnknownPreset(name.to_string()))
     }
 
     /// What the preset is for, in one line.
@@ -173,10 +170,8 @@ impl Parameters {
             q.extend(got);
             i += count;
         }
-        let max_digit_bits: f64 = q
-            .chunks(digit_size)
-            .map(|c| c.iter().map(|&x| (x as f64).log2()).sum::<f64>())
-            .fold(0.0, f64::max);
+        let max_digit_bits: f64 =
+            q.chunks(digit_size).map(|c| c.iter().map(|&x| (x as f64).log2()).sum::<f64>()).fold(0.0, f64::max);
         // P within 2 bits of the largest digit: the ModUp error then adds at
         // most 2 bits to a key-switching noise that is ~2^30 below Δ anyway.
         let k = ((max_digit_bits - 2.0) / 60.0).ceil().max(1.0) as usize;
@@ -253,7 +248,9 @@ impl Parameters {
         h.update(&self.log_scale.to_le_bytes());
         match self.secret {
             SecretDistribution::UniformTernary => h.update(&[0]),
-            SecretDistribution::SparseTernary { hamming_weight } => h.update(&[1]).update(&(hamming_weight as u64).to_le_bytes()),
+            SecretDistribution::SparseTernary { hamming_weight } => {
+                h.update(&[1]).update(&(hamming_weight as u64).to_le_bytes())
+            }
         };
         h.update(&[self.insecure as u8]);
         u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))

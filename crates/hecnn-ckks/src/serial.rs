@@ -166,7 +166,10 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], FormatError> {
         if self.body.len() - self.pos < n {
-            return Err(FormatError::Truncated { offset: self.base + self.pos, needed: n - (self.body.len() - self.pos) });
+            return Err(FormatError::Truncated {
+                offset: self.base + self.pos,
+                needed: n - (self.body.len() - self.pos),
+            });
         }
         let s = &self.body[self.pos..self.pos + n];
         self.pos += n;
@@ -214,7 +217,7 @@ impl<'a> Reader<'a> {
             });
         }
         let n = ctx.n();
-        let mut p = RnsPoly::zero(n, num_q, num_p, true);
+        let mut p = RnsPoly::uninit(n, num_q, num_p, true);
         for i in 0..num_q + num_p {
             let m = *ctx.limb_modulus(num_q, i);
             let nbytes = (n * m.bits as usize).div_ceil(8);
@@ -329,7 +332,11 @@ impl Parameters {
                 }
                 SecretDistribution::SparseTernary { hamming_weight: h }
             }
-            t => return Err(FormatError::InvalidField { field: "secret distribution", reason: format!("tag {t}") }.into()),
+            t => {
+                return Err(
+                    FormatError::InvalidField { field: "secret distribution", reason: format!("tag {t}") }.into()
+                )
+            }
         };
         let insecure = match r.u8()? {
             0 => false,
@@ -341,15 +348,19 @@ impl Parameters {
         if params.fingerprint() != fp {
             return Err(FormatError::ParameterMismatch { expected: params.fingerprint(), found: fp }.into());
         }
-        let digit_bits = params.q.chunks(params.digit_size()).map(|c| c.iter().map(|&x| (x as f64).log2()).sum::<f64>()).fold(0.0, f64::max);
+        let digit_bits = params
+            .q
+            .chunks(params.digit_size())
+            .map(|c| c.iter().map(|&x| (x as f64).log2()).sum::<f64>())
+            .fold(0.0, f64::max);
         let p_bits: f64 = params.p.iter().map(|&x| (x as f64).log2()).sum();
         if p_bits + 2.5 < digit_bits {
-            return Err(FormatError::InvalidField { field: "special primes", reason: "P smaller than a digit".into() }.into());
+            return Err(
+                FormatError::InvalidField { field: "special primes", reason: "P smaller than a digit".into() }.into()
+            );
         }
-        if insecure || params.check_security().is_err() {
-            if !allow_insecure {
-                return Err(FormatError::InsecureRefused.into());
-            }
+        if (insecure || params.check_security().is_err()) && !allow_insecure {
+            return Err(FormatError::InsecureRefused.into());
         }
         Ok(params)
     }

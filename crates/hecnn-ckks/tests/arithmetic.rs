@@ -73,7 +73,8 @@ fn add_sub_mul_and_constants() {
 
 #[test]
 fn depth_ten_chain_of_products() {
-    let s = setup(Parameters::insecure_for_tests(12, &[60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40], 4, 40).unwrap());
+    let s =
+        setup(Parameters::insecure_for_tests(12, &[60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40], 4, 40).unwrap());
     let a = random_vec(2048, 5);
     let b: Vec<f64> = random_vec(2048, 6).iter().map(|x| 0.9 + 0.1 * x).collect();
     let mut ct = s.encrypt(&a);
@@ -114,10 +115,7 @@ fn level_alignment_and_scale_checks() {
     x = s.ev.mul_relin(&x, &x, &s.rlk).unwrap();
     assert!(matches!(s.ev.mul(&x, &x), Err(CkksError::ScaleOutOfBounds(_))));
     // NaN input.
-    assert_eq!(
-        s.encoder.encode_real(&[1.0, f64::NAN], 4, 1, 1e10).unwrap_err(),
-        CkksError::NonFinite { index: 1 }
-    );
+    assert_eq!(s.encoder.encode_real(&[1.0, f64::NAN], 4, 1, 1e10).unwrap_err(), CkksError::NonFinite { index: 1 });
 }
 
 #[test]

@@ -38,7 +38,8 @@ pub fn max_err(a: &[f64], b: &[f64]) -> f64 {
 
 impl Setup {
     pub fn encrypt(&self, v: &[f64]) -> Ciphertext {
-        let pt = self.encoder.encode_real(v, self.ctx.n() / 2, self.ctx.max_level(), self.ctx.params().scale()).unwrap();
+        let pt =
+            self.encoder.encode_real(v, self.ctx.n() / 2, self.ctx.max_level(), self.ctx.params().scale()).unwrap();
         self.enc.encrypt(&pt).unwrap()
     }
     pub fn decrypt(&self, ct: &Ciphertext) -> Vec<f64> {

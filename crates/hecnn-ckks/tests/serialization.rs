@@ -121,7 +121,10 @@ fn targeted_corruptions_give_typed_errors() {
     }
     // Wrong kind.
     let ct_bytes = &f.files[5].1;
-    assert!(matches!(format_err(Plaintext::from_bytes(ctx, ct_bytes).map(drop)), FormatError::WrongKind { found: 6, expected: 5 }));
+    assert!(matches!(
+        format_err(Plaintext::from_bytes(ctx, ct_bytes).map(drop)),
+        FormatError::WrongKind { found: 6, expected: 5 }
+    ));
     // Insecure parameter files are refused without the opt-in.
     let p = ctx.params().to_bytes();
     assert_eq!(format_err(Parameters::from_bytes(&p, false).map(drop)), FormatError::InsecureRefused);

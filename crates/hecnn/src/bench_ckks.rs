@@ -2,7 +2,9 @@
 //! level with full slots, plus key sizes and measured precision.
 
 use anyhow::Result;
-use hecnn_ckks::{Context, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, PublicKey, RelinKey, SecretKey};
+use hecnn_ckks::{
+    Context, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, PublicKey, RelinKey, SecretKey,
+};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -161,8 +163,23 @@ pub fn run(params: Parameters, reps: usize, progress: &dyn Fn(&str)) -> Result<C
         security_bits: params.security_bits(),
         threads: rayon::current_num_threads(),
         slots,
-        ms: OpTimes { keygen, galois_keygen, encrypt, decrypt, add, mul_relin, rescale, mul_relin_rescale, rotate, rotate_hoisted },
-        precision_bits: Precision { fresh: bits(&a, &fresh), mul_rescale: bits(&want_mul, &got_mul), rotate: bits(&want_rot, &got_rot) },
+        ms: OpTimes {
+            keygen,
+            galois_keygen,
+            encrypt,
+            decrypt,
+            add,
+            mul_relin,
+            rescale,
+            mul_relin_rescale,
+            rotate,
+            rotate_hoisted,
+        },
+        precision_bits: Precision {
+            fresh: bits(&a, &fresh),
+            mul_rescale: bits(&want_mul, &got_mul),
+            rotate: bits(&want_rot, &got_rot),
+        },
         bytes: Sizes {
             ciphertext: ca.to_bytes(&ctx).len(),
             ciphertext_seeded: seeded.to_bytes(&ctx).len(),
@@ -188,8 +205,16 @@ pub fn random(len: usize, seed: u64) -> Vec<f64> {
 /// Human-readable report.
 pub fn print(r: &CkksBench) {
     let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
-    println!("CKKS benchmark: preset {} (N=2^{}, log2 QP={:.1}, {} levels, dnum {}, {} special primes, ~{:.0}-bit security)",
-        r.preset, r.n.trailing_zeros(), r.log_qp, r.levels, r.dnum, r.special_primes, r.security_bits);
+    println!(
+        "CKKS benchmark: preset {} (N=2^{}, log2 QP={:.1}, {} levels, dnum {}, {} special primes, ~{:.0}-bit security)",
+        r.preset,
+        r.n.trailing_zeros(),
+        r.log_qp,
+        r.levels,
+        r.dnum,
+        r.special_primes,
+        r.security_bits
+    );
     println!("threads {}, {} slots, top level; medians in ms", r.threads, r.slots);
     let m = &r.ms;
     for (name, v) in [
@@ -206,9 +231,15 @@ pub fn print(r: &CkksBench) {
     ] {
         println!("  {name:<38} {v:>10.2}");
     }
-    println!("precision (bits): fresh {:.1}, mul+rescale {:.1}, rotate {:.1}", r.precision_bits.fresh, r.precision_bits.mul_rescale, r.precision_bits.rotate);
+    println!(
+        "precision (bits): fresh {:.1}, mul+rescale {:.1}, rotate {:.1}",
+        r.precision_bits.fresh, r.precision_bits.mul_rescale, r.precision_bits.rotate
+    );
     println!(
         "sizes: ciphertext {:.2} MiB (seeded {:.2} MiB), relin key {:.2} MiB, one Galois key {:.2} MiB",
-        mib(r.bytes.ciphertext), mib(r.bytes.ciphertext_seeded), mib(r.bytes.relin_key), mib(r.bytes.galois_key)
+        mib(r.bytes.ciphertext),
+        mib(r.bytes.ciphertext_seeded),
+        mib(r.bytes.relin_key),
+        mib(r.bytes.galois_key)
     );
 }

@@ -104,11 +104,22 @@ fn main() -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<8} {:>7} {:>8} {:>7} {:>6} {:>5} {:>4} {:>9}  purpose", "name", "N", "log2 QP", "levels", "log Δ", "dnum", "P", "security");
+                println!(
+                    "{:<8} {:>7} {:>8} {:>7} {:>6} {:>5} {:>4} {:>9}  purpose",
+                    "name", "N", "log2 QP", "levels", "log Δ", "dnum", "P", "security"
+                );
                 for r in rows {
                     println!(
                         "{:<8} {:>7} {:>8.1} {:>7} {:>6} {:>5} {:>4} {:>8}b  {}",
-                        r.name, r.n, r.log_qp, r.levels, r.log_scale, r.dnum, r.special_primes, r.security_bits, r.purpose
+                        r.name,
+                        r.n,
+                        r.log_qp,
+                        r.levels,
+                        r.log_scale,
+                        r.dnum,
+                        r.special_primes,
+                        r.security_bits,
+                        r.purpose
                     );
                 }
             }

@@ -23,16 +23,12 @@ impl Evaluator {
         let ctx = &self.ctx;
         let n = ctx.n();
         let num_q = x.level() + 1;
-        let mut d0 = RnsPoly::zero(n, num_q, 0, true);
-        let mut d1 = RnsPoly::zero(n, num_q, 0, true);
-        let mut d2 = RnsPoly::zero(n, num_q, 0, true);
+        let mut d0 = RnsPoly::uninit(n, num_q, 0, true);
+        let mut d1 = RnsPoly::uninit(n, num_q, 0, true);
+        let mut d2 = RnsPoly::uninit(n, num_q, 0, true);
         let (a0, a1, b0, b1) = (&x.parts[0], &x.parts[1], &y.parts[0], &y.parts[1]);
-        d0.data
-            .par_chunks_mut(n)
-            .zip(d1.data.par_chunks_mut(n))
-            .zip(d2.data.par_chunks_mut(n))
-            .enumerate()
-            .for_each(|(i, ((o0, o1), o2))| {
+        d0.data.par_chunks_mut(n).zip(d1.data.par_chunks_mut(n)).zip(d2.data.par_chunks_mut(n)).enumerate().for_each(
+            |(i, ((o0, o1), o2))| {
                 let m = ctx.moduli()[i];
                 let (a0, a1, b0, b1) = (a0.limb(i), a1.limb(i), b0.limb(i), b1.limb(i));
                 for c in 0..n {
@@ -40,8 +36,15 @@ impl Evaluator {
                     o1[c] = m.reduce_u128(a0[c] as u128 * b1[c] as u128 + a1[c] as u128 * b0[c] as u128);
                     o2[c] = m.mul(a1[c], b1[c]);
                 }
-            });
-        Ok(Ciphertext { parts: vec![d0, d1, d2], c1_seed: None, scale, slots: x.slots.max(y.slots), fingerprint: x.fingerprint })
+            },
+        );
+        Ok(Ciphertext {
+            parts: vec![d0, d1, d2],
+            c1_seed: None,
+            scale,
+            slots: x.slots.max(y.slots),
+            fingerprint: x.fingerprint,
+        })
     }
 
     /// `a²` without relinearization.
@@ -61,7 +64,13 @@ impl Evaluator {
         let mut c1 = ct.parts[1].clone();
         self.ctx.add_assign(&mut c0, &u0);
         self.ctx.add_assign(&mut c1, &u1);
-        Ok(Ciphertext { parts: vec![c0, c1], c1_seed: None, scale: ct.scale, slots: ct.slots, fingerprint: ct.fingerprint })
+        Ok(Ciphertext {
+            parts: vec![c0, c1],
+            c1_seed: None,
+            scale: ct.scale,
+            slots: ct.slots,
+            fingerprint: ct.fingerprint,
+        })
     }
 
     /// `a·b`, relinearized.
@@ -84,7 +93,13 @@ impl Evaluator {
         }
         let ql = self.ctx.params().q[l];
         let parts = ct.parts.iter().map(|p| self.rescale_poly(p)).collect();
-        Ok(Ciphertext { parts, c1_seed: None, scale: ct.scale / ql as f64, slots: ct.slots, fingerprint: ct.fingerprint })
+        Ok(Ciphertext {
+            parts,
+            c1_seed: None,
+            scale: ct.scale / ql as f64,
+            slots: ct.slots,
+            fingerprint: ct.fingerprint,
+        })
     }
 
     fn rescale_poly(&self, p: &RnsPoly) -> RnsPoly {
@@ -95,7 +110,7 @@ impl Evaluator {
         let tables = ctx.level_tables(l);
         let mut last = p.limb(l).to_vec();
         ctx.limb_ntt(l + 1, l).inverse(&mut last);
-        let mut out = RnsPoly::zero(n, l, 0, true);
+        let mut out = RnsPoly::uninit(n, l, 0, true);
         out.data.par_chunks_mut(n).enumerate().for_each(|(i, o)| {
             let m = ctx.moduli()[i];
             for (t, &x) in o.iter_mut().zip(&last) {

@@ -66,7 +66,13 @@ impl Evaluator {
     }
 
     /// One hoisted rotation from a shared decomposition of `ct`.
-    pub fn rotate_decomposed(&self, ct: &Ciphertext, dec: &Decomposed, steps: i64, gk: &GaloisKeys) -> Result<Ciphertext> {
+    pub fn rotate_decomposed(
+        &self,
+        ct: &Ciphertext,
+        dec: &Decomposed,
+        steps: i64,
+        gk: &GaloisKeys,
+    ) -> Result<Ciphertext> {
         self.check_two_parts(ct)?;
         if dec.level != ct.level() {
             return Err(CkksError::InvalidCiphertext("decomposition made at another level".into()));
@@ -93,7 +99,13 @@ impl Evaluator {
         let u0 = mod_down(&self.ctx, &x0);
         let c1 = mod_down(&self.ctx, &x1);
         self.ctx.add_assign(&mut c0, &u0);
-        Ok(Ciphertext { parts: vec![c0, c1], c1_seed: None, scale: ct.scale, slots: ct.slots, fingerprint: ct.fingerprint })
+        Ok(Ciphertext {
+            parts: vec![c0, c1],
+            c1_seed: None,
+            scale: ct.scale,
+            slots: ct.slots,
+            fingerprint: ct.fingerprint,
+        })
     }
 
     fn check_two_parts(&self, ct: &Ciphertext) -> Result<()> {

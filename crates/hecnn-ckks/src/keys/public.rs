@@ -38,7 +38,7 @@ impl PublicKey {
     pub(crate) fn expand_a(ctx: &Context, seed: &[u8; 32]) -> RnsPoly {
         let n = ctx.n();
         let num_q = ctx.max_level() + 1;
-        let mut a = RnsPoly::zero(n, num_q, ctx.num_p(), true);
+        let mut a = RnsPoly::uninit(n, num_q, ctx.num_p(), true);
         a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
             let mut rng = seeded_rng(seed, i as u64);
             fill_uniform(&mut rng, &ctx.moduli()[i], limb);
@@ -55,6 +55,11 @@ pub struct RelinKey {
 }
 
 impl RelinKey {
+    /// The underlying switching key (for profiling and advanced use).
+    pub fn switching_key(&self) -> &SwitchingKey {
+        &self.key
+    }
+
     /// Generates the relinearization key of `sk`.
     pub fn generate(sk: &SecretKey) -> Self {
         let ctx = &sk.ctx;

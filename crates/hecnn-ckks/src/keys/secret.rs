@@ -68,7 +68,7 @@ impl SecretKey {
     pub(crate) fn ntt_restricted(&self, num_q: usize, with_p: bool) -> RnsPoly {
         let n = self.ctx.n();
         let num_p = if with_p { self.ctx.num_p() } else { 0 };
-        let mut p = RnsPoly::zero(n, num_q, num_p, true);
+        let mut p = RnsPoly::uninit(n, num_q, num_p, true);
         p.data[..num_q * n].copy_from_slice(&self.ntt.data[..num_q * n]);
         if with_p {
             let full_q = self.ctx.max_level() + 1;

@@ -9,7 +9,7 @@
 use crate::context::Context;
 use crate::keys::secret::SecretKey;
 use crate::ring::sampling::{fill_uniform, gaussian, seeded_rng};
-use crate::ring::RnsPoly;
+use crate::ring::{pool, RnsPoly};
 use rayon::prelude::*;
 
 /// A key switching `s' → s`: for each digit j, `(b_j, a_j)` over Q·P in NTT
@@ -68,7 +68,7 @@ impl SwitchingKey {
         let num_p = ctx.num_p();
         (0..ctx.params().dnum)
             .map(|j| {
-                let mut a = RnsPoly::zero(n, num_q, num_p, true);
+                let mut a = RnsPoly::uninit(n, num_q, num_p, true);
                 a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
                     let mut rng = seeded_rng(seed, ((j as u64) << 32) | i as u64);
                     fill_uniform(&mut rng, ctx.limb_modulus(num_q, i), limb);
@@ -96,17 +96,19 @@ pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
         .digits
         .iter()
         .map(|dt| {
-            let mut ext = RnsPoly::zero(n, l + 1, k, true);
+            let mut ext = RnsPoly::uninit(n, l + 1, k, true);
             ext.data[dt.start * n..dt.end * n].copy_from_slice(&d.data[dt.start * n..dt.end * n]);
-            let mut out = vec![0u64; dt.dst_limbs.len() * n];
-            let mut scratch = Vec::new();
+            let mut out = pool::take(dt.dst_limbs.len() * n);
+            let mut scratch = pool::take((dt.end - dt.start) * n);
             dt.conv.convert(n, &coeff.data[dt.start * n..dt.end * n], &mut out, &mut scratch);
+            pool::give(scratch);
             out.par_chunks_mut(n).zip(dt.dst_limbs.par_iter()).for_each(|(o, &limb)| {
                 ctx.limb_ntt(l + 1, limb).forward(o);
             });
             for (o, &limb) in out.chunks(n).zip(&dt.dst_limbs) {
                 ext.limb_mut(limb).copy_from_slice(o);
             }
+            pool::give(out);
             ext
         })
         .collect();
@@ -121,44 +123,57 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
     let l = dec.level;
     let k = ctx.num_p();
     let full_q = ctx.max_level() + 1;
-    let mut out0 = RnsPoly::zero(n, l + 1, k, true);
-    let mut out1 = RnsPoly::zero(n, l + 1, k, true);
+    let mut out0 = RnsPoly::uninit(n, l + 1, k, true);
+    let mut out1 = RnsPoly::uninit(n, l + 1, k, true);
     out0.data.par_chunks_mut(n).zip(out1.data.par_chunks_mut(n)).enumerate().for_each(|(t, (o0, o1))| {
         let m = ctx.limb_modulus(l + 1, t);
         let kt = if t <= l { t } else { full_q + (t - l - 1) };
-        const MAX_BLOCK: usize = 512;
-        let mut acc0 = [0u128; MAX_BLOCK];
-        let mut acc1 = [0u128; MAX_BLOCK];
-        let block = MAX_BLOCK.min(n);
+        const BLOCK: usize = 256;
+        let block = BLOCK.min(n);
+        let mut acc0 = [0u128; BLOCK];
+        let mut acc1 = [0u128; BLOCK];
         let (acc0, acc1) = (&mut acc0[..block], &mut acc1[..block]);
         for start in (0..n).step_by(block) {
-            acc0.iter_mut().for_each(|a| *a = 0);
-            acc1.iter_mut().for_each(|a| *a = 0);
+            let range = start..start + block;
             for (j, dj) in dec.digits.iter().enumerate() {
                 let d = dj.limb(t);
-                let b = &key.b[j].limb(kt)[start..start + block];
-                let a = &key.a[j].limb(kt)[start..start + block];
+                let b = &key.b[j].limb(kt)[range.clone()];
+                let a = &key.a[j].limb(kt)[range.clone()];
+                let first = j == 0;
                 match perm {
                     None => {
-                        let d = &d[start..start + block];
-                        for c in 0..block {
-                            acc0[c] += d[c] as u128 * b[c] as u128;
-                            acc1[c] += d[c] as u128 * a[c] as u128;
+                        let d = &d[range.clone()];
+                        for ((((x0, x1), &dv), &bv), &av) in acc0.iter_mut().zip(acc1.iter_mut()).zip(d).zip(b).zip(a) {
+                            let (p0, p1) = (dv as u128 * bv as u128, dv as u128 * av as u128);
+                            if first {
+                                *x0 = p0;
+                                *x1 = p1;
+                            } else {
+                                *x0 += p0;
+                                *x1 += p1;
+                            }
                         }
                     }
                     Some(p) => {
-                        let p = &p[start..start + block];
-                        for c in 0..block {
-                            let x = d[p[c] as usize] as u128;
-                            acc0[c] += x * b[c] as u128;
-                            acc1[c] += x * a[c] as u128;
+                        let p = &p[range.clone()];
+                        for ((((x0, x1), &pi), &bv), &av) in acc0.iter_mut().zip(acc1.iter_mut()).zip(p).zip(b).zip(a) {
+                            let dv = d[pi as usize] as u128;
+                            if first {
+                                *x0 = dv * bv as u128;
+                                *x1 = dv * av as u128;
+                            } else {
+                                *x0 += dv * bv as u128;
+                                *x1 += dv * av as u128;
+                            }
                         }
                     }
                 }
             }
-            for c in 0..block {
-                o0[start + c] = m.reduce_u128(acc0[c]);
-                o1[start + c] = m.reduce_u128(acc1[c]);
+            for (((y0, y1), &x0), &x1) in
+                o0[range.clone()].iter_mut().zip(o1[range].iter_mut()).zip(acc0.iter()).zip(acc1.iter())
+            {
+                *y0 = m.reduce_u128(x0);
+                *y1 = m.reduce_u128(x1);
             }
         }
     });
@@ -171,13 +186,16 @@ pub fn mod_down(ctx: &Context, x: &RnsPoly) -> RnsPoly {
     let l = x.num_q - 1;
     let k = x.num_p;
     let tables = ctx.level_tables(l);
-    let mut p_part = x.data[(l + 1) * n..].to_vec();
+    let mut p_part = pool::take(k * n);
+    p_part.copy_from_slice(&x.data[(l + 1) * n..]);
     p_part.par_chunks_mut(n).enumerate().for_each(|(i, limb)| ctx.limb_ntt(l + 1, l + 1 + i).inverse(limb));
-    let mut conv = vec![0u64; (l + 1) * n];
-    let mut scratch = Vec::new();
+    let mut conv = pool::take((l + 1) * n);
+    let mut scratch = pool::take(k * n);
     tables.mod_down.convert(n, &p_part, &mut conv, &mut scratch);
+    pool::give(scratch);
+    pool::give(p_part);
     debug_assert_eq!(k, ctx.num_p());
-    let mut out = RnsPoly::zero(n, l + 1, 0, true);
+    let mut out = RnsPoly::uninit(n, l + 1, 0, true);
     out.data.par_chunks_mut(n).zip(conv.par_chunks_mut(n)).enumerate().for_each(|(i, (o, c))| {
         let m = ctx.moduli()[i];
         ctx.limb_ntt(l + 1, i).forward(c);
@@ -187,6 +205,7 @@ pub fn mod_down(ctx: &Context, x: &RnsPoly) -> RnsPoly {
             *oo = m.mul_shoup(m.sub(xx, cc), w, ws);
         }
     });
+    pool::give(conv);
     out
 }
 

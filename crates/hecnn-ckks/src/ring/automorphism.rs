@@ -65,10 +65,7 @@ impl EvaluationOrder {
     /// Permutation `perm` with `(σ_k a)[j] = a[perm[j]]` on evaluations.
     pub fn permutation(&self, k: u64) -> Vec<u32> {
         let two_n = self.index.len() as u64;
-        self.exponent
-            .iter()
-            .map(|&e| self.index[((e as u64 * k) % two_n) as usize])
-            .collect()
+        self.exponent.iter().map(|&e| self.index[((e as u64 * k) % two_n) as usize]).collect()
     }
 }
 

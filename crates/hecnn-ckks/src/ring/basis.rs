@@ -70,69 +70,44 @@ impl BasisConverter {
     }
 
     /// Converts coefficient-form limbs `input` (src.len() limbs of n) into
-    /// `output` (dst.len() limbs of n). `scratch` holds src.len()·n words.
+    /// `output` (dst.len() limbs of n). `scratch` is reused between calls.
+    ///
+    /// The scaled residues are stored coefficient-major (`[c·s + i]`) so each
+    /// output residue is a short contiguous dot product kept in registers.
     pub fn convert(&self, n: usize, input: &[u64], output: &mut [u64], scratch: &mut Vec<u64>) {
         let s = self.src.len();
         debug_assert_eq!(input.len(), s * n);
         debug_assert_eq!(output.len(), self.dst.len() * n);
         scratch.resize(s * n, 0);
-        // y_i = [x_i · qhat_inv_i]_{q_i}
-        scratch
-            .par_chunks_mut(n)
-            .zip(input.par_chunks(n))
-            .zip(self.src.par_iter().zip(self.qhat_inv.par_iter()))
-            .for_each(|((y, x), (q, &(w, ws)))| {
-                for (yy, &xx) in y.iter_mut().zip(x) {
-                    *yy = q.mul_shoup(xx, w, ws);
-                }
-            });
-        // v[c] = round(Σ_i y_i[c] / q_i): how many times Q to take off.
+        const CHUNK: usize = 1024;
+        // y_i = [x_i · qhat_inv_i]_{q_i}, transposed; v = round(Σ y_i / q_i).
         let mut v = vec![0u8; n];
-        v.par_chunks_mut(1024).enumerate().for_each(|(b, vb)| {
-            let start = b * 1024;
-            let mut f = [0f64; 1024];
-            let f = &mut f[..vb.len()];
-            for i in 0..s {
-                let inv = self.inv_src[i];
-                let row = &scratch[i * n + start..i * n + start + vb.len()];
-                for (ff, &y) in f.iter_mut().zip(row) {
-                    *ff += y as f64 * inv;
+        scratch.par_chunks_mut(CHUNK * s).zip(v.par_chunks_mut(CHUNK)).enumerate().for_each(|(b, (yt, vb))| {
+            let start = b * CHUNK;
+            let len = vb.len();
+            for (i, (q, &(w, ws))) in self.src.iter().zip(&self.qhat_inv).enumerate() {
+                let x = &input[i * n + start..i * n + start + len];
+                for (c, &xx) in x.iter().enumerate() {
+                    yt[c * s + i] = q.mul_shoup(xx, w, ws);
                 }
             }
-            for (o, &ff) in vb.iter_mut().zip(f.iter()) {
-                *o = ff.round() as u8;
+            for (c, o) in vb.iter_mut().enumerate() {
+                let row = &yt[c * s..(c + 1) * s];
+                let f: f64 = row.iter().zip(&self.inv_src).map(|(&y, &inv)| y as f64 * inv).sum();
+                *o = f.round() as u8;
             }
         });
         let scratch = &scratch[..];
+        let v = &v[..];
         output.par_chunks_mut(n).enumerate().for_each(|(j, out)| {
             let t = &self.dst[j];
             let table = &self.qhat_mod_dst[j * s..(j + 1) * s];
-            convert_one(n, s, scratch, table, self.q_mod_dst[j], &v, t, out);
-        });
-    }
-}
-
-/// One target limb: `out[c] = Σ_i y_i[c]·table[i] − v[c]·Q mod t`.
-#[inline]
-fn convert_one(n: usize, s: usize, y: &[u64], table: &[u64], q_mod_t: u64, v: &[u8], t: &Modulus, out: &mut [u64]) {
-    // Blocks of coefficients keep the s source rows in cache together.
-    const BLOCK: usize = 256;
-    let mut acc = [0u128; BLOCK];
-    // v·Q mod t for every possible v (0..=s), so the correction is a lookup.
-    let q_multiples: Vec<u64> = (0..=s as u64).map(|k| t.mul(t.reduce(k), q_mod_t)).collect();
-    for start in (0..n).step_by(BLOCK) {
-        let len = BLOCK.min(n - start);
-        acc[..len].iter_mut().for_each(|a| *a = 0);
-        for i in 0..s {
-            let w = table[i] as u128;
-            let row = &y[i * n + start..i * n + start + len];
-            for (a, &x) in acc[..len].iter_mut().zip(row) {
-                *a += x as u128 * w;
+            // v·Q mod t for every possible v (0..=s): the correction is a lookup.
+            let q_multiples: Vec<u64> = (0..=s as u64).map(|k| t.mul(t.reduce(k), self.q_mod_dst[j])).collect();
+            for ((o, row), &k) in out.iter_mut().zip(scratch.chunks_exact(s)).zip(v) {
+                let acc: u128 = row.iter().zip(table).map(|(&y, &w)| y as u128 * w as u128).sum();
+                *o = t.sub(t.reduce_u128(acc), q_multiples[k as usize]);
             }
-        }
-        let vs = &v[start..start + len];
-        for ((o, &a), &k) in out[start..start + len].iter_mut().zip(&acc[..len]).zip(vs) {
-            *o = t.sub(t.reduce_u128(a), q_multiples[k as usize]);
-        }
+        });
     }
 }

@@ -6,6 +6,7 @@ pub mod basis;
 pub mod modulus;
 pub mod ntt;
 pub mod poly;
+pub mod pool;
 pub mod primes;
 pub mod sampling;
 

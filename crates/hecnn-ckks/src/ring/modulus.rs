@@ -59,19 +59,31 @@ impl Modulus {
     #[inline(always)]
     pub fn add(&self, a: u64, b: u64) -> u64 {
         let s = a + b;
-        if s >= self.value { s - self.value } else { s }
+        if s >= self.value {
+            s - self.value
+        } else {
+            s
+        }
     }
 
     /// `a - b mod q` for `a, b < q`.
     #[inline(always)]
     pub fn sub(&self, a: u64, b: u64) -> u64 {
-        if a >= b { a - b } else { a + self.value - b }
+        if a >= b {
+            a - b
+        } else {
+            a + self.value - b
+        }
     }
 
     /// `-a mod q` for `a < q`.
     #[inline(always)]
     pub fn neg(&self, a: u64) -> u64 {
-        if a == 0 { 0 } else { self.value - a }
+        if a == 0 {
+            0
+        } else {
+            self.value - a
+        }
     }
 
     /// `a^e mod q`.
@@ -104,16 +116,22 @@ impl Modulus {
     pub fn mul_shoup(&self, x: u64, w: u64, w_shoup: u64) -> u64 {
         let qhat = ((x as u128 * w_shoup as u128) >> 64) as u64;
         let r = x.wrapping_mul(w).wrapping_sub(qhat.wrapping_mul(self.value));
-        if r >= self.value { r - self.value } else { r }
+        if r >= self.value {
+            r - self.value
+        } else {
+            r
+        }
     }
 
-    /// Maps a signed integer into `[0, q)`.
+    /// Maps a signed integer into `[0, q)` (no division when |x| < q).
     #[inline(always)]
     pub fn from_i64(&self, x: i64) -> u64 {
-        if x >= 0 {
-            self.reduce(x as u64)
+        let a = x.unsigned_abs();
+        let r = if a < self.value { a } else { self.reduce(a) };
+        if x < 0 {
+            self.neg(r)
         } else {
-            self.neg(self.reduce(x.unsigned_abs()))
+            r
         }
     }
 
@@ -123,13 +141,21 @@ impl Modulus {
         let m = self.value as u128;
         let a = x.unsigned_abs() % m;
         let r = a as u64;
-        if x < 0 { self.neg(r) } else { r }
+        if x < 0 {
+            self.neg(r)
+        } else {
+            r
+        }
     }
 
     /// Centered representative of `x` in `(-q/2, q/2]`.
     #[inline(always)]
     pub fn center(&self, x: u64) -> i64 {
-        if x > self.value / 2 { x as i64 - self.value as i64 } else { x as i64 }
+        if x > self.value / 2 {
+            x as i64 - self.value as i64
+        } else {
+            x as i64
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use zeroize::Zeroize;
 ///
 /// Limbs are `q_0..q_{num_q-1}` followed, when `num_p > 0`, by the special
 /// primes `p_0..p_{num_p-1}` (the extended basis used inside key switching).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct RnsPoly {
     pub(crate) n: usize,
     pub(crate) num_q: usize,
@@ -18,7 +18,13 @@ pub struct RnsPoly {
 impl RnsPoly {
     /// The zero polynomial over `num_q` ciphertext primes and `num_p` special primes.
     pub fn zero(n: usize, num_q: usize, num_p: usize, ntt: bool) -> Self {
-        Self { n, num_q, num_p, ntt, data: vec![0; n * (num_q + num_p)] }
+        Self { n, num_q, num_p, ntt, data: super::pool::take_zeroed(n * (num_q + num_p)) }
+    }
+
+    /// A polynomial whose every residue the caller will overwrite (contents
+    /// unspecified, skips zero-filling).
+    pub(crate) fn uninit(n: usize, num_q: usize, num_p: usize, ntt: bool) -> Self {
+        Self { n, num_q, num_p, ntt, data: super::pool::take(n * (num_q + num_p)) }
     }
 
     /// Ring degree N.
@@ -69,6 +75,20 @@ impl RnsPoly {
     /// Raw residues, limb-major.
     pub fn data(&self) -> &[u64] {
         &self.data
+    }
+}
+
+impl Clone for RnsPoly {
+    fn clone(&self) -> Self {
+        let mut data = super::pool::take(self.data.len());
+        data.copy_from_slice(&self.data);
+        Self { n: self.n, num_q: self.num_q, num_p: self.num_p, ntt: self.ntt, data }
+    }
+}
+
+impl Drop for RnsPoly {
+    fn drop(&mut self) {
+        super::pool::give(std::mem::take(&mut self.data));
     }
 }
 

@@ -8,13 +8,13 @@ pub fn is_prime(n: u64) -> bool {
         return false;
     }
     for p in [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37] {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }
     let mut d = n - 1;
     let mut s = 0;
-    while d % 2 == 0 {
+    while d.is_multiple_of(2) {
         d /= 2;
         s += 1;
     }
@@ -95,7 +95,7 @@ pub fn ntt_primes(bits: u32, count: usize, two_n: u64, side: PrimeSide, exclude:
 
 /// Finds a primitive `2n`-th root of unity modulo the prime `q`.
 pub fn primitive_root_of_unity(q: &Modulus, two_n: u64) -> Option<u64> {
-    if (q.value - 1) % two_n != 0 {
+    if !(q.value - 1).is_multiple_of(two_n) {
         return None;
     }
     let cofactor = (q.value - 1) / two_n;

@@ -61,6 +61,16 @@ fn main() {
             ctx.ntt_inverse(&mut poly);
             ctx.ntt_forward(&mut poly);
         });
+        {
+            let qs = &ctx.moduli()[..10];
+            let dst = &ctx.moduli()[10..37];
+            let conv = hecnn_ckks::ring::basis::BasisConverter::new(qs, dst, n);
+            let input = ct.parts()[0].data()[..10 * n].to_vec();
+            let mut out = vec![0u64; 27 * n];
+            time("convert 10 -> 27 limbs", 5, || conv.convert(n, &input, &mut out));
+            let mut limbs = vec![0u64; 27 * n];
+            time("27 NTTs", 5, || limbs.chunks_mut(n).for_each(|l| ntt.forward(l)));
+        }
         let t_dec = time("decompose (ModUp)", 5, || {
             let _ = hecnn_ckks::keys::switching::decompose(&ctx, &ct.parts()[1]);
         });

@@ -18,10 +18,9 @@ pub(crate) struct DigitTables {
     /// Q-limb indices of this digit (contiguous).
     pub start: usize,
     pub end: usize,
-    /// Converter from the digit primes to every other limb of Q_l ∪ P.
+    /// Converter from the digit primes to every other limb of Q_l ∪ P, in
+    /// limb order.
     pub conv: BasisConverter,
-    /// Extended-basis limb index of each converter output.
-    pub dst_limbs: Vec<usize>,
 }
 
 /// Tables for ciphertexts at one level l (l+1 ciphertext primes).
@@ -35,6 +34,11 @@ pub(crate) struct LevelTables {
     pub mod_down: BasisConverter,
     /// `P^{-1} mod q_i` (+ Shoup), i ≤ l.
     pub p_inv: Vec<(u64, u64)>,
+    /// {q_l} ∪ P → Q_{l−1} converter: ModDown and rescale in one step
+    /// (l ≥ 1 only).
+    pub mod_down_rescale: Option<BasisConverter>,
+    /// `(P·q_l)^{-1} mod q_i` (+ Shoup), i < l.
+    pub pq_inv: Vec<(u64, u64)>,
 }
 
 /// Shared precomputation for one parameter set.
@@ -93,19 +97,14 @@ impl Context {
                     .step_by(digit_size)
                     .map(|start| {
                         let end = (start + digit_size).min(l + 1);
-                        let mut dst = Vec::new();
-                        let mut dst_limbs = Vec::new();
-                        for (i, m) in ql.iter().enumerate() {
-                            if i < start || i >= end {
-                                dst.push(*m);
-                                dst_limbs.push(i);
-                            }
-                        }
-                        for (k, m) in ps.iter().enumerate() {
-                            dst.push(*m);
-                            dst_limbs.push(l + 1 + k);
-                        }
-                        DigitTables { start, end, conv: BasisConverter::new(&qs[start..end], &dst), dst_limbs }
+                        let dst: Vec<Modulus> = ql
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| *i < start || *i >= end)
+                            .map(|(_, m)| *m)
+                            .chain(ps.iter().copied())
+                            .collect();
+                        DigitTables { start, end, conv: BasisConverter::new(&qs[start..end], &dst, n) }
                     })
                     .collect();
                 let p_inv = ql
@@ -116,7 +115,28 @@ impl Context {
                         (inv, qi.shoup(inv))
                     })
                     .collect();
-                LevelTables { rescale_inv, digits, mod_down: BasisConverter::new(ps, ql), p_inv }
+                let (mod_down_rescale, pq_inv) = if l == 0 {
+                    (None, Vec::new())
+                } else {
+                    let src: Vec<Modulus> = std::iter::once(qs[l]).chain(ps.iter().copied()).collect();
+                    let pq_inv = qs[..l]
+                        .iter()
+                        .map(|qi| {
+                            let prod = src.iter().fold(1u64, |acc, p| qi.mul(acc, qi.reduce(p.value)));
+                            let inv = qi.inv(prod);
+                            (inv, qi.shoup(inv))
+                        })
+                        .collect();
+                    (Some(BasisConverter::new(&src, &qs[..l], n)), pq_inv)
+                };
+                LevelTables {
+                    rescale_inv,
+                    digits,
+                    mod_down: BasisConverter::new(ps, ql, n),
+                    p_inv,
+                    mod_down_rescale,
+                    pq_inv,
+                }
             })
             .collect();
         let p_mod_q = qs.iter().map(|qi| ps.iter().fold(1u64, |acc, p| qi.mul(acc, qi.reduce(p.value)))).collect();

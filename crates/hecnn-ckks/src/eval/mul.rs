@@ -5,7 +5,7 @@ use crate::ciphertext::Ciphertext;
 use crate::encoding::check_scale;
 use crate::error::{CkksError, Result};
 use crate::keys::public::RelinKey;
-use crate::keys::switching::key_switch;
+use crate::keys::switching::{decompose, inner_product, key_switch, mod_down_rescale};
 use crate::ring::RnsPoly;
 use rayon::prelude::*;
 
@@ -78,9 +78,35 @@ impl Evaluator {
         self.relinearize(&self.mul(a, b)?, rlk)
     }
 
-    /// `a·b`, relinearized and rescaled.
+    /// `a·b`, relinearized and rescaled. The key switch's ModDown and the
+    /// rescale are fused: `(P·d_{0,1} + ⟨d_2, rlk⟩) / (P·q_l)` in one basis
+    /// conversion, saving about 2(l+1) NTTs over the two steps.
     pub fn mul_relin_rescale(&self, a: &Ciphertext, b: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
-        self.rescale(&self.mul_relin(a, b, rlk)?)
+        self.check_fp(rlk.fingerprint)?;
+        let t = self.mul(a, b)?;
+        let l = t.level();
+        if l == 0 {
+            return Err(CkksError::LevelExhausted { needed: 1, level: 0 });
+        }
+        let ctx = &self.ctx;
+        let dec = decompose(ctx, &t.parts[2]);
+        let [mut x0, mut x1] = inner_product(ctx, &dec, &rlk.key, None);
+        let n = ctx.n();
+        for (x, d) in [(&mut x0, &t.parts[0]), (&mut x1, &t.parts[1])] {
+            // x += P·d on the Q limbs (P·d vanishes modulo the special primes).
+            x.data[..(l + 1) * n].par_chunks_mut(n).zip(d.data.par_chunks(n)).enumerate().for_each(|(i, (xl, dl))| {
+                let m = ctx.moduli()[i];
+                let p = ctx.p_mod_q[i];
+                let ps = m.shoup(p);
+                for (xx, &dd) in xl.iter_mut().zip(dl) {
+                    *xx = m.add(*xx, m.mul_shoup(dd, p, ps));
+                }
+            });
+        }
+        let c0 = mod_down_rescale(ctx, &x0);
+        let c1 = mod_down_rescale(ctx, &x1);
+        let ql = ctx.params().q[l] as f64;
+        Ok(Ciphertext { parts: vec![c0, c1], c1_seed: None, scale: t.scale / ql, slots: t.slots, fingerprint: t.fingerprint })
     }
 
     /// Divides by the last prime q_l (rounding) and drops it: level − 1,

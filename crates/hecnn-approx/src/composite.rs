@@ -345,6 +345,72 @@ fn dijkstra(
     Some(path)
 }
 
+/// Builds the composite for a *given* degree sequence (no search): stage 1
+/// on `[eps, 1]`, each next stage on the exact image interval
+/// `[1-δ, 1+δ]` of the previous one (δ with a 1e-6 relative margin). Used to
+/// evaluate published sequences such as Lee et al.'s `15∘15∘27`; the result's
+/// `design_error` may exceed `2^-alpha` — nothing is enforced.
+///
+/// ```
+/// use hecnn_approx::composite::compose;
+/// let s = compose(13, 2f64.powi(-9), &[15, 15, 27])?;
+/// assert_eq!(s.depth, 4 + 4 + 5);
+/// # Ok::<(), hecnn_approx::ApproxError>(())
+/// ```
+pub fn compose(alpha: u32, eps: f64, degrees: &[usize]) -> Result<CompositeSign, ApproxError> {
+    if !(ALPHA_MIN..=ALPHA_MAX).contains(&alpha) {
+        return Err(ApproxError::AlphaOutOfRange { alpha });
+    }
+    check_finite(eps, "eps")?;
+    if !(eps > 0.0 && eps < 1.0) {
+        return Err(ApproxError::EpsOutOfRange { eps });
+    }
+    if degrees.is_empty() {
+        return Err(ApproxError::InvalidParameter {
+            what: "empty degree sequence",
+        });
+    }
+    let mut stages = Vec::with_capacity(degrees.len());
+    let (mut tau, mut bound) = (eps, 1.0);
+    for &d in degrees {
+        if d < 3 || d % 2 == 0 || d > crate::remez::REMEZ_MAX_DEGREE {
+            return Err(ApproxError::DegreeOutOfRange {
+                degree: d,
+                min: 3,
+                max: crate::remez::REMEZ_MAX_DEGREE,
+            });
+        }
+        let (err, coeffs) = stage_fit(d, tau, 128).ok_or(ApproxError::NotConverged {
+            iterations: RemezOptions::default().max_iterations,
+            spread: f64::NAN,
+        })?;
+        stages.push(OddPoly {
+            degree: d,
+            input_bound: bound,
+            input_lower: tau * bound,
+            coeffs,
+            max_error: err,
+        });
+        let delta = (err * (1.0 + MARGIN)).min(1.0 - f64::EPSILON);
+        tau = (1.0 - delta) / (1.0 + delta);
+        bound = 1.0 + delta;
+    }
+    Ok(assemble(alpha, eps, stages))
+}
+
+fn assemble(alpha: u32, eps: f64, stages: Vec<OddPoly>) -> CompositeSign {
+    let degrees: Vec<usize> = stages.iter().map(|s| s.degree).collect();
+    CompositeSign {
+        alpha,
+        eps,
+        depth: degrees.iter().map(|&d| cost::depth(d)).sum(),
+        nonscalar_mults: degrees.iter().map(|&d| cost::nonscalar_mults(d)).sum(),
+        design_error: stages.last().map_or(1.0, |s| s.max_error),
+        degrees,
+        stages,
+    }
+}
+
 fn build(
     alpha: u32,
     eps: f64,
@@ -368,16 +434,7 @@ fn build(
             max_error: err,
         });
     }
-    let degrees: Vec<usize> = stages.iter().map(|s| s.degree).collect();
-    Ok(CompositeSign {
-        alpha,
-        eps,
-        depth: degrees.iter().map(|&d| cost::depth(d)).sum(),
-        nonscalar_mults: degrees.iter().map(|&d| cost::nonscalar_mults(d)).sum(),
-        design_error: stages.last().map_or(1.0, |s| s.max_error),
-        degrees,
-        stages,
-    })
+    Ok(assemble(alpha, eps, stages))
 }
 
 impl CompositeSign {

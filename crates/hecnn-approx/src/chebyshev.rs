@@ -114,9 +114,11 @@ impl ChebyshevPoly {
         self.coeffs.len().saturating_sub(1)
     }
 
-    /// The affine image `t = (2x - a - b)/(b - a)` of `x`.
+    /// The affine image `t = (2x - a - b)/(b - a)` of `x`, computed as
+    /// `(x - (a+b)/2) / ((b-a)/2)` so that a symmetric interval `[-B, B]`
+    /// gives exactly `x / B`.
     pub fn map(&self, x: f64) -> f64 {
-        (2.0 * x - self.a - self.b) / (self.b - self.a)
+        (x - 0.5 * (self.a + self.b)) / (0.5 * (self.b - self.a))
     }
 
     /// Evaluates by Clenshaw's recurrence (stable for `x` in `[a, b]`).

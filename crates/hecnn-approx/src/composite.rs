@@ -86,7 +86,7 @@ impl OddPoly {
     pub fn power_coeffs(&self) -> Vec<f64> {
         let mut p = self.to_chebyshev().to_power_basis();
         for (k, c) in p.iter_mut().enumerate() {
-            if k % 2 == 0 {
+            if k.is_multiple_of(2) {
                 *c = 0.0;
             }
         }
@@ -171,13 +171,13 @@ pub fn search_with(
         return Err(ApproxError::EpsOutOfRange { eps });
     }
     if opts.min_degree < 3
-        || opts.min_degree % 2 == 0
-        || opts.max_degree % 2 == 0
+        || opts.min_degree.is_multiple_of(2)
+        || opts.max_degree.is_multiple_of(2)
         || opts.max_degree < opts.min_degree
         || opts.max_degree > crate::remez::REMEZ_MAX_DEGREE
     {
         return Err(ApproxError::DegreeOutOfRange {
-            degree: if opts.min_degree < 3 || opts.min_degree % 2 == 0 {
+            degree: if opts.min_degree < 3 || opts.min_degree.is_multiple_of(2) {
                 opts.min_degree
             } else {
                 opts.max_degree
@@ -241,7 +241,7 @@ fn state_interval(s: State, eps: f64) -> (f64, f64) {
 /// Grid key of the smallest grid `δ_q ≥ δ`, or `None` if `δ ≥ 1`.
 fn round_up(delta: f64) -> Option<i64> {
     let d = delta * (1.0 + MARGIN);
-    if !(d < 1.0) || !(d > 0.0) {
+    if d.is_nan() || d >= 1.0 || d <= 0.0 {
         return None;
     }
     let x = ((1.0 - d) / d).log2();
@@ -285,7 +285,17 @@ fn stage_fit(d: usize, tau: f64, bits: usize) -> Fit {
     res
 }
 
+/// Empties the process-wide cache of stage fits (for benchmarks and timing:
+/// the next [`search`] starts cold).
+pub fn clear_cache() {
+    if let Ok(mut c) = cache().lock() {
+        c.clear();
+    }
+}
+
 type Cost = (u32, u32);
+/// Best cost to a state, its stage count, and the (state, degree) it came from.
+type Label = (Cost, usize, Option<(State, usize)>);
 
 /// Returns the stage path `[(state, degree)]` of the cheapest sequence.
 fn dijkstra(
@@ -296,7 +306,7 @@ fn dijkstra(
 ) -> Option<Vec<(State, usize)>> {
     let step = |d: usize| (cost::depth(d), cost::nonscalar_mults(d));
     let add = |a: Cost, b: Cost| (a.0 + b.0, a.1 + b.1);
-    let mut best: HashMap<State, (Cost, usize, Option<(State, usize)>)> = HashMap::new();
+    let mut best: HashMap<State, Label> = HashMap::new();
     let mut heap = BinaryHeap::new();
     best.insert(State::Start, ((0, 0), 0, None));
     heap.push(Reverse(((0u32, 0u32), 0usize, State::Start)));
@@ -373,7 +383,7 @@ pub fn compose(alpha: u32, eps: f64, degrees: &[usize]) -> Result<CompositeSign,
     let mut stages = Vec::with_capacity(degrees.len());
     let (mut tau, mut bound) = (eps, 1.0);
     for &d in degrees {
-        if d < 3 || d % 2 == 0 || d > crate::remez::REMEZ_MAX_DEGREE {
+        if d < 3 || d.is_multiple_of(2) || d > crate::remez::REMEZ_MAX_DEGREE {
             return Err(ApproxError::DegreeOutOfRange {
                 degree: d,
                 min: 3,

@@ -23,13 +23,15 @@ pub(crate) fn solve_f64(mut m: Vec<Vec<f64>>, mut rhs: Vec<f64>) -> Result<Vec<f
         }
         m.swap(col, piv);
         rhs.swap(col, piv);
-        for row in col + 1..n {
-            let f = m[row][col] / m[col][col];
+        let (top, bottom) = m.split_at_mut(col + 1);
+        let prow = &top[col];
+        for (off, row) in bottom.iter_mut().enumerate() {
+            let f = row[col] / prow[col];
             if f != 0.0 {
-                for k in col..n {
-                    m[row][k] -= f * m[col][k];
+                for (r, p) in row[col..].iter_mut().zip(&prow[col..]) {
+                    *r -= f * p;
                 }
-                rhs[row] -= f * rhs[col];
+                rhs[col + 1 + off] -= f * rhs[col];
             }
         }
     }

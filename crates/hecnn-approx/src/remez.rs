@@ -148,11 +148,9 @@ fn setup<'f>(
     if intervals.windows(2).any(|w| w[0].1 >= w[1].0) {
         return Err(ApproxError::OverlappingIntervals);
     }
-    if !(opts.tolerance > 0.0 && opts.tolerance.is_finite())
-        || !(opts.abs_floor >= 0.0 && opts.abs_floor.is_finite())
-        || opts.grid_density < 2
-        || opts.max_iterations == 0
-    {
+    let tol_ok = opts.tolerance > 0.0 && opts.tolerance.is_finite();
+    let floor_ok = opts.abs_floor >= 0.0 && opts.abs_floor.is_finite();
+    if !tol_ok || !floor_ok || opts.grid_density < 2 || opts.max_iterations == 0 {
         return Err(ApproxError::InvalidParameter {
             what: "Remez options (tolerance > 0, abs_floor >= 0, grid_density >= 2, max_iterations >= 1)",
         });
@@ -164,7 +162,7 @@ fn setup<'f>(
     };
     let parity_ok = match symmetry {
         Symmetry::Odd => degree % 2 == 1,
-        Symmetry::Even => degree % 2 == 0,
+        Symmetry::Even => degree.is_multiple_of(2),
         Symmetry::General => true,
     };
     if degree < min || degree > REMEZ_MAX_DEGREE || !parity_ok {
@@ -242,7 +240,7 @@ fn solve_reference(
                 tk[k] = 2.0 * t * tk[k - 1] - tk[k - 2];
             }
             let mut row: Vec<f64> = p.basis.iter().map(|&k| tk[k]).collect();
-            row.push(if i % 2 == 0 { 1.0 } else { -1.0 });
+            row.push(if i.is_multiple_of(2) { 1.0 } else { -1.0 });
             m.push(row);
         }
         linalg::solve_f64(m, rhs)?
@@ -262,7 +260,7 @@ fn solve_reference(
                 tk.push(v);
             }
             let mut row: Vec<_> = p.basis.iter().map(|&k| tk[k].clone()).collect();
-            row.push(if i % 2 == 0 {
+            row.push(if i.is_multiple_of(2) {
                 one.clone()
             } else {
                 -one.clone()

@@ -77,7 +77,7 @@ fn check(range: f64, degree: usize) -> Result<(), ApproxError> {
             hi: range,
         });
     }
-    if degree % 2 == 0 || degree > SIGMOID_MAX_DEGREE {
+    if degree.is_multiple_of(2) || degree > SIGMOID_MAX_DEGREE {
         return Err(ApproxError::DegreeOutOfRange {
             degree,
             min: 1,
@@ -107,7 +107,7 @@ fn finish(
     cheb.coeffs[0] = 0.5;
     let mut power = cheb.to_power_basis();
     for (k, c) in power.iter_mut().enumerate() {
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             *c = if k == 0 { 0.5 } else { 0.0 };
         }
     }

@@ -72,13 +72,15 @@ pub enum ApproxError {
         alpha: u32,
     },
     /// The input gap ε of a sign approximation is not in (0, 1).
-    #[error("eps {eps} must lie in (0, 1)")]
+    #[error("eps {eps:e} must lie in (0, 1)")]
     EpsOutOfRange {
         /// ε asked for.
         eps: f64,
     },
     /// No degree sequence within the search bounds reaches the target error.
-    #[error("no degree sequence of at most {max_stages} stages reaches 2^-{alpha} for eps {eps}")]
+    #[error(
+        "no degree sequence of at most {max_stages} stages reaches 2^-{alpha} for eps {eps:e}"
+    )]
     NoSequence {
         /// Target precision.
         alpha: u32,

@@ -2,6 +2,20 @@
 //! composite minimax sign of Lee et al. and the ReLU / max built on it,
 //! sigmoid fits. No cryptography: the outputs are coefficient tables that
 //! `hecnn-ckks` evaluates on ciphertexts.
+//!
+//! Modules, one job each: [`chebyshev`] (series on `[a, b]`, the exchange
+//! format), [`remez`] (minimax fits), [`cost`] (depth / multiplication model),
+//! [`composite`] (sign, ReLU, max), [`table`] (rows for the CLI),
+//! [`sigmoid`] (sigmoid fits), [`error`] (typed errors).
+//!
+//! ```
+//! use hecnn_approx::{search, default_eps};
+//! let sign = search(8, default_eps(8))?;          // |sign(x) - sgn x| <= 2^-8 for |x| in [2^-8, 1]
+//! let stages = sign.chebyshev_stages();            // what the CKKS evaluator consumes
+//! assert_eq!(stages.len(), sign.degrees.len());
+//! assert!(sign.max_error_on_grid(100_000) <= 2f64.powi(-8));
+//! # Ok::<(), hecnn_approx::ApproxError>(())
+//! ```
 
 pub mod chebyshev;
 pub mod cost;

@@ -192,21 +192,41 @@ fn setup<'f>(
     })
 }
 
-/// Spreads `m` points over the union like Chebyshev extrema over its total length.
+/// Initial reference: `m` points spread like Chebyshev extrema over the
+/// total length of the union, measured in `u = t^2` for symmetric problems
+/// (an odd/even polynomial is a polynomial in `t^2`, so this matches where its
+/// oscillations can go) and in `t` otherwise. A poor start makes the first
+/// system ill-conditioned at high degree.
 fn initial_reference(p: &Problem, m: usize) -> Vec<f64> {
-    let total: f64 = p.t_intervals.iter().map(|(a, b)| b - a).sum();
+    let symmetric = p.basis.len() <= p.degree;
+    let to_u = |t: f64| if symmetric { t * t } else { t };
+    let from_u = |u: f64| if symmetric { u.max(0.0).sqrt() } else { u };
+    let ivs: Vec<(f64, f64)> = p
+        .t_intervals
+        .iter()
+        .map(|&(a, b)| (to_u(a), to_u(b)))
+        .collect();
+    let total: f64 = ivs.iter().map(|(a, b)| b - a).sum();
     let mut out = Vec::with_capacity(m);
     for i in 0..m {
-        let u = total * 0.5 * (1.0 - (std::f64::consts::PI * i as f64 / (m - 1) as f64).cos());
+        let w = total * 0.5 * (1.0 - (std::f64::consts::PI * i as f64 / (m - 1) as f64).cos());
         let mut acc = 0.0;
-        let mut t = p.t_intervals[p.t_intervals.len() - 1].1;
-        for &(a, b) in &p.t_intervals {
-            if u <= acc + (b - a) {
-                t = a + (u - acc);
+        let mut u = ivs[ivs.len() - 1].1;
+        for &(a, b) in &ivs {
+            if w <= acc + (b - a) {
+                u = a + (w - acc);
                 break;
             }
             acc += b - a;
         }
+        // Keep the exact interval ends (sqrt(a^2) may round).
+        let t = from_u(u);
+        let t = p
+            .t_intervals
+            .iter()
+            .map(|&(a, b)| t.clamp(a, b))
+            .min_by(|x, y| (x - t).abs().total_cmp(&(y - t).abs()))
+            .unwrap_or(t);
         out.push(t);
     }
     // An odd basis vanishes at 0; a reference point there makes h = 0.
@@ -439,10 +459,8 @@ fn run(p: &Problem, opts: &RemezOptions) -> Result<RemezResult, ApproxError> {
         let done_abs = max_abs <= opts.abs_floor;
         let alt = match select_alternating(&cands, want) {
             Ok(a) => a,
-            Err(e) if done_abs => {
-                let _ = e;
-                Vec::new()
-            }
+            // Below the noise floor the curve need not alternate; accept.
+            Err(_) if done_abs => Vec::new(),
             Err(e) => return Err(e),
         };
         let min_ref = alt.iter().map(|v| v.1.abs()).fold(f64::INFINITY, f64::min);

@@ -21,7 +21,12 @@
 //! Odd polynomials stay odd under the split (`T_{2^k}` is even), so every
 //! leaf is a scalar combination of odd baby steps (free of non-scalar
 //! products). Examples: `d = 3 → 2`, `7 → 4`, `15 → 7`, `27 → 10`,
-//! `31 → 10`, `63 → 15` (see the unit tests).
+//! `31 → 10`, `63 → 15` (see the unit tests). Scalar multiplications and
+//! additions are free in this model and do not count towards depth (their
+//! rescale is merged into the next product, as in Bossuat et al.).
+//! [`crate::bsgs::eval_odd_bsgs`] is a plaintext implementation of exactly
+//! this evaluation order that counts its own products, so the formula is
+//! checked against an algorithm rather than assumed.
 
 /// Multiplicative depth `ceil(log2(d + 1))` of a depth-optimal evaluation.
 pub fn depth(d: usize) -> u32 {
@@ -46,26 +51,35 @@ fn giant(deg: usize, k: u32, l: u32) -> u32 {
     }
 }
 
-/// Non-scalar multiplications of an odd degree-`d` polynomial under the
-/// model above, with the best baby-step parameter.
-pub fn nonscalar_mults(d: usize) -> u32 {
+/// Non-scalar multiplications with baby-step parameter `l` (clamped to `1..=m`).
+pub fn nonscalar_mults_with(d: usize, l: u32) -> u32 {
     if d <= 1 {
         return 0;
     }
     let m = depth(d);
+    let l = l.clamp(1, m);
+    let top = ((1usize << l) - 1).min(d);
+    let baby = if top >= 3 {
+        ((top - 3) / 2 + 1) as u32
+    } else {
+        0
+    };
+    let g = if l >= m { 0 } else { giant(d, m - 1, l) };
+    (m - 1) + baby + g
+}
+
+/// The baby-step parameter `l` that minimises the count (smallest on ties).
+pub fn best_baby_step(d: usize) -> u32 {
+    let m = depth(d).max(1);
     (1..=m)
-        .map(|l| {
-            let top = ((1usize << l) - 1).min(d);
-            let baby = if top >= 3 {
-                ((top - 3) / 2 + 1) as u32
-            } else {
-                0
-            };
-            let g = if l >= m { 0 } else { giant(d, m - 1, l) };
-            (m - 1) + baby + g
-        })
-        .min()
-        .unwrap_or(0)
+        .min_by_key(|&l| (nonscalar_mults_with(d, l), l))
+        .unwrap_or(1)
+}
+
+/// Non-scalar multiplications of an odd degree-`d` polynomial under the
+/// model above, with the best baby-step parameter.
+pub fn nonscalar_mults(d: usize) -> u32 {
+    nonscalar_mults_with(d, best_baby_step(d))
 }
 
 #[cfg(test)]

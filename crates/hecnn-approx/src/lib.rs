@@ -17,6 +17,7 @@
 //! # Ok::<(), hecnn_approx::ApproxError>(())
 //! ```
 
+pub mod bsgs;
 pub mod chebyshev;
 pub mod cost;
 pub mod error;

@@ -2,27 +2,39 @@
 
 use hecnn_approx::composite::{compose, default_eps, search, ALPHA_MAX, ALPHA_MIN};
 use hecnn_approx::cost::{depth, nonscalar_mults};
-use hecnn_approx::table::{SignTableRow, TABLE_GRID_POINTS};
+use hecnn_approx::table::{sign_table, SignTableRow, TABLE_GRID_POINTS};
 
 #[test]
 fn every_alpha_meets_its_error_on_a_million_points() {
-    for alpha in ALPHA_MIN..=ALPHA_MAX {
+    // The library table (what `hecnn approx table` prints) measures each row
+    // on TABLE_GRID_POINTS = 10^6 points of [-1,-eps] ∪ [eps,1].
+    let rows = sign_table().unwrap();
+    assert_eq!(rows.len(), (ALPHA_MAX - ALPHA_MIN + 1) as usize);
+    assert!(TABLE_GRID_POINTS >= 1_000_000);
+    for (row, alpha) in rows.iter().zip(ALPHA_MIN..=ALPHA_MAX) {
         let eps = default_eps(alpha);
-        let s = search(alpha, eps).unwrap();
         let target = (-(alpha as f64)).exp2();
-        let measured = s.max_error_on_grid(TABLE_GRID_POINTS);
+        assert_eq!((row.alpha, row.eps), (alpha, eps));
         assert!(
-            measured <= target,
-            "alpha {alpha}: degrees {:?} measured {measured:e} > {target:e}",
-            s.degrees
+            row.max_error <= target,
+            "alpha {alpha}: degrees {:?} measured {:e} > {target:e}",
+            row.degrees,
+            row.max_error
         );
+        // Same result as a direct search (fits are cached, so this is cheap).
+        let s = search(alpha, eps).unwrap();
+        assert_eq!(s.degrees, row.degrees);
         assert!(s.design_error <= target);
-        assert!(measured <= s.design_error * (1.0 + 1e-6));
+        assert!(row.max_error <= s.design_error * (1.0 + 1e-6));
         // Costs match the formulas.
         assert_eq!(s.depth, s.degrees.iter().map(|&d| depth(d)).sum::<u32>());
         assert_eq!(
             s.nonscalar_mults,
             s.degrees.iter().map(|&d| nonscalar_mults(d)).sum::<u32>()
+        );
+        assert_eq!(
+            (row.depth, row.nonscalar_mults),
+            (s.depth, s.nonscalar_mults)
         );
         assert!(s
             .degrees
@@ -35,8 +47,7 @@ fn every_alpha_meets_its_error_on_a_million_points() {
         }
         assert_eq!(s.stages[0].input_bound, 1.0);
         assert_eq!(s.stages[0].input_lower, eps);
-        // Depth lower bound: the slope near 0 must reach about 1/eps and a
-        // degree-d stage contributes at most ~d, i.e. ~log2(d) <= depth bits.
+        // Sanity: the slope near 0 must reach about 1/eps, which takes depth.
         assert!(
             s.depth as f64 >= alpha as f64 * 0.9,
             "alpha {alpha} depth {}",

@@ -15,8 +15,8 @@
 //!
 //! It stops when `(max|e| - min_ref|e|) / max|e| <= tolerance` (the
 //! de la Vallée-Poussin gap: the true minimax error lies in between) or when
-//! that gap, or the error itself, is below `abs_floor` (nothing left to gain
-//! in `f64`).
+//! that gap, or the error itself, is below the noise floor
+//! `max(abs_floor, 16 ε (max|f| + Σ|c_k|))` (nothing left to gain in `f64`).
 
 use serde::Serialize;
 
@@ -47,7 +47,9 @@ pub struct RemezOptions {
     /// Relative spread between largest error and smallest reference error at
     /// which the result is accepted.
     pub tolerance: f64,
-    /// Absolute error below which the fit is accepted as is (f64 noise level).
+    /// Absolute error below which the fit is accepted as is. The effective
+    /// floor is at least `16 ε (max|f| + Σ|c_k|)`, the `f64` rounding noise
+    /// of evaluating `f` and the series.
     pub abs_floor: f64,
     /// Grid points per interval and per unknown for the extremum search.
     pub grid_density: usize,
@@ -456,7 +458,16 @@ fn run(p: &Problem, opts: &RemezOptions) -> Result<RemezResult, ApproxError> {
     for iter in 1..=opts.max_iterations {
         let (coeffs, h) = solve_reference(p, &reference, opts.precision_bits)?;
         let (cands, max_abs) = extrema(p, &coeffs, opts.grid_density, &reference);
-        let done_abs = max_abs <= opts.abs_floor;
+        // Rounding noise of evaluating f and the series in f64: errors this
+        // small carry no information, so neither alternation nor spread can
+        // be trusted below it.
+        let fscale = reference
+            .iter()
+            .map(|&t| (p.f)(p.x_of(t)).abs())
+            .fold(0.0, f64::max);
+        let cscale: f64 = coeffs.iter().map(|c| c.abs()).sum();
+        let floor = opts.abs_floor.max(16.0 * f64::EPSILON * (fscale + cscale));
+        let done_abs = max_abs <= floor;
         let alt = match select_alternating(&cands, want) {
             Ok(a) => a,
             // Below the noise floor the curve need not alternate; accept.
@@ -470,7 +481,7 @@ fn run(p: &Problem, opts: &RemezOptions) -> Result<RemezResult, ApproxError> {
             0.0
         };
         // Converged relative to the error, or the remaining gap is f64 noise.
-        if done_abs || spread <= opts.tolerance || max_abs - min_ref <= opts.abs_floor {
+        if done_abs || spread <= opts.tolerance || max_abs - min_ref <= floor {
             return finish(p, coeffs, max_abs, h.abs(), iter, &reference);
         }
         reference = alt.iter().map(|v| v.0).collect();

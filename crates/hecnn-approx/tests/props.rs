@@ -53,3 +53,47 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn remez_never_panics_and_equioscillates(
+        lo in -4.0f64..4.0,
+        width in 1e-3f64..8.0,
+        degree in 0usize..24,
+        sym in 0u8..3,
+    ) {
+        use hecnn_approx::{remez, RemezOptions, Symmetry};
+        let symmetry = [Symmetry::Odd, Symmetry::Even, Symmetry::General][sym as usize];
+        let f = |x: f64| (0.7 * x).sin() + 0.3 * (0.5 * x).exp();
+        match remez(&f, &[(lo, lo + width)], degree, symmetry, &RemezOptions::default()) {
+            Ok(r) => {
+                // The de la Vallée-Poussin bracket: levelled error <= max error.
+                prop_assert!(r.levelled_error <= r.max_error * (1.0 + 1e-6) + 1e-14);
+                prop_assert!(r.max_error.is_finite());
+            }
+            Err(e) => {
+                // Only typed, explainable failures.
+                let ok = matches!(
+                    e,
+                    hecnn_approx::ApproxError::NegativeSymmetricInterval { .. }
+                        | hecnn_approx::ApproxError::DegreeOutOfRange { .. }
+                        | hecnn_approx::ApproxError::NotConverged { .. }
+                        | hecnn_approx::ApproxError::NoAlternation { .. }
+                        | hecnn_approx::ApproxError::Singular
+                );
+                prop_assert!(ok, "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn sigmoid_minimax_beats_least_squares(range in 1.0f64..16.0, k in 1usize..4) {
+        use hecnn_approx::sigmoid::{sigmoid_least_squares, sigmoid_minimax};
+        let d = 2 * k + 1;
+        let mm = sigmoid_minimax(range, d).unwrap();
+        let ls = sigmoid_least_squares(range, d).unwrap();
+        prop_assert!(mm.max_error <= ls.max_error * (1.0 + 1e-9));
+    }
+}

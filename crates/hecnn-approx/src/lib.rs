@@ -4,8 +4,9 @@
 //! `hecnn-ckks` evaluates on ciphertexts.
 //!
 //! Modules, one job each: [`chebyshev`] (series on `[a, b]`, the exchange
-//! format), [`remez`] (minimax fits), [`cost`] (depth / multiplication model),
-//! [`composite`] (sign, ReLU, max), [`table`] (rows for the CLI),
+//! format), [`mod@remez`] (minimax fits), [`cost`] (depth / multiplication model),
+//! [`composite`] (sign, ReLU, max), [`bsgs`] (reference evaluation order
+//! counting products), [`table`] (rows for the CLI),
 //! [`sigmoid`] (sigmoid fits), [`error`] (typed errors).
 //!
 //! ```

@@ -20,20 +20,20 @@
 
 pub mod bsgs;
 pub mod chebyshev;
+pub mod composite;
 pub mod cost;
 pub mod error;
 mod linalg;
 pub mod remez;
+pub mod sigmoid;
+pub mod table;
 
 pub use chebyshev::ChebyshevPoly;
-pub use error::ApproxError;
-pub use remez::{remez, RemezOptions, RemezResult, Symmetry};
-pub mod composite;
 pub use composite::{
     compose, default_eps, search, search_with, CompositeSign, OddPoly, SearchOptions,
 };
-pub mod sigmoid;
-pub mod table;
+pub use error::ApproxError;
+pub use remez::{remez, RemezOptions, RemezResult, Symmetry};
 pub use sigmoid::{
     paper_sigmoid, sigmoid_least_squares, sigmoid_minimax, SigmoidFit, PAPER_SIGMOID_Z3,
 };

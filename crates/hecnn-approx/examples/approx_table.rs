@@ -122,7 +122,7 @@ fn main() -> Result<(), ApproxError> {
          search order) may pick a different one than a published table. \
          (5) *The ResNet run's `15∘27∘29`* is a high-precision sequence for a wide gap: at \
          `ε = 2^-9` it reaches about `2^-23.5`, far beyond `2^-13`, while at `ε = 2^-13` it \
-         misses even `2^-2`. It is what one picks for ReLU inputs known to stay away from 0 \
+         only reaches about `2^-2`. It is what one picks for ReLU inputs known to stay away from 0 \
          by `2^-9` (after scaling) and wanting a very accurate sign; with our default \
          `ε = 2^-α` no depth-14 sequence reaches α ≥ 11 (see the table). At its own gap our \
          search finds a sequence of the same depth (the line above).\n"

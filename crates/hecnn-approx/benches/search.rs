@@ -15,9 +15,7 @@ fn bench_search(c: &mut Criterion) {
             search(13, default_eps(13)).expect("alpha 13 search")
         })
     });
-    g.bench_function("alpha13_warm", |b| {
-        b.iter(|| search(13, default_eps(13)).expect("alpha 13 search"))
-    });
+    g.bench_function("alpha13_warm", |b| b.iter(|| search(13, default_eps(13)).expect("alpha 13 search")));
     g.finish();
 }
 

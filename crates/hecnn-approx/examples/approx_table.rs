@@ -12,10 +12,7 @@ use hecnn_approx::table::{SignTableRow, TABLE_GRID_POINTS};
 use hecnn_approx::ApproxError;
 
 fn degrees(d: &[usize]) -> String {
-    d.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join("∘")
+    d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("∘")
 }
 
 fn main() -> Result<(), ApproxError> {
@@ -54,10 +51,7 @@ fn main() -> Result<(), ApproxError> {
             dt
         );
     }
-    println!(
-        "\nTotal (search + measurement): {:.1} s.\n",
-        total.elapsed().as_secs_f64()
-    );
+    println!("\nTotal (search + measurement): {:.1} s.\n", total.elapsed().as_secs_f64());
 
     println!("## Comparison with Lee et al.\n");
     let pts = TABLE_GRID_POINTS;
@@ -78,11 +72,7 @@ fn main() -> Result<(), ApproxError> {
     println!("| sequence | ε | degrees | depth | non-scalar mults | max error (measured) | log2(error) |");
     println!("|---|---|---|---|---|---|---|");
     for (label, eb, degs, depth, mults, e) in &cmp {
-        println!(
-            "| {label} | 2^-{eb} | {} | {depth} | {mults} | {e:.3e} | {:.2} |",
-            degrees(degs),
-            e.log2()
-        );
+        println!("| {label} | 2^-{eb} | {} | {depth} | {mults} | {e:.3e} | {:.2} |", degrees(degs), e.log2());
     }
     let s9 = search(13, (-9f64).exp2())?;
     let e9 = s9.max_error_on_grid(pts);
@@ -135,10 +125,7 @@ fn main() -> Result<(), ApproxError> {
     println!("| paper Z3 | 3 | {:?} | {:.3e} |", p.power, p.max_error);
     for d in [3usize, 5, 7] {
         for f in [sigmoid_least_squares(8.0, d)?, sigmoid_minimax(8.0, d)?] {
-            println!(
-                "| {:?} | {d} | {:?} | {:.3e} |",
-                f.kind, f.power, f.max_error
-            );
+            println!("| {:?} | {d} | {:?} | {:.3e} |", f.kind, f.power, f.max_error);
         }
     }
     Ok(())

@@ -33,10 +33,7 @@ struct Ctx {
 impl Ctx {
     fn mul(&mut self, a: Lv, b: Lv) -> Lv {
         self.mults += 1;
-        Lv {
-            v: a.v * b.v,
-            level: a.level.max(b.level) + 1,
-        }
+        Lv { v: a.v * b.v, level: a.level.max(b.level) + 1 }
     }
 
     /// `T_k`, computing it from `T_a T_b` with `a` the largest power of two
@@ -47,17 +44,11 @@ impl Ctx {
         }
         let v = match k {
             0 => Lv { v: 1.0, level: 0 },
-            1 => Lv {
-                v: self.t,
-                level: 0,
-            },
+            1 => Lv { v: self.t, level: 0 },
             _ if k.is_power_of_two() => {
                 let h = self.get(k / 2);
                 let p = self.mul(h, h);
-                Lv {
-                    v: 2.0 * p.v - 1.0,
-                    level: p.level,
-                }
+                Lv { v: 2.0 * p.v - 1.0, level: p.level }
             }
             _ => {
                 let a = 1usize << (usize::BITS - 1 - k.leading_zeros());
@@ -66,10 +57,7 @@ impl Ctx {
                 let tb = self.get(b);
                 let tab = self.get(a - b);
                 let p = self.mul(ta, tb);
-                Lv {
-                    v: 2.0 * p.v - tab.v,
-                    level: p.level.max(tab.level),
-                }
+                Lv { v: 2.0 * p.v - tab.v, level: p.level.max(tab.level) }
             }
         };
         self.tk[k] = Some(v);
@@ -111,10 +99,7 @@ impl Ctx {
         let high = self.eval(&q1, k - 1, l);
         let tn = self.get(n);
         let p = self.mul(tn, high);
-        Lv {
-            v: low.v + p.v,
-            level: low.level.max(p.level),
-        }
+        Lv { v: low.v + p.v, level: low.level.max(p.level) }
     }
 }
 
@@ -138,9 +123,7 @@ pub fn eval_odd_bsgs(coeffs: &[f64], t: f64) -> Result<(f64, OpCount), ApproxErr
     check_finite(t, "evaluation point")?;
     let d = coeffs.iter().rposition(|&x| x != 0.0).unwrap_or(0);
     if coeffs.iter().step_by(2).any(|&x| x != 0.0) || d > crate::chebyshev::MAX_DEGREE {
-        return Err(ApproxError::InvalidParameter {
-            what: "odd BSGS needs zero even coefficients and degree <= 1023",
-        });
+        return Err(ApproxError::InvalidParameter { what: "odd BSGS needs zero even coefficients and degree <= 1023" });
     }
     if d <= 1 {
         let v = coeffs.get(1).copied().unwrap_or(0.0) * t;
@@ -148,11 +131,7 @@ pub fn eval_odd_bsgs(coeffs: &[f64], t: f64) -> Result<(f64, OpCount), ApproxErr
     }
     let m = cost::depth(d);
     let l = cost::best_baby_step(d);
-    let mut ctx = Ctx {
-        t,
-        tk: vec![None; 1usize << m],
-        mults: 0,
-    };
+    let mut ctx = Ctx { t, tk: vec![None; 1usize << m], mults: 0 };
     // Baby steps and giant steps first, as an evaluator would precompute them.
     for i in 1..m {
         ctx.get(1usize << i);
@@ -161,11 +140,5 @@ pub fn eval_odd_bsgs(coeffs: &[f64], t: f64) -> Result<(f64, OpCount), ApproxErr
         ctx.get(j);
     }
     let r = ctx.eval(&coeffs[..=d], m - 1, l);
-    Ok((
-        r.v,
-        OpCount {
-            nonscalar_mults: ctx.mults,
-            depth: r.level,
-        },
-    ))
+    Ok((r.v, OpCount { nonscalar_mults: ctx.mults, depth: r.level }))
 }

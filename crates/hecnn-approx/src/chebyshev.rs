@@ -67,24 +67,13 @@ impl ChebyshevPoly {
     /// assert!((p.eval(0.3) - 0.3f64.exp()).abs() < 1e-13);
     /// # Ok::<(), hecnn_approx::ApproxError>(())
     /// ```
-    pub fn interpolate(
-        f: impl Fn(f64) -> f64,
-        a: f64,
-        b: f64,
-        degree: usize,
-    ) -> Result<Self, ApproxError> {
+    pub fn interpolate(f: impl Fn(f64) -> f64, a: f64, b: f64, degree: usize) -> Result<Self, ApproxError> {
         check_interval(a, b)?;
         if degree > MAX_DEGREE {
-            return Err(ApproxError::DegreeOutOfRange {
-                degree,
-                min: 0,
-                max: MAX_DEGREE,
-            });
+            return Err(ApproxError::DegreeOutOfRange { degree, min: 0, max: MAX_DEGREE });
         }
         let n = degree + 1;
-        let nodes: Vec<f64> = (0..n)
-            .map(|j| (std::f64::consts::PI * (j as f64 + 0.5) / n as f64).cos())
-            .collect();
+        let nodes: Vec<f64> = (0..n).map(|j| (std::f64::consts::PI * (j as f64 + 0.5) / n as f64).cos()).collect();
         let mut values = Vec::with_capacity(n);
         for &t in &nodes {
             let x = 0.5 * (b - a) * t + 0.5 * (a + b);
@@ -154,19 +143,11 @@ impl ChebyshevPoly {
         check_interval(a, b)?;
         check_all_finite(p, "power-basis coefficients")?;
         if p.is_empty() || p.len() > MAX_DEGREE + 1 {
-            return Err(ApproxError::DegreeOutOfRange {
-                degree: p.len().saturating_sub(1),
-                min: 0,
-                max: MAX_DEGREE,
-            });
+            return Err(ApproxError::DegreeOutOfRange { degree: p.len().saturating_sub(1), min: 0, max: MAX_DEGREE });
         }
         // x = ((b - a) t + a + b) / 2
         let pt = compose_affine(p, 0.5 * (b - a), 0.5 * (a + b));
-        Ok(Self {
-            a,
-            b,
-            coeffs: power_to_cheb(&pt),
-        })
+        Ok(Self { a, b, coeffs: power_to_cheb(&pt) })
     }
 }
 

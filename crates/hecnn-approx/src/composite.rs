@@ -85,11 +85,7 @@ impl OddPoly {
     /// The stage as a [`ChebyshevPoly`] on `[-B, B]`, the format
     /// `hecnn-ckks` evaluates (its mapped variable is exactly `x / B`).
     pub fn to_chebyshev(&self) -> ChebyshevPoly {
-        ChebyshevPoly {
-            a: -self.input_bound,
-            b: self.input_bound,
-            coeffs: self.coeffs.clone(),
-        }
+        ChebyshevPoly { a: -self.input_bound, b: self.input_bound, coeffs: self.coeffs.clone() }
     }
 
     /// Power-basis coefficients in `x` (zeros at even powers). For inspection:
@@ -120,12 +116,7 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self {
-            min_degree: 3,
-            max_degree: 63,
-            max_stages: 16,
-            final_precision_bits: 128,
-        }
+        Self { min_degree: 3, max_degree: 63, max_stages: 16, final_precision_bits: 128 }
     }
 }
 
@@ -169,11 +160,7 @@ pub fn search(alpha: u32, eps: f64) -> Result<CompositeSign, ApproxError> {
 }
 
 /// [`search`] with explicit options.
-pub fn search_with(
-    alpha: u32,
-    eps: f64,
-    opts: &SearchOptions,
-) -> Result<CompositeSign, ApproxError> {
+pub fn search_with(alpha: u32, eps: f64, opts: &SearchOptions) -> Result<CompositeSign, ApproxError> {
     if !(ALPHA_MIN..=ALPHA_MAX).contains(&alpha) {
         return Err(ApproxError::AlphaOutOfRange { alpha });
     }
@@ -198,9 +185,7 @@ pub fn search_with(
         });
     }
     if opts.max_stages == 0 {
-        return Err(ApproxError::InvalidParameter {
-            what: "max_stages must be >= 1",
-        });
+        return Err(ApproxError::InvalidParameter { what: "max_stages must be >= 1" });
     }
     let target = default_eps(alpha);
     let cands = candidate_degrees(opts.min_degree, opts.max_degree);
@@ -220,8 +205,7 @@ fn candidate_degrees(min: usize, max: usize) -> Vec<usize> {
         .copied()
         .filter(|&d| {
             let c = (cost::depth(d), cost::nonscalar_mults(d));
-            !all.iter()
-                .any(|&e| e > d && (cost::depth(e), cost::nonscalar_mults(e)) <= c)
+            !all.iter().any(|&e| e > d && (cost::depth(e), cost::nonscalar_mults(e)) <= c)
         })
         .collect()
 }
@@ -288,10 +272,7 @@ fn stage_fit(d: usize, tau: f64, bits: usize) -> Fit {
     let one = |_x: f64| 1.0;
     let mut res = None;
     for b in [bits, 128] {
-        let opts = RemezOptions {
-            precision_bits: b,
-            ..RemezOptions::default()
-        };
+        let opts = RemezOptions { precision_bits: b, ..RemezOptions::default() };
         if let Ok(r) = remez(&one, &[(tau, 1.0)], d, Symmetry::Odd, &opts) {
             res = Some((r.max_error, r.cheb.coeffs));
             break;
@@ -316,12 +297,7 @@ type Cost = (u32, u32);
 type Label = (Cost, usize, Option<(State, usize)>);
 
 /// Returns the stage path `[(state, degree)]` of the cheapest sequence.
-fn dijkstra(
-    eps: f64,
-    target: f64,
-    cands: &[usize],
-    max_stages: usize,
-) -> Option<Vec<(State, usize)>> {
+fn dijkstra(eps: f64, target: f64, cands: &[usize], max_stages: usize) -> Option<Vec<(State, usize)>> {
     let step = |d: usize| (cost::depth(d), cost::nonscalar_mults(d));
     let add = |a: Cost, b: Cost| (a.0 + b.0, a.1 + b.1);
     let mut best: HashMap<State, Label> = HashMap::new();
@@ -394,38 +370,22 @@ pub fn compose(alpha: u32, eps: f64, degrees: &[usize]) -> Result<CompositeSign,
         return Err(ApproxError::EpsOutOfRange { eps });
     }
     if degrees.is_empty() {
-        return Err(ApproxError::InvalidParameter {
-            what: "empty degree sequence",
-        });
+        return Err(ApproxError::InvalidParameter { what: "empty degree sequence" });
     }
     let mut stages = Vec::with_capacity(degrees.len());
     let (mut tau, mut bound) = (eps, 1.0);
     for &d in degrees {
         if d < 3 || d.is_multiple_of(2) || d > crate::remez::REMEZ_MAX_DEGREE {
-            return Err(ApproxError::DegreeOutOfRange {
-                degree: d,
-                min: 3,
-                max: crate::remez::REMEZ_MAX_DEGREE,
-            });
+            return Err(ApproxError::DegreeOutOfRange { degree: d, min: 3, max: crate::remez::REMEZ_MAX_DEGREE });
         }
         let (err, coeffs) = stage_fit(d, tau, 128).ok_or(ApproxError::NotConverged {
             iterations: RemezOptions::default().max_iterations,
             spread: f64::NAN,
         })?;
-        stages.push(OddPoly {
-            degree: d,
-            input_bound: bound,
-            input_lower: tau * bound,
-            coeffs,
-            max_error: err,
-        });
+        stages.push(OddPoly { degree: d, input_bound: bound, input_lower: tau * bound, coeffs, max_error: err });
         let delta = widen(err);
         if delta >= 1.0 {
-            return Err(ApproxError::NoSequence {
-                alpha,
-                eps,
-                max_stages: degrees.len(),
-            });
+            return Err(ApproxError::NoSequence { alpha, eps, max_stages: degrees.len() });
         }
         tau = (1.0 - delta) / (1.0 + delta);
         bound = 1.0 + delta;
@@ -471,13 +431,7 @@ fn build(
                 iterations: RemezOptions::default().max_iterations,
                 spread: f64::NAN,
             })?;
-        stages.push(OddPoly {
-            degree: d,
-            input_bound: bound,
-            input_lower: tau * bound,
-            coeffs,
-            max_error: err,
-        });
+        stages.push(OddPoly { degree: d, input_bound: bound, input_lower: tau * bound, coeffs, max_error: err });
     }
     Ok(assemble(alpha, eps, stages))
 }
@@ -546,23 +500,12 @@ impl CompositeSign {
     /// ```
     pub fn max_pool(&self, window: &[f64]) -> Result<f64, ApproxError> {
         if window.is_empty() {
-            return Err(ApproxError::InvalidParameter {
-                what: "empty max-pool window",
-            });
+            return Err(ApproxError::InvalidParameter { what: "empty max-pool window" });
         }
         crate::error::check_all_finite(window, "max-pool window")?;
         let mut level = window.to_vec();
         while level.len() > 1 {
-            level = level
-                .chunks(2)
-                .map(|c| {
-                    if c.len() == 2 {
-                        self.max(c[0], c[1])
-                    } else {
-                        c[0]
-                    }
-                })
-                .collect();
+            level = level.chunks(2).map(|c| if c.len() == 2 { self.max(c[0], c[1]) } else { c[0] }).collect();
         }
         Ok(level[0])
     }

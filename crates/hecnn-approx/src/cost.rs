@@ -59,11 +59,7 @@ pub fn nonscalar_mults_with(d: usize, l: u32) -> u32 {
     let m = depth(d);
     let l = l.clamp(1, m);
     let top = ((1usize << l) - 1).min(d);
-    let baby = if top >= 3 {
-        ((top - 3) / 2 + 1) as u32
-    } else {
-        0
-    };
+    let baby = if top >= 3 { ((top - 3) / 2 + 1) as u32 } else { 0 };
     let g = if l >= m { 0 } else { giant(d, m - 1, l) };
     (m - 1) + baby + g
 }
@@ -71,9 +67,7 @@ pub fn nonscalar_mults_with(d: usize, l: u32) -> u32 {
 /// The baby-step parameter `l` that minimises the count (smallest on ties).
 pub fn best_baby_step(d: usize) -> u32 {
     let m = depth(d).max(1);
-    (1..=m)
-        .min_by_key(|&l| (nonscalar_mults_with(d, l), l))
-        .unwrap_or(1)
+    (1..=m).min_by_key(|&l| (nonscalar_mults_with(d, l), l)).unwrap_or(1)
 }
 
 /// Non-scalar multiplications of an odd degree-`d` polynomial under the
@@ -99,10 +93,7 @@ mod tests {
 
     #[test]
     fn mults_table() {
-        let v: Vec<u32> = [3, 5, 7, 15, 27, 31, 63]
-            .iter()
-            .map(|&d| nonscalar_mults(d))
-            .collect();
+        let v: Vec<u32> = [3, 5, 7, 15, 27, 31, 63].iter().map(|&d| nonscalar_mults(d)).collect();
         assert_eq!(v, vec![2, 4, 4, 7, 10, 10, 15]);
         let all: Vec<u32> = (3..=63).step_by(2).map(nonscalar_mults).collect();
         assert!(all.windows(2).all(|w| w[0] <= w[1]));

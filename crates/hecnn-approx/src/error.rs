@@ -78,9 +78,7 @@ pub enum ApproxError {
         eps: f64,
     },
     /// No degree sequence within the search bounds reaches the target error.
-    #[error(
-        "no degree sequence of at most {max_stages} stages reaches 2^-{alpha} for eps {eps:e}"
-    )]
+    #[error("no degree sequence of at most {max_stages} stages reaches 2^-{alpha} for eps {eps:e}")]
     NoSequence {
         /// Target precision.
         alpha: u32,

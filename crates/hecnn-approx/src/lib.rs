@@ -29,12 +29,8 @@ pub mod sigmoid;
 pub mod table;
 
 pub use chebyshev::ChebyshevPoly;
-pub use composite::{
-    compose, default_eps, search, search_with, CompositeSign, OddPoly, SearchOptions,
-};
+pub use composite::{compose, default_eps, search, search_with, CompositeSign, OddPoly, SearchOptions};
 pub use error::ApproxError;
 pub use remez::{remez, RemezOptions, RemezResult, Symmetry};
-pub use sigmoid::{
-    paper_sigmoid, sigmoid_least_squares, sigmoid_minimax, SigmoidFit, PAPER_SIGMOID_Z3,
-};
+pub use sigmoid::{paper_sigmoid, sigmoid_least_squares, sigmoid_minimax, SigmoidFit, PAPER_SIGMOID_Z3};
 pub use table::{sign_row, sign_table, SignTableRow};

@@ -15,9 +15,7 @@ use crate::error::ApproxError;
 pub(crate) fn solve_f64(mut m: Vec<Vec<f64>>, mut rhs: Vec<f64>) -> Result<Vec<f64>, ApproxError> {
     let n = rhs.len();
     for col in 0..n {
-        let piv = (col..n)
-            .max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))
-            .ok_or(ApproxError::Singular)?;
+        let piv = (col..n).max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs())).ok_or(ApproxError::Singular)?;
         if m[piv][col] == 0.0 || !m[piv][col].is_finite() {
             return Err(ApproxError::Singular);
         }
@@ -52,19 +50,14 @@ pub(crate) fn solve_f64(mut m: Vec<Vec<f64>>, mut rhs: Vec<f64>) -> Result<Vec<f
 
 /// Big float with `precision` binary digits, exact conversion from `f64`.
 pub(crate) fn big(x: f64, precision: usize) -> Result<FBig, ApproxError> {
-    let v = FBig::try_from(x).map_err(|_| ApproxError::NonFinite {
-        what: "big float conversion",
-    })?;
+    let v = FBig::try_from(x).map_err(|_| ApproxError::NonFinite { what: "big float conversion" })?;
     Ok(v.with_precision(precision).value())
 }
 
 /// Same as [`solve_f64`] but the matrix is given in big floats and every
 /// operation is rounded to the operands' precision (the precision they were
 /// created with). Returns the solution rounded to `f64` and in big floats.
-pub(crate) fn solve_big(
-    mut m: Vec<Vec<FBig>>,
-    mut rhs: Vec<FBig>,
-) -> Result<Vec<FBig>, ApproxError> {
+pub(crate) fn solve_big(mut m: Vec<Vec<FBig>>, mut rhs: Vec<FBig>) -> Result<Vec<FBig>, ApproxError> {
     let n = rhs.len();
     for col in 0..n {
         let mut piv = col;

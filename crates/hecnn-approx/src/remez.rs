@@ -59,13 +59,7 @@ pub struct RemezOptions {
 
 impl Default for RemezOptions {
     fn default() -> Self {
-        Self {
-            max_iterations: 80,
-            tolerance: 1e-9,
-            abs_floor: 1e-14,
-            grid_density: 24,
-            precision_bits: 128,
-        }
+        Self { max_iterations: 80, tolerance: 1e-9, abs_floor: 1e-14, grid_density: 24, precision_bits: 128 }
     }
 }
 
@@ -168,11 +162,7 @@ fn setup<'f>(
         Symmetry::General => true,
     };
     if degree < min || degree > REMEZ_MAX_DEGREE || !parity_ok {
-        return Err(ApproxError::DegreeOutOfRange {
-            degree,
-            min,
-            max: REMEZ_MAX_DEGREE,
-        });
+        return Err(ApproxError::DegreeOutOfRange { degree, min, max: REMEZ_MAX_DEGREE });
     }
     let lo = intervals[0].0;
     let hi = intervals[intervals.len() - 1].1;
@@ -180,18 +170,8 @@ fn setup<'f>(
         Symmetry::General => (0.5 * (hi - lo), 0.5 * (hi + lo)),
         _ => (hi, 0.0),
     };
-    let t_intervals = intervals
-        .iter()
-        .map(|&(a, b)| ((a - shift) / scale, (b - shift) / scale))
-        .collect();
-    Ok(Problem {
-        f,
-        t_intervals,
-        basis,
-        degree,
-        scale,
-        shift,
-    })
+    let t_intervals = intervals.iter().map(|&(a, b)| ((a - shift) / scale, (b - shift) / scale)).collect();
+    Ok(Problem { f, t_intervals, basis, degree, scale, shift })
 }
 
 /// Initial reference: `m` points spread like Chebyshev extrema over the
@@ -203,11 +183,7 @@ fn initial_reference(p: &Problem, m: usize) -> Vec<f64> {
     let symmetric = p.basis.len() <= p.degree;
     let to_u = |t: f64| if symmetric { t * t } else { t };
     let from_u = |u: f64| if symmetric { u.max(0.0).sqrt() } else { u };
-    let ivs: Vec<(f64, f64)> = p
-        .t_intervals
-        .iter()
-        .map(|&(a, b)| (to_u(a), to_u(b)))
-        .collect();
+    let ivs: Vec<(f64, f64)> = p.t_intervals.iter().map(|&(a, b)| (to_u(a), to_u(b))).collect();
     let total: f64 = ivs.iter().map(|(a, b)| b - a).sum();
     let mut out = Vec::with_capacity(m);
     for i in 0..m {
@@ -240,11 +216,7 @@ fn initial_reference(p: &Problem, m: usize) -> Vec<f64> {
 }
 
 /// Solves the reference system; returns full Chebyshev coefficients and `h`.
-fn solve_reference(
-    p: &Problem,
-    reference: &[f64],
-    bits: usize,
-) -> Result<(Vec<f64>, f64), ApproxError> {
+fn solve_reference(p: &Problem, reference: &[f64], bits: usize) -> Result<(Vec<f64>, f64), ApproxError> {
     let n = p.basis.len();
     let mut rhs = Vec::with_capacity(n + 1);
     for &t in reference {
@@ -282,21 +254,11 @@ fn solve_reference(
                 tk.push(v);
             }
             let mut row: Vec<_> = p.basis.iter().map(|&k| tk[k].clone()).collect();
-            row.push(if i.is_multiple_of(2) {
-                one.clone()
-            } else {
-                -one.clone()
-            });
+            row.push(if i.is_multiple_of(2) { one.clone() } else { -one.clone() });
             m.push(row);
         }
-        let rb = rhs
-            .iter()
-            .map(|&v| linalg::big(v, bits))
-            .collect::<Result<Vec<_>, _>>()?;
-        linalg::solve_big(m, rb)?
-            .iter()
-            .map(linalg::to_f64)
-            .collect()
+        let rb = rhs.iter().map(|&v| linalg::big(v, bits)).collect::<Result<Vec<_>, _>>()?;
+        linalg::solve_big(m, rb)?.iter().map(linalg::to_f64).collect()
     };
     let mut coeffs = vec![0.0; p.degree + 1];
     for (j, &k) in p.basis.iter().enumerate() {
@@ -351,8 +313,7 @@ fn extrema(p: &Problem, c: &[f64], density: usize, old_ref: &[f64]) -> (Vec<(f64
     for &(a, b) in &p.t_intervals {
         let grid: Vec<f64> = (0..m)
             .map(|j| {
-                let v = 0.5 * (a + b)
-                    - 0.5 * (b - a) * (std::f64::consts::PI * j as f64 / (m - 1) as f64).cos();
+                let v = 0.5 * (a + b) - 0.5 * (b - a) * (std::f64::consts::PI * j as f64 / (m - 1) as f64).cos();
                 v.clamp(a, b)
             })
             .collect();
@@ -375,11 +336,7 @@ fn extrema(p: &Problem, c: &[f64], density: usize, old_ref: &[f64]) -> (Vec<(f64
                 cands.push((grid[j], e[j]));
             } else {
                 let (t, v) = refine(p, c, s, grid[j - 1], grid[j + 1]);
-                let (t, v) = if s * v >= s * e[j] {
-                    (t, v)
-                } else {
-                    (grid[j], e[j])
-                };
+                let (t, v) = if s * v >= s * e[j] { (t, v) } else { (grid[j], e[j]) };
                 max_abs = max_abs.max(v.abs());
                 cands.push((t, v));
             }
@@ -413,11 +370,7 @@ fn select_alternating(cands: &[(f64, f64)], want: usize) -> Result<Vec<(f64, f64
         let excess = alt.len() - want;
         let first = alt[0].1.abs();
         let last = alt[alt.len() - 1].1.abs();
-        let (end_cost, end_idx) = if first <= last {
-            (first, 0)
-        } else {
-            (last, alt.len() - 1)
-        };
+        let (end_cost, end_idx) = if first <= last { (first, 0) } else { (last, alt.len() - 1) };
         let mut pair: Option<(f64, usize)> = None;
         if excess >= 2 {
             for i in 0..alt.len() - 1 {
@@ -437,10 +390,7 @@ fn select_alternating(cands: &[(f64, f64)], want: usize) -> Result<Vec<(f64, f64
         }
     }
     if alt.len() < want {
-        return Err(ApproxError::NoAlternation {
-            found: alt.len(),
-            needed: want,
-        });
+        return Err(ApproxError::NoAlternation { found: alt.len(), needed: want });
     }
     Ok(alt)
 }
@@ -449,10 +399,7 @@ fn run(p: &Problem, opts: &RemezOptions) -> Result<RemezResult, ApproxError> {
     let want = p.basis.len() + 1;
     let mut reference = initial_reference(p, want);
     if reference.len() < want {
-        return Err(ApproxError::NoAlternation {
-            found: reference.len(),
-            needed: want,
-        });
+        return Err(ApproxError::NoAlternation { found: reference.len(), needed: want });
     }
     let mut spread = f64::INFINITY;
     for iter in 1..=opts.max_iterations {
@@ -461,10 +408,7 @@ fn run(p: &Problem, opts: &RemezOptions) -> Result<RemezResult, ApproxError> {
         // Rounding noise of evaluating f and the series in f64: errors this
         // small carry no information, so neither alternation nor spread can
         // be trusted below it.
-        let fscale = reference
-            .iter()
-            .map(|&t| (p.f)(p.x_of(t)).abs())
-            .fold(0.0, f64::max);
+        let fscale = reference.iter().map(|&t| (p.f)(p.x_of(t)).abs()).fold(0.0, f64::max);
         let cscale: f64 = coeffs.iter().map(|c| c.abs()).sum();
         let floor = opts.abs_floor.max(16.0 * f64::EPSILON * (fscale + cscale));
         let done_abs = max_abs <= floor;
@@ -475,21 +419,14 @@ fn run(p: &Problem, opts: &RemezOptions) -> Result<RemezResult, ApproxError> {
             Err(e) => return Err(e),
         };
         let min_ref = alt.iter().map(|v| v.1.abs()).fold(f64::INFINITY, f64::min);
-        spread = if max_abs > 0.0 {
-            (max_abs - min_ref) / max_abs
-        } else {
-            0.0
-        };
+        spread = if max_abs > 0.0 { (max_abs - min_ref) / max_abs } else { 0.0 };
         // Converged relative to the error, or the remaining gap is f64 noise.
         if done_abs || spread <= opts.tolerance || max_abs - min_ref <= floor {
             return finish(p, coeffs, max_abs, h.abs(), iter, &reference);
         }
         reference = alt.iter().map(|v| v.0).collect();
     }
-    Err(ApproxError::NotConverged {
-        iterations: opts.max_iterations,
-        spread,
-    })
+    Err(ApproxError::NotConverged { iterations: opts.max_iterations, spread })
 }
 
 fn finish(

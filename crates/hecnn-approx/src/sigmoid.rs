@@ -72,17 +72,10 @@ impl SigmoidFit {
 fn check(range: f64, degree: usize) -> Result<(), ApproxError> {
     check_finite(range, "sigmoid range")?;
     if range <= 0.0 {
-        return Err(ApproxError::InvalidInterval {
-            lo: -range,
-            hi: range,
-        });
+        return Err(ApproxError::InvalidInterval { lo: -range, hi: range });
     }
     if degree.is_multiple_of(2) || degree > SIGMOID_MAX_DEGREE {
-        return Err(ApproxError::DegreeOutOfRange {
-            degree,
-            min: 1,
-            max: SIGMOID_MAX_DEGREE,
-        });
+        return Err(ApproxError::DegreeOutOfRange { degree, min: 1, max: SIGMOID_MAX_DEGREE });
     }
     Ok(())
 }
@@ -98,12 +91,7 @@ pub fn max_error_power(power: &[f64], range: f64, points: usize) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn finish(
-    kind: FitKind,
-    range: f64,
-    degree: usize,
-    mut cheb: ChebyshevPoly,
-) -> Result<SigmoidFit, ApproxError> {
+fn finish(kind: FitKind, range: f64, degree: usize, mut cheb: ChebyshevPoly) -> Result<SigmoidFit, ApproxError> {
     cheb.coeffs[0] = 0.5;
     let mut power = cheb.to_power_basis();
     for (k, c) in power.iter_mut().enumerate() {
@@ -112,14 +100,7 @@ fn finish(
         }
     }
     let max_error = max_error_power(&power, range, MEASURE_POINTS);
-    Ok(SigmoidFit {
-        kind,
-        range,
-        degree,
-        power,
-        cheb,
-        max_error,
-    })
+    Ok(SigmoidFit { kind, range, degree, power, cheb, max_error })
 }
 
 /// Continuous least-squares fit of odd `degree` on `[-range, range]`
@@ -169,12 +150,7 @@ pub fn sigmoid_least_squares(range: f64, degree: usize) -> Result<SigmoidFit, Ap
     for (a, &k) in ks.iter().enumerate() {
         coeffs[k] = sol[a];
     }
-    finish(
-        FitKind::LeastSquares,
-        range,
-        degree,
-        ChebyshevPoly::new(-range, range, coeffs)?,
-    )
+    finish(FitKind::LeastSquares, range, degree, ChebyshevPoly::new(-range, range, coeffs)?)
 }
 
 /// Minimax fit of odd `degree` on `[-range, range]` (Remez on the odd part).
@@ -189,13 +165,7 @@ pub fn sigmoid_least_squares(range: f64, degree: usize) -> Result<SigmoidFit, Ap
 pub fn sigmoid_minimax(range: f64, degree: usize) -> Result<SigmoidFit, ApproxError> {
     check(range, degree)?;
     let odd = |x: f64| sigmoid(x) - 0.5;
-    let r = remez(
-        &odd,
-        &[(0.0, range)],
-        degree,
-        Symmetry::Odd,
-        &RemezOptions::default(),
-    )?;
+    let r = remez(&odd, &[(0.0, range)], degree, Symmetry::Odd, &RemezOptions::default())?;
     finish(FitKind::Minimax, range, degree, r.cheb)
 }
 
@@ -203,18 +173,7 @@ pub fn sigmoid_minimax(range: f64, degree: usize) -> Result<SigmoidFit, ApproxEr
 pub fn paper_sigmoid() -> SigmoidFit {
     let power = PAPER_SIGMOID_Z3.to_vec();
     let cheb = ChebyshevPoly::from_power_basis(-PAPER_SIGMOID_RANGE, PAPER_SIGMOID_RANGE, &power)
-        .unwrap_or_else(|_| ChebyshevPoly {
-            a: -PAPER_SIGMOID_RANGE,
-            b: PAPER_SIGMOID_RANGE,
-            coeffs: vec![0.5],
-        });
+        .unwrap_or_else(|_| ChebyshevPoly { a: -PAPER_SIGMOID_RANGE, b: PAPER_SIGMOID_RANGE, coeffs: vec![0.5] });
     let max_error = max_error_power(&power, PAPER_SIGMOID_RANGE, MEASURE_POINTS);
-    SigmoidFit {
-        kind: FitKind::Paper,
-        range: PAPER_SIGMOID_RANGE,
-        degree: 3,
-        power,
-        cheb,
-        max_error,
-    }
+    SigmoidFit { kind: FitKind::Paper, range: PAPER_SIGMOID_RANGE, degree: 3, power, cheb, max_error }
 }

@@ -57,7 +57,5 @@ pub fn sign_row(alpha: u32, eps: f64, points: usize) -> Result<SignTableRow, App
 /// Rows for every α in 4..=20 with the default gap `ε = 2^-α`, measured on
 /// [`TABLE_GRID_POINTS`] points each.
 pub fn sign_table() -> Result<Vec<SignTableRow>, ApproxError> {
-    (ALPHA_MIN..=ALPHA_MAX)
-        .map(|a| sign_row(a, default_eps(a), TABLE_GRID_POINTS))
-        .collect()
+    (ALPHA_MIN..=ALPHA_MAX).map(|a| sign_row(a, default_eps(a), TABLE_GRID_POINTS)).collect()
 }

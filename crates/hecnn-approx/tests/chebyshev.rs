@@ -87,22 +87,12 @@ fn odd_bsgs_reference_matches_cost_model_and_clenshaw() {
     use hecnn_approx::cost::{depth, nonscalar_mults};
     for d in (3..=127).step_by(2) {
         let c: Vec<f64> = (0..=d)
-            .map(|k| {
-                if k % 2 == 1 {
-                    1.0 / (1.0 + k as f64) * if k % 4 == 1 { 1.0 } else { -1.0 }
-                } else {
-                    0.0
-                }
-            })
+            .map(|k| if k % 2 == 1 { 1.0 / (1.0 + k as f64) * if k % 4 == 1 { 1.0 } else { -1.0 } } else { 0.0 })
             .collect();
         for &t in &[-0.9, -0.3, 0.1, 0.77, 1.0] {
             let (v, ops) = eval_odd_bsgs(&c, t).unwrap();
             assert!((v - clenshaw(&c, t)).abs() < 1e-11, "degree {d} at {t}");
-            assert_eq!(
-                ops.nonscalar_mults,
-                nonscalar_mults(d),
-                "mults of degree {d}"
-            );
+            assert_eq!(ops.nonscalar_mults, nonscalar_mults(d), "mults of degree {d}");
             assert_eq!(ops.depth, depth(d), "depth of degree {d}");
         }
     }

@@ -28,18 +28,9 @@ fn every_alpha_meets_its_error_on_a_million_points() {
         assert!(row.max_error <= s.design_error * (1.0 + 1e-6));
         // Costs match the formulas.
         assert_eq!(s.depth, s.degrees.iter().map(|&d| depth(d)).sum::<u32>());
-        assert_eq!(
-            s.nonscalar_mults,
-            s.degrees.iter().map(|&d| nonscalar_mults(d)).sum::<u32>()
-        );
-        assert_eq!(
-            (row.depth, row.nonscalar_mults),
-            (s.depth, s.nonscalar_mults)
-        );
-        assert!(s
-            .degrees
-            .iter()
-            .all(|&d| d % 2 == 1 && (3..=63).contains(&d)));
+        assert_eq!(s.nonscalar_mults, s.degrees.iter().map(|&d| nonscalar_mults(d)).sum::<u32>());
+        assert_eq!((row.depth, row.nonscalar_mults), (s.depth, s.nonscalar_mults));
+        assert!(s.degrees.iter().all(|&d| d % 2 == 1 && (3..=63).contains(&d)));
         // Each stage's input interval contains the previous stage's output range.
         for w in s.stages.windows(2) {
             assert!(w[1].input_bound >= 1.0 + w[0].max_error);
@@ -48,19 +39,13 @@ fn every_alpha_meets_its_error_on_a_million_points() {
         assert_eq!(s.stages[0].input_bound, 1.0);
         assert_eq!(s.stages[0].input_lower, eps);
         // Sanity: the slope near 0 must reach about 1/eps, which takes depth.
-        assert!(
-            s.depth as f64 >= alpha as f64 * 0.9,
-            "alpha {alpha} depth {}",
-            s.depth
-        );
+        assert!(s.depth as f64 >= alpha as f64 * 0.9, "alpha {alpha} depth {}", s.depth);
     }
 }
 
 #[test]
 fn depth_is_monotone_in_alpha() {
-    let d: Vec<u32> = (ALPHA_MIN..=ALPHA_MAX)
-        .map(|a| search(a, default_eps(a)).unwrap().depth)
-        .collect();
+    let d: Vec<u32> = (ALPHA_MIN..=ALPHA_MAX).map(|a| search(a, default_eps(a)).unwrap().depth).collect();
     assert!(d.windows(2).all(|w| w[0] <= w[1]), "{d:?}");
 }
 
@@ -141,17 +126,7 @@ fn table_row_serializes_with_the_cli_keys() {
     let v = serde_json::to_value(&row).unwrap();
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "alpha",
-            "degrees",
-            "depth",
-            "eps",
-            "max_error",
-            "nonscalar_mults"
-        ]
-    );
+    assert_eq!(keys, ["alpha", "degrees", "depth", "eps", "max_error", "nonscalar_mults"]);
     assert_eq!(v["alpha"], 5);
     assert_eq!(v["degrees"], serde_json::json!(s.degrees));
 }

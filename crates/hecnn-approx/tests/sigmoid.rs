@@ -2,16 +2,12 @@
 
 use hecnn_approx::chebyshev::horner;
 use hecnn_approx::sigmoid::{
-    paper_sigmoid, sigmoid, sigmoid_least_squares, sigmoid_minimax, FitKind, PAPER_SIGMOID_RANGE,
-    PAPER_SIGMOID_Z3,
+    paper_sigmoid, sigmoid, sigmoid_least_squares, sigmoid_minimax, FitKind, PAPER_SIGMOID_RANGE, PAPER_SIGMOID_Z3,
 };
 
 #[test]
 fn paper_polynomial_constant() {
-    assert_eq!(
-        PAPER_SIGMOID_Z3,
-        [0.5, 0.10679534503216294, 0.0, -0.00038503259805075]
-    );
+    assert_eq!(PAPER_SIGMOID_Z3, [0.5, 0.10679534503216294, 0.0, -0.00038503259805075]);
     let p = paper_sigmoid();
     assert_eq!(p.kind, FitKind::Paper);
     assert_eq!(p.range, PAPER_SIGMOID_RANGE);

@@ -106,7 +106,13 @@ impl Evaluator {
         let c0 = mod_down_rescale(ctx, &x0);
         let c1 = mod_down_rescale(ctx, &x1);
         let ql = ctx.params().q[l] as f64;
-        Ok(Ciphertext { parts: vec![c0, c1], c1_seed: None, scale: t.scale / ql, slots: t.slots, fingerprint: t.fingerprint })
+        Ok(Ciphertext {
+            parts: vec![c0, c1],
+            c1_seed: None,
+            scale: t.scale / ql,
+            slots: t.slots,
+            fingerprint: t.fingerprint,
+        })
     }
 
     /// Divides by the last prime q_l (rounding) and drops it: level − 1,
@@ -162,5 +168,53 @@ impl Evaluator {
         let mut y = self.rescale(&x)?;
         y.scale = target;
         Ok(y)
+    }
+}
+
+impl Evaluator {
+    /// `ct ⊙ values`, rescaled, landing on exactly `target` scale: the
+    /// plaintext is encoded at `target·q_l / ct.scale`. This is how a
+    /// circuit keeps the scales of values that meet in an addition equal
+    /// without spending extra levels.
+    pub fn mul_values_rescale_to(
+        &self,
+        ct: &Ciphertext,
+        values: &[f64],
+        target: f64,
+        encoder: &crate::encoding::Encoder,
+    ) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        let l = ct.level();
+        if l == 0 {
+            return Err(CkksError::LevelExhausted { needed: 1, level: 0 });
+        }
+        let ql = self.ctx.params().q[l] as f64;
+        let pt_scale = target * ql / ct.scale;
+        let pt = encoder.encode_real(values, ct.slots, l, pt_scale)?;
+        let mut out = self.rescale(&self.mul_plain(ct, &pt)?)?;
+        Self::check_scales(out.scale, target)?;
+        out.scale = target;
+        Ok(out)
+    }
+
+    /// `ct · c`, rescaled, landing on exactly `target` scale (the constant is
+    /// encoded at `target·q_l / ct.scale`).
+    pub fn mul_const_rescale_to(&self, ct: &Ciphertext, c: f64, target: f64) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        let l = ct.level();
+        if l == 0 {
+            return Err(CkksError::LevelExhausted { needed: 1, level: 0 });
+        }
+        let ql = self.ctx.params().q[l] as f64;
+        let mut out = self.rescale(&self.mul_const_with_scale(ct, c, target * ql / ct.scale)?)?;
+        Self::check_scales(out.scale, target)?;
+        out.scale = target;
+        Ok(out)
+    }
+
+    /// Scale after multiplying two ciphertexts of scales `a`, `b` at level
+    /// `level` and rescaling (for planning circuits ahead of time).
+    pub fn product_scale(&self, a: f64, b: f64, level: usize) -> f64 {
+        a * b / self.ctx.params().q[level] as f64
     }
 }

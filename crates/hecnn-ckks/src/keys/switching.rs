@@ -99,12 +99,19 @@ pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
         .map(|dt| {
             let mut ext = RnsPoly::uninit(n, l + 1, k, true);
             ext.data[dt.start * n..dt.end * n].copy_from_slice(&d.data[dt.start * n..dt.end * n]);
-            let outs: Vec<&mut [u64]> =
-                ext.data.chunks_mut(n).enumerate().filter(|(i, _)| *i < dt.start || *i >= dt.end).map(|(_, c)| c).collect();
+            let outs: Vec<&mut [u64]> = ext
+                .data
+                .chunks_mut(n)
+                .enumerate()
+                .filter(|(i, _)| *i < dt.start || *i >= dt.end)
+                .map(|(_, c)| c)
+                .collect();
             dt.conv.convert_into(n, &coeff.data[dt.start * n..dt.end * n], true, outs);
-            ext.data.par_chunks_mut(n).enumerate().filter(|(i, _)| *i < dt.start || *i >= dt.end).for_each(|(i, limb)| {
-                ctx.limb_ntt(l + 1, i).forward(limb);
-            });
+            ext.data.par_chunks_mut(n).enumerate().filter(|(i, _)| *i < dt.start || *i >= dt.end).for_each(
+                |(i, limb)| {
+                    ctx.limb_ntt(l + 1, i).forward(limb);
+                },
+            );
             ext
         })
         .collect();

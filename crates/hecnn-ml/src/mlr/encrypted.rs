@@ -1,0 +1,404 @@
+//! Encrypted MLR training: the client encrypts its data, the server runs
+//! quadratic-gradient Nesterov iterations on ciphertexts with evaluation
+//! keys only, the client decrypts the model.
+//!
+//! Depth per iteration is 4 on the critical path (`X·Vᵀ` 1, degree-3
+//! sigmoid 2, gradient 1); the mask and the step size `1+γ_t` ride on the
+//! sigmoid's plaintext multiplications, and the Nesterov mix of W costs one
+//! level off the critical path. So T iterations need `4T + 1` levels.
+
+use crate::packing::Layout;
+use hecnn_ckks::{Ciphertext, CkksError, Decryptor, Encoder, Evaluator, GaloisKeys, RelinKey, SecretKey};
+use serde::Serialize;
+use thiserror::Error;
+
+/// Errors of encrypted training.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// A CKKS operation failed (parameter mismatch, missing key, ...).
+    #[error(transparent)]
+    Ckks(#[from] CkksError),
+    /// Not enough levels for the requested iterations.
+    #[error("level budget: {iterations} iterations need {needed} levels, the upload has {available}")]
+    LevelBudget { iterations: usize, needed: usize, available: usize },
+    /// The upload is inconsistent (block counts, levels, slots).
+    #[error("invalid upload: {0}")]
+    InvalidUpload(String),
+    /// Bad client input.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}
+
+/// Sigmoid polynomial `c0 + c1·t + c2·t² + c3·t³` (power basis).
+pub type Sigmoid3 = [f64; 4];
+
+/// The paper's sigmoid fit on [−8, 8].
+pub const PAPER_SIGMOID: Sigmoid3 = [0.5, 0.10679534503216294, 0.0, -0.00038503259805075];
+
+/// Levels needed for `iterations` iterations (W's mix one level below V).
+pub fn required_levels(iterations: usize) -> usize {
+    4 * iterations + 1
+}
+
+/// Everything the client uploads for training (ciphertexts only).
+#[derive(Clone, Debug)]
+pub struct EncryptedDataset {
+    /// Block layout.
+    pub layout: Layout,
+    /// Samples n.
+    pub samples: usize,
+    /// Features d (bias column included).
+    pub features: usize,
+    /// Classes c.
+    pub classes: usize,
+    /// `X` blocks `[sample block][feature block]`.
+    pub x: Vec<Vec<Ciphertext>>,
+    /// `B̄ ⊙ X` blocks (client-side preconditioning saves a level).
+    pub x_scaled: Vec<Vec<Ciphertext>>,
+    /// One-hot labels at f = 0, one per sample block.
+    pub labels: Vec<Ciphertext>,
+    /// Initial weights (W₀ = V₀), one per feature block.
+    pub weights: Vec<Ciphertext>,
+}
+
+impl EncryptedDataset {
+    /// Number of ciphertexts in the upload.
+    pub fn num_ciphertexts(&self) -> usize {
+        self.x.iter().map(Vec::len).sum::<usize>()
+            + self.x_scaled.iter().map(Vec::len).sum::<usize>()
+            + self.labels.len()
+            + self.weights.len()
+    }
+}
+
+/// The trained model, still encrypted: both Nesterov sequences.
+#[derive(Clone, Debug)]
+pub struct EncryptedModel {
+    /// W blocks (the averaged sequence).
+    pub w: Vec<Ciphertext>,
+    /// V blocks (the look-ahead sequence, where gradients are taken).
+    pub v: Vec<Ciphertext>,
+    /// Iterations run.
+    pub iterations: usize,
+}
+
+/// Operation counts of a training run.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct TrainStats {
+    /// Rotations (each one key switch).
+    pub rotations: usize,
+    /// Relinearizations (each one key switch).
+    pub relinearizations: usize,
+    /// Ciphertext × ciphertext products (tensor only).
+    pub ct_ct_products: usize,
+}
+
+impl TrainStats {
+    /// Total key switches.
+    pub fn key_switches(&self) -> usize {
+        self.rotations + self.relinearizations
+    }
+}
+
+/// Client side: encrypts the upload with the secret key (seeded "a" parts
+/// halve its size) and decrypts the model.
+pub struct TrainingClient<'a> {
+    sk: &'a SecretKey,
+    encoder: Encoder,
+}
+
+impl<'a> TrainingClient<'a> {
+    /// Client holding the secret key.
+    pub fn new(sk: &'a SecretKey) -> Self {
+        Self { encoder: Encoder::new(sk.context()), sk }
+    }
+
+    /// Encrypts `x` (bias column included), `x_scaled = B̄ ⊙ x`, the labels
+    /// and the initial weights `init` at the top level.
+    pub fn encrypt_dataset(
+        &self,
+        x: &[Vec<f64>],
+        x_scaled: &[Vec<f64>],
+        labels: &[u8],
+        classes: usize,
+        init: &[Vec<f64>],
+        layout: Layout,
+    ) -> Result<EncryptedDataset, TrainError> {
+        let ctx = self.sk.context();
+        let n = x.len();
+        let d = x.first().map_or(0, Vec::len);
+        if n == 0 || d == 0 || x_scaled.len() != n || labels.len() != n {
+            return Err(TrainError::InvalidInput(format!(
+                "{n} samples, {} scaled rows, {} labels",
+                x_scaled.len(),
+                labels.len()
+            )));
+        }
+        if layout.slots != ctx.n() / 2 {
+            return Err(TrainError::InvalidInput(format!(
+                "layout for {} slots, ring has {}",
+                layout.slots,
+                ctx.n() / 2
+            )));
+        }
+        let level = ctx.max_level();
+        let scale = ctx.params().scale();
+        let dec = Decryptor::new(self.sk);
+        let enc = |v: Vec<f64>| -> Result<Ciphertext, TrainError> {
+            Ok(dec.encrypt_symmetric(&self.encoder.encode_real(&v, layout.slots, level, scale)?)?)
+        };
+        let (nb, nf) = (layout.sample_blocks(n), layout.feature_blocks(d));
+        let blocks = |m: &[Vec<f64>]| -> Result<Vec<Vec<Ciphertext>>, TrainError> {
+            (0..nb).map(|b| (0..nf).map(|fb| enc(layout.pack_data(m, b, fb, classes))).collect()).collect()
+        };
+        Ok(EncryptedDataset {
+            layout,
+            samples: n,
+            features: d,
+            classes,
+            x: blocks(x)?,
+            x_scaled: blocks(x_scaled)?,
+            labels: (0..nb).map(|b| enc(layout.pack_labels(labels, b, classes))).collect::<Result<_, _>>()?,
+            weights: (0..nf).map(|fb| enc(layout.pack_weights(init, fb))).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Decrypts weight blocks into a `classes × features` matrix.
+    pub fn decrypt_weights(
+        &self,
+        blocks: &[Ciphertext],
+        layout: &Layout,
+        classes: usize,
+        features: usize,
+    ) -> Result<Vec<Vec<f64>>, TrainError> {
+        let dec = Decryptor::new(self.sk);
+        let plain: Vec<Vec<f64>> =
+            blocks.iter().map(|c| Ok(self.encoder.decode_real(&dec.decrypt(c)?)?)).collect::<Result<_, CkksError>>()?;
+        Ok(layout.unpack_weights(&plain, classes, features))
+    }
+}
+
+/// What the server reports while it works.
+#[derive(Clone, Copy, Debug)]
+pub enum TrainProgress {
+    /// Iteration `iteration` (0-based) finished stage `stage` of 4.
+    Stage { iteration: usize, stage: usize },
+}
+
+/// Server side: evaluation keys only.
+pub struct Trainer<'a> {
+    ev: Evaluator,
+    encoder: Encoder,
+    rlk: &'a RelinKey,
+    gk: &'a GaloisKeys,
+}
+
+/// The Nesterov schedule of the design: `(η_t, γ_t)` for iteration t
+/// (0-based) with n samples; α₀ = 0.01, α_{t+1} = (1+√(1+4α_t²))/2,
+/// η_t = (1−α_t)/α_{t+1}, γ_t = 1/((t+1)·n).
+pub fn schedule(t: usize, n: usize) -> (f64, f64) {
+    let mut alpha = 0.01f64;
+    for _ in 0..t {
+        alpha = (1.0 + (1.0 + 4.0 * alpha * alpha).sqrt()) / 2.0;
+    }
+    let next = (1.0 + (1.0 + 4.0 * alpha * alpha).sqrt()) / 2.0;
+    ((1.0 - alpha) / next, 1.0 / ((t + 1) as f64 * n as f64))
+}
+
+impl<'a> Trainer<'a> {
+    /// Server for the context of `rlk`/`gk` (which must include
+    /// [`Layout::rotation_steps`]).
+    pub fn new(ctx: &std::sync::Arc<hecnn_ckks::Context>, rlk: &'a RelinKey, gk: &'a GaloisKeys) -> Self {
+        Self { ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), rlk, gk }
+    }
+
+    /// Runs `iterations` encrypted iterations on the upload.
+    pub fn train(
+        &self,
+        data: &EncryptedDataset,
+        iterations: usize,
+        sigmoid: &Sigmoid3,
+        progress: &mut dyn FnMut(TrainProgress),
+    ) -> Result<(EncryptedModel, TrainStats), TrainError> {
+        let l = data.layout;
+        let (nb, nf) = (l.sample_blocks(data.samples), l.feature_blocks(data.features));
+        if data.x.len() != nb
+            || data.x_scaled.len() != nb
+            || data.labels.len() != nb
+            || data.weights.len() != nf
+            || data.x.iter().chain(&data.x_scaled).any(|r| r.len() != nf)
+        {
+            return Err(TrainError::InvalidUpload("block counts do not match the layout".into()));
+        }
+        let all =
+            data.x.iter().flatten().chain(data.x_scaled.iter().flatten()).chain(&data.labels).chain(&data.weights);
+        let top = data.weights[0].level();
+        for c in all {
+            if c.level() != top || c.slots() != l.slots || c.num_parts() != 2 {
+                return Err(TrainError::InvalidUpload("ciphertexts at mixed levels or slot counts".into()));
+            }
+        }
+        let needed = required_levels(iterations);
+        if top < needed {
+            return Err(TrainError::LevelBudget { iterations, needed, available: top });
+        }
+        let mut stats = TrainStats::default();
+        let s_x = data.x[0][0].scale();
+        let mut v = data.weights.clone();
+        let mut w = data.weights.clone();
+        for t in 0..iterations {
+            let (eta, gamma) = schedule(t, data.samples);
+            let step = 1.0 + gamma;
+            let z = self.forward(data, &v, &mut stats)?;
+            progress(TrainProgress::Stage { iteration: t, stage: 1 });
+            let e = self.error(data, &z, sigmoid, step, &mut stats)?;
+            progress(TrainProgress::Stage { iteration: t, stage: 2 });
+            let g = self.gradient(data, &e, &mut stats)?;
+            progress(TrainProgress::Stage { iteration: t, stage: 3 });
+            // V' = W + (1+γ)·B̄⊙g; W' = (1−η)·V' + η·V, with W' landing on the
+            // scale the next iteration's gradient will have.
+            let s_g = g[0].scale();
+            let mut v_next = Vec::with_capacity(nf);
+            for (wb, gb) in w.iter().zip(&g) {
+                let w_adj = if (wb.scale() / s_g - 1.0).abs() > 1e-12 {
+                    self.ev.mul_const_rescale_to(wb, 1.0, s_g)?
+                } else {
+                    wb.clone()
+                };
+                v_next.push(self.ev.add(&w_adj, gb)?);
+            }
+            let target = self.next_gradient_scale(s_x, s_g, v_next[0].level()).unwrap_or(s_g);
+            let mut w_next = Vec::with_capacity(nf);
+            for (vn, vo) in v_next.iter().zip(&v) {
+                let a = self.ev.mul_const_rescale_to(vn, 1.0 - eta, target)?;
+                let b = self.ev.mul_const_rescale_to(vo, eta, target)?;
+                w_next.push(self.ev.add(&a, &b)?);
+            }
+            v = v_next;
+            w = w_next;
+            progress(TrainProgress::Stage { iteration: t, stage: 4 });
+        }
+        Ok((EncryptedModel { w, v, iterations }, stats))
+    }
+
+    /// Scale of the gradient one iteration later, when V has `s_v` at `level`.
+    fn next_gradient_scale(&self, s_x: f64, s_v: f64, level: usize) -> Option<f64> {
+        if level < 4 {
+            return None;
+        }
+        let ev = &self.ev;
+        let s_z = ev.product_scale(s_x, s_v, level);
+        let s_a = ev.product_scale(s_z, s_z, level - 1);
+        let s_e = ev.product_scale(s_a, s_a, level - 2);
+        Some(ev.product_scale(s_e, s_x, level - 3))
+    }
+
+    fn rotate_sum(&self, mut ct: Ciphertext, steps: &[i64], stats: &mut TrainStats) -> Result<Ciphertext, TrainError> {
+        for &s in steps {
+            let r = self.ev.rotate(&ct, s, self.gk)?;
+            stats.rotations += 1;
+            ct = self.ev.add(&ct, &r)?;
+        }
+        Ok(ct)
+    }
+
+    /// `Z_b = Σ_fb X[b][fb] ⊙ V[fb]`, summed over features (at f = 0).
+    fn forward(
+        &self,
+        data: &EncryptedDataset,
+        v: &[Ciphertext],
+        stats: &mut TrainStats,
+    ) -> Result<Vec<Ciphertext>, TrainError> {
+        let level = v[0].level();
+        let steps = data.layout.feature_sum_steps();
+        data.x
+            .iter()
+            .map(|row| {
+                let mut acc: Option<Ciphertext> = None;
+                for (xb, vb) in row.iter().zip(v) {
+                    let p = self.ev.mul(&self.ev.drop_to_level(xb, level)?, vb)?;
+                    stats.ct_ct_products += 1;
+                    acc = Some(match acc {
+                        None => p,
+                        Some(a) => self.ev.add(&a, &p)?,
+                    });
+                }
+                let acc = acc.ok_or_else(|| TrainError::InvalidUpload("no feature blocks".into()))?;
+                stats.relinearizations += 1;
+                let z = self.ev.rescale(&self.ev.relinearize(&acc, self.rlk)?)?;
+                self.rotate_sum(z, &steps, stats)
+            })
+            .collect()
+    }
+
+    /// `E_b = step·mask ⊙ (Ȳ_b − σ(Z_b))`, replicated over features.
+    fn error(
+        &self,
+        data: &EncryptedDataset,
+        z: &[Ciphertext],
+        sig: &Sigmoid3,
+        step: f64,
+        stats: &mut TrainStats,
+    ) -> Result<Vec<Ciphertext>, TrainError> {
+        let l = data.layout;
+        let c = data.classes;
+        let steps = l.feature_replicate_steps();
+        let ev = &self.ev;
+        z.iter()
+            .zip(&data.labels)
+            .map(|(zb, yb)| {
+                let zz = ev.mul_relin_rescale(zb, zb, self.rlk)?;
+                stats.relinearizations += 1;
+                stats.ct_ct_products += 1;
+                let s_a = zz.scale();
+                let u = ev.mul_values_rescale_to(zb, &l.feature0_mask(c, step * sig[3]), s_a, &self.encoder)?;
+                let cube = ev.mul_relin_rescale(&zz, &u, self.rlk)?;
+                stats.relinearizations += 1;
+                stats.ct_ct_products += 1;
+                let s_e = cube.scale();
+                let mut poly = cube;
+                if sig[2] != 0.0 {
+                    let sq = ev.mul_values_rescale_to(&zz, &l.feature0_mask(c, step * sig[2]), s_e, &self.encoder)?;
+                    poly = ev.add(&poly, &sq)?;
+                }
+                let lin = ev.mul_values_rescale_to(zb, &l.feature0_mask(c, step * sig[1]), s_e, &self.encoder)?;
+                poly = ev.add(&poly, &lin)?;
+                let constant =
+                    self.encoder.encode_real(&l.feature0_mask(c, step * sig[0]), l.slots, poly.level(), s_e)?;
+                poly = ev.add_plain(&poly, &constant)?;
+                let y = ev.mul_values_rescale_to(yb, &l.feature0_mask(c, step), s_e, &self.encoder)?;
+                let e = ev.sub(&y, &poly)?;
+                self.rotate_sum(e, &steps, stats)
+            })
+            .collect()
+    }
+
+    /// `G_fb = Σ_b E_b ⊙ (B̄⊙X)[b][fb]`, summed over samples (everywhere).
+    fn gradient(
+        &self,
+        data: &EncryptedDataset,
+        e: &[Ciphertext],
+        stats: &mut TrainStats,
+    ) -> Result<Vec<Ciphertext>, TrainError> {
+        let level = e[0].level();
+        let steps = data.layout.sample_sum_steps();
+        let nf = data.weights.len();
+        (0..nf)
+            .map(|fb| {
+                let mut acc: Option<Ciphertext> = None;
+                for (eb, row) in e.iter().zip(&data.x_scaled) {
+                    let p = self.ev.mul(eb, &self.ev.drop_to_level(&row[fb], level)?)?;
+                    stats.ct_ct_products += 1;
+                    acc = Some(match acc {
+                        None => p,
+                        Some(a) => self.ev.add(&a, &p)?,
+                    });
+                }
+                let acc = acc.ok_or_else(|| TrainError::InvalidUpload("no sample blocks".into()))?;
+                stats.relinearizations += 1;
+                let g = self.ev.rescale(&self.ev.relinearize(&acc, self.rlk)?)?;
+                self.rotate_sum(g, &steps, stats)
+            })
+            .collect()
+    }
+}

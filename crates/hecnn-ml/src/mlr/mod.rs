@@ -1,0 +1,3 @@
+//! Multiclass logistic regression: encrypted training.
+
+pub mod encrypted;

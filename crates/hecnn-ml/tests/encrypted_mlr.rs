@@ -1,0 +1,82 @@
+//! Encrypted training equals the same algorithm run in f64.
+
+use hecnn_ckks::*;
+use hecnn_ml::mlr::encrypted::*;
+use hecnn_ml::packing::Layout;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Straight f64 transcription of the design's protocol (what the encrypted
+/// trainer computes), independent of packing.
+fn reference(
+    x: &[Vec<f64>],
+    xs: &[Vec<f64>],
+    y: &[u8],
+    c: usize,
+    iters: usize,
+    sig: &Sigmoid3,
+    init: f64,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let (n, d) = (x.len(), x[0].len());
+    let mut w = vec![vec![init; d]; c];
+    let mut v = w.clone();
+    for t in 0..iters {
+        let (eta, gamma) = schedule(t, n);
+        let mut g = vec![vec![0.0; d]; c];
+        for i in 0..n {
+            for k in 0..c {
+                let z: f64 = (0..d).map(|j| x[i][j] * v[k][j]).sum();
+                let s = sig[0] + sig[1] * z + sig[2] * z * z + sig[3] * z * z * z;
+                let e = if y[i] as usize == k { 1.0 } else { 0.0 } - s;
+                for j in 0..d {
+                    g[k][j] += e * xs[i][j];
+                }
+            }
+        }
+        let tmp: Vec<Vec<f64>> = (0..c).map(|k| (0..d).map(|j| w[k][j] + (1.0 + gamma) * g[k][j]).collect()).collect();
+        w = (0..c).map(|k| (0..d).map(|j| (1.0 - eta) * tmp[k][j] + eta * v[k][j]).collect()).collect();
+        v = tmp;
+    }
+    (w, v)
+}
+
+#[test]
+fn two_encrypted_iterations_match_the_reference() {
+    let params = Parameters::insecure_for_tests(12, &[60, 40, 40, 40, 40, 40, 40, 40, 40, 40], 2, 40).unwrap();
+    let ctx = Context::new(params).unwrap();
+    let (n, d, c) = (40usize, 21usize, 4usize);
+    let mut seed = 7u64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let x: Vec<Vec<f64>> = (0..n).map(|_| std::iter::once(1.0).chain((1..d).map(|_| rnd())).collect()).collect();
+    let xs: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|v| v * 0.05).collect()).collect();
+    let y: Vec<u8> = (0..n).map(|i| (i % c) as u8).collect();
+    let layout = Layout::choose(n, d, c, ctx.n() / 2).unwrap();
+    let sk = SecretKey::generate(&ctx);
+    let rlk = RelinKey::generate(&sk);
+    let gk = GaloisKeys::generate(&sk, &layout.rotation_steps(), false);
+    let client = TrainingClient::new(&sk);
+    let init = vec![vec![0.0128; d]; c];
+    let data = client.encrypt_dataset(&x, &xs, &y, c, &init, layout).unwrap();
+    let trainer = Trainer::new(&ctx, &rlk, &gk);
+    let (model, stats) = trainer.train(&data, 2, &PAPER_SIGMOID, &mut |_| {}).unwrap();
+    let (w_ref, v_ref) = reference(&x, &xs, &y, c, 2, &PAPER_SIGMOID, 0.0128);
+    let w = client.decrypt_weights(&model.w, &layout, c, d).unwrap();
+    let v = client.decrypt_weights(&model.v, &layout, c, d).unwrap();
+    let err = |a: &[Vec<f64>], b: &[Vec<f64>]| {
+        a.iter().flatten().zip(b.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max)
+    };
+    eprintln!("max |W - ref| = {:.2e}, max |V - ref| = {:.2e}, stats {stats:?}", err(&w, &w_ref), err(&v, &v_ref));
+    assert!(err(&w, &w_ref) < 1e-4);
+    assert!(err(&v, &v_ref) < 1e-4);
+    assert_eq!(model.w[0].level(), 0);
+    assert_eq!(stats.rotations, 2 * layout.rotations_per_iteration(n, d));
+    // One more iteration than the levels allow is refused before any work.
+    let err3 = trainer.train(&data, 3, &PAPER_SIGMOID, &mut |_| {}).unwrap_err();
+    assert!(matches!(err3, TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 }));
+}

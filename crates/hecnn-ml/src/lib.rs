@@ -6,3 +6,4 @@
 
 pub mod mlr;
 pub mod packing;
+pub mod upload;

@@ -105,12 +105,12 @@ fn main() -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 println!(
-                    "{:<8} {:>7} {:>8} {:>7} {:>6} {:>5} {:>4} {:>9}  purpose",
+                    "{:<15} {:>7} {:>8} {:>7} {:>6} {:>5} {:>4} {:>9}  purpose",
                     "name", "N", "log2 QP", "levels", "log Δ", "dnum", "P", "security"
                 );
                 for r in rows {
                     println!(
-                        "{:<8} {:>7} {:>8.1} {:>7} {:>6} {:>5} {:>4} {:>8}b  {}",
+                        "{:<15} {:>7} {:>8.1} {:>7} {:>6} {:>5} {:>4} {:>8}b  {}",
                         r.name,
                         r.n,
                         r.log_qp,

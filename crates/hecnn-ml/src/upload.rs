@@ -1,0 +1,240 @@
+//! Files exchanged between client and server: the training upload (what
+//! the server may read: parameters, evaluation keys, ciphertexts) and the
+//! encrypted model it sends back. Every load names the file that failed.
+
+use crate::mlr::encrypted::{EncryptedDataset, EncryptedModel};
+use crate::packing::Layout;
+use hecnn_ckks::{Ciphertext, CkksError, Context, GaloisKeys, Parameters, RelinKey};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Largest manifest accepted (bytes).
+const MAX_MANIFEST: u64 = 1 << 20;
+/// Largest single object file accepted (bytes): 4 GiB.
+const MAX_OBJECT: u64 = 1 << 32;
+
+/// Why an upload or model directory could not be read or written.
+#[derive(Debug, Error)]
+pub enum UploadError {
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// A serialized object was rejected (corrupt, truncated, other parameters...).
+    #[error("{path}: {source}")]
+    Format { path: PathBuf, source: CkksError },
+    /// The manifest is missing a field, inconsistent, or too large.
+    #[error("{path}: invalid manifest: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+}
+
+/// What an upload directory declares about its contents.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Format tag.
+    pub format: String,
+    /// Samples n.
+    pub samples: usize,
+    /// Features d (bias included).
+    pub features: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Block layout.
+    pub layout: Layout,
+    /// Parameter fingerprint (hex) the ciphertexts were made for.
+    pub fingerprint: String,
+}
+
+const UPLOAD_FORMAT: &str = "hecnn-training-upload-v1";
+const MODEL_FORMAT: &str = "hecnn-encrypted-model-v1";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UploadError + '_ {
+    move |source| UploadError::Io { path: path.to_path_buf(), source }
+}
+
+/// Reads a file, refusing anything above `limit` bytes before reading it.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, UploadError> {
+    let meta = std::fs::metadata(path).map_err(io(path))?;
+    if meta.len() > limit {
+        return Err(UploadError::Manifest {
+            path: path.to_path_buf(),
+            reason: format!("{} bytes exceeds the {limit}-byte limit", meta.len()),
+        });
+    }
+    std::fs::read(path).map_err(io(path))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<u64, UploadError> {
+    std::fs::write(path, bytes).map_err(io(path))?;
+    Ok(bytes.len() as u64)
+}
+
+fn load_ct(ctx: &Arc<Context>, path: &Path) -> Result<Ciphertext, UploadError> {
+    let bytes = read_bounded(path, MAX_OBJECT)?;
+    Ciphertext::from_bytes(ctx, &bytes).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })
+}
+
+/// Loads parameters from a file; insecure sets are refused.
+pub fn load_params(path: &Path) -> Result<Parameters, UploadError> {
+    let bytes = read_bounded(path, MAX_MANIFEST)?;
+    Parameters::from_bytes(&bytes, false).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })
+}
+
+/// Loads a relinearization key.
+pub fn load_relin(ctx: &Arc<Context>, path: &Path) -> Result<RelinKey, UploadError> {
+    let bytes = read_bounded(path, MAX_OBJECT)?;
+    RelinKey::from_bytes(ctx, &bytes).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })
+}
+
+/// Loads Galois keys.
+pub fn load_galois(ctx: &Arc<Context>, path: &Path) -> Result<GaloisKeys, UploadError> {
+    let bytes = read_bounded(path, MAX_OBJECT)?;
+    GaloisKeys::from_bytes(ctx, &bytes).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })
+}
+
+fn block_names(prefix: &str, rows: usize, cols: usize) -> Vec<Vec<String>> {
+    (0..rows).map(|b| (0..cols).map(|f| format!("{prefix}-{b}-{f}.ct")).collect()).collect()
+}
+
+/// Writes the upload: parameters, evaluation keys, manifest, ciphertexts.
+/// Returns the number of bytes written.
+pub fn save_upload(
+    dir: &Path,
+    ctx: &Context,
+    rlk: &RelinKey,
+    gk: &GaloisKeys,
+    data: &EncryptedDataset,
+) -> Result<u64, UploadError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut total = write(&dir.join("params.bin"), &ctx.params().to_bytes())?;
+    total += write(&dir.join("relin.key"), &rlk.to_bytes(ctx))?;
+    total += write(&dir.join("galois.key"), &gk.to_bytes(ctx))?;
+    let manifest = Manifest {
+        format: UPLOAD_FORMAT.into(),
+        samples: data.samples,
+        features: data.features,
+        classes: data.classes,
+        layout: data.layout,
+        fingerprint: format!("{:016x}", ctx.fingerprint()),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    total += write(&dir.join("manifest.json"), &json)?;
+    let (nb, nf) = (data.x.len(), data.weights.len());
+    for (prefix, blocks) in [("x", &data.x), ("xs", &data.x_scaled)] {
+        for (row, names) in blocks.iter().zip(block_names(prefix, nb, nf)) {
+            for (ct, name) in row.iter().zip(names) {
+                total += write(&dir.join(name), &ct.to_bytes(ctx))?;
+            }
+        }
+    }
+    for (b, ct) in data.labels.iter().enumerate() {
+        total += write(&dir.join(format!("y-{b}.ct")), &ct.to_bytes(ctx))?;
+    }
+    for (fb, ct) in data.weights.iter().enumerate() {
+        total += write(&dir.join(format!("w0-{fb}.ct")), &ct.to_bytes(ctx))?;
+    }
+    Ok(total)
+}
+
+/// An upload as the server sees it.
+pub struct LoadedUpload {
+    /// Context of the uploaded parameters (checked 128-bit secure).
+    pub ctx: Arc<Context>,
+    /// Relinearization key.
+    pub relin: RelinKey,
+    /// Rotation keys.
+    pub galois: GaloisKeys,
+    /// The encrypted dataset.
+    pub data: EncryptedDataset,
+}
+
+fn read_manifest(path: &Path, format: &str) -> Result<Manifest, UploadError> {
+    let bytes = read_bounded(path, MAX_MANIFEST)?;
+    let m: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| UploadError::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+    if m.format != format {
+        return Err(UploadError::Manifest { path: path.to_path_buf(), reason: format!("format {:?}", m.format) });
+    }
+    let l = &m.layout;
+    let sane = m.samples > 0
+        && m.features > 0
+        && m.classes > 0
+        && m.samples <= 1 << 20
+        && m.features <= 1 << 16
+        && l.samples_per_block.is_power_of_two()
+        && l.features_per_block.is_power_of_two()
+        && l.class_slots.is_power_of_two()
+        && l.class_slots >= m.classes
+        && l.samples_per_block.checked_mul(l.features_per_block).and_then(|x| x.checked_mul(l.class_slots))
+            == Some(l.slots);
+    if !sane {
+        return Err(UploadError::Manifest { path: path.to_path_buf(), reason: "inconsistent sizes or layout".into() });
+    }
+    Ok(m)
+}
+
+/// Reads and validates an upload directory (parameters, keys, every ciphertext).
+pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
+    let params = load_params(&dir.join("params.bin"))?;
+    let ctx = Context::new(params)
+        .map_err(|source| UploadError::Format { path: dir.join("params.bin"), source })?;
+    let mpath = dir.join("manifest.json");
+    let m = read_manifest(&mpath, UPLOAD_FORMAT)?;
+    if m.fingerprint != format!("{:016x}", ctx.fingerprint()) || m.layout.slots != ctx.n() / 2 {
+        return Err(UploadError::Manifest { path: mpath, reason: "made for other parameters".into() });
+    }
+    let relin = load_relin(&ctx, &dir.join("relin.key"))?;
+    let galois = load_galois(&ctx, &dir.join("galois.key"))?;
+    let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
+    let blocks = |prefix: &str| -> Result<Vec<Vec<Ciphertext>>, UploadError> {
+        block_names(prefix, nb, nf)
+            .into_iter()
+            .map(|row| row.into_iter().map(|name| load_ct(&ctx, &dir.join(name))).collect())
+            .collect()
+    };
+    let data = EncryptedDataset {
+        layout: m.layout,
+        samples: m.samples,
+        features: m.features,
+        classes: m.classes,
+        x: blocks("x")?,
+        x_scaled: blocks("xs")?,
+        labels: (0..nb).map(|b| load_ct(&ctx, &dir.join(format!("y-{b}.ct")))).collect::<Result<_, _>>()?,
+        weights: (0..nf).map(|fb| load_ct(&ctx, &dir.join(format!("w0-{fb}.ct")))).collect::<Result<_, _>>()?,
+    };
+    Ok(LoadedUpload { ctx, relin, galois, data })
+}
+
+/// Writes the encrypted model (W and V blocks) and its manifest.
+pub fn save_model(dir: &Path, ctx: &Context, data: &EncryptedDataset, model: &EncryptedModel) -> Result<u64, UploadError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let manifest = Manifest {
+        format: MODEL_FORMAT.into(),
+        samples: data.samples,
+        features: data.features,
+        classes: data.classes,
+        layout: data.layout,
+        fingerprint: format!("{:016x}", ctx.fingerprint()),
+    };
+    let mut total = write(&dir.join("manifest.json"), &serde_json::to_vec_pretty(&manifest).expect("serializes"))?;
+    for (prefix, blocks) in [("w", &model.w), ("v", &model.v)] {
+        for (fb, ct) in blocks.iter().enumerate() {
+            total += write(&dir.join(format!("{prefix}-{fb}.ct")), &ct.to_bytes(ctx))?;
+        }
+    }
+    Ok(total)
+}
+
+/// Reads an encrypted model for the client's context.
+pub fn load_model(dir: &Path, ctx: &Arc<Context>) -> Result<(Manifest, Vec<Ciphertext>, Vec<Ciphertext>), UploadError> {
+    let mpath = dir.join("manifest.json");
+    let m = read_manifest(&mpath, MODEL_FORMAT)?;
+    if m.fingerprint != format!("{:016x}", ctx.fingerprint()) {
+        return Err(UploadError::Manifest { path: mpath, reason: "made for other parameters".into() });
+    }
+    let nf = m.layout.feature_blocks(m.features);
+    let w = (0..nf).map(|fb| load_ct(ctx, &dir.join(format!("w-{fb}.ct")))).collect::<Result<_, _>>()?;
+    let v = (0..nf).map(|fb| load_ct(ctx, &dir.join(format!("v-{fb}.ct")))).collect::<Result<_, _>>()?;
+    Ok((m, w, v))
+}

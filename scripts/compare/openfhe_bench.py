@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from common import emit, log, median_ms, prec_bits, rand_vec
+from common import STATS, Clock, emit, log, median_ms, prec_bits, rand_vec, record
 
 
 def make_cc(o, logn, limbs, dnum):
@@ -79,25 +79,24 @@ def main():
         f"bits {[m.bit_length() for m in p_mods]}, logQP={log_qp}")
 
     ms = {}
-    med = lambda v: round(float(np.median(v)), 4)
-    kp_t, rk_t = [], []
+    acc = {k: ([], []) for k in ("keygen_sk_pk", "keygen_relin", "keygen_total")}
     for _ in range(a.keygen_reps):
-        t0 = time.perf_counter(); kp = cc.KeyGen(); t1 = time.perf_counter()
-        cc.EvalMultKeyGen(kp.secretKey); t2 = time.perf_counter()
-        kp_t.append((t1 - t0) * 1e3); rk_t.append((t2 - t1) * 1e3)
+        c = Clock(); c0 = Clock()
+        kp = cc.KeyGen(); w, u = c.lap(); acc["keygen_sk_pk"][0].append(w); acc["keygen_sk_pk"][1].append(u)
+        cc.EvalMultKeyGen(kp.secretKey); w, u = c.lap(); acc["keygen_relin"][0].append(w); acc["keygen_relin"][1].append(u)
+        w, u = c0.lap(); acc["keygen_total"][0].append(w); acc["keygen_total"][1].append(u)
         o.ClearEvalMultKeys()
-    ms["keygen_sk_pk"] = med(kp_t)
-    ms["keygen_relin"] = med(rk_t)
-    ms["keygen_total"] = med([x + y for x, y in zip(kp_t, rk_t)])
+    for k, (ws, cs) in acc.items():
+        ms[k] = record(k, ws, cs)
 
     kp = cc.KeyGen()
     sk, pk = kp.secretKey, kp.publicKey
     cc.EvalMultKeyGen(sk)
-    g_t = []
+    ws, cs = [], []
     for _ in range(a.keygen_reps):
         cc.ClearEvalAutomorphismKeys()
-        t0 = time.perf_counter(); cc.EvalRotateKeyGen(sk, [1]); g_t.append((time.perf_counter() - t0) * 1e3)
-    ms["keygen_galois_1"] = med(g_t)
+        c = Clock(); cc.EvalRotateKeyGen(sk, [1]); w, u = c.lap(); ws.append(w); cs.append(u)
+    ms["keygen_galois_1"] = record("keygen_galois_1", ws, cs)
     cc.ClearEvalAutomorphismKeys()
     steps = list(range(1, a.hoist_steps + 1))
     cc.EvalRotateKeyGen(sk, steps)
@@ -118,22 +117,23 @@ def main():
     cx = encode_encrypt(xl); cy = encode_encrypt(yl)
     assert cx.GetLevel() == 0
 
-    ms["encode"] = median_ms(lambda: cc.MakeCKKSPackedPlaintext(xl), a.reps)
-    ms["encrypt"] = median_ms(lambda: encode_encrypt(xl), a.reps)
-    ms["decrypt"] = median_ms(lambda: decrypt_decode(cx), a.reps)
-    ms["add"] = median_ms(lambda: cc.EvalAdd(cx, cy), max(a.reps, 11))
-    ms["mul_relin"] = median_ms(lambda: cc.EvalMult(cx, cy), a.reps)  # EvalMult relinearizes
+    ms["encode"] = median_ms(lambda: cc.MakeCKKSPackedPlaintext(xl), a.reps, "encode")
+    ms["encrypt"] = median_ms(lambda: encode_encrypt(xl), a.reps, "encrypt")
+    ms["decrypt"] = median_ms(lambda: decrypt_decode(cx), a.reps, "decrypt")
+    ms["add"] = median_ms(lambda: cc.EvalAdd(cx, cy), max(a.reps, 11), "add")
+    ms["mul_relin"] = median_ms(lambda: cc.EvalMult(cx, cy), a.reps, "mul_relin")  # EvalMult relinearizes
     prod = cc.EvalMult(cx, cy)
-    ms["rescale"] = median_ms(lambda: cc.Rescale(prod), a.reps)
-    ms["mul_relin_rescale"] = median_ms(lambda: cc.Rescale(cc.EvalMult(cx, cy)), a.reps)
-    ms["rotate"] = median_ms(lambda: cc.EvalRotate(cx, 1), a.reps)
+    ms["rescale"] = median_ms(lambda: cc.Rescale(prod), a.reps, "rescale")
+    ms["mul_relin_rescale"] = median_ms(lambda: cc.Rescale(cc.EvalMult(cx, cy)), a.reps, "mul_relin_rescale")
+    ms["rotate"] = median_ms(lambda: cc.EvalRotate(cx, 1), a.reps, "rotate")
     m = cc.GetCyclotomicOrder()
-    ms["rotate_hoisted_precompute"] = median_ms(lambda: cc.EvalFastRotationPrecompute(cx), a.reps)
+    ms["rotate_hoisted_precompute"] = median_ms(lambda: cc.EvalFastRotationPrecompute(cx), a.reps, "rotate_hoisted_precompute")
     digits = cc.EvalFastRotationPrecompute(cx)
 
     def hoisted_all():
         return [cc.EvalFastRotation(cx, s, m, digits) for s in steps]
-    t8 = median_ms(hoisted_all, a.reps)
+    t8 = median_ms(hoisted_all, a.reps, "rotate_hoisted_all_steps")
+    STATS["cpu_ms"]["rotate_hoisted_per_step"] = round(STATS["cpu_ms"]["rotate_hoisted_all_steps"] / len(steps), 4)
     ms["rotate_hoisted_steps"] = len(steps)
     ms["rotate_hoisted_all_steps"] = t8
     ms["rotate_hoisted_per_step"] = round(t8 / len(steps), 4)
@@ -175,7 +175,7 @@ def main():
         "scale_bits": 40, "dnum": a.dnum, "key_switching": "HYBRID", "scaling": "FIXEDMANUAL",
         "sec_level": "HEStd_NotSet", "secret_key_dist": str(params.GetSecretKeyDist()),
         "reps": a.reps, "keygen_reps": a.keygen_reps,
-        "ms": ms, "bytes": b, "precision_bits": pb,
+        "ms": ms, "ms_min": STATS["ms_min"], "cpu_ms": STATS["cpu_ms"], "bytes": b, "precision_bits": pb,
         "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
 

@@ -17,7 +17,7 @@ import numpy as np
 import tenseal
 import tenseal.sealapi as seal
 
-from common import emit, log, median_ms, prec_bits, rand_vec
+from common import STATS, Clock, emit, log, median_ms, prec_bits, rand_vec, record
 
 
 def file_size(obj):
@@ -74,17 +74,16 @@ def main():
         rk = seal.RelinKeys(); kg.create_relin_keys(rk)
         return kg, pk, rk
 
-    kts, sks, pks, rks = [], [], [], []
+    acc = {k: ([], []) for k in ("keygen_sk", "keygen_pk", "keygen_relin", "keygen_total")}
     for _ in range(a.keygen_reps):
-        t0 = time.perf_counter(); kg = seal.KeyGenerator(ctx); t1 = time.perf_counter()
-        pk = seal.PublicKey(); kg.create_public_key(pk); t2 = time.perf_counter()
-        rk = seal.RelinKeys(); kg.create_relin_keys(rk); t3 = time.perf_counter()
-        sks.append((t1 - t0) * 1e3); pks.append((t2 - t1) * 1e3); rks.append((t3 - t2) * 1e3)
-        kts.append((t3 - t0) * 1e3)
+        c = Clock(); c0 = Clock()
+        kg = seal.KeyGenerator(ctx); w, u = c.lap(); acc["keygen_sk"][0].append(w); acc["keygen_sk"][1].append(u)
+        pk = seal.PublicKey(); kg.create_public_key(pk); w, u = c.lap(); acc["keygen_pk"][0].append(w); acc["keygen_pk"][1].append(u)
+        rk = seal.RelinKeys(); kg.create_relin_keys(rk); w, u = c.lap(); acc["keygen_relin"][0].append(w); acc["keygen_relin"][1].append(u)
+        w, u = c0.lap(); acc["keygen_total"][0].append(w); acc["keygen_total"][1].append(u)
         del rk
-    med = lambda v: round(float(np.median(v)), 4)
-    ms["keygen_sk"] = med(sks); ms["keygen_pk"] = med(pks); ms["keygen_relin"] = med(rks)
-    ms["keygen_total"] = med(kts)
+    for k, (ws, cs) in acc.items():
+        ms[k] = record(k, ws, cs)
     log("keygen done", ms)
 
     kg = seal.KeyGenerator(ctx)
@@ -92,11 +91,11 @@ def main():
     pk = seal.PublicKey(); kg.create_public_key(pk)
     rk = seal.RelinKeys(); kg.create_relin_keys(rk)
     gal_elt = pow(3, 1, 2 * n)  # Galois element of a left rotation by one slot
-    gts = []
+    ws, cs = [], []
     for _ in range(a.keygen_reps):
-        t0 = time.perf_counter(); g = seal.GaloisKeys(); kg.create_galois_keys([gal_elt], g)
-        gts.append((time.perf_counter() - t0) * 1e3); del g
-    ms["keygen_galois_1"] = med(gts)
+        c = Clock(); g = seal.GaloisKeys(); kg.create_galois_keys([gal_elt], g)
+        w, u = c.lap(); ws.append(w); cs.append(u); del g
+    ms["keygen_galois_1"] = record("keygen_galois_1", ws, cs)
     gk = seal.GaloisKeys(); kg.create_galois_keys([gal_elt], gk)
     assert gk.has_key(gal_elt)
 
@@ -122,22 +121,22 @@ def main():
     cx = encode_encrypt(xl); cy = encode_encrypt(yl)
     assert cx.coeff_modulus_size() == a.limbs
 
-    ms["encode"] = median_ms(lambda: enc.encode(xl, scale, seal.Plaintext()), a.reps)
-    ms["encrypt"] = median_ms(lambda: encode_encrypt(xl), a.reps)
-    ms["decrypt"] = median_ms(lambda: decrypt_decode(cx), a.reps)
+    ms["encode"] = median_ms(lambda: enc.encode(xl, scale, seal.Plaintext()), a.reps, "encode")
+    ms["encrypt"] = median_ms(lambda: encode_encrypt(xl), a.reps, "encrypt")
+    ms["decrypt"] = median_ms(lambda: decrypt_decode(cx), a.reps, "decrypt")
     out = seal.Ciphertext()
-    ms["add"] = median_ms(lambda: ev.add(cx, cy, out), max(a.reps, 11))
+    ms["add"] = median_ms(lambda: ev.add(cx, cy, out), max(a.reps, 11), "add")
 
     def mul_relin():
         c = seal.Ciphertext(); ev.multiply(cx, cy, c); ev.relinearize_inplace(c, rk); return c
-    ms["mul_relin"] = median_ms(mul_relin, a.reps)
+    ms["mul_relin"] = median_ms(mul_relin, a.reps, "mul_relin")
     prod = mul_relin()
-    ms["rescale"] = median_ms(lambda: ev.rescale_to_next(prod, seal.Ciphertext()), a.reps)
+    ms["rescale"] = median_ms(lambda: ev.rescale_to_next(prod, seal.Ciphertext()), a.reps, "rescale")
 
     def mul_relin_rescale():
         c = mul_relin(); ev.rescale_to_next_inplace(c); return c
-    ms["mul_relin_rescale"] = median_ms(mul_relin_rescale, a.reps)
-    ms["rotate"] = median_ms(lambda: ev.rotate_vector(cx, 1, gk, seal.Ciphertext()), a.reps)
+    ms["mul_relin_rescale"] = median_ms(mul_relin_rescale, a.reps, "mul_relin_rescale")
+    ms["rotate"] = median_ms(lambda: ev.rotate_vector(cx, 1, gk, seal.Ciphertext()), a.reps, "rotate")
     ms["rotate_hoisted_precompute"] = None  # SEAL has no hoisted-rotation API
     ms["rotate_hoisted_per_step"] = None
     log("ops done", ms)
@@ -181,7 +180,7 @@ def main():
         "log_qp": round(log_qp_exact, 2), "log_qp_bitlen_sum": log_qp,
         "scale_bits": 40, "dnum": a.limbs, "sec_level": "NONE (not enforced)",
         "reps": a.reps, "keygen_reps": a.keygen_reps,
-        "ms": ms, "bytes": b, "precision_bits": pb,
+        "ms": ms, "ms_min": STATS["ms_min"], "cpu_ms": STATS["cpu_ms"], "bytes": b, "precision_bits": pb,
         "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
 

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""OpenFHE CKKS bootstrapping at N=2^16 (default-ish secure settings). One JSON object to stdout.
+
+Settings follow OpenFHE's simple-ckks-bootstrapping example: UNIFORM_TERNARY secret,
+FLEXIBLEAUTO scaling, scalingModSize 59, firstModSize 60, HYBRID key switching (dnum chosen by
+OpenFHE), levelBudget [4,4], HEStd_128_classic with the ring dimension pinned to 2^16.  The number of
+levels left after bootstrapping is the largest value <= --levels-after that still fits 128-bit
+security at N=2^16.  Threads: set OMP_NUM_THREADS before starting (checked against --threads).
+"""
+import argparse
+import math
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from common import emit, log, prec_bits
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--logn", type=int, default=16)
+    ap.add_argument("--slots", type=int, default=None, help="default: N/2 (full)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--level-budget", default="4,4")
+    ap.add_argument("--levels-after", type=int, default=10)
+    ap.add_argument("--scale-bits", type=int, default=59)
+    ap.add_argument("--first-mod", type=int, default=60)
+    ap.add_argument("--security", default="HEStd_128_classic")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    omp = os.environ.get("OMP_NUM_THREADS")
+    if omp is None or int(omp) != a.threads:
+        raise SystemExit(f"set OMP_NUM_THREADS={a.threads} before starting (got {omp})")
+    import openfhe as o
+
+    n = 1 << a.logn
+    slots = a.slots or n // 2
+    budget = [int(v) for v in a.level_budget.split(",")]
+    skd = o.UNIFORM_TERNARY
+    bts_depth = o.CryptoContext.GetBootstrapDepth(budget, skd)
+
+    cc = None
+    for lev_after in range(a.levels_after, 0, -1):
+        depth = lev_after + bts_depth
+        p = o.CCParamsCKKSRNS()
+        p.SetSecretKeyDist(skd)
+        p.SetSecurityLevel(getattr(o, a.security))
+        p.SetRingDim(n)
+        p.SetScalingModSize(a.scale_bits)
+        p.SetFirstModSize(a.first_mod)
+        p.SetScalingTechnique(o.FLEXIBLEAUTO)
+        p.SetMultiplicativeDepth(depth)
+        p.SetBatchSize(slots)
+        try:
+            cc = o.GenCryptoContext(p)
+            break
+        except RuntimeError as e:
+            log(f"levels_after={lev_after} (depth {depth}) does not fit: {str(e).splitlines()[0][:200]}")
+    assert cc is not None
+    for f in (o.PKE, o.KEYSWITCH, o.LEVELEDSHE, o.ADVANCEDSHE, o.FHE):
+        cc.Enable(f)
+    assert cc.GetRingDimension() == n
+    log(f"N=2^{a.logn} slots={slots} budget={budget} bts_depth={bts_depth} depth={depth} levels_after={lev_after}")
+
+    t0 = time.perf_counter()
+    cc.EvalBootstrapSetup(budget, [0, 0], slots)
+    t_setup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    kp = cc.KeyGen()
+    cc.EvalMultKeyGen(kp.secretKey)
+    t_kg = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cc.EvalBootstrapKeyGen(kp.secretKey, slots)
+    t_btkg = time.perf_counter() - t0
+    n_rot_keys = len(cc.GetExistingEvalAutomorphismKeyIndices(kp.secretKey.GetKeyTag())) \
+        if hasattr(cc, "GetExistingEvalAutomorphismKeyIndices") else None
+    log(f"setup {t_setup:.1f}s keygen {t_kg:.1f}s bootstrap keygen {t_btkg:.1f}s ({n_rot_keys} automorphism keys)")
+
+    rng = np.random.default_rng(a.seed)
+    x = rng.uniform(-1.0, 1.0, slots)
+    # encrypt at the last level (as in OpenFHE's example): the input has no levels left
+    pt = cc.MakeCKKSPackedPlaintext(x.tolist(), 1, depth - 1, None, slots)
+    pt.SetLength(slots)
+    ct = cc.Encrypt(kp.publicKey, pt)
+    log(f"input level {ct.GetLevel()} (depth {depth})")
+
+    times, precs, out = [], [], None
+    for _ in range(a.reps):
+        t0 = time.perf_counter()
+        out = cc.EvalBootstrap(ct)
+        times.append(time.perf_counter() - t0)
+        d = cc.Decrypt(kp.secretKey, out)
+        d.SetLength(slots)
+        precs.append(prec_bits(d.GetRealPackedValue(), x))
+        log(f"bootstrap {times[-1]:.2f}s precision {precs[-1]} bits, level after {out.GetLevel()}")
+    levels_left = depth - out.GetLevel()
+    # verify: multiply levels_left times (x^2 chain ~ stays in [0,1]) -- cheap sanity check of usable levels
+    emit({
+        "library": "openfhe", "library_version": f"openfhe-python {o.__version__}",
+        "benchmark": "bootstrap", "n": n, "logn": a.logn, "slots": slots, "threads": a.threads,
+        "level_budget": budget, "secret_key_dist": "UNIFORM_TERNARY", "scaling": "FLEXIBLEAUTO",
+        "scale_bits": a.scale_bits, "first_mod_bits": a.first_mod, "security": a.security,
+        "key_switching": "HYBRID (OpenFHE default dnum)",
+        "bootstrap_depth": bts_depth, "multiplicative_depth": depth,
+        "levels_after_target": lev_after, "levels_left_after_bootstrap": levels_left,
+        "ciphertext_level_after_bootstrap": out.GetLevel(),
+        "log_q": round(math.log2(cc.GetModulus()), 2) if math.isfinite(cc.GetModulus()) else None,
+        "s_per_bootstrap": round(statistics.median(times), 3), "s_per_bootstrap_all": [round(t, 3) for t in times],
+        "precision_bits": round(statistics.median(precs), 3), "precision_bits_all": precs,
+        "keygen_s": {"sk_pk_relin": round(t_kg, 3), "bootstrap_keys": round(t_btkg, 3),
+                     "bootstrap_setup": round(t_setup, 3)},
+        "automorphism_keys": n_rot_keys,
+        "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+
+
+if __name__ == "__main__":
+    main()

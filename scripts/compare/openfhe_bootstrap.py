@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """OpenFHE CKKS bootstrapping at N=2^16 (default-ish secure settings). One JSON object to stdout.
 
-Settings follow OpenFHE's simple-ckks-bootstrapping example: UNIFORM_TERNARY secret,
-FLEXIBLEAUTO scaling, scalingModSize 59, firstModSize 60, HYBRID key switching (dnum chosen by
-OpenFHE), levelBudget [4,4], HEStd_128_classic with the ring dimension pinned to 2^16.  The number of
+Settings follow OpenFHE's ckks-bootstrapping examples (UNIFORM_TERNARY secret, FLEXIBLEAUTO,
+firstModSize 60, levelBudget [4,4], HEStd_128_classic) with the ring dimension pinned to 2^16.  With
+the examples' scalingModSize 59 and OpenFHE's default dnum (3) no level is left after bootstrapping
+at N=2^16 under 128-bit security (OpenFHE then wants N=2^17), so the defaults here are
+levelBudget [3,3], scalingModSize 59 and HYBRID dnum 6, which leave 3 levels.  Probed alternatives
+(max levels after bootstrapping at N=2^16, 128-bit): [4,4]/59/dnum 6: 1; [4,4]/50/dnum 6: 5;
+[3,3]/50/dnum 6: 7; but scalingModSize 50 cost ~10 bits of bootstrapping precision in a small-N test.  The number of
 levels left after bootstrapping is the largest value <= --levels-after that still fits 128-bit
 security at N=2^16.  Threads: keys are generated with the first --threads value; every value is then timed in the
 same process (omp_set_num_threads on the wheel's bundled libgomp).
@@ -28,9 +32,11 @@ def main():
     ap.add_argument("--threads", default="1,2",
                     help="comma list; keys are generated once (at the first count), then each count is timed "
                          "in the same process via omp_set_num_threads")
-    ap.add_argument("--level-budget", default="4,4")
+    ap.add_argument("--level-budget", default="3,3")
     ap.add_argument("--levels-after", type=int, default=10)
     ap.add_argument("--scale-bits", type=int, default=59)
+    ap.add_argument("--num-large-digits", type=int, default=6,
+                    help="HYBRID dnum; 0 = OpenFHE default (3 here), which leaves no levels at N=2^16/128-bit")
     ap.add_argument("--first-mod", type=int, default=60)
     ap.add_argument("--security", default="HEStd_128_classic")
     ap.add_argument("--reps", type=int, default=3)
@@ -65,6 +71,8 @@ def main():
         p.SetScalingTechnique(o.FLEXIBLEAUTO)
         p.SetMultiplicativeDepth(depth)
         p.SetBatchSize(slots)
+        if a.num_large_digits:
+            p.SetNumLargeDigits(a.num_large_digits)
         try:
             cc = o.GenCryptoContext(p)
             break
@@ -119,7 +127,7 @@ def main():
         "benchmark": "bootstrap", "n": n, "logn": a.logn, "slots": slots, "threads": t,
         "level_budget": budget, "secret_key_dist": "UNIFORM_TERNARY", "scaling": "FLEXIBLEAUTO",
         "scale_bits": a.scale_bits, "first_mod_bits": a.first_mod, "security": a.security,
-        "key_switching": "HYBRID (OpenFHE default dnum)",
+        "key_switching": "HYBRID", "dnum": a.num_large_digits or "default",
         "bootstrap_depth": bts_depth, "multiplicative_depth": depth,
         "levels_after_target": lev_after, "levels_left_after_bootstrap": levels_left,
         "input_level": ct.GetLevel(), "ciphertext_level_after_bootstrap": out.GetLevel(), "noise_scale_deg_after": out.GetNoiseScaleDeg(),

@@ -7,15 +7,17 @@ cd "$(dirname "$0")"
 PY=.venv/bin/python
 DATE=$(date -u +%Y-%m-%d)
 mkdir -p results
+# safety on a shared box: fail with bad_alloc rather than push the machine into the OOM killer
+ulimit -v ${BOOT_VMEM_KB:-17000000}
 if [ "${1:-}" = "--quick" ]; then
   ARGS="--logn 12 --security HEStd_NotSet --reps 1 --levels-after 3"; SLOTS="2048 256"; SUF="-quick"
 else
-  ARGS="--logn 16 --reps ${REPS:-3}"; SLOTS="32768 4096"; SUF=""
+  ARGS="--logn 16 --reps ${REPS:-3}"; SLOTS="4096 32768"; SUF=""
 fi
 tmp="results/${DATE}-openfhe-bootstrap${SUF}.jsonl"; : > "$tmp"
 for s in $SLOTS; do
   echo "== openfhe bootstrap slots=$s threads=1,2 (keys generated with 1 thread)" >&2
-  $PY openfhe_bootstrap.py $ARGS --slots $s --threads 1,2 >> "$tmp"
+  $PY openfhe_bootstrap.py $ARGS --slots $s --threads 1,2 >> "$tmp" || echo "bootstrap slots=$s FAILED" >&2
 done
 $PY -c "import json,sys; rows=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]; json.dump(rows, open(sys.argv[2],'w'), indent=1)" \
   "$tmp" "results/${DATE}-openfhe-bootstrap${SUF}.json"

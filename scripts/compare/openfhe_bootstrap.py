@@ -5,7 +5,9 @@ Settings follow OpenFHE's ckks-bootstrapping examples (UNIFORM_TERNARY secret, F
 firstModSize 60, levelBudget [4,4], HEStd_128_classic) with the ring dimension pinned to 2^16.  With
 the examples' scalingModSize 59 and OpenFHE's default dnum (3) no level is left after bootstrapping
 at N=2^16 under 128-bit security (OpenFHE then wants N=2^17), so the defaults here are
-levelBudget [3,3], scalingModSize 59 and HYBRID dnum 6, which leave 3 levels.  Probed alternatives
+scalingModSize 59 and HYBRID dnum 6; levelBudget [3,3] (3 levels left) for <= 2^12 slots and
+[4,4] (1 level left) for full slots, where [3,3] needs more rotation keys (~200 MB each) than this
+shared 24 GiB machine can safely hold.  Probed alternatives
 (max levels after bootstrapping at N=2^16, 128-bit): [4,4]/59/dnum 6: 1; [4,4]/50/dnum 6: 5;
 [3,3]/50/dnum 6: 7; but scalingModSize 50 cost ~10 bits of bootstrapping precision in a small-N test.  The number of
 levels left after bootstrapping is the largest value <= --levels-after that still fits 128-bit
@@ -32,7 +34,9 @@ def main():
     ap.add_argument("--threads", default="1,2",
                     help="comma list; keys are generated once (at the first count), then each count is timed "
                          "in the same process via omp_set_num_threads")
-    ap.add_argument("--level-budget", default="3,3")
+    ap.add_argument("--level-budget", default="auto",
+                    help="e.g. 3,3; auto = [3,3] for <= 2^12 slots, [4,4] for more (memory: [3,3] at full "
+                         "slots needs more rotation keys than this shared 24 GiB box can safely hold)")
     ap.add_argument("--levels-after", type=int, default=10)
     ap.add_argument("--scale-bits", type=int, default=59)
     ap.add_argument("--num-large-digits", type=int, default=6,
@@ -55,7 +59,10 @@ def main():
 
     n = 1 << a.logn
     slots = a.slots or n // 2
-    budget = [int(v) for v in a.level_budget.split(",")]
+    if a.level_budget == "auto":
+        budget = [3, 3] if slots <= 4096 else [4, 4]
+    else:
+        budget = [int(v) for v in a.level_budget.split(",")]
     skd = o.UNIFORM_TERNARY
     bts_depth = o.CryptoContext.GetBootstrapDepth(budget, skd)
 
@@ -119,26 +126,26 @@ def main():
             precs.append(prec_bits(d.GetRealPackedValue(), x))
             log(f"threads {t}: bootstrap {times[-1]:.2f}s precision {precs[-1]} bits, level after {out.GetLevel()}")
         results.append((t, times, precs, out))
-    for t, times, precs, out in results:
-      # as in OpenFHE's simple-ckks-bootstrapping example
-      levels_left = depth - out.GetLevel() - (out.GetNoiseScaleDeg() - 1)
-      emit({
-        "library": "openfhe", "library_version": f"openfhe-python {o.__version__}",
-        "benchmark": "bootstrap", "n": n, "logn": a.logn, "slots": slots, "threads": t,
-        "level_budget": budget, "secret_key_dist": "UNIFORM_TERNARY", "scaling": "FLEXIBLEAUTO",
-        "scale_bits": a.scale_bits, "first_mod_bits": a.first_mod, "security": a.security,
-        "key_switching": "HYBRID", "dnum": a.num_large_digits or "default",
-        "bootstrap_depth": bts_depth, "multiplicative_depth": depth,
-        "levels_after_target": lev_after, "levels_left_after_bootstrap": levels_left,
-        "input_level": ct.GetLevel(), "ciphertext_level_after_bootstrap": out.GetLevel(), "noise_scale_deg_after": out.GetNoiseScaleDeg(),
-        "s_per_bootstrap": round(statistics.median(times), 3), "s_per_bootstrap_all": [round(v, 3) for v in times],
-        "precision_bits": round(statistics.median(precs), 3), "precision_bits_all": precs,
-        "keygen_threads": threads[0],
-        "keygen_s": {"sk_pk_relin": round(t_kg, 3), "bootstrap_keys": round(t_btkg, 3),
-                     "bootstrap_setup": round(t_setup, 3)},
-        "automorphism_keys": n_rot_keys,
-        "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-      })
+        # emit right away (a long run killed later still leaves the finished thread counts)
+        # as in OpenFHE's simple-ckks-bootstrapping example
+        levels_left = depth - out.GetLevel() - (out.GetNoiseScaleDeg() - 1)
+        emit({
+          "library": "openfhe", "library_version": f"openfhe-python {o.__version__}",
+          "benchmark": "bootstrap", "n": n, "logn": a.logn, "slots": slots, "threads": t,
+          "level_budget": budget, "secret_key_dist": "UNIFORM_TERNARY", "scaling": "FLEXIBLEAUTO",
+          "scale_bits": a.scale_bits, "first_mod_bits": a.first_mod, "security": a.security,
+          "key_switching": "HYBRID", "dnum": a.num_large_digits or "default",
+          "bootstrap_depth": bts_depth, "multiplicative_depth": depth,
+          "levels_after_target": lev_after, "levels_left_after_bootstrap": levels_left,
+          "input_level": ct.GetLevel(), "ciphertext_level_after_bootstrap": out.GetLevel(), "noise_scale_deg_after": out.GetNoiseScaleDeg(),
+          "s_per_bootstrap": round(statistics.median(times), 3), "s_per_bootstrap_all": [round(v, 3) for v in times],
+          "precision_bits": round(statistics.median(precs), 3), "precision_bits_all": precs,
+          "keygen_threads": threads[0],
+          "keygen_s": {"sk_pk_relin": round(t_kg, 3), "bootstrap_keys": round(t_btkg, 3),
+                       "bootstrap_setup": round(t_setup, 3)},
+          "automorphism_keys": n_rot_keys,
+          "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 //! `hecnn`: encrypted CNN training and inference on CKKS, from the command line.
 
 mod bench_ckks;
+mod roles;
+mod train;
 
 /// Large RNS buffers are allocated and freed constantly; mimalloc reuses
 /// them instead of returning pages to the kernel and faulting them back.
@@ -8,7 +10,8 @@ mod bench_ckks;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{Context as _, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use hecnn_ckks::{Parameters, Preset};
 use serde::Serialize;
 
@@ -19,8 +22,112 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args, Clone, Debug, Default)]
+struct DataArgs {
+    /// Training features as CSV `label,f1,…,fd` (default: bundled MNIST through the frozen backbone).
+    #[arg(long)]
+    features_csv: Option<PathBuf>,
+    /// Test features as CSV (with --features-csv).
+    #[arg(long)]
+    test_features_csv: Option<PathBuf>,
+    /// Directory with the four MNIST IDX files (default: the bundled copy in data/mnist).
+    #[arg(long)]
+    mnist_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn options(&self) -> train::DataOptions {
+        train::DataOptions {
+            features_csv: self.features_csv.clone(),
+            test_features_csv: self.test_features_csv.clone(),
+            mnist_dir: self.mnist_dir.clone(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// The whole encrypted-training flow on the bundled MNIST data: 128 samples, 2 iterations.
+    Demo {
+        /// Training samples (the first N MNIST training images).
+        #[arg(long, default_value_t = 128)]
+        samples: usize,
+        /// Encrypted iterations.
+        #[arg(long, default_value_t = 2)]
+        iterations: usize,
+    },
+    /// Client, server and client again in one process, with a plaintext reference.
+    Train {
+        /// Training samples.
+        #[arg(long, default_value_t = 128)]
+        samples: usize,
+        /// Encrypted iterations.
+        #[arg(long, default_value_t = 2)]
+        iterations: usize,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Client: generate the secret key and the evaluation keys into a directory.
+    Keygen {
+        /// Output directory (must be new or empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Parameter preset (see `hecnn params`).
+        #[arg(long, default_value = "training-2iter")]
+        preset: String,
+    },
+    /// Client: features → encrypted upload directory for the server.
+    Encrypt {
+        /// Key directory made by `hecnn keygen`.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Upload directory to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// Training samples.
+        #[arg(long, default_value_t = 128)]
+        samples: usize,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Server: train on an upload directory (ciphertexts and evaluation keys only).
+    TrainServer {
+        /// Upload directory made by `hecnn encrypt`.
+        #[arg(long)]
+        upload: PathBuf,
+        /// Directory for the encrypted model.
+        #[arg(long)]
+        out: PathBuf,
+        /// Encrypted iterations.
+        #[arg(long, default_value_t = 2)]
+        iterations: usize,
+    },
+    /// Client: decrypt the encrypted model into a weights JSON file.
+    DecryptModel {
+        /// Key directory.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Encrypted model directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// Weights JSON to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Client: test accuracy of decrypted weights.
+    Evaluate {
+        /// Key directory (holds the client's feature scaler).
+        #[arg(long)]
+        keys: PathBuf,
+        /// Weights JSON from `decrypt-model`.
+        #[arg(long)]
+        weights: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// List the parameter presets and their security.
     Params {
         /// Print a JSON array instead of a table.
@@ -99,6 +206,25 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo { samples, iterations } => {
+            let report = train::run(samples, iterations, &train::DataOptions::default(), false)?;
+            train::print(&report);
+        }
+        Command::Train { samples, iterations, data, json } => {
+            let report = train::run(samples, iterations, &data.options(), json)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                train::print(&report);
+            }
+        }
+        Command::Keygen { out, preset } => roles::keygen(&out, &preset, false)?,
+        Command::Encrypt { keys, out, samples, data } => roles::encrypt(&keys, &out, samples, &data.options(), false)?,
+        Command::TrainServer { upload, out, iterations } => roles::train_server(&upload, &out, iterations, false)?,
+        Command::DecryptModel { keys, model, out } => roles::decrypt_model(&keys, &model, &out)?,
+        Command::Evaluate { keys, weights, data } => {
+            roles::evaluate(&keys, &weights, &data.options(), false)?;
+        }
         Command::Params { json } => {
             let rows = preset_rows();
             if json {

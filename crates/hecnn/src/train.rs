@@ -1,0 +1,325 @@
+//! Encrypted MLR training by transfer learning, end to end: the client's
+//! data preparation, the encrypted run, decryption and evaluation, with the
+//! plaintext reference alongside.
+
+use anyhow::{bail, Context as _, Result};
+use hecnn_ckks::{Context, GaloisKeys, Preset, RelinKey, SecretKey};
+use hecnn_ml::mlr::encrypted::{required_levels, TrainProgress, Trainer, TrainingClient, PAPER_SIGMOID};
+use hecnn_ml::mlr::{self, fit_scaler, with_bias, MlrConfig, Scaler};
+use hecnn_ml::packing::Layout;
+use hecnn_nn::mnist::{bundled_mnist_dir, Mnist};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Number of classes (MNIST digits).
+pub const CLASSES: usize = 10;
+
+/// Raw (unscaled, no bias) features with labels.
+pub struct Split {
+    pub x: Vec<Vec<f64>>,
+    pub y: Vec<u8>,
+}
+
+/// Where the features come from.
+#[derive(Clone, Debug, Default)]
+pub struct DataOptions {
+    /// `label,f1,…,fd` CSV for training (else MNIST through the backbone).
+    pub features_csv: Option<PathBuf>,
+    /// CSV for testing (with `features_csv`).
+    pub test_features_csv: Option<PathBuf>,
+    /// Directory with the four MNIST IDX files (default: the bundled copy).
+    pub mnist_dir: Option<PathBuf>,
+}
+
+/// Spinner with a message, hidden when `quiet`.
+pub fn spinner(quiet: bool, msg: &str) -> ProgressBar {
+    let pb = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
+    pb.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Loads the first `samples` training samples and the test set.
+pub fn load_data(samples: usize, opts: &DataOptions, quiet: bool) -> Result<(Split, Option<Split>)> {
+    if samples == 0 {
+        bail!("--samples must be at least 1");
+    }
+    if let Some(csv) = &opts.features_csv {
+        let set = hecnn_nn::csv::read_features(csv)?;
+        if set.labels.len() < samples {
+            bail!("{}: has {} samples, {samples} requested", csv.display(), set.labels.len());
+        }
+        let train = Split { x: set.features[..samples].to_vec(), y: set.labels[..samples].to_vec() };
+        let test = match &opts.test_features_csv {
+            Some(t) => {
+                let ts = hecnn_nn::csv::read_features(t)?;
+                if ts.dim() != set.dim() {
+                    bail!("{}: {} features, training CSV has {}", t.display(), ts.dim(), set.dim());
+                }
+                Some(Split { x: ts.features, y: ts.labels })
+            }
+            None => None,
+        };
+        return Ok((train, test));
+    }
+    if opts.test_features_csv.is_some() {
+        bail!("--test-features-csv needs --features-csv");
+    }
+    let dir = opts.mnist_dir.clone().unwrap_or_else(bundled_mnist_dir);
+    let pb = spinner(quiet, &format!("loading MNIST from {}", dir.display()));
+    let mnist = Mnist::load_dir(&dir)?;
+    if samples > 10_000 {
+        bail!("--samples {samples}: the private subsets come from the first 10,000 training images (the backbone saw the rest)");
+    }
+    pb.set_message("extracting features with the frozen backbone (client side)");
+    let backbone = hecnn_nn::backbone::bundled_backbone()?;
+    let train_images = mnist.train_images.slice(0..samples);
+    let x = hecnn_nn::features::extract_features(&backbone, &train_images)?;
+    let test_x = hecnn_nn::features::extract_features(&backbone, &mnist.test_images)?;
+    pb.finish_and_clear();
+    Ok((
+        Split { x, y: mnist.train_labels[..samples].to_vec() },
+        Some(Split { x: test_x, y: mnist.test_labels.clone() }),
+    ))
+}
+
+/// The client's preprocessing: scaling to [−1, 1], bias column, B̄.
+pub struct Prepared {
+    pub scaler: Scaler,
+    pub x: Vec<Vec<f64>>,
+    pub x_scaled: Vec<Vec<f64>>,
+    pub y: Vec<u8>,
+}
+
+/// Scales, adds the bias column and computes `B̄ ⊙ X`.
+pub fn prepare(train: &Split) -> Result<Prepared> {
+    let scaler = fit_scaler(&train.x)?;
+    let x = with_bias(&scaler.apply(&train.x)?);
+    let b = mlr::preconditioner(&x, mlr::DEFAULT_EPSILON)?;
+    let x_scaled = x.iter().map(|r| r.iter().zip(&b).map(|(v, bj)| v * bj).collect()).collect();
+    Ok(Prepared { scaler, x, x_scaled, y: train.y.clone() })
+}
+
+/// Accuracy of `w` on a split, with the client's scaler.
+pub fn evaluate(w: &[Vec<f64>], scaler: &Scaler, split: &Split) -> Result<f64> {
+    let x = with_bias(&scaler.apply(&split.x)?);
+    Ok(mlr::accuracy(w, &x, &split.y)?)
+}
+
+/// The parameter preset that fits `iterations` without bootstrapping.
+pub fn preset_for(iterations: usize) -> Result<Preset> {
+    for p in [Preset::Training2Iter, Preset::Deep] {
+        if p.params().max_level() >= required_levels(iterations) {
+            return Ok(p);
+        }
+    }
+    bail!(
+        "{iterations} iterations need {} levels; the deepest preset has {} (7 iterations) — more needs bootstrapping",
+        required_levels(iterations),
+        Preset::Deep.params().max_level()
+    )
+}
+
+/// Rotation steps for every layout with `class_slots` innermost in `slots`:
+/// ±class_slots·2^j. Key generation does not need to know n and d.
+pub fn all_layout_steps(slots: usize, class_slots: usize) -> Vec<i64> {
+    let mut steps = Vec::new();
+    let mut s = class_slots;
+    while s < slots {
+        steps.push(s as i64);
+        steps.push(-(s as i64));
+        s *= 2;
+    }
+    steps
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The JSON report of `hecnn train`.
+#[derive(Debug, Serialize)]
+pub struct TrainReport {
+    pub samples: usize,
+    pub iterations: usize,
+    pub features: usize,
+    pub preset: String,
+    pub n: usize,
+    pub security_bits: f64,
+    pub layout: Layout,
+    pub test_accuracy: Option<f64>,
+    pub train_accuracy: f64,
+    pub reference_accuracy: f64,
+    pub reference_train_accuracy: f64,
+    pub max_weight_error: f64,
+    pub keygen_seconds: f64,
+    pub encrypt_seconds: f64,
+    pub train_seconds: f64,
+    pub total_seconds: f64,
+    pub key_switches: usize,
+    pub rotations: usize,
+    pub relinearizations: usize,
+    pub key_switches_per_iteration: f64,
+    pub uploaded_ciphertexts: usize,
+    pub upload_bytes: u64,
+    pub upload_key_bytes: u64,
+    pub peak_rss_mb: f64,
+}
+
+/// Runs client, server and client again in one process.
+pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -> Result<TrainReport> {
+    let total = Instant::now();
+    if iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    let preset = preset_for(iterations)?;
+    let (train, test) = load_data(samples, opts, quiet)?;
+    let prep = prepare(&train)?;
+    let d = prep.x[0].len();
+    let init = vec![vec![mlr::DEFAULT_INIT; d]; CLASSES];
+
+    // Plaintext reference: the same algorithm in f64.
+    let cfg = MlrConfig { iterations, ..MlrConfig::default() };
+    let reference = mlr::train(&prep.x, &prep.y, CLASSES, &cfg)?;
+
+    // Client: keys and the encrypted upload.
+    let pb = spinner(quiet, &format!("client: key generation ({})", preset.name()));
+    let t = Instant::now();
+    let ctx = Context::new(preset.params())?;
+    let layout = Layout::choose(samples, d, CLASSES, ctx.n() / 2).context("no layout fits")?;
+    let sk = SecretKey::generate(&ctx);
+    let rlk = RelinKey::generate(&sk);
+    let gk = GaloisKeys::generate(&sk, &layout.rotation_steps(), false);
+    let keygen_seconds = t.elapsed().as_secs_f64();
+    pb.set_message("client: encrypting features, labels, B̄⊙X and the initial weights");
+    let t = Instant::now();
+    let client = TrainingClient::new(&sk);
+    let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
+    let encrypt_seconds = t.elapsed().as_secs_f64();
+    let upload_key_bytes = (rlk.to_bytes(&ctx).len() + gk.to_bytes(&ctx).len()) as u64;
+    let ct_bytes: u64 = data
+        .x
+        .iter()
+        .flatten()
+        .chain(data.x_scaled.iter().flatten())
+        .chain(&data.labels)
+        .chain(&data.weights)
+        .map(|c| c.to_bytes(&ctx).len() as u64)
+        .sum();
+    pb.finish_and_clear();
+
+    // Server: evaluation keys and ciphertexts only.
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new((iterations * 4) as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("server: training {bar:30} {pos}/{len} stages [{elapsed}] {msg}").expect("valid"),
+    );
+    let t = Instant::now();
+    let trainer = Trainer::new(&ctx, &rlk, &gk);
+    let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |p| match p {
+        TrainProgress::Stage { iteration, stage } => {
+            bar.set_message(format!("iteration {}", iteration + 1));
+            bar.set_position((iteration * 4 + stage) as u64);
+        }
+    })?;
+    let train_seconds = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    // Client: decrypt and evaluate.
+    let w = client.decrypt_weights(&model.w, &layout, CLASSES, d)?;
+    let max_weight_error = w
+        .iter()
+        .flatten()
+        .zip(reference.w.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let train_accuracy = mlr::accuracy(&w, &prep.x, &prep.y)?;
+    let reference_train_accuracy = mlr::accuracy(&reference.w, &prep.x, &prep.y)?;
+    let (test_accuracy, reference_accuracy) = match &test {
+        Some(ts) => (Some(evaluate(&w, &prep.scaler, ts)?), evaluate(&reference.w, &prep.scaler, ts)?),
+        None => (None, reference_train_accuracy),
+    };
+    Ok(TrainReport {
+        samples,
+        iterations,
+        features: d,
+        preset: preset.name().into(),
+        n: ctx.n(),
+        security_bits: ctx.params().security_bits(),
+        layout,
+        test_accuracy,
+        train_accuracy,
+        reference_accuracy,
+        reference_train_accuracy,
+        max_weight_error,
+        keygen_seconds,
+        encrypt_seconds,
+        train_seconds,
+        total_seconds: total.elapsed().as_secs_f64(),
+        key_switches: stats.key_switches(),
+        rotations: stats.rotations,
+        relinearizations: stats.relinearizations,
+        key_switches_per_iteration: stats.key_switches() as f64 / iterations as f64,
+        uploaded_ciphertexts: data.num_ciphertexts(),
+        upload_bytes: ct_bytes + upload_key_bytes,
+        upload_key_bytes,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// Prints the human-readable report.
+pub fn print(r: &TrainReport) {
+    let pct = |x: f64| 100.0 * x;
+    println!("Encrypted CNN training by transfer learning (MLR on frozen-backbone features)");
+    println!(
+        "  data        {} training samples, {} features (with bias), {} classes",
+        r.samples, r.features, CLASSES
+    );
+    println!(
+        "  parameters  {} (N={}, ~{:.0}-bit security), layout {}×{}×{} per ciphertext",
+        r.preset, r.n, r.security_bits, r.layout.samples_per_block, r.layout.features_per_block, r.layout.class_slots
+    );
+    println!(
+        "  upload      {} ciphertexts + keys = {:.1} MiB (keys {:.1} MiB); the paper uploads 6 ciphertexts at N=2^16",
+        r.uploaded_ciphertexts,
+        r.upload_bytes as f64 / 1048576.0,
+        r.upload_key_bytes as f64 / 1048576.0
+    );
+    println!(
+        "  server      {} iterations in {:.2} s, {} key switches ({} rotations, {} relinearizations; {:.0}/iteration)",
+        r.iterations, r.train_seconds, r.key_switches, r.rotations, r.relinearizations, r.key_switches_per_iteration
+    );
+    match r.test_accuracy {
+        Some(t) => println!(
+            "  accuracy    encrypted model {:.2}% on the test set (plaintext reference {:.2}%); train {:.2}%",
+            pct(t),
+            pct(r.reference_accuracy),
+            pct(r.train_accuracy)
+        ),
+        None => println!(
+            "  accuracy    encrypted model {:.2}% on the training set (plaintext reference {:.2}%)",
+            pct(r.train_accuracy),
+            pct(r.reference_train_accuracy)
+        ),
+    }
+    println!("  weights     max |decrypted − reference| = {:.2e}", r.max_weight_error);
+    println!(
+        "  time        total {:.1} s (keygen {:.1} s, encrypt {:.1} s); peak memory {:.0} MiB",
+        r.total_seconds, r.keygen_seconds, r.encrypt_seconds, r.peak_rss_mb
+    );
+}
+
+/// Checks a path does not exist or is an empty directory, before writing.
+pub fn fresh_dir(path: &Path) -> Result<()> {
+    if path.exists() && std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{}: already exists and is not empty", path.display());
+    }
+    Ok(())
+}

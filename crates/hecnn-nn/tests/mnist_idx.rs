@@ -39,7 +39,7 @@ fn bundled_mnist_round_trip() {
     let img = m.train_images.image_f32(0);
     assert_eq!(img.len(), PIXELS);
     assert!(img.iter().all(|&p| (0.0..=1.0).contains(&p)));
-    assert!(img.iter().any(|&p| p == 1.0));
+    assert!(img.contains(&1.0));
     // The gzip and raw forms give the same data.
     let dir = temp_dir("raw");
     let raw = idx(

@@ -13,7 +13,8 @@
 //! let model = ModelBuilder::new(vec![1, 3, 3]).conv2d(conv).relu()
 //!     .max_pool(Pool2d::square(2)).flatten().build().unwrap();
 //! let x = Tensor::new(vec![1, 3, 3], (1..=9).map(f64::from).collect()).unwrap();
-//! assert_eq!(model.forward(&x).unwrap().data(), &[12.0]);
+//! // Window sums 12, 16, 24, 28; ReLU keeps them; the 2×2 max is 28.
+//! assert_eq!(model.forward(&x).unwrap().data(), &[28.0]);
 //! ```
 
 mod activation;

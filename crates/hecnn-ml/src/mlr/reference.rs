@@ -278,6 +278,10 @@ pub fn gradient(x: &[Vec<f64>], labels: &[u8], v: &[Vec<f64>], sigmoid: &[f64]) 
 /// with `(η_t, γ_t)` from [`schedule`] and `W = V = cfg.init` at the start.
 /// Returns `W` (the model), `V`, and per-iteration statistics of `W`.
 ///
+/// Divergence (plain NAG with too large a rate, or a sigmoid polynomial
+/// driven far outside its range) is not an error: it shows as non-finite
+/// weights and statistics in the returned trace.
+///
 /// ```
 /// use hecnn_ml::mlr::{accuracy, train, with_bias, MlrConfig};
 ///

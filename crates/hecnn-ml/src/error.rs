@@ -74,8 +74,15 @@ pub enum MlError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A weight matrix with no classes, or a weight row whose length does not
-    /// match the others or the data.
+    /// A c×d matrix (weights or step) with the wrong number of class rows.
+    #[error("matrix has {found} class rows, expected {expected}")]
+    ClassRows {
+        /// Expected number of class rows.
+        expected: usize,
+        /// Actual number of rows.
+        found: usize,
+    },
+    /// A weight (or step) row whose length does not match the data or `W`.
     #[error("weight row {row} has {found} entries, expected {expected}")]
     WeightShape {
         /// Index of the offending weight row (class).

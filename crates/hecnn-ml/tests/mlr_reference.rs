@@ -84,8 +84,8 @@ fn schedule_and_step_by_hand() {
     assert!(e0 > 0.98 && e1 < 0.0);
 
     let mut st = NesterovState::new(1, 2, 0.5);
-    nesterov_step(&mut st, &[vec![1.0, -2.0]]);
-    nesterov_step(&mut st, &[vec![0.25, 4.0]]);
+    nesterov_step(&mut st, &[vec![1.0, -2.0]]).unwrap();
+    nesterov_step(&mut st, &[vec![0.25, 4.0]]).unwrap();
     for (j, (s0, s1)) in [(1.0, 0.25), (-2.0, 4.0)].into_iter().enumerate() {
         let tmp0 = 0.5 + s0;
         let w0 = (1.0 - e0) * tmp0 + e0 * 0.5;
@@ -95,6 +95,14 @@ fn schedule_and_step_by_hand() {
         assert!((st.w[0][j] - w1).abs() < 1e-15);
     }
     assert_eq!(st.t, 2);
+    // A step of the wrong shape is refused and changes nothing.
+    let before = st.clone();
+    assert_eq!(nesterov_step(&mut st, &[vec![1.0]]), Err(MlError::WeightShape { row: 0, expected: 2, found: 1 }));
+    assert_eq!(
+        nesterov_step(&mut st, &[vec![1.0, 1.0], vec![1.0, 1.0]]),
+        Err(MlError::ClassRows { expected: 1, found: 2 })
+    );
+    assert_eq!(st, before);
 }
 
 // ---------------------------------------------------------------------------

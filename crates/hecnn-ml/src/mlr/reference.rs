@@ -323,7 +323,7 @@ pub fn train(x: &[Vec<f64>], labels: &[u8], classes: usize, cfg: &MlrConfig) -> 
                 }
             }
         }
-        nesterov_step(&mut state, &step);
+        nesterov_step(&mut state, &step)?;
         let (train_accuracy, log_likelihood) = evaluate(&state.w, x, labels);
         per_iteration.push(IterationStats { iteration: state.t, train_accuracy, log_likelihood });
     }

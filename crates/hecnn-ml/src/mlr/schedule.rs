@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::MlError;
+
 /// `α₀` of the schedule (the paper's code starts at 0.01, not 0).
 pub const ALPHA0: f64 = 0.01;
 
@@ -60,9 +62,18 @@ impl NesterovState {
 /// `tmp = W + S`, `W ← (1−η_t)·tmp + η_t·V`, `V ← tmp`, `t ← t+1`.
 ///
 /// For the quadratic gradient `S = (1+γ_t)·(B̄ ⊙ g(V))`; for plain NAG
-/// `S = lr·g(V)`. `S` must have the shape of `W` (the caller checks;
-/// [`crate::mlr::train`] builds it so); surplus entries are ignored.
-pub fn nesterov_step(state: &mut NesterovState, step: &[Vec<f64>]) {
+/// `S = lr·g(V)`. A step whose shape differs from `W` is rejected (and the
+/// state left untouched) rather than silently truncated, since this is the
+/// function an encrypted implementation checks itself against.
+pub fn nesterov_step(state: &mut NesterovState, step: &[Vec<f64>]) -> Result<(), MlError> {
+    if step.len() != state.w.len() {
+        return Err(MlError::ClassRows { expected: state.w.len(), found: step.len() });
+    }
+    for (row, (s_row, w_row)) in step.iter().zip(&state.w).enumerate() {
+        if s_row.len() != w_row.len() {
+            return Err(MlError::WeightShape { row, expected: w_row.len(), found: s_row.len() });
+        }
+    }
     let (eta, _) = schedule(state.t, 1);
     for ((w_row, v_row), s_row) in state.w.iter_mut().zip(state.v.iter_mut()).zip(step) {
         for ((w, v), s) in w_row.iter_mut().zip(v_row.iter_mut()).zip(s_row) {
@@ -72,4 +83,5 @@ pub fn nesterov_step(state: &mut NesterovState, step: &[Vec<f64>]) {
         }
     }
     state.t += 1;
+    Ok(())
 }

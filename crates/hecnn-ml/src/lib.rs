@@ -1,9 +1,19 @@
 //! # hecnn-ml
 //!
-//! Encrypted machine learning on top of `hecnn-ckks`: how matrices are
-//! packed into slots, multiclass logistic regression trained on encrypted
-//! features (and its plaintext reference), encrypted CNN inference.
+//! Encrypted machine-learning algorithms on top of `hecnn-ckks`, each with a
+//! plaintext `f64` twin that runs the same arithmetic; the encrypted code is
+//! checked against it.
+//!
+//! - [`packing`]: how matrices live in CKKS slots (the split layout).
+//! - [`mlr`]: multiclass logistic regression (one-vs-rest sigmoid) trained
+//!   with Nesterov-accelerated *quadratic gradient* (Chiang, arXiv
+//!   2304.03807): the plaintext reference and the encrypted trainer.
+//! - [`upload`]: the files a client sends and the server returns.
+//! - [`error`]: typed errors of the plaintext side.
 
+pub mod error;
 pub mod mlr;
 pub mod packing;
 pub mod upload;
+
+pub use error::MlError;

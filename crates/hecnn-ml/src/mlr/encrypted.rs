@@ -7,6 +7,7 @@
 //! sigmoid's plaintext multiplications, and the Nesterov mix of W costs one
 //! level off the critical path. So T iterations need `4T + 1` levels.
 
+pub use super::schedule::schedule;
 use crate::packing::Layout;
 use hecnn_ckks::{Ciphertext, CkksError, Decryptor, Encoder, Evaluator, GaloisKeys, RelinKey, SecretKey};
 use serde::Serialize;
@@ -32,8 +33,8 @@ pub enum TrainError {
 /// Sigmoid polynomial `c0 + c1·t + c2·t² + c3·t³` (power basis).
 pub type Sigmoid3 = [f64; 4];
 
-/// The paper's sigmoid fit on [−8, 8].
-pub const PAPER_SIGMOID: Sigmoid3 = [0.5, 0.10679534503216294, 0.0, -0.00038503259805075];
+/// The paper's sigmoid fit on [−8, 8] (the reference's `Z3`).
+pub const PAPER_SIGMOID: Sigmoid3 = super::reference::Z3;
 
 /// Levels needed for `iterations` iterations (W's mix one level below V).
 pub fn required_levels(iterations: usize) -> usize {
@@ -191,18 +192,6 @@ pub struct Trainer<'a> {
     encoder: Encoder,
     rlk: &'a RelinKey,
     gk: &'a GaloisKeys,
-}
-
-/// The Nesterov schedule of the design: `(η_t, γ_t)` for iteration t
-/// (0-based) with n samples; α₀ = 0.01, α_{t+1} = (1+√(1+4α_t²))/2,
-/// η_t = (1−α_t)/α_{t+1}, γ_t = 1/((t+1)·n).
-pub fn schedule(t: usize, n: usize) -> (f64, f64) {
-    let mut alpha = 0.01f64;
-    for _ in 0..t {
-        alpha = (1.0 + (1.0 + 4.0 * alpha * alpha).sqrt()) / 2.0;
-    }
-    let next = (1.0 + (1.0 + 4.0 * alpha * alpha).sqrt()) / 2.0;
-    ((1.0 - alpha) / next, 1.0 / ((t + 1) as f64 * n as f64))
 }
 
 impl<'a> Trainer<'a> {

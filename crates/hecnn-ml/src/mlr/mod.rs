@@ -1,3 +1,18 @@
-//! Multiclass logistic regression: encrypted training.
+//! Multiclass logistic regression trained with Nesterov-accelerated
+//! quadratic gradient — the last layer of the transfer-learning pipeline.
+//!
+//! [`train`] is the plaintext `f64` reference; [`encrypted`] runs the same
+//! iterations on ciphertexts ([`schedule`], [`gradient`],
+//! [`preconditioner`] are shared).
 
 pub mod encrypted;
+mod reference;
+mod scaler;
+mod schedule;
+
+pub use reference::{
+    accuracy, gradient, log_likelihood, preconditioner, predict, sigmoid, sigmoid_poly, train, IterationStats, Method,
+    MlrConfig, MlrTrace, DEFAULT_EPSILON, DEFAULT_INIT, Z3,
+};
+pub use scaler::{fit_scaler, with_bias, Scaler};
+pub use schedule::{alpha, nesterov_step, schedule, NesterovState, ALPHA0};

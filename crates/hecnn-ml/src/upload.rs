@@ -177,8 +177,7 @@ fn read_manifest(path: &Path, format: &str) -> Result<Manifest, UploadError> {
 /// Reads and validates an upload directory (parameters, keys, every ciphertext).
 pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
     let params = load_params(&dir.join("params.bin"))?;
-    let ctx = Context::new(params)
-        .map_err(|source| UploadError::Format { path: dir.join("params.bin"), source })?;
+    let ctx = Context::new(params).map_err(|source| UploadError::Format { path: dir.join("params.bin"), source })?;
     let mpath = dir.join("manifest.json");
     let m = read_manifest(&mpath, UPLOAD_FORMAT)?;
     if m.fingerprint != format!("{:016x}", ctx.fingerprint()) || m.layout.slots != ctx.n() / 2 {
@@ -207,7 +206,12 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
 }
 
 /// Writes the encrypted model (W and V blocks) and its manifest.
-pub fn save_model(dir: &Path, ctx: &Context, data: &EncryptedDataset, model: &EncryptedModel) -> Result<u64, UploadError> {
+pub fn save_model(
+    dir: &Path,
+    ctx: &Context,
+    data: &EncryptedDataset,
+    model: &EncryptedModel,
+) -> Result<u64, UploadError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let manifest = Manifest {
         format: MODEL_FORMAT.into(),

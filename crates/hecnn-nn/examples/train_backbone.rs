@@ -78,12 +78,7 @@ impl Rng {
 }
 
 /// He-uniform weights for a layer with `fan_in` inputs, zero bias.
-fn init(
-    rng: &mut Rng,
-    shape: &[usize],
-    fan_in: usize,
-    dev: &Device,
-) -> candle_core::Result<(Var, Var)> {
+fn init(rng: &mut Rng, shape: &[usize], fan_in: usize, dev: &Device) -> candle_core::Result<(Var, Var)> {
     let bound = (6.0 / fan_in as f32).sqrt();
     let n: usize = shape.iter().product();
     let w: Vec<f32> = (0..n).map(|_| rng.symmetric() * bound).collect();
@@ -100,28 +95,16 @@ impl Net {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let p = &self.params;
         let x = x.conv2d(p[0].as_tensor(), 0, 1, 1, 1)?;
-        let x = x
-            .broadcast_add(&p[1].as_tensor().reshape((1, 8, 1, 1))?)?
-            .relu()?
-            .max_pool2d(2)?;
+        let x = x.broadcast_add(&p[1].as_tensor().reshape((1, 8, 1, 1))?)?.relu()?.max_pool2d(2)?;
         let x = x.conv2d(p[2].as_tensor(), 0, 1, 1, 1)?;
-        let x = x
-            .broadcast_add(&p[3].as_tensor().reshape((1, 15, 1, 1))?)?
-            .relu()?
-            .max_pool2d(2)?;
+        let x = x.broadcast_add(&p[3].as_tensor().reshape((1, 15, 1, 1))?)?.relu()?.max_pool2d(2)?;
         let x = x.flatten_from(1)?;
-        x.matmul(&p[4].as_tensor().t()?)?
-            .broadcast_add(p[5].as_tensor())
+        x.matmul(&p[4].as_tensor().t()?)?.broadcast_add(p[5].as_tensor())
     }
 }
 
 fn values(v: &Var) -> candle_core::Result<Vec<f64>> {
-    Ok(v.as_tensor()
-        .flatten_all()?
-        .to_vec1::<f32>()?
-        .into_iter()
-        .map(f64::from)
-        .collect())
+    Ok(v.as_tensor().flatten_all()?.to_vec1::<f32>()?.into_iter().map(f64::from).collect())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -130,32 +113,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dev = Device::Cpu;
     let mnist = Mnist::load_dir(&args.data)?;
     let n = mnist.train_images.len() - FIRST_TRAIN_INDEX;
-    let pixels: Vec<f32> = mnist.train_images.as_bytes()[FIRST_TRAIN_INDEX * PIXELS..]
-        .iter()
-        .map(|&p| f32::from(p) / 255.0)
-        .collect();
+    let pixels: Vec<f32> =
+        mnist.train_images.as_bytes()[FIRST_TRAIN_INDEX * PIXELS..].iter().map(|&p| f32::from(p) / 255.0).collect();
     let xs = Tensor::from_vec(pixels, (n, 1, 28, 28), &dev)?;
-    let labels: Vec<u32> = mnist.train_labels[FIRST_TRAIN_INDEX..]
-        .iter()
-        .map(|&l| u32::from(l))
-        .collect();
+    let labels: Vec<u32> = mnist.train_labels[FIRST_TRAIN_INDEX..].iter().map(|&l| u32::from(l)).collect();
     let ys = Tensor::from_vec(labels, n, &dev)?;
 
     let mut rng = Rng(args.seed);
     let (w1, b1) = init(&mut rng, &[8, 1, 5, 5], 25, &dev)?;
     let (w2, b2) = init(&mut rng, &[15, 8, 5, 5], 200, &dev)?;
     let (w3, b3) = init(&mut rng, &[10, 240], 240, &dev)?;
-    let net = Net {
-        params: vec![w1, b1, w2, b2, w3, b3],
-    };
-    let mut opt = AdamW::new(
-        net.params.clone(),
-        ParamsAdamW {
-            lr: args.lr,
-            weight_decay: 0.0,
-            ..Default::default()
-        },
-    )?;
+    let net = Net { params: vec![w1, b1, w2, b2, w3, b3] };
+    let mut opt = AdamW::new(net.params.clone(), ParamsAdamW { lr: args.lr, weight_decay: 0.0, ..Default::default() })?;
     let mut order: Vec<u32> = (0..n as u32).collect();
     for epoch in 0..args.epochs {
         opt.set_learning_rate(args.lr * 0.5f64.powi(epoch as i32));
@@ -200,12 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .relu()
         .max_pool(Pool2d::square(2))
         .flatten()
-        .linear(Linear {
-            out_dim: 10,
-            in_dim: 240,
-            weight: values(&p[4])?.into(),
-            bias: values(&p[5])?.into(),
-        })
+        .linear(Linear { out_dim: 10, in_dim: 240, weight: values(&p[4])?.into(), bias: values(&p[5])?.into() })
         .build()?;
     let train_secs = start.elapsed().as_secs_f64();
     let acc = accuracy(&model, &mnist.test_images, &mnist.test_labels)?;

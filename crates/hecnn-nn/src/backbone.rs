@@ -16,10 +16,7 @@ use crate::model::{FormatError, Model, ModelError, Op};
 pub const FEATURE_DIM: usize = 240;
 
 /// The bundled weights (format of [`Model::from_bytes`]).
-pub static MNIST_CNN_BYTES: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../models/mnist_cnn.bin"
-));
+pub static MNIST_CNN_BYTES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mnist_cnn.bin"));
 
 /// The full classifier (backbone + Linear(240→10) head); outputs 10 logits.
 pub fn bundled_classifier() -> Result<Model, FormatError> {
@@ -33,10 +30,7 @@ pub fn bundled_backbone() -> Result<Model, FormatError> {
 
 /// A classifier cut after its first Flatten (the feature extractor).
 pub fn backbone_of(classifier: &Model) -> Result<Model, ModelError> {
-    let flatten = classifier
-        .nodes()
-        .iter()
-        .position(|n| matches!(n.op, Op::Flatten))
-        .ok_or(ModelError::BadOutput(0))?;
+    let flatten =
+        classifier.nodes().iter().position(|n| matches!(n.op, Op::Flatten)).ok_or(ModelError::BadOutput(0))?;
     classifier.truncated_after(flatten)
 }

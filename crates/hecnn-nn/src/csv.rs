@@ -149,24 +149,14 @@ pub enum CsvError {
 /// Reads a feature CSV file.
 pub fn read_features(path: impl AsRef<Path>) -> Result<FeatureSet, CsvError> {
     let path = path.as_ref();
-    let io = |source| CsvError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| CsvError::Io { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() > MAX_FILE_BYTES {
-        return Err(CsvError::FileTooLarge {
-            path: path.to_path_buf(),
-            max: MAX_FILE_BYTES,
-        });
+        return Err(CsvError::FileTooLarge { path: path.to_path_buf(), max: MAX_FILE_BYTES });
     }
-    let text = String::from_utf8(bytes).map_err(|_| CsvError::NotUtf8 {
-        path: path.to_path_buf(),
-    })?;
+    let text = String::from_utf8(bytes).map_err(|_| CsvError::NotUtf8 { path: path.to_path_buf() })?;
     parse_features(&text, path)
 }
 
@@ -179,11 +169,7 @@ pub fn parse_features(text: &str, path: &Path) -> Result<FeatureSet, CsvError> {
     for (i, raw) in text.split('\n').enumerate() {
         let line = i + 1;
         if raw.len() > MAX_LINE_BYTES {
-            return Err(CsvError::LineTooLong {
-                path: p(),
-                line,
-                max: MAX_LINE_BYTES,
-            });
+            return Err(CsvError::LineTooLong { path: p(), line, max: MAX_LINE_BYTES });
         }
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if raw.trim().is_empty() {
@@ -191,27 +177,15 @@ pub fn parse_features(text: &str, path: &Path) -> Result<FeatureSet, CsvError> {
         }
         let mut fields = raw.split(',');
         let label_text = fields.next().unwrap_or("").trim();
-        let label = parse_label(label_text).ok_or_else(|| CsvError::BadLabel {
-            path: p(),
-            line,
-            text: clip(label_text),
-        })?;
+        let label =
+            parse_label(label_text).ok_or_else(|| CsvError::BadLabel { path: p(), line, text: clip(label_text) })?;
         let mut row = Vec::with_capacity(columns.unwrap_or(1));
         for (j, f) in fields.enumerate() {
             let field = j + 2;
             let t = f.trim();
-            let v: f64 = t.parse().map_err(|_| CsvError::BadNumber {
-                path: p(),
-                line,
-                field,
-                text: clip(t),
-            })?;
+            let v: f64 = t.parse().map_err(|_| CsvError::BadNumber { path: p(), line, field, text: clip(t) })?;
             if !v.is_finite() {
-                return Err(CsvError::NotFinite {
-                    path: p(),
-                    line,
-                    field,
-                });
+                return Err(CsvError::NotFinite { path: p(), line, field });
             }
             row.push(v);
         }
@@ -221,12 +195,7 @@ pub fn parse_features(text: &str, path: &Path) -> Result<FeatureSet, CsvError> {
         match columns {
             None => columns = Some(row.len()),
             Some(c) if c != row.len() => {
-                return Err(CsvError::ColumnCount {
-                    path: p(),
-                    line,
-                    expected: c + 1,
-                    found: row.len() + 1,
-                })
+                return Err(CsvError::ColumnCount { path: p(), line, expected: c + 1, found: row.len() + 1 })
             }
             Some(_) => {}
         }
@@ -273,23 +242,13 @@ pub fn write_features(path: impl AsRef<Path>, set: &FeatureSet) -> Result<(), Cs
     let path = path.as_ref();
     check_shape(set, path)?;
     let text = format_features(set)?;
-    std::fs::write(path, text).map_err(|source| CsvError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, text).map_err(|source| CsvError::Io { path: path.to_path_buf(), source })
 }
 
 fn check_shape(set: &FeatureSet, path: &Path) -> Result<(), CsvError> {
-    let shape = |reason: String| CsvError::Shape {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let shape = |reason: String| CsvError::Shape { path: path.to_path_buf(), reason };
     if set.labels.len() != set.features.len() {
-        return Err(shape(format!(
-            "{} labels but {} feature rows",
-            set.labels.len(),
-            set.features.len()
-        )));
+        return Err(shape(format!("{} labels but {} feature rows", set.labels.len(), set.features.len())));
     }
     if set.labels.is_empty() {
         return Err(shape("no samples".into()));

@@ -160,18 +160,12 @@ impl Images {
 
     /// Image `i` scaled to `[0, 1]` (pixel / 255), as the models expect.
     pub fn image_f32(&self, i: usize) -> Vec<f32> {
-        self.image(i)
-            .iter()
-            .map(|&p| f32::from(p) / 255.0)
-            .collect()
+        self.image(i).iter().map(|&p| f32::from(p) / 255.0).collect()
     }
 
     /// Image `i` scaled to `[0, 1]` in f64.
     pub fn image_f64(&self, i: usize) -> Vec<f64> {
-        self.image(i)
-            .iter()
-            .map(|&p| f64::from(p) / 255.0)
-            .collect()
+        self.image(i).iter().map(|&p| f64::from(p) / 255.0).collect()
     }
 
     /// All pixels, image after image.
@@ -182,10 +176,7 @@ impl Images {
     /// Images `range` as a new set (e.g. the first 128 for a client).
     pub fn slice(&self, range: std::ops::Range<usize>) -> Images {
         let range = range.start.min(self.count)..range.end.min(self.count);
-        Images {
-            count: range.len(),
-            pixels: self.pixels[range.start * PIXELS..range.end * PIXELS].to_vec(),
-        }
+        Images { count: range.len(), pixels: self.pixels[range.start * PIXELS..range.end * PIXELS].to_vec() }
     }
 }
 
@@ -208,16 +199,9 @@ impl Mnist {
     /// raw or with a `.gz` suffix, and checks image and label counts agree.
     pub fn load_dir(dir: impl AsRef<Path>) -> Result<Mnist, IdxError> {
         let dir = dir.as_ref();
-        let (train_images, train_labels) =
-            load_pair(dir, "train-images.idx3-ubyte", "train-labels.idx1-ubyte")?;
-        let (test_images, test_labels) =
-            load_pair(dir, "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte")?;
-        Ok(Mnist {
-            train_images,
-            train_labels,
-            test_images,
-            test_labels,
-        })
+        let (train_images, train_labels) = load_pair(dir, "train-images.idx3-ubyte", "train-labels.idx1-ubyte")?;
+        let (test_images, test_labels) = load_pair(dir, "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte")?;
+        Ok(Mnist { train_images, train_labels, test_images, test_labels })
     }
 }
 
@@ -232,12 +216,7 @@ fn load_pair(dir: &Path, images: &str, labels: &str) -> Result<(Images, Vec<u8>)
     let imgs = load_images(&ip)?;
     let labs = load_labels(&lp)?;
     if imgs.len() != labs.len() {
-        return Err(IdxError::CountMismatch {
-            images: ip,
-            labels: lp,
-            n_images: imgs.len(),
-            n_labels: labs.len(),
-        });
+        return Err(IdxError::CountMismatch { images: ip, labels: lp, n_images: imgs.len(), n_labels: labs.len() });
     }
     Ok((imgs, labs))
 }
@@ -251,10 +230,7 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf, IdxError> {
     if gz.is_file() {
         return Ok(gz);
     }
-    Err(IdxError::Missing {
-        dir: dir.to_path_buf(),
-        name: name.to_string(),
-    })
+    Err(IdxError::Missing { dir: dir.to_path_buf(), name: name.to_string() })
 }
 
 /// Loads an IDX image file (raw, or gzip when the name ends in `.gz`).
@@ -277,18 +253,11 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<Images, IdxError> {
     let count = header[0];
     let (rows, cols) = (header[1], header[2]);
     if rows as usize != SIDE || cols as usize != SIDE {
-        return Err(IdxError::BadDimensions {
-            path: path.to_path_buf(),
-            rows,
-            cols,
-        });
+        return Err(IdxError::BadDimensions { path: path.to_path_buf(), rows, cols });
     }
     let n = checked_count(count, path)?;
     let body = body(bytes, 16, n * PIXELS, path)?;
-    Ok(Images {
-        count: n,
-        pixels: body.to_vec(),
-    })
+    Ok(Images { count: n, pixels: body.to_vec() })
 }
 
 /// Parses the bytes of an (uncompressed) IDX label file; `path` only names it in errors.
@@ -297,11 +266,7 @@ pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, IdxError> {
     let n = checked_count(header[0], path)?;
     let body = body(bytes, 8, n, path)?;
     if let Some((index, &label)) = body.iter().enumerate().find(|(_, &l)| l > 9) {
-        return Err(IdxError::BadLabel {
-            path: path.to_path_buf(),
-            index,
-            label,
-        });
+        return Err(IdxError::BadLabel { path: path.to_path_buf(), index, label });
     }
     Ok(body.to_vec())
 }
@@ -309,32 +274,18 @@ pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, IdxError> {
 /// Checks the magic and returns the u32 fields after it.
 fn header(bytes: &[u8], path: &Path, len: usize, magic: u32) -> Result<Vec<u32>, IdxError> {
     if bytes.len() < len {
-        return Err(IdxError::TruncatedHeader {
-            path: path.to_path_buf(),
-            len: bytes.len(),
-        });
+        return Err(IdxError::TruncatedHeader { path: path.to_path_buf(), len: bytes.len() });
     }
-    let words: Vec<u32> = bytes[..len]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let words: Vec<u32> = bytes[..len].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
     if words[0] != magic {
-        return Err(IdxError::BadMagic {
-            path: path.to_path_buf(),
-            found: words[0],
-            expected: magic,
-        });
+        return Err(IdxError::BadMagic { path: path.to_path_buf(), found: words[0], expected: magic });
     }
     Ok(words[1..].to_vec())
 }
 
 fn checked_count(count: u32, path: &Path) -> Result<usize, IdxError> {
     if count as usize > MAX_ITEMS {
-        return Err(IdxError::TooMany {
-            path: path.to_path_buf(),
-            count,
-            max: MAX_ITEMS,
-        });
+        return Err(IdxError::TooMany { path: path.to_path_buf(), count, max: MAX_ITEMS });
     }
     Ok(count as usize)
 }
@@ -342,17 +293,10 @@ fn checked_count(count: u32, path: &Path) -> Result<usize, IdxError> {
 fn body<'a>(bytes: &'a [u8], start: usize, len: usize, path: &Path) -> Result<&'a [u8], IdxError> {
     let found = bytes.len() - start;
     if found < len {
-        return Err(IdxError::Truncated {
-            path: path.to_path_buf(),
-            expected: len,
-            found,
-        });
+        return Err(IdxError::Truncated { path: path.to_path_buf(), expected: len, found });
     }
     if found > len {
-        return Err(IdxError::TrailingBytes {
-            path: path.to_path_buf(),
-            extra: found - len,
-        });
+        return Err(IdxError::TrailingBytes { path: path.to_path_buf(), extra: found - len });
     }
     Ok(&bytes[start..])
 }
@@ -360,23 +304,11 @@ fn body<'a>(bytes: &'a [u8], start: usize, len: usize, path: &Path) -> Result<&'
 /// Reads at most `limit + 1` bytes (decompressing `.gz`); more than `limit`
 /// means trailing data, which the parsers report.
 fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, IdxError> {
-    let io = |source| IdxError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| IdxError::Io { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(io)?;
-    let gz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    let reader: Box<dyn Read> = if gz {
-        Box::new(GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
+    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let reader: Box<dyn Read> = if gz { Box::new(GzDecoder::new(file)) } else { Box::new(file) };
     let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(io)?;
+    reader.take(limit as u64 + 1).read_to_end(&mut out).map_err(io)?;
     Ok(out)
 }

@@ -102,16 +102,9 @@ pub fn import_onnx(path: impl AsRef<Path>) -> Result<Model, OnnxError> {
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, OnnxError> {
-    let io = |source| OnnxError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| OnnxError::Io { path: path.to_path_buf(), source };
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(MAX_ONNX_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    std::fs::File::open(path).map_err(io)?.take(MAX_ONNX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() > MAX_ONNX_BYTES {
         return Err(OnnxError::TooLarge);
     }
@@ -123,9 +116,8 @@ pub fn import_onnx_bytes(bytes: &[u8]) -> Result<Model, OnnxError> {
     if bytes.len() > MAX_ONNX_BYTES {
         return Err(OnnxError::TooLarge);
     }
-    let proto = tract_onnx::onnx()
-        .proto_model_for_read(&mut &bytes[..])
-        .map_err(|e| OnnxError::Decode(format!("{e:#}")))?;
+    let proto =
+        tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).map_err(|e| OnnxError::Decode(format!("{e:#}")))?;
     let graph = proto.graph.as_ref().ok_or(OnnxError::NoGraph)?;
     Importer::new(graph)?.run(graph)
 }
@@ -162,11 +154,7 @@ impl Importer {
         for o in &graph.output {
             *readers.entry(o.name.clone()).or_default() += 1;
         }
-        let inputs: Vec<&pb::ValueInfoProto> = graph
-            .input
-            .iter()
-            .filter(|i| !consts.contains_key(&i.name))
-            .collect();
+        let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !consts.contains_key(&i.name)).collect();
         let [input] = inputs.as_slice() else {
             return Err(OnnxError::Interface(format!(
                 "expected exactly one non-constant input, found {}",
@@ -176,13 +164,7 @@ impl Importer {
         let shape = input_shape(input)?;
         let mut values = HashMap::new();
         values.insert(input.name.clone(), 0);
-        Ok(Importer {
-            consts,
-            values,
-            readers,
-            nodes: Vec::new(),
-            shapes: vec![shape],
-        })
+        Ok(Importer { consts, values, readers, nodes: Vec::new(), shapes: vec![shape] })
     }
 
     fn run(mut self, graph: &pb::GraphProto) -> Result<Model, OnnxError> {
@@ -190,17 +172,12 @@ impl Importer {
             self.node(i, node)?;
         }
         let [out] = graph.output.as_slice() else {
-            return Err(OnnxError::Interface(format!(
-                "expected exactly one output, found {}",
-                graph.output.len()
-            )));
+            return Err(OnnxError::Interface(format!("expected exactly one output, found {}", graph.output.len())));
         };
-        let output = *self.values.get(&out.name).ok_or_else(|| {
-            OnnxError::Interface(format!(
-                "output {:?} is not computed by the graph",
-                out.name
-            ))
-        })?;
+        let output = *self
+            .values
+            .get(&out.name)
+            .ok_or_else(|| OnnxError::Interface(format!("output {:?} is not computed by the graph", out.name)))?;
         let input_shape = self.shapes[0].clone();
         Ok(Model::new(input_shape, self.nodes, output)?)
     }
@@ -210,36 +187,22 @@ impl Importer {
         let id = self.nodes.len() + 1;
         self.nodes.push(Node { op, inputs });
         // Validate shapes now, so later translations can rely on them.
-        let m =
-            Model::new(self.shapes[0].clone(), self.nodes.clone(), id).map_err(|e| match e {
-                ModelError::Shape { reason, op, .. } => OnnxError::Unsupported {
-                    node: name.to_string(),
-                    op: op.to_string(),
-                    reason,
-                },
-                e => OnnxError::Model(e),
-            })?;
+        let m = Model::new(self.shapes[0].clone(), self.nodes.clone(), id).map_err(|e| match e {
+            ModelError::Shape { reason, op, .. } => {
+                OnnxError::Unsupported { node: name.to_string(), op: op.to_string(), reason }
+            }
+            e => OnnxError::Model(e),
+        })?;
         self.shapes.push(m.output_shape().to_vec());
         Ok(id)
     }
 
     fn node(&mut self, index: usize, node: &pb::NodeProto) -> Result<(), OnnxError> {
-        let name = if node.name.is_empty() {
-            format!("#{index}")
-        } else {
-            node.name.clone()
-        };
+        let name = if node.name.is_empty() { format!("#{index}") } else { node.name.clone() };
         let op = node.op_type.as_str();
-        let ctx = NodeCtx {
-            name: &name,
-            op,
-            node,
-        };
+        let ctx = NodeCtx { name: &name, op, node };
         if !node.domain.is_empty() && node.domain != "ai.onnx" {
-            return Err(OnnxError::UnsupportedOp {
-                node: name,
-                op: format!("{}:{op}", node.domain),
-            });
+            return Err(OnnxError::UnsupportedOp { node: name, op: format!("{}:{op}", node.domain) });
         }
         let out_name = match node.output.as_slice() {
             [o] => o.clone(),
@@ -273,11 +236,7 @@ impl Importer {
                 ctx.require_ones("dilations")?;
                 ctx.require_no_auto_pad()?;
                 let p = Pool2d { kernel, stride };
-                let op = if op == "MaxPool" {
-                    Op::MaxPool(p)
-                } else {
-                    Op::AvgPool(p)
-                };
+                let op = if op == "MaxPool" { Op::MaxPool(p) } else { Op::AvgPool(p) };
                 self.push(op, vec![x], &name)?
             }
             "GlobalAveragePool" => {
@@ -286,14 +245,7 @@ impl Importer {
                 let [_, h, w] = s.as_slice() else {
                     return Err(ctx.unsupported("input is not [C, H, W]"));
                 };
-                self.push(
-                    Op::AvgPool(Pool2d {
-                        kernel: (*h, *w),
-                        stride: (1, 1),
-                    }),
-                    vec![x],
-                    &name,
-                )?
+                self.push(Op::AvgPool(Pool2d { kernel: (*h, *w), stride: (1, 1) }), vec![x], &name)?
             }
             "BatchNormalization" => self.batch_norm(&ctx)?,
             "Gemm" => self.gemm(&ctx)?,
@@ -304,12 +256,7 @@ impl Importer {
                     return Err(ctx.unsupported("second input is not a 2-D constant"));
                 };
                 let weight = transpose(&b.values, k, n);
-                let lin = Linear {
-                    out_dim: n,
-                    in_dim: k,
-                    weight: weight.into(),
-                    bias: vec![0.0; n].into(),
-                };
+                let lin = Linear { out_dim: n, in_dim: k, weight: weight.into(), bias: vec![0.0; n].into() };
                 self.push(Op::Linear(lin), vec![x], &name)?
             }
             "Add" => self.add(&ctx)?,
@@ -326,25 +273,15 @@ impl Importer {
                 let numel: usize = self.shapes[x].iter().product();
                 let t: Vec<i64> = target.values.iter().map(|&v| v as i64).collect();
                 let flat = match t[..] {
-                    [b, f] => {
-                        (f == numel as i64 && (b == -1 || b == 1 || b == 0))
-                            || (f == -1 && (b == 1 || b == 0))
-                    }
+                    [b, f] => (f == numel as i64 && (b == -1 || b == 1 || b == 0)) || (f == -1 && (b == 1 || b == 0)),
                     _ => false,
                 };
                 if !flat {
-                    return Err(
-                        ctx.unsupported(&format!("only reshapes to [batch, {numel}], not {t:?}"))
-                    );
+                    return Err(ctx.unsupported(&format!("only reshapes to [batch, {numel}], not {t:?}")));
                 }
                 self.flatten(&ctx, 0)?
             }
-            _ => {
-                return Err(OnnxError::UnsupportedOp {
-                    node: name,
-                    op: op.to_string(),
-                })
-            }
+            _ => return Err(OnnxError::UnsupportedOp { node: name, op: op.to_string() }),
         };
         self.values.insert(out_name, id);
         Ok(())
@@ -354,43 +291,29 @@ impl Importer {
     fn value(&self, ctx: &NodeCtx, i: usize) -> Result<usize, OnnxError> {
         let n = ctx.input_name(i)?;
         if self.consts.contains_key(n) {
-            return Err(ctx.unsupported(&format!(
-                "input {i} ({n:?}) is a constant; expected a computed value"
-            )));
+            return Err(ctx.unsupported(&format!("input {i} ({n:?}) is a constant; expected a computed value")));
         }
         self.values
             .get(n)
             .copied()
-            .ok_or_else(|| OnnxError::Undefined {
-                node: ctx.name.to_string(),
-                name: n.to_string(),
-            })
+            .ok_or_else(|| OnnxError::Undefined { node: ctx.name.to_string(), name: n.to_string() })
     }
 
     /// A computed value of rank 1 (Gemm/MatMul operands).
     fn flat_value(&self, ctx: &NodeCtx, i: usize) -> Result<usize, OnnxError> {
         let v = self.value(ctx, i)?;
         if self.shapes[v].len() != 1 {
-            return Err(ctx.unsupported(&format!(
-                "input of shape {:?}; flatten first",
-                self.shapes[v]
-            )));
+            return Err(ctx.unsupported(&format!("input of shape {:?}; flatten first", self.shapes[v])));
         }
         Ok(v)
     }
 
     fn constant<'a>(&'a self, ctx: &NodeCtx, i: usize) -> Result<&'a Const, OnnxError> {
         let n = ctx.input_name(i)?;
-        self.consts
-            .get(n)
-            .ok_or_else(|| ctx.unsupported(&format!("input {i} ({n:?}) must be an initializer")))
+        self.consts.get(n).ok_or_else(|| ctx.unsupported(&format!("input {i} ({n:?}) must be an initializer")))
     }
 
-    fn optional_constant<'a>(
-        &'a self,
-        ctx: &NodeCtx,
-        i: usize,
-    ) -> Result<Option<&'a Const>, OnnxError> {
+    fn optional_constant<'a>(&'a self, ctx: &NodeCtx, i: usize) -> Result<Option<&'a Const>, OnnxError> {
         match ctx.node.input.get(i) {
             None => Ok(None),
             Some(n) if n.is_empty() => Ok(None),
@@ -407,14 +330,7 @@ impl Importer {
     }
 
     fn conv(&mut self, ctx: &NodeCtx) -> Result<usize, OnnxError> {
-        ctx.attrs_only(&[
-            "kernel_shape",
-            "strides",
-            "pads",
-            "dilations",
-            "group",
-            "auto_pad",
-        ])?;
+        ctx.attrs_only(&["kernel_shape", "strides", "pads", "dilations", "group", "auto_pad"])?;
         let x = self.value(ctx, 0)?;
         let w = self.constant(ctx, 1)?;
         let [out_c, in_c, kh, kw] = w.dims[..] else {
@@ -444,15 +360,8 @@ impl Importer {
             Some(_) => return Err(ctx.unsupported("bias length differs from output channels")),
             None => vec![0.0; out_c],
         };
-        let conv = Conv2d {
-            out_c,
-            in_c,
-            kernel: (kh, kw),
-            stride,
-            pad,
-            weight: w.values.clone().into(),
-            bias: bias.into(),
-        };
+        let conv =
+            Conv2d { out_c, in_c, kernel: (kh, kw), stride, pad, weight: w.values.clone().into(), bias: bias.into() };
         self.push(Op::Conv2d(conv), vec![x], ctx.name)
     }
 
@@ -461,20 +370,13 @@ impl Importer {
         ctx.require_int("training_mode", 0)?;
         let x = self.value(ctx, 0)?;
         let eps = ctx.float("epsilon")?.unwrap_or(1e-5);
-        let p: Vec<Vec<f64>> = (1..5)
-            .map(|i| self.constant(ctx, i).map(|c| c.values.clone()))
-            .collect::<Result<_, _>>()?;
+        let p: Vec<Vec<f64>> =
+            (1..5).map(|i| self.constant(ctx, i).map(|c| c.values.clone())).collect::<Result<_, _>>()?;
         let c = p[0].len();
         if p.iter().any(|v| v.len() != c) {
             return Err(ctx.unsupported("scale, bias, mean and var differ in length"));
         }
-        let bn = BatchNorm {
-            gamma: p[0].clone(),
-            beta: p[1].clone(),
-            mean: p[2].clone(),
-            var: p[3].clone(),
-            eps,
-        };
+        let bn = BatchNorm { gamma: p[0].clone(), beta: p[1].clone(), mean: p[2].clone(), var: p[3].clone(), eps };
         if bn.var.iter().any(|&v| v + eps <= 0.0) {
             return Err(ctx.unsupported("variance + epsilon must be positive"));
         }
@@ -513,12 +415,7 @@ impl Importer {
             None => vec![0.0; out_dim],
         };
         let weight: Vec<f64> = weight.iter().map(|v| v * alpha).collect();
-        let lin = Linear {
-            out_dim,
-            in_dim,
-            weight: weight.into(),
-            bias: bias.into(),
-        };
+        let lin = Linear { out_dim, in_dim, weight: weight.into(), bias: bias.into() };
         self.push(Op::Linear(lin), vec![x], ctx.name)
     }
 
@@ -540,13 +437,7 @@ impl Importer {
         if self.readers.get(src) == Some(&1) && x > 0 {
             if let Op::Linear(lin) = &mut self.nodes[x - 1].op {
                 if c.len() == lin.out_dim {
-                    let bias: Vec<f64> = lin
-                        .bias
-                        .as_f64()
-                        .iter()
-                        .zip(c)
-                        .map(|(u, v)| u + v)
-                        .collect();
+                    let bias: Vec<f64> = lin.bias.as_f64().iter().zip(c).map(|(u, v)| u + v).collect();
                     lin.bias = Weights::new(bias);
                     return Ok(x);
                 }
@@ -565,11 +456,7 @@ struct NodeCtx<'a> {
 
 impl NodeCtx<'_> {
     fn unsupported(&self, reason: &str) -> OnnxError {
-        OnnxError::Unsupported {
-            node: self.name.to_string(),
-            op: self.op.to_string(),
-            reason: reason.to_string(),
-        }
+        OnnxError::Unsupported { node: self.name.to_string(), op: self.op.to_string(), reason: reason.to_string() }
     }
 
     fn input_name(&self, i: usize) -> Result<&str, OnnxError> {
@@ -584,12 +471,7 @@ impl NodeCtx<'_> {
     }
 
     fn attrs_only(&self, allowed: &[&str]) -> Result<(), OnnxError> {
-        match self
-            .node
-            .attribute
-            .iter()
-            .find(|a| !allowed.contains(&a.name.as_str()))
-        {
+        match self.node.attribute.iter().find(|a| !allowed.contains(&a.name.as_str())) {
             Some(a) => Err(self.unsupported(&format!("attribute {:?}", a.name))),
             None => Ok(()),
         }
@@ -614,12 +496,8 @@ impl NodeCtx<'_> {
     fn pair(&self, name: &str, default: Option<usize>) -> Result<(usize, usize), OnnxError> {
         match (self.ints(name)?, default) {
             (Some(v), _) => match v[..] {
-                [a, b] if (1..MAX_DIM).contains(&a) && (1..MAX_DIM).contains(&b) => {
-                    Ok((a as usize, b as usize))
-                }
-                _ => {
-                    Err(self.unsupported(&format!("{name} must be two positive values, got {v:?}")))
-                }
+                [a, b] if (1..MAX_DIM).contains(&a) && (1..MAX_DIM).contains(&b) => Ok((a as usize, b as usize)),
+                _ => Err(self.unsupported(&format!("{name} must be two positive values, got {v:?}"))),
             },
             (None, Some(d)) => Ok((d, d)),
             (None, None) => Err(self.unsupported(&format!("missing attribute {name}"))),
@@ -635,18 +513,14 @@ impl NodeCtx<'_> {
 
     fn require_zero(&self, name: &str) -> Result<(), OnnxError> {
         match self.ints(name)? {
-            Some(v) if v.iter().any(|&x| x != 0) => {
-                Err(self.unsupported(&format!("{name} must be 0")))
-            }
+            Some(v) if v.iter().any(|&x| x != 0) => Err(self.unsupported(&format!("{name} must be 0"))),
             _ => Ok(()),
         }
     }
 
     fn require_ones(&self, name: &str) -> Result<(), OnnxError> {
         match self.ints(name)? {
-            Some(v) if v.iter().any(|&x| x != 1) => {
-                Err(self.unsupported(&format!("{name} must be 1")))
-            }
+            Some(v) if v.iter().any(|&x| x != 1) => Err(self.unsupported(&format!("{name} must be 1"))),
             _ => Ok(()),
         }
     }
@@ -664,8 +538,7 @@ fn input_shape(input: &pb::ValueInfoProto) -> Result<Vec<usize>, OnnxError> {
     use pb::tensor_shape_proto::dimension::Value;
     use pb::type_proto::Value as TypeValue;
     let err = |m: &str| OnnxError::Interface(format!("input {:?}: {m}", input.name));
-    let Some(TypeValue::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref())
-    else {
+    let Some(TypeValue::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err(err("not a tensor"));
     };
     let dims = &t.shape.as_ref().ok_or_else(|| err("no shape"))?.dim;
@@ -683,10 +556,7 @@ fn input_shape(input: &pb::ValueInfoProto) -> Result<Vec<usize>, OnnxError> {
 
 /// Decodes FLOAT, DOUBLE or INT64 initializers (raw or typed fields) to f64.
 fn decode_tensor(t: &pb::TensorProto) -> Result<Const, OnnxError> {
-    let bad = |reason: String| OnnxError::BadTensor {
-        name: t.name.clone(),
-        reason,
-    };
+    let bad = |reason: String| OnnxError::BadTensor { name: t.name.clone(), reason };
     if t.data_location == Some(pb::tensor_proto::DataLocation::External as i32) {
         return Err(bad("external data is not supported".into()));
     }
@@ -706,23 +576,17 @@ fn decode_tensor(t: &pb::TensorProto) -> Result<Const, OnnxError> {
     let values: Vec<f64> = match t.data_type {
         1 if !raw.is_empty() => {
             check_len(raw.len(), numel * 4).map_err(bad)?;
-            raw.chunks_exact(4)
-                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-                .collect()
+            raw.chunks_exact(4).map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()
         }
         1 => t.float_data.iter().map(|&v| f64::from(v)).collect(),
         11 if !raw.is_empty() => {
             check_len(raw.len(), numel * 8).map_err(bad)?;
-            raw.chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                .collect()
+            raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
         }
         11 => t.double_data.clone(),
         7 if !raw.is_empty() => {
             check_len(raw.len(), numel * 8).map_err(bad)?;
-            raw.chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
-                .collect()
+            raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64).collect()
         }
         7 => t.int64_data.iter().map(|&v| v as f64).collect(),
         dt => return Err(bad(format!("data type {dt} (only float, double, int64)"))),
@@ -746,9 +610,7 @@ fn check_len(found: usize, expected: usize) -> Result<(), String> {
 
 /// `[r, c]` row-major → `[c, r]` row-major.
 fn transpose(v: &[f64], r: usize, c: usize) -> Vec<f64> {
-    (0..c)
-        .flat_map(|j| (0..r).map(move |i| v[i * c + j]))
-        .collect()
+    (0..c).flat_map(|j| (0..r).map(move |i| v[i * c + j])).collect()
 }
 
 /// An ONNX model run by tract itself (optimised plan, f32), for cross-checks.
@@ -774,11 +636,7 @@ impl TractModel {
             .map_err(tract)?
             .into_runnable()
             .map_err(tract)?;
-        Ok(TractModel {
-            plan,
-            sample_shape: sample_shape.to_vec(),
-            batch,
-        })
+        Ok(TractModel { plan, sample_shape: sample_shape.to_vec(), batch })
     }
 
     /// Runs one batch (`batch` samples, flat NCHW); returns each sample's output, flattened.

@@ -12,10 +12,7 @@ use hecnn_nn::model::Op;
 fn architecture_is_as_documented() {
     let c = bundled_classifier().unwrap();
     let ops: Vec<&str> = c.nodes().iter().map(|n| n.op.name()).collect();
-    assert_eq!(
-        ops,
-        ["Conv2d", "Relu", "MaxPool", "Conv2d", "Relu", "MaxPool", "Flatten", "Linear"]
-    );
+    assert_eq!(ops, ["Conv2d", "Relu", "MaxPool", "Conv2d", "Relu", "MaxPool", "Flatten", "Linear"]);
     assert_eq!(c.input_shape(), &[1, 28, 28]);
     assert_eq!(c.output_shape(), &[10]);
     let b = bundled_backbone().unwrap();
@@ -32,10 +29,7 @@ fn full_test_set_accuracy_and_features() {
     let start = Instant::now();
     let acc = accuracy(&classifier, &images, &labels).unwrap();
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "bundled classifier: {:.2}% on the 10,000 test images ({secs:.2} s, f32)",
-        acc * 100.0
-    );
+    println!("bundled classifier: {:.2}% on the 10,000 test images ({secs:.2} s, f32)", acc * 100.0);
     assert!(acc >= 0.97, "accuracy {acc}");
 
     let few = images.slice(0..200);
@@ -46,17 +40,12 @@ fn full_test_set_accuracy_and_features() {
     assert!(feats.iter().flatten().all(|v| v.is_finite() && *v >= 0.0));
     assert!(feats.iter().all(|f| f.iter().any(|v| *v > 0.0)));
     // The head applied to the features gives the classifier's logits.
-    let logits = classifier
-        .forward_batch(&image_tensors::<f64>(&few), &hecnn_nn::model::Exact)
-        .unwrap();
-    let Op::Linear(head) = &classifier.nodes()[7].op else {
-        panic!("head")
-    };
+    let logits = classifier.forward_batch(&image_tensors::<f64>(&few), &hecnn_nn::model::Exact).unwrap();
+    let Op::Linear(head) = &classifier.nodes()[7].op else { panic!("head") };
     for (f, l) in feats.iter().zip(&logits) {
         for (o, &want) in l.data().iter().enumerate() {
             let row = &head.weight.as_f64()[o * FEATURE_DIM..(o + 1) * FEATURE_DIM];
-            let got: f64 =
-                head.bias.as_f64()[o] + row.iter().zip(f).map(|(w, x)| w * x).sum::<f64>();
+            let got: f64 = head.bias.as_f64()[o] + row.iter().zip(f).map(|(w, x)| w * x).sum::<f64>();
             assert!((got - want).abs() < 1e-9);
         }
     }

@@ -42,11 +42,7 @@ fn bundled_mnist_round_trip() {
     assert!(img.contains(&1.0));
     // The gzip and raw forms give the same data.
     let dir = temp_dir("raw");
-    let raw = idx(
-        IMAGES_MAGIC,
-        &[2, 28, 28],
-        m.test_images.slice(0..2).as_bytes(),
-    );
+    let raw = idx(IMAGES_MAGIC, &[2, 28, 28], m.test_images.slice(0..2).as_bytes());
     std::fs::write(dir.join("a.idx3-ubyte"), &raw).unwrap();
     std::fs::write(dir.join("a.idx3-ubyte.gz"), gzip(&raw)).unwrap();
     let a = mnist::load_images(dir.join("a.idx3-ubyte")).unwrap();
@@ -59,26 +55,15 @@ fn bundled_mnist_round_trip() {
 fn truncated_images_are_rejected() {
     let dir = temp_dir("trunc");
     let p = dir.join("t.idx3-ubyte.gz");
-    std::fs::write(
-        &p,
-        gzip(&idx(IMAGES_MAGIC, &[2, 28, 28], &[0u8; PIXELS + 5])),
-    )
-    .unwrap();
+    std::fs::write(&p, gzip(&idx(IMAGES_MAGIC, &[2, 28, 28], &[0u8; PIXELS + 5]))).unwrap();
     match mnist::load_images(&p) {
-        Err(IdxError::Truncated {
-            path,
-            expected,
-            found,
-        }) => {
+        Err(IdxError::Truncated { path, expected, found }) => {
             assert_eq!((path, expected, found), (p, 2 * PIXELS, PIXELS + 5));
         }
         other => panic!("expected Truncated, got {other:?}"),
     }
     let err = mnist::parse_images(&[0, 0, 8], std::path::Path::new("h")).unwrap_err();
-    assert!(
-        matches!(err, IdxError::TruncatedHeader { len: 3, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, IdxError::TruncatedHeader { len: 3, .. }), "{err:?}");
 }
 
 #[test]
@@ -86,26 +71,13 @@ fn wrong_magic_is_rejected() {
     let p = temp_dir("magic").join("m.idx3-ubyte");
     std::fs::write(&p, idx(LABELS_MAGIC, &[1, 28, 28], &[0u8; PIXELS])).unwrap();
     match mnist::load_images(&p) {
-        Err(IdxError::BadMagic {
-            path,
-            found,
-            expected,
-        }) => {
-            assert_eq!(
-                (path, found, expected),
-                (p.clone(), LABELS_MAGIC, IMAGES_MAGIC)
-            );
+        Err(IdxError::BadMagic { path, found, expected }) => {
+            assert_eq!((path, found, expected), (p.clone(), LABELS_MAGIC, IMAGES_MAGIC));
         }
         other => panic!("expected BadMagic, got {other:?}"),
     }
     std::fs::write(&p, idx(IMAGES_MAGIC, &[1], &[3])).unwrap();
-    assert!(matches!(
-        mnist::load_labels(&p),
-        Err(IdxError::BadMagic {
-            found: IMAGES_MAGIC,
-            ..
-        })
-    ));
+    assert!(matches!(mnist::load_labels(&p), Err(IdxError::BadMagic { found: IMAGES_MAGIC, .. })));
 }
 
 #[test]
@@ -124,72 +96,30 @@ fn wrong_dimensions_are_rejected() {
 fn absurd_counts_trailing_bytes_and_bad_labels() {
     let path = std::path::Path::new("x");
     let err = mnist::parse_images(&idx(IMAGES_MAGIC, &[u32::MAX, 28, 28], &[]), path).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            IdxError::TooMany {
-                count: u32::MAX,
-                max: MAX_ITEMS,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, IdxError::TooMany { count: u32::MAX, max: MAX_ITEMS, .. }), "{err:?}");
     let err = mnist::parse_labels(&idx(LABELS_MAGIC, &[2], &[1, 2, 3]), path).unwrap_err();
-    assert!(
-        matches!(err, IdxError::TrailingBytes { extra: 1, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, IdxError::TrailingBytes { extra: 1, .. }), "{err:?}");
     let err = mnist::parse_labels(&idx(LABELS_MAGIC, &[3], &[1, 12, 3]), path).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            IdxError::BadLabel {
-                index: 1,
-                label: 12,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert_eq!(
-        mnist::parse_labels(&idx(LABELS_MAGIC, &[2], &[9, 0]), path).unwrap(),
-        vec![9, 0]
-    );
+    assert!(matches!(err, IdxError::BadLabel { index: 1, label: 12, .. }), "{err:?}");
+    assert_eq!(mnist::parse_labels(&idx(LABELS_MAGIC, &[2], &[9, 0]), path).unwrap(), vec![9, 0]);
 }
 
 #[test]
 fn load_dir_checks_counts_and_presence() {
     let dir = temp_dir("dir");
     let write = |name: &str, bytes: Vec<u8>| std::fs::write(dir.join(name), bytes).unwrap();
-    write(
-        "train-images.idx3-ubyte",
-        idx(IMAGES_MAGIC, &[2, 28, 28], &[0u8; 2 * PIXELS]),
-    );
-    write(
-        "train-labels.idx1-ubyte.gz",
-        gzip(&idx(LABELS_MAGIC, &[3], &[1, 2, 3])),
-    );
+    write("train-images.idx3-ubyte", idx(IMAGES_MAGIC, &[2, 28, 28], &[0u8; 2 * PIXELS]));
+    write("train-labels.idx1-ubyte.gz", gzip(&idx(LABELS_MAGIC, &[3], &[1, 2, 3])));
     match Mnist::load_dir(&dir) {
-        Err(IdxError::CountMismatch {
-            n_images: 2,
-            n_labels: 3,
-            ..
-        }) => {}
+        Err(IdxError::CountMismatch { n_images: 2, n_labels: 3, .. }) => {}
         other => panic!("expected CountMismatch, got {other:?}"),
     }
-    write(
-        "train-labels.idx1-ubyte.gz",
-        gzip(&idx(LABELS_MAGIC, &[2], &[1, 2])),
-    );
+    write("train-labels.idx1-ubyte.gz", gzip(&idx(LABELS_MAGIC, &[2], &[1, 2])));
     match Mnist::load_dir(&dir) {
         Err(IdxError::Missing { name, .. }) => assert_eq!(name, "t10k-images.idx3-ubyte"),
         other => panic!("expected Missing, got {other:?}"),
     }
-    write(
-        "t10k-images.idx3-ubyte.gz",
-        gzip(&idx(IMAGES_MAGIC, &[1, 28, 28], &[7u8; PIXELS])),
-    );
+    write("t10k-images.idx3-ubyte.gz", gzip(&idx(IMAGES_MAGIC, &[1, 28, 28], &[7u8; PIXELS])));
     write("t10k-labels.idx1-ubyte", idx(LABELS_MAGIC, &[1], &[4]));
     let m = Mnist::load_dir(&dir).unwrap();
     assert_eq!((m.train_labels, m.test_labels), (vec![1, 2], vec![4]));
@@ -199,13 +129,7 @@ fn load_dir_checks_counts_and_presence() {
 #[test]
 fn missing_and_corrupt_gzip_are_io_errors() {
     let dir = temp_dir("io");
-    assert!(matches!(
-        mnist::load_labels(dir.join("nope")),
-        Err(IdxError::Io { .. })
-    ));
+    assert!(matches!(mnist::load_labels(dir.join("nope")), Err(IdxError::Io { .. })));
     std::fs::write(dir.join("bad.gz"), b"\x1f\x8b\x08\x00garbage").unwrap();
-    assert!(matches!(
-        mnist::load_labels(dir.join("bad.gz")),
-        Err(IdxError::Io { .. })
-    ));
+    assert!(matches!(mnist::load_labels(dir.join("bad.gz")), Err(IdxError::Io { .. })));
 }

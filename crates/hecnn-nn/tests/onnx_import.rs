@@ -21,26 +21,15 @@ fn test_images(n: usize) -> Vec<Tensor<f64>> {
 
 fn max_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
 }
 
 /// Native import and tract agree with `reference` on `xs` to 1e-4.
-fn check_against(
-    path: &str,
-    reference: Option<&Model>,
-    xs: &[Tensor<f64>],
-    out_dim: usize,
-) -> Model {
+fn check_against(path: &str, reference: Option<&Model>, xs: &[Tensor<f64>], out_dim: usize) -> Model {
     let bytes = std::fs::read(repo(path)).unwrap();
     let imported = import_onnx(repo(path)).unwrap();
     let tract = TractModel::load(&bytes, imported.input_shape(), xs.len()).unwrap();
-    let flat: Vec<f32> = xs
-        .iter()
-        .flat_map(|x| x.data().iter().map(|&v| v as f32))
-        .collect();
+    let flat: Vec<f32> = xs.iter().flat_map(|x| x.data().iter().map(|&v| v as f32)).collect();
     let tract_out = tract.run(&flat).unwrap();
     let mut worst = (0.0f64, 0.0f64);
     for (x, t) in xs.iter().zip(&tract_out) {
@@ -49,15 +38,10 @@ fn check_against(
         let t: Vec<f64> = t.iter().map(|&v| f64::from(v)).collect();
         worst.0 = worst.0.max(max_diff(ours.data(), &t));
         if let Some(r) = reference {
-            worst.1 = worst
-                .1
-                .max(max_diff(ours.data(), r.forward(x).unwrap().data()));
+            worst.1 = worst.1.max(max_diff(ours.data(), r.forward(x).unwrap().data()));
         }
     }
-    println!(
-        "{path}: max |import - tract| = {:.2e}, max |import - native| = {:.2e}",
-        worst.0, worst.1
-    );
+    println!("{path}: max |import - tract| = {:.2e}, max |import - native| = {:.2e}", worst.0, worst.1);
     assert!(worst.0 < 1e-4 && worst.1 < 1e-4, "{worst:?}");
     imported
 }
@@ -65,19 +49,9 @@ fn check_against(
 #[test]
 fn bundled_onnx_matches_native_and_tract() {
     let xs = test_images(100);
-    let b = check_against(
-        "../../models/backbone.onnx",
-        Some(&bundled_backbone().unwrap()),
-        &xs,
-        FEATURE_DIM,
-    );
+    let b = check_against("../../models/backbone.onnx", Some(&bundled_backbone().unwrap()), &xs, FEATURE_DIM);
     assert_eq!(b.output_shape(), &[FEATURE_DIM]);
-    let c = check_against(
-        "../../models/classifier.onnx",
-        Some(&bundled_classifier().unwrap()),
-        &xs,
-        10,
-    );
+    let c = check_against("../../models/classifier.onnx", Some(&bundled_classifier().unwrap()), &xs, 10);
     assert_eq!(c.nodes().len(), bundled_classifier().unwrap().nodes().len());
 }
 
@@ -87,14 +61,8 @@ fn mixed_ops_match_tract() {
     let m = check_against("tests/data/mixed_ops.onnx", None, &xs, 10);
     let ops: Vec<&str> = m.nodes().iter().map(|n| n.op.name()).collect();
     // BatchNormalization folded into conv1, MatMul + Add became one Linear.
-    assert_eq!(
-        ops,
-        ["Conv2d", "Relu", "Conv2d", "Add", "Relu", "AvgPool", "MaxPool", "Flatten", "Linear"]
-    );
-    assert!(!m
-        .nodes()
-        .iter()
-        .any(|n| matches!(n.op, Op::ChannelAffine(_))));
+    assert_eq!(ops, ["Conv2d", "Relu", "Conv2d", "Add", "Relu", "AvgPool", "MaxPool", "Flatten", "Linear"]);
+    assert!(!m.nodes().iter().any(|n| matches!(n.op, Op::ChannelAffine(_))));
     // The residual Add reads the ReLU output and the second convolution.
     assert_eq!(m.nodes()[3].inputs, vec![3, 2]);
     let _ = m.forward_with(&xs[0], &Exact).unwrap();
@@ -119,15 +87,9 @@ fn unsupported_op_is_named() {
 
 #[test]
 fn garbage_is_a_decode_error() {
-    assert!(matches!(
-        import_onnx_bytes(b"\xff\xff\xff\xff not onnx"),
-        Err(OnnxError::Decode(_))
-    ));
+    assert!(matches!(import_onnx_bytes(b"\xff\xff\xff\xff not onnx"), Err(OnnxError::Decode(_))));
     assert!(matches!(import_onnx_bytes(b""), Err(OnnxError::NoGraph)));
-    assert!(matches!(
-        import_onnx(repo("tests/data/missing.onnx")),
-        Err(OnnxError::Io { .. })
-    ));
+    assert!(matches!(import_onnx(repo("tests/data/missing.onnx")), Err(OnnxError::Io { .. })));
     // Every prefix and a few bit flips of a real model: errors or models, never panics.
     let bytes = std::fs::read(repo("tests/data/mixed_ops.onnx")).unwrap();
     for cut in (0..bytes.len()).step_by(97) {

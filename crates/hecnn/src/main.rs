@@ -11,9 +11,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
 use hecnn_ckks::{Parameters, Preset};
 use serde::Serialize;
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "hecnn", version, about = "Homomorphically encrypted CNN training and inference (RNS-CKKS)")]

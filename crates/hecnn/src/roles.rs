@@ -117,7 +117,8 @@ pub fn train_server(upload_dir: &Path, out: &Path, iterations: usize, quiet: boo
     let pb = spinner(quiet, "server: loading and validating the upload");
     let up = upload::load_upload(upload_dir)?;
     pb.finish_and_clear();
-    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new((iterations * 4) as u64) };
+    let bar =
+        if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new((iterations * 4) as u64) };
     let t = std::time::Instant::now();
     let trainer = Trainer::new(&up.ctx, &up.relin, &up.galois);
     let (model, stats) = trainer.train(&up.data, iterations, &PAPER_SIGMOID, &mut |p| match p {

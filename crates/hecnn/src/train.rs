@@ -234,12 +234,8 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
 
     // Client: decrypt and evaluate.
     let w = client.decrypt_weights(&model.w, &layout, CLASSES, d)?;
-    let max_weight_error = w
-        .iter()
-        .flatten()
-        .zip(reference.w.iter().flatten())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let max_weight_error =
+        w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     let train_accuracy = mlr::accuracy(&w, &prep.x, &prep.y)?;
     let reference_train_accuracy = mlr::accuracy(&reference.w, &prep.x, &prep.y)?;
     let (test_accuracy, reference_accuracy) = match &test {
@@ -278,10 +274,7 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
 pub fn print(r: &TrainReport) {
     let pct = |x: f64| 100.0 * x;
     println!("Encrypted CNN training by transfer learning (MLR on frozen-backbone features)");
-    println!(
-        "  data        {} training samples, {} features (with bias), {} classes",
-        r.samples, r.features, CLASSES
-    );
+    println!("  data        {} training samples, {} features (with bias), {} classes", r.samples, r.features, CLASSES);
     println!(
         "  parameters  {} (N={}, ~{:.0}-bit security), layout {}×{}×{} per ciphertext",
         r.preset, r.n, r.security_bits, r.layout.samples_per_block, r.layout.features_per_block, r.layout.class_slots

@@ -85,10 +85,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], FormatError> {
         if self.bytes.len() - self.pos < n {
-            return Err(FormatError::Truncated {
-                offset: self.pos,
-                what,
-            });
+            return Err(FormatError::Truncated { offset: self.pos, what });
         }
         let s = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
@@ -108,29 +105,16 @@ impl<'a> Reader<'a> {
     fn dim(&mut self, what: &'static str, min: usize) -> Result<usize, FormatError> {
         let v = self.u32(what)? as usize;
         if v < min || v > MAX_DIM {
-            return Err(FormatError::OutOfBounds {
-                what,
-                value: v as u64,
-            });
+            return Err(FormatError::OutOfBounds { what, value: v as u64 });
         }
         Ok(v)
     }
 
-    fn floats(
-        &mut self,
-        n: usize,
-        node: usize,
-        what: &'static str,
-    ) -> Result<Vec<f64>, FormatError> {
-        let bytes = n.checked_mul(4).ok_or(FormatError::OutOfBounds {
-            what,
-            value: n as u64,
-        })?;
+    fn floats(&mut self, n: usize, node: usize, what: &'static str) -> Result<Vec<f64>, FormatError> {
+        let bytes = n.checked_mul(4).ok_or(FormatError::OutOfBounds { what, value: n as u64 })?;
         let raw = self.take(bytes, what)?;
-        let v: Vec<f64> = raw
-            .chunks_exact(4)
-            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect();
+        let v: Vec<f64> =
+            raw.chunks_exact(4).map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect();
         if v.iter().any(|x| !x.is_finite()) {
             return Err(FormatError::NonFinite { node });
         }
@@ -149,28 +133,18 @@ pub(super) fn read(bytes: &[u8]) -> Result<Model, FormatError> {
     }
     let rank = r.u32("input rank")? as usize;
     if !(1..=3).contains(&rank) {
-        return Err(FormatError::OutOfBounds {
-            what: "input rank",
-            value: rank as u64,
-        });
+        return Err(FormatError::OutOfBounds { what: "input rank", value: rank as u64 });
     }
-    let input_shape = (0..rank)
-        .map(|_| r.dim("input dim", 1))
-        .collect::<Result<Vec<_>, _>>()?;
+    let input_shape = (0..rank).map(|_| r.dim("input dim", 1)).collect::<Result<Vec<_>, _>>()?;
     let n = r.u32("node count")? as usize;
     if n > MAX_NODES {
-        return Err(FormatError::OutOfBounds {
-            what: "node count",
-            value: n as u64,
-        });
+        return Err(FormatError::OutOfBounds { what: "node count", value: n as u64 });
     }
     let mut nodes = Vec::with_capacity(n);
     for node in 0..n {
         let tag = r.u8("layer tag")?;
         let n_in = r.u8("input count")? as usize;
-        let inputs = (0..n_in)
-            .map(|_| r.u32("input id").map(|v| v as usize))
-            .collect::<Result<_, _>>()?;
+        let inputs = (0..n_in).map(|_| r.u32("input id").map(|v| v as usize)).collect::<Result<_, _>>()?;
         let op = match tag {
             T_CONV => {
                 let out_c = r.dim("conv out channels", 1)?;
@@ -184,21 +158,10 @@ pub(super) fn read(bytes: &[u8]) -> Result<Model, FormatError> {
                 let count = out_c
                     .checked_mul(in_c)
                     .and_then(|v| v.checked_mul(kernel.0 * kernel.1))
-                    .ok_or(FormatError::OutOfBounds {
-                        what: "conv weights",
-                        value: u64::MAX,
-                    })?;
+                    .ok_or(FormatError::OutOfBounds { what: "conv weights", value: u64::MAX })?;
                 let weight = r.floats(count, node, "conv weights")?.into();
                 let bias = r.floats(out_c, node, "conv bias")?.into();
-                Op::Conv2d(Conv2d {
-                    out_c,
-                    in_c,
-                    kernel,
-                    stride,
-                    pad,
-                    weight,
-                    bias,
-                })
+                Op::Conv2d(Conv2d { out_c, in_c, kernel, stride, pad, weight, bias })
             }
             T_AFFINE => {
                 let c = r.dim("affine channels", 1)?;
@@ -222,12 +185,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Model, FormatError> {
                 let in_dim = r.dim("linear in", 1)?;
                 let weight = r.floats(out_dim * in_dim, node, "linear weights")?.into();
                 let bias = r.floats(out_dim, node, "linear bias")?.into();
-                Op::Linear(Linear {
-                    out_dim,
-                    in_dim,
-                    weight,
-                    bias,
-                })
+                Op::Linear(Linear { out_dim, in_dim, weight, bias })
             }
             T_ADD => Op::Add,
             T_FLATTEN => Op::Flatten,
@@ -273,12 +231,7 @@ pub(super) fn write(model: &Model) -> Vec<u8> {
         u32s(&mut out, &node.inputs);
         match &node.op {
             Op::Conv2d(c) => {
-                u32s(
-                    &mut out,
-                    &[
-                        c.out_c, c.in_c, c.kernel.0, c.kernel.1, c.stride.0, c.stride.1,
-                    ],
-                );
+                u32s(&mut out, &[c.out_c, c.in_c, c.kernel.0, c.kernel.1, c.stride.0, c.stride.1]);
                 u32s(&mut out, &c.pad);
                 f32s(&mut out, c.weight.as_f64());
                 f32s(&mut out, c.bias.as_f64());

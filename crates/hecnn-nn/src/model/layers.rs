@@ -45,9 +45,7 @@ impl Conv2d {
         let [pt, pl, pb, pr] = self.pad;
         let (hp, wp) = (h + pt + pb, w + pl + pr);
         if hp < kh || wp < kw {
-            return Err(format!(
-                "kernel {kh}x{kw} larger than padded input {hp}x{wp}"
-            ));
+            return Err(format!("kernel {kh}x{kw} larger than padded input {hp}x{wp}"));
         }
         Ok(vec![self.out_c, (hp - kh) / sh + 1, (wp - kw) / sw + 1])
     }
@@ -88,11 +86,7 @@ impl Conv2d {
                         let wv = wts[((o * self.in_c + i) * kh + ky) * kw + kx];
                         // Output columns whose input column ox*sw + kx - pl is inside [0, iw).
                         let lo = if pl > kx { (pl - kx).div_ceil(sw) } else { 0 };
-                        let hi = if iw + pl > kx {
-                            ((iw + pl - kx - 1) / sw + 1).min(ow)
-                        } else {
-                            0
-                        };
+                        let hi = if iw + pl > kx { ((iw + pl - kx - 1) / sw + 1).min(ow) } else { 0 };
                         if lo >= hi {
                             continue;
                         }
@@ -105,9 +99,7 @@ impl Conv2d {
                             let orow = &mut plane[oy * ow..(oy + 1) * ow];
                             if sw == 1 {
                                 let start = lo + kx - pl;
-                                for (d, s) in
-                                    orow[lo..hi].iter_mut().zip(&row[start..start + hi - lo])
-                                {
+                                for (d, s) in orow[lo..hi].iter_mut().zip(&row[start..start + hi - lo]) {
                                     *d += wv * *s;
                                 }
                             } else {
@@ -178,23 +170,9 @@ impl BatchNorm {
     /// The equivalent per-channel affine map: `scale = γ/√(var+ε)`,
     /// `shift = β − mean·scale`.
     pub fn to_affine(&self) -> ChannelAffine {
-        let scale: Vec<f64> = self
-            .gamma
-            .iter()
-            .zip(&self.var)
-            .map(|(g, v)| g / (v + self.eps).sqrt())
-            .collect();
-        let shift = self
-            .beta
-            .iter()
-            .zip(&self.mean)
-            .zip(&scale)
-            .map(|((b, m), s)| b - m * s)
-            .collect();
-        ChannelAffine {
-            scale: scale.into(),
-            shift: Weights::new(shift),
-        }
+        let scale: Vec<f64> = self.gamma.iter().zip(&self.var).map(|(g, v)| g / (v + self.eps).sqrt()).collect();
+        let shift = self.beta.iter().zip(&self.mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+        ChannelAffine { scale: scale.into(), shift: Weights::new(shift) }
     }
 }
 
@@ -210,10 +188,7 @@ pub struct Pool2d {
 impl Pool2d {
     /// A `k×k` window with stride `k`.
     pub fn square(k: usize) -> Self {
-        Pool2d {
-            kernel: (k, k),
-            stride: (k, k),
-        }
+        Pool2d { kernel: (k, k), stride: (k, k) }
     }
 
     /// Output shape for input `[c, h, w]`, or why it does not fit.
@@ -233,12 +208,7 @@ impl Pool2d {
     }
 
     /// Calls `f(output index, window values)` for every output position.
-    fn windows<S: Scalar>(
-        &self,
-        x: &Tensor<S>,
-        out: &[usize],
-        mut f: impl FnMut(usize, &mut Vec<S>),
-    ) {
+    fn windows<S: Scalar>(&self, x: &Tensor<S>, out: &[usize], mut f: impl FnMut(usize, &mut Vec<S>)) {
         let (h, w) = (x.shape()[1], x.shape()[2]);
         let (oh, ow) = (out[1], out[2]);
         let mut buf = Vec::with_capacity(self.kernel.0 * self.kernel.1);

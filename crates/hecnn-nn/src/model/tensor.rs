@@ -103,10 +103,7 @@ impl<S: Scalar> Tensor<S> {
     /// A zero tensor.
     pub fn zeros(shape: Vec<usize>) -> Self {
         let n = shape.iter().product();
-        Tensor {
-            shape,
-            data: vec![S::default(); n],
-        }
+        Tensor { shape, data: vec![S::default(); n] }
     }
 
     /// The shape.

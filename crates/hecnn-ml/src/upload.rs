@@ -44,6 +44,17 @@ pub struct Manifest {
     pub layout: Layout,
     /// Parameter fingerprint (hex) the ciphertexts were made for.
     pub fingerprint: String,
+    /// Which key set (hash of the relinearization key): binds the files of
+    /// one client together, so keys or models from another key set are
+    /// caught instead of decrypting to noise.
+    pub key_id: String,
+}
+
+/// Identifier of a key set: the first 8 bytes of blake3 over the
+/// serialized relinearization key.
+pub fn key_id(ctx: &Context, rlk: &RelinKey) -> String {
+    let h = blake3::hash(&rlk.to_bytes(ctx));
+    h.as_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const UPLOAD_FORMAT: &str = "hecnn-training-upload-v1";
@@ -108,7 +119,8 @@ pub fn save_upload(
 ) -> Result<u64, UploadError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut total = write(&dir.join("params.bin"), &ctx.params().to_bytes())?;
-    total += write(&dir.join("relin.key"), &rlk.to_bytes(ctx))?;
+    let relin_bytes = rlk.to_bytes(ctx);
+    total += write(&dir.join("relin.key"), &relin_bytes)?;
     total += write(&dir.join("galois.key"), &gk.to_bytes(ctx))?;
     let manifest = Manifest {
         format: UPLOAD_FORMAT.into(),
@@ -117,6 +129,7 @@ pub fn save_upload(
         classes: data.classes,
         layout: data.layout,
         fingerprint: format!("{:016x}", ctx.fingerprint()),
+        key_id: key_id(ctx, rlk),
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     total += write(&dir.join("manifest.json"), &json)?;
@@ -143,6 +156,8 @@ pub struct LoadedUpload {
     pub ctx: Arc<Context>,
     /// Relinearization key.
     pub relin: RelinKey,
+    /// Key-set identifier from the manifest (checked against `relin`).
+    pub key_id: String,
     /// Rotation keys.
     pub galois: GaloisKeys,
     /// The encrypted dataset.
@@ -184,6 +199,12 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
         return Err(UploadError::Manifest { path: mpath, reason: "made for other parameters".into() });
     }
     let relin = load_relin(&ctx, &dir.join("relin.key"))?;
+    if key_id(&ctx, &relin) != m.key_id {
+        return Err(UploadError::Manifest {
+            path: dir.join("relin.key"),
+            reason: "relinearization key of another key set than the manifest's".into(),
+        });
+    }
     let galois = load_galois(&ctx, &dir.join("galois.key"))?;
     let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
     let blocks = |prefix: &str| -> Result<Vec<Vec<Ciphertext>>, UploadError> {
@@ -202,15 +223,17 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
         labels: (0..nb).map(|b| load_ct(&ctx, &dir.join(format!("y-{b}.ct")))).collect::<Result<_, _>>()?,
         weights: (0..nf).map(|fb| load_ct(&ctx, &dir.join(format!("w0-{fb}.ct")))).collect::<Result<_, _>>()?,
     };
-    Ok(LoadedUpload { ctx, relin, galois, data })
+    Ok(LoadedUpload { ctx, relin, key_id: m.key_id, galois, data })
 }
 
-/// Writes the encrypted model (W and V blocks) and its manifest.
+/// Writes the encrypted model (W and V blocks) and its manifest, tagged
+/// with the key set of the upload it was trained on.
 pub fn save_model(
     dir: &Path,
     ctx: &Context,
     data: &EncryptedDataset,
     model: &EncryptedModel,
+    key_id: &str,
 ) -> Result<u64, UploadError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let manifest = Manifest {
@@ -220,6 +243,7 @@ pub fn save_model(
         classes: data.classes,
         layout: data.layout,
         fingerprint: format!("{:016x}", ctx.fingerprint()),
+        key_id: key_id.to_string(),
     };
     let mut total = write(&dir.join("manifest.json"), &serde_json::to_vec_pretty(&manifest).expect("serializes"))?;
     for (prefix, blocks) in [("w", &model.w), ("v", &model.v)] {
@@ -230,12 +254,19 @@ pub fn save_model(
     Ok(total)
 }
 
-/// Reads an encrypted model for the client's context.
-pub fn load_model(dir: &Path, ctx: &Arc<Context>) -> Result<(Manifest, Vec<Ciphertext>, Vec<Ciphertext>), UploadError> {
+/// Reads an encrypted model for the client's context and key set.
+pub fn load_model(
+    dir: &Path,
+    ctx: &Arc<Context>,
+    key_id: &str,
+) -> Result<(Manifest, Vec<Ciphertext>, Vec<Ciphertext>), UploadError> {
     let mpath = dir.join("manifest.json");
     let m = read_manifest(&mpath, MODEL_FORMAT)?;
     if m.fingerprint != format!("{:016x}", ctx.fingerprint()) {
         return Err(UploadError::Manifest { path: mpath, reason: "made for other parameters".into() });
+    }
+    if m.key_id != key_id {
+        return Err(UploadError::Manifest { path: mpath, reason: "trained on an upload of another key set".into() });
     }
     let nf = m.layout.feature_blocks(m.features);
     let w = (0..nf).map(|fb| load_ct(ctx, &dir.join(format!("w-{fb}.ct")))).collect::<Result<_, _>>()?;

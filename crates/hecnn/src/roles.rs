@@ -125,7 +125,7 @@ pub fn train_server(upload_dir: &Path, out: &Path, iterations: usize, quiet: boo
         TrainProgress::Stage { iteration, stage } => bar.set_position((iteration * 4 + stage) as u64),
     })?;
     bar.finish_and_clear();
-    let bytes = upload::save_model(out, &up.ctx, &up.data, &model)?;
+    let bytes = upload::save_model(out, &up.ctx, &up.data, &model, &up.key_id)?;
     println!(
         "server: {iterations} iterations in {:.2} s, {} key switches; encrypted model in {} ({:.1} MiB)",
         t.elapsed().as_secs_f64(),
@@ -139,7 +139,8 @@ pub fn train_server(upload_dir: &Path, out: &Path, iterations: usize, quiet: boo
 /// `hecnn decrypt-model`: encrypted model → weights JSON.
 pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path) -> Result<()> {
     let (ctx, sk) = load_client(keys)?;
-    let (m, w_cts, v_cts) = upload::load_model(model_dir, &ctx)?;
+    let rlk = upload::load_relin(&ctx, &keys.join("relin.key"))?;
+    let (m, w_cts, v_cts) = upload::load_model(model_dir, &ctx, &upload::key_id(&ctx, &rlk))?;
     let client = TrainingClient::new(&sk);
     let w = client.decrypt_weights(&w_cts, &m.layout, m.classes, m.features)?;
     let v = client.decrypt_weights(&v_cts, &m.layout, m.classes, m.features)?;

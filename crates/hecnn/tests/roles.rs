@@ -1,0 +1,133 @@
+//! The split-role workflow through the real binary, and the typed errors a
+//! client or server gets from bad files.
+
+use assert_cmd::Command;
+use std::path::Path;
+
+fn hecnn() -> Command {
+    Command::cargo_bin("hecnn").expect("binary built")
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = hecnn().args(args).output().expect("runs");
+    assert!(out.status.success(), "hecnn {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run_err(args: &[&str]) -> String {
+    let out = hecnn().args(args).output().expect("runs");
+    assert!(!out.status.success(), "hecnn {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn client_server_client_round_trip_and_bad_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    let upload = tmp.path().join("upload");
+    let model = tmp.path().join("model");
+    let weights = tmp.path().join("weights.json");
+    run_ok(&["keygen", "--out", p(&keys)]);
+    assert!(keys.join("secret.key").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys.join("secret.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "secret key readable by others");
+    }
+    let out = run_ok(&["encrypt", "--keys", p(&keys), "--out", p(&upload), "--samples", "64"]);
+    assert!(out.contains("ciphertexts"), "{out}");
+    // The server's directory never holds a secret key.
+    assert!(!upload.join("secret.key").exists());
+    run_ok(&["train-server", "--upload", p(&upload), "--out", p(&model), "--iterations", "2"]);
+    run_ok(&["decrypt-model", "--keys", p(&keys), "--model", p(&model), "--out", p(&weights)]);
+    let out = run_ok(&["evaluate", "--keys", p(&keys), "--weights", p(&weights)]);
+    let acc: f64 = out.split_whitespace().nth(2).unwrap().trim_end_matches('%').parse().unwrap();
+    assert!(acc > 30.0, "test accuracy {acc}% after 2 iterations on 64 samples");
+
+    // Too many iterations for the level budget: refused before any work.
+    let err = run_err(&["train-server", "--upload", p(&upload), "--out", p(&tmp.path().join("m3")), "--iterations", "3"]);
+    assert!(err.contains("level budget: 3 iterations need 13 levels, the upload has 9"), "{err}");
+
+    // A truncated ciphertext: the server names the file.
+    let bad = tmp.path().join("bad-upload");
+    copy_dir(&upload, &bad);
+    let victim = bad.join("x-0-3.ct");
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    let err = run_err(&["train-server", "--upload", p(&bad), "--out", p(&tmp.path().join("m4"))]);
+    assert!(err.contains("x-0-3.ct") && err.contains("truncated"), "{err}");
+
+    // A flipped bit inside a ciphertext: checksum mismatch, named.
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 3] ^= 4;
+    std::fs::write(&victim, &flipped).unwrap();
+    let err = run_err(&["train-server", "--upload", p(&bad), "--out", p(&tmp.path().join("m5"))]);
+    assert!(err.contains("x-0-3.ct") && err.contains("checksum mismatch"), "{err}");
+    std::fs::write(&victim, &bytes).unwrap();
+
+    // Keys of another key set (same parameters) swapped into the upload.
+    let other = tmp.path().join("other-keys");
+    run_ok(&["keygen", "--out", p(&other)]);
+    std::fs::copy(other.join("relin.key"), bad.join("relin.key")).unwrap();
+    let err = run_err(&["train-server", "--upload", p(&bad), "--out", p(&tmp.path().join("m6"))]);
+    assert!(err.contains("relin.key") && err.contains("another key set"), "{err}");
+
+    // The model decrypted with another client's keys: refused, not noise.
+    let err = run_err(&["decrypt-model", "--keys", p(&other), "--model", p(&model), "--out", p(&tmp.path().join("w2.json"))]);
+    assert!(err.contains("another key set"), "{err}");
+
+    // Parameters of another preset swapped in: the manifest no longer matches.
+    let light = tmp.path().join("light-keys");
+    run_ok(&["keygen", "--out", p(&light), "--preset", "light"]);
+    std::fs::copy(light.join("params.bin"), bad.join("params.bin")).unwrap();
+    let err = run_err(&["train-server", "--upload", p(&bad), "--out", p(&tmp.path().join("m7"))]);
+    assert!(err.contains("manifest.json") && err.contains("other parameters"), "{err}");
+
+    // Garbage parameters file.
+    std::fs::write(bad.join("params.bin"), b"not a parameter file at all, just text").unwrap();
+    let err = run_err(&["train-server", "--upload", p(&bad), "--out", p(&tmp.path().join("m8"))]);
+    assert!(err.contains("params.bin") && err.contains("bad magic"), "{err}");
+
+    // Writing over existing output is refused.
+    let err = run_err(&["keygen", "--out", p(&keys)]);
+    assert!(err.contains("already exists"), "{err}");
+}
+
+#[test]
+fn bad_feature_csv_is_named_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("f.csv");
+    std::fs::write(&csv, "1,0.5,0.25\n2,0.1,NaN\n").unwrap();
+    let err = run_err(&["train", "--samples", "2", "--features-csv", p(&csv), "--json"]);
+    assert!(err.contains("f.csv:2"), "{err}");
+    std::fs::write(&csv, "1,0.5,0.25\n12,0.1,0.2\n").unwrap();
+    let err = run_err(&["train", "--samples", "2", "--features-csv", p(&csv), "--json"]);
+    assert!(err.contains("f.csv:2"), "{err}");
+}
+
+#[test]
+fn params_json_lists_secure_presets() {
+    let out = run_ok(&["params", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v.as_array().unwrap();
+    assert!(rows.len() >= 4);
+    for r in rows {
+        for key in ["name", "n", "log_qp", "levels", "security_bits"] {
+            assert!(r.get(key).is_some(), "missing {key}");
+        }
+        assert!(r["security_bits"].as_f64().unwrap() >= 128.0);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}

@@ -142,6 +142,8 @@ struct Importer {
     values: HashMap<String, usize>,
     /// How many node inputs and graph outputs read each name.
     readers: HashMap<String, usize>,
+    /// How many ONNX names refer to each native value id (Identity and folds alias).
+    names: HashMap<usize, usize>,
     nodes: Vec<Node>,
     /// Shape of each native value id.
     shapes: Vec<Vec<usize>>,
@@ -180,6 +182,7 @@ impl Importer {
             consts,
             values,
             readers,
+            names: HashMap::from([(0, 1)]),
             nodes: Vec::new(),
             shapes: vec![shape],
         })
@@ -347,7 +350,14 @@ impl Importer {
             }
         };
         self.values.insert(out_name, id);
+        *self.names.entry(id).or_default() += 1;
         Ok(())
+    }
+
+    /// True when value `x` (named `src` in ONNX) is read only once and has no
+    /// other name, so a following affine map may be folded into its producer.
+    fn foldable(&self, src: &str, x: usize) -> bool {
+        x > 0 && self.readers.get(src) == Some(&1) && self.names.get(&x) == Some(&1)
     }
 
     /// The computed value feeding input `i` of the node.
@@ -480,7 +490,7 @@ impl Importer {
         }
         let affine = bn.to_affine();
         let src = ctx.input_name(0)?;
-        if self.readers.get(src) == Some(&1) && x > 0 {
+        if self.foldable(src, x) {
             if let Op::Conv2d(conv) = &mut self.nodes[x - 1].op {
                 if conv.out_c == c {
                     conv.fold_affine(&affine);
@@ -537,7 +547,7 @@ impl Importer {
         let x = self.value(ctx, vi)?;
         let src = ctx.input_name(vi)?;
         let c = &self.consts[cname].values;
-        if self.readers.get(src) == Some(&1) && x > 0 {
+        if self.foldable(src, x) {
             if let Op::Linear(lin) = &mut self.nodes[x - 1].op {
                 if c.len() == lin.out_dim {
                     let bias: Vec<f64> = lin

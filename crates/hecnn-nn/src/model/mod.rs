@@ -382,7 +382,8 @@ impl Model {
             .collect())
     }
 
-    /// Serialises the model (see [`format`](Model::from_bytes) for the layout).
+    /// Serialises the model: magic `HECNNMDL`, format version, input shape,
+    /// then each node's tag, inputs, sizes and f32 little-endian weights.
     pub fn to_bytes(&self) -> Vec<u8> {
         format::write(self)
     }

@@ -1,142 +1,16 @@
-//! ONNX import: a CNN exported from PyTorch (or built with `onnx.helper`)
-//! becomes a native [`Model`], so the approximation simulator and the
-//! encrypted inference see exactly the layers they know.
-//!
-//! `tract-onnx` decodes the protobuf; the graph walk and the tensor decoding
-//! are ours, so untrusted files give typed errors, never panics. Supported:
-//! Conv (group 1, no dilation), Gemm, MatMul (+ Add of a constant bias),
-//! Relu, MaxPool, AveragePool, GlobalAveragePool (no padding), BatchNormalization
-//! (folded into a preceding Conv when that Conv feeds only it), Add of two
-//! values (residual), Flatten (axis 1), Reshape to `[batch, features]`,
-//! Identity. Anything else is [`OnnxError::UnsupportedOp`] naming the node.
-//! The batch axis is dropped: the native model works on one sample.
-//!
-//! [`TractModel`] runs the same file with tract itself, as a cross-check.
+//! The graph walk: ONNX nodes in order become native nodes; batch norms and
+//! constant biases are folded into their producers when nothing else reads them.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
 
-use thiserror::Error;
 use tract_onnx::pb;
-use tract_onnx::prelude::Framework;
 
+use super::attrs::NodeCtx;
+use super::tensor::{decode_tensor, Const};
+use super::{OnnxError, MAX_DIM};
 use crate::model::{BatchNorm, Conv2d, Linear, Model, ModelError, Node, Op, Pool2d, Weights};
 
-/// Largest ONNX file accepted.
-pub const MAX_ONNX_BYTES: usize = 256 * 1024 * 1024;
-/// Largest tensor (elements) accepted.
-const MAX_ELEMS: usize = 1 << 26;
-/// Largest dimension accepted in shapes and attributes.
-const MAX_DIM: i64 = 1 << 16;
-
-/// Why an ONNX model could not be imported.
-#[derive(Debug, Error)]
-pub enum OnnxError {
-    /// Reading the file failed.
-    #[error("{path}: I/O error: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is larger than [`MAX_ONNX_BYTES`].
-    #[error("ONNX file larger than {MAX_ONNX_BYTES} bytes")]
-    TooLarge,
-    /// The bytes are not an ONNX protobuf.
-    #[error("not a valid ONNX protobuf: {0}")]
-    Decode(String),
-    /// The model has no graph.
-    #[error("the ONNX model has no graph")]
-    NoGraph,
-    /// An operator we do not translate.
-    #[error("node {node:?}: unsupported operator {op}")]
-    UnsupportedOp {
-        /// Node name (or `#index` when unnamed).
-        node: String,
-        /// ONNX op type.
-        op: String,
-    },
-    /// A supported operator used in a way we do not translate.
-    #[error("node {node:?} ({op}): {reason}")]
-    Unsupported {
-        /// Node name (or `#index` when unnamed).
-        node: String,
-        /// ONNX op type.
-        op: String,
-        /// What is not supported.
-        reason: String,
-    },
-    /// A tensor a node needs is neither an initializer nor computed before it.
-    #[error("node {node:?}: input {name:?} is not defined before use")]
-    Undefined {
-        /// Node name.
-        node: String,
-        /// Tensor name.
-        name: String,
-    },
-    /// An initializer cannot be decoded.
-    #[error("tensor {name:?}: {reason}")]
-    BadTensor {
-        /// Tensor name.
-        name: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The graph's input or output is not what we accept.
-    #[error("graph interface: {0}")]
-    Interface(String),
-    /// The translated graph is inconsistent.
-    #[error("translated model is invalid: {0}")]
-    Model(#[from] ModelError),
-    /// Running with tract failed.
-    #[error("tract: {0}")]
-    Tract(String),
-}
-
-/// Reads an ONNX file (size-bounded) into a native model.
-pub fn import_onnx(path: impl AsRef<Path>) -> Result<Model, OnnxError> {
-    import_onnx_bytes(&read_bounded(path.as_ref())?)
-}
-
-fn read_bounded(path: &Path) -> Result<Vec<u8>, OnnxError> {
-    let io = |source| OnnxError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(MAX_ONNX_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() > MAX_ONNX_BYTES {
-        return Err(OnnxError::TooLarge);
-    }
-    Ok(bytes)
-}
-
-/// Translates ONNX bytes into a native model.
-pub fn import_onnx_bytes(bytes: &[u8]) -> Result<Model, OnnxError> {
-    if bytes.len() > MAX_ONNX_BYTES {
-        return Err(OnnxError::TooLarge);
-    }
-    let proto = tract_onnx::onnx()
-        .proto_model_for_read(&mut &bytes[..])
-        .map_err(|e| OnnxError::Decode(format!("{e:#}")))?;
-    let graph = proto.graph.as_ref().ok_or(OnnxError::NoGraph)?;
-    Importer::new(graph)?.run(graph)
-}
-
-/// A decoded initializer.
-struct Const {
-    dims: Vec<usize>,
-    values: Vec<f64>,
-}
-
-struct Importer {
+pub(super) struct Importer {
     consts: HashMap<String, Const>,
     /// ONNX value name → native value id.
     values: HashMap<String, usize>,
@@ -150,7 +24,7 @@ struct Importer {
 }
 
 impl Importer {
-    fn new(graph: &pb::GraphProto) -> Result<Self, OnnxError> {
+    pub(super) fn new(graph: &pb::GraphProto) -> Result<Self, OnnxError> {
         let mut consts = HashMap::new();
         for t in &graph.initializer {
             consts.insert(t.name.clone(), decode_tensor(t)?);
@@ -188,7 +62,7 @@ impl Importer {
         })
     }
 
-    fn run(mut self, graph: &pb::GraphProto) -> Result<Model, OnnxError> {
+    pub(super) fn run(mut self, graph: &pb::GraphProto) -> Result<Model, OnnxError> {
         for (i, node) in graph.node.iter().enumerate() {
             self.node(i, node)?;
         }
@@ -566,109 +440,6 @@ impl Importer {
     }
 }
 
-/// The node being translated, for attribute access and error messages.
-struct NodeCtx<'a> {
-    name: &'a str,
-    op: &'a str,
-    node: &'a pb::NodeProto,
-}
-
-impl NodeCtx<'_> {
-    fn unsupported(&self, reason: &str) -> OnnxError {
-        OnnxError::Unsupported {
-            node: self.name.to_string(),
-            op: self.op.to_string(),
-            reason: reason.to_string(),
-        }
-    }
-
-    fn input_name(&self, i: usize) -> Result<&str, OnnxError> {
-        match self.node.input.get(i) {
-            Some(n) if !n.is_empty() => Ok(n),
-            _ => Err(self.unsupported(&format!("missing input {i}"))),
-        }
-    }
-
-    fn attr(&self, name: &str) -> Option<&pb::AttributeProto> {
-        self.node.attribute.iter().find(|a| a.name == name)
-    }
-
-    fn attrs_only(&self, allowed: &[&str]) -> Result<(), OnnxError> {
-        match self
-            .node
-            .attribute
-            .iter()
-            .find(|a| !allowed.contains(&a.name.as_str()))
-        {
-            Some(a) => Err(self.unsupported(&format!("attribute {:?}", a.name))),
-            None => Ok(()),
-        }
-    }
-
-    fn int(&self, name: &str) -> Result<Option<i64>, OnnxError> {
-        Ok(self.attr(name).map(|a| a.i))
-    }
-
-    fn float(&self, name: &str) -> Result<Option<f64>, OnnxError> {
-        match self.attr(name) {
-            Some(a) if !a.f.is_finite() => Err(self.unsupported(&format!("{name} is not finite"))),
-            a => Ok(a.map(|a| f64::from(a.f))),
-        }
-    }
-
-    fn ints(&self, name: &str) -> Result<Option<Vec<i64>>, OnnxError> {
-        Ok(self.attr(name).map(|a| a.ints.clone()))
-    }
-
-    /// A 2-element attribute of values in `1..MAX_DIM`, or `(d, d)` when absent.
-    fn pair(&self, name: &str, default: Option<usize>) -> Result<(usize, usize), OnnxError> {
-        match (self.ints(name)?, default) {
-            (Some(v), _) => match v[..] {
-                [a, b] if (1..MAX_DIM).contains(&a) && (1..MAX_DIM).contains(&b) => {
-                    Ok((a as usize, b as usize))
-                }
-                _ => {
-                    Err(self.unsupported(&format!("{name} must be two positive values, got {v:?}")))
-                }
-            },
-            (None, Some(d)) => Ok((d, d)),
-            (None, None) => Err(self.unsupported(&format!("missing attribute {name}"))),
-        }
-    }
-
-    fn require_int(&self, name: &str, want: i64) -> Result<(), OnnxError> {
-        match self.int(name)? {
-            Some(v) if v != want => Err(self.unsupported(&format!("{name} = {v} (only {want})"))),
-            _ => Ok(()),
-        }
-    }
-
-    fn require_zero(&self, name: &str) -> Result<(), OnnxError> {
-        match self.ints(name)? {
-            Some(v) if v.iter().any(|&x| x != 0) => {
-                Err(self.unsupported(&format!("{name} must be 0")))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn require_ones(&self, name: &str) -> Result<(), OnnxError> {
-        match self.ints(name)? {
-            Some(v) if v.iter().any(|&x| x != 1) => {
-                Err(self.unsupported(&format!("{name} must be 1")))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn require_no_auto_pad(&self) -> Result<(), OnnxError> {
-        match self.attr("auto_pad").map(|a| a.s.as_slice()) {
-            None | Some(b"NOTSET") | Some(b"VALID") | Some(b"") => Ok(()),
-            Some(_) => Err(self.unsupported("auto_pad SAME_* (give explicit pads)")),
-        }
-    }
-}
-
 /// Per-sample shape of the graph input: `[N, C, H, W]` → `[C, H, W]`, `[N, D]` → `[D]`.
 fn input_shape(input: &pb::ValueInfoProto) -> Result<Vec<usize>, OnnxError> {
     use pb::tensor_shape_proto::dimension::Value;
@@ -691,117 +462,9 @@ fn input_shape(input: &pb::ValueInfoProto) -> Result<Vec<usize>, OnnxError> {
         .collect()
 }
 
-/// Decodes FLOAT, DOUBLE or INT64 initializers (raw or typed fields) to f64.
-fn decode_tensor(t: &pb::TensorProto) -> Result<Const, OnnxError> {
-    let bad = |reason: String| OnnxError::BadTensor {
-        name: t.name.clone(),
-        reason,
-    };
-    if t.data_location == Some(pb::tensor_proto::DataLocation::External as i32) {
-        return Err(bad("external data is not supported".into()));
-    }
-    let mut dims = Vec::with_capacity(t.dims.len());
-    let mut numel: usize = 1;
-    for &d in &t.dims {
-        if !(0..=MAX_ELEMS as i64).contains(&d) {
-            return Err(bad(format!("dimension {d} out of bounds")));
-        }
-        numel = numel.saturating_mul(d as usize);
-        dims.push(d as usize);
-    }
-    if numel > MAX_ELEMS {
-        return Err(bad(format!("{numel} elements is too many")));
-    }
-    let raw = &t.raw_data;
-    let values: Vec<f64> = match t.data_type {
-        1 if !raw.is_empty() => {
-            check_len(raw.len(), numel * 4).map_err(bad)?;
-            raw.chunks_exact(4)
-                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-                .collect()
-        }
-        1 => t.float_data.iter().map(|&v| f64::from(v)).collect(),
-        11 if !raw.is_empty() => {
-            check_len(raw.len(), numel * 8).map_err(bad)?;
-            raw.chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                .collect()
-        }
-        11 => t.double_data.clone(),
-        7 if !raw.is_empty() => {
-            check_len(raw.len(), numel * 8).map_err(bad)?;
-            raw.chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
-                .collect()
-        }
-        7 => t.int64_data.iter().map(|&v| v as f64).collect(),
-        dt => return Err(bad(format!("data type {dt} (only float, double, int64)"))),
-    };
-    if values.len() != numel {
-        return Err(bad(format!("{} values for {numel} elements", values.len())));
-    }
-    if values.iter().any(|v| !v.is_finite()) {
-        return Err(bad("non-finite value".into()));
-    }
-    Ok(Const { dims, values })
-}
-
-fn check_len(found: usize, expected: usize) -> Result<(), String> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(format!("{found} raw bytes, expected {expected}"))
-    }
-}
-
 /// `[r, c]` row-major → `[c, r]` row-major.
 fn transpose(v: &[f64], r: usize, c: usize) -> Vec<f64> {
     (0..c)
         .flat_map(|j| (0..r).map(move |i| v[i * c + j]))
         .collect()
-}
-
-/// An ONNX model run by tract itself (optimised plan, f32), for cross-checks.
-pub struct TractModel {
-    plan: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
-    sample_shape: Vec<usize>,
-    batch: usize,
-}
-
-impl TractModel {
-    /// Loads `bytes` for batches of `batch` samples of `sample_shape`.
-    pub fn load(bytes: &[u8], sample_shape: &[usize], batch: usize) -> Result<Self, OnnxError> {
-        use tract_onnx::prelude::*;
-        let tract = |e: TractError| OnnxError::Tract(format!("{e:#}"));
-        let mut shape = vec![batch];
-        shape.extend_from_slice(sample_shape);
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .map_err(tract)?
-            .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
-            .map_err(tract)?
-            .into_optimized()
-            .map_err(tract)?
-            .into_runnable()
-            .map_err(tract)?;
-        Ok(TractModel {
-            plan,
-            sample_shape: sample_shape.to_vec(),
-            batch,
-        })
-    }
-
-    /// Runs one batch (`batch` samples, flat NCHW); returns each sample's output, flattened.
-    pub fn run(&self, input: &[f32]) -> Result<Vec<Vec<f32>>, OnnxError> {
-        use tract_onnx::prelude::*;
-        let tract = |e: TractError| OnnxError::Tract(format!("{e:#}"));
-        let mut shape = vec![self.batch];
-        shape.extend_from_slice(&self.sample_shape);
-        let x = Tensor::from_shape(&shape, input).map_err(tract)?;
-        let out = self.plan.run(tvec!(x.into())).map_err(tract)?;
-        let y = out[0].to_plain_array_view::<f32>().map_err(tract)?;
-        let per = y.len() / self.batch.max(1);
-        let flat: Vec<f32> = y.iter().copied().collect();
-        Ok(flat.chunks(per.max(1)).map(<[f32]>::to_vec).collect())
-    }
 }

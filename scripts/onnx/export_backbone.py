@@ -13,6 +13,9 @@ With --test-models DIR it also writes small ONNX files the Rust tests use:
   DIR/mixed_ops.onnx       Conv(pads)+BatchNormalization+Relu+residual Add+
                            AveragePool+MaxPool(k3,s2)+Reshape+MatMul+Add, random
                            weights (seeded), to check import against tract
+  DIR/aliased_bn.onnx      Conv read directly and through Identity+BatchNormalization
+                           (BN must stay a separate affine), GlobalAveragePool, Gemm
+                           with alpha/beta and transB=0
   DIR/unsupported_op.onnx  Conv -> Sigmoid (node "act_sigmoid"): must be rejected
   DIR/grouped_conv.onnx    a Conv with group=2 (node "conv_grouped"): must be rejected
 
@@ -209,6 +212,36 @@ def mixed_ops_model():
     return finish(helper.make_graph(nodes, "mixed_ops", [inp], [out], inits))
 
 
+def aliased_bn_model():
+    """Conv output read twice (via an Identity alias): the BN must not be folded."""
+    rng = np.random.default_rng(11)
+    c = 3
+    inits = [
+        numpy_helper.from_array(f32(rng, c, 1, 3, 3), "w"),
+        numpy_helper.from_array(f32(rng, c), "b"),
+        numpy_helper.from_array((1 + 0.3 * rng.standard_normal(c)).astype(np.float32), "gamma"),
+        numpy_helper.from_array(f32(rng, c, scale=0.2), "beta"),
+        numpy_helper.from_array(f32(rng, c, scale=0.2), "mean"),
+        numpy_helper.from_array((0.5 + rng.random(c)).astype(np.float32), "var"),
+        numpy_helper.from_array(f32(rng, c, 5), "fc.w"),
+        numpy_helper.from_array(f32(rng, 5), "fc.b"),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["input", "w", "b"], ["a"], name="conv", kernel_shape=[3, 3], strides=[2, 2]),
+        n("Identity", ["a"], ["a2"], name="alias"),
+        n("BatchNormalization", ["a2", "gamma", "beta", "mean", "var"], ["bn"], name="bn", epsilon=1e-3),
+        n("Add", ["a", "bn"], ["s"], name="sum"),
+        n("Relu", ["s"], ["r"], name="relu"),
+        n("GlobalAveragePool", ["r"], ["g"], name="gap"),
+        n("Flatten", ["g"], ["f"], name="flat", axis=1),
+        n("Gemm", ["f", "fc.w", "fc.b"], ["out"], name="fc", alpha=0.5, beta=2.0),
+    ]
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 5])
+    return finish(helper.make_graph(nodes, "aliased_bn", [inp], [out], inits))
+
+
 def single_conv_then(extra_node, conv_attrs, w_shape, name, out_shape):
     rng = np.random.default_rng(1)
     inits = [numpy_helper.from_array(f32(rng, *w_shape), "w")]
@@ -239,6 +272,7 @@ def main():
     if a.test_models:
         os.makedirs(a.test_models, exist_ok=True)
         onnx.save(mixed_ops_model(), os.path.join(a.test_models, "mixed_ops.onnx"))
+        onnx.save(aliased_bn_model(), os.path.join(a.test_models, "aliased_bn.onnx"))
         sig = helper.make_node("Sigmoid", ["a"], ["s"], name="act_sigmoid")
         onnx.save(single_conv_then(sig, dict(kernel_shape=[3, 3]), (2, 2, 3, 3), "unsupported_op", [2, 6, 6]),
                   os.path.join(a.test_models, "unsupported_op.onnx"))

@@ -69,6 +69,27 @@ fn mixed_ops_match_tract() {
 }
 
 #[test]
+fn aliased_batch_norm_stays_separate() {
+    let xs = test_images(16);
+    let m = check_against("tests/data/aliased_bn.onnx", None, &xs, 5);
+    let ops: Vec<&str> = m.nodes().iter().map(|n| n.op.name()).collect();
+    // The conv output is also read through an Identity, so folding the BN
+    // into it would change the residual branch.
+    assert_eq!(
+        ops,
+        [
+            "Conv2d",
+            "ChannelAffine",
+            "Add",
+            "Relu",
+            "AvgPool",
+            "Flatten",
+            "Linear"
+        ]
+    );
+}
+
+#[test]
 fn unsupported_op_is_named() {
     match import_onnx(repo("tests/data/unsupported_op.onnx")) {
         Err(OnnxError::UnsupportedOp { node, op }) => {

@@ -18,11 +18,13 @@
 //! ```
 
 mod activation;
+mod builder;
 mod format;
 mod layers;
 mod tensor;
 
 pub use activation::{Activation, Exact, SignApprox};
+pub use builder::ModelBuilder;
 pub use format::{FormatError, MAGIC, VERSION};
 pub use layers::{BatchNorm, ChannelAffine, Conv2d, Linear, Pool2d};
 pub use tensor::{Scalar, Tensor, Weights};
@@ -158,12 +160,21 @@ pub struct Model {
 impl Model {
     /// Checks the graph (inputs precede their readers, arities, shapes) and
     /// computes every value's shape.
-    pub fn new(input_shape: Vec<usize>, nodes: Vec<Node>, output: usize) -> Result<Model, ModelError> {
+    pub fn new(
+        input_shape: Vec<usize>,
+        nodes: Vec<Node>,
+        output: usize,
+    ) -> Result<Model, ModelError> {
         let mut shapes = vec![input_shape.clone()];
         for (i, node) in nodes.iter().enumerate() {
             let op = node.op.name();
             if node.inputs.len() != node.op.arity() {
-                return Err(ModelError::Arity { node: i, op, found: node.inputs.len(), expected: node.op.arity() });
+                return Err(ModelError::Arity {
+                    node: i,
+                    op,
+                    found: node.inputs.len(),
+                    expected: node.op.arity(),
+                });
             }
             if let Some(&value) = node.inputs.iter().find(|&&v| v > i) {
                 return Err(ModelError::BadInput { node: i, op, value });
@@ -185,13 +196,22 @@ impl Model {
                 }
                 Op::Flatten => Ok(vec![x.iter().product()]),
             }
-            .map_err(|reason| ModelError::Shape { node: i, op, reason })?;
+            .map_err(|reason| ModelError::Shape {
+                node: i,
+                op,
+                reason,
+            })?;
             shapes.push(shape);
         }
         if output > nodes.len() {
             return Err(ModelError::BadOutput(output));
         }
-        Ok(Model { input_shape, nodes, output, shapes })
+        Ok(Model {
+            input_shape,
+            nodes,
+            output,
+            shapes,
+        })
     }
 
     /// Shape of one input sample, e.g. `[1, 28, 28]`.
@@ -266,11 +286,15 @@ impl Model {
     ) -> Result<Vec<Tensor<S>>, ModelError> {
         let per: usize = self.input_shape.iter().product();
         if per == 0 || data.len() % per != 0 {
-            return Err(ModelError::InputShape { expected: self.input_shape.clone(), found: vec![data.len()] });
+            return Err(ModelError::InputShape {
+                expected: self.input_shape.clone(),
+                found: vec![data.len()],
+            });
         }
         data.par_chunks(per)
             .map(|c| {
-                let x = Tensor::new(self.input_shape.clone(), c.to_vec()).expect("chunk of input size");
+                let x =
+                    Tensor::new(self.input_shape.clone(), c.to_vec()).expect("chunk of input size");
                 self.forward_with(&x, act)
             })
             .collect()
@@ -283,7 +307,10 @@ impl Model {
         act: &A,
     ) -> Result<Vec<Tensor<S>>, ModelError> {
         if x.shape() != self.input_shape.as_slice() {
-            return Err(ModelError::InputShape { expected: self.input_shape.clone(), found: x.shape().to_vec() });
+            return Err(ModelError::InputShape {
+                expected: self.input_shape.clone(),
+                found: x.shape().to_vec(),
+            });
         }
         let mut values: Vec<Tensor<S>> = Vec::with_capacity(self.nodes.len() + 1);
         values.push(x.clone());
@@ -304,7 +331,10 @@ impl Model {
                 Op::Add => {
                     let mut y = a.clone();
                     let b = &values[node.inputs[1]];
-                    y.data_mut().iter_mut().zip(b.data()).for_each(|(u, v)| *u += *v);
+                    y.data_mut()
+                        .iter_mut()
+                        .zip(b.data())
+                        .for_each(|(u, v)| *u += *v);
                     y
                 }
                 Op::Flatten => a.clone().reshaped(shape.clone()),
@@ -316,7 +346,10 @@ impl Model {
 
     /// For every ReLU and max-pool node, the largest |input| over `xs`
     /// (exact inference, in parallel).
-    pub fn activation_ranges(&self, xs: &[Tensor<f64>]) -> Result<Vec<ActivationRange>, ModelError> {
+    pub fn activation_ranges(
+        &self,
+        xs: &[Tensor<f64>],
+    ) -> Result<Vec<ActivationRange>, ModelError> {
         let sites: Vec<(usize, bool)> = self
             .nodes
             .iter()
@@ -331,7 +364,10 @@ impl Model {
             .par_iter()
             .map(|x| {
                 let values = self.trace(x, &Exact)?;
-                Ok(sites.iter().map(|&(i, _)| values[self.nodes[i].inputs[0]].max_abs()).collect())
+                Ok(sites
+                    .iter()
+                    .map(|&(i, _)| values[self.nodes[i].inputs[0]].max_abs())
+                    .collect())
             })
             .try_reduce(
                 || vec![0.0; sites.len()],
@@ -340,11 +376,16 @@ impl Model {
         Ok(sites
             .iter()
             .zip(maxima)
-            .map(|(&(node, is_max_pool), max_abs)| ActivationRange { node, is_max_pool, max_abs })
+            .map(|(&(node, is_max_pool), max_abs)| ActivationRange {
+                node,
+                is_max_pool,
+                max_abs,
+            })
             .collect())
     }
 
-    /// Serialises the model (see [`format`](Model::from_bytes) for the layout).
+    /// Serialises the model: magic `HECNNMDL`, format version, input shape,
+    /// then each node's tag, inputs, sizes and f32 little-endian weights.
     pub fn to_bytes(&self) -> Vec<u8> {
         format::write(self)
     }
@@ -352,95 +393,5 @@ impl Model {
     /// Reads a model written by [`Model::to_bytes`], validating everything.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
         format::read(bytes)
-    }
-}
-
-/// Builds a chain of layers; each call appends a node reading the previous
-/// value. [`ModelBuilder::batch_norm`] folds into a directly preceding
-/// convolution.
-#[derive(Clone, Debug)]
-pub struct ModelBuilder {
-    input_shape: Vec<usize>,
-    nodes: Vec<Node>,
-    /// Value ids handed out by [`ModelBuilder::current`]; a convolution whose
-    /// output was handed out is not folded into.
-    exposed: Vec<usize>,
-}
-
-impl ModelBuilder {
-    /// Starts a model with the given per-sample input shape.
-    pub fn new(input_shape: Vec<usize>) -> Self {
-        ModelBuilder { input_shape, nodes: Vec::new(), exposed: Vec::new() }
-    }
-
-    /// Value id of the last node (for a later [`ModelBuilder::add_value`]).
-    pub fn current(&mut self) -> usize {
-        let v = self.nodes.len();
-        self.exposed.push(v);
-        v
-    }
-
-    fn push(mut self, op: Op) -> Self {
-        let v = self.nodes.len();
-        self.nodes.push(Node { op, inputs: vec![v] });
-        self
-    }
-
-    /// Appends a convolution.
-    pub fn conv2d(self, c: Conv2d) -> Self {
-        self.push(Op::Conv2d(c))
-    }
-
-    /// Appends a batch norm, folded into the previous convolution if possible.
-    pub fn batch_norm(mut self, bn: &BatchNorm) -> Self {
-        let affine = bn.to_affine();
-        let last = self.nodes.len();
-        if !self.exposed.contains(&last) {
-            if let Some(Node { op: Op::Conv2d(c), .. }) = self.nodes.last_mut() {
-                if c.out_c == affine.scale.len() {
-                    c.fold_affine(&affine);
-                    return self;
-                }
-            }
-        }
-        self.push(Op::ChannelAffine(affine))
-    }
-
-    /// Appends a ReLU.
-    pub fn relu(self) -> Self {
-        self.push(Op::Relu)
-    }
-
-    /// Appends a max pool.
-    pub fn max_pool(self, p: Pool2d) -> Self {
-        self.push(Op::MaxPool(p))
-    }
-
-    /// Appends an average pool.
-    pub fn avg_pool(self, p: Pool2d) -> Self {
-        self.push(Op::AvgPool(p))
-    }
-
-    /// Appends a flatten.
-    pub fn flatten(self) -> Self {
-        self.push(Op::Flatten)
-    }
-
-    /// Appends a fully connected layer.
-    pub fn linear(self, l: Linear) -> Self {
-        self.push(Op::Linear(l))
-    }
-
-    /// Appends `previous + value(v)` (a residual connection).
-    pub fn add_value(mut self, v: usize) -> Self {
-        let last = self.nodes.len();
-        self.nodes.push(Node { op: Op::Add, inputs: vec![last, v] });
-        self
-    }
-
-    /// Validates the model; its output is the last node.
-    pub fn build(self) -> Result<Model, ModelError> {
-        let out = self.nodes.len();
-        Model::new(self.input_shape, self.nodes, out)
     }
 }

@@ -75,18 +75,7 @@ fn aliased_batch_norm_stays_separate() {
     let ops: Vec<&str> = m.nodes().iter().map(|n| n.op.name()).collect();
     // The conv output is also read through an Identity, so folding the BN
     // into it would change the residual branch.
-    assert_eq!(
-        ops,
-        [
-            "Conv2d",
-            "ChannelAffine",
-            "Add",
-            "Relu",
-            "AvgPool",
-            "Flatten",
-            "Linear"
-        ]
-    );
+    assert_eq!(ops, ["Conv2d", "ChannelAffine", "Add", "Relu", "AvgPool", "Flatten", "Linear"]);
 }
 
 #[test]

@@ -50,7 +50,8 @@ fn client_server_client_round_trip_and_bad_files() {
     assert!(acc > 30.0, "test accuracy {acc}% after 2 iterations on 64 samples");
 
     // Too many iterations for the level budget: refused before any work.
-    let err = run_err(&["train-server", "--upload", p(&upload), "--out", p(&tmp.path().join("m3")), "--iterations", "3"]);
+    let err =
+        run_err(&["train-server", "--upload", p(&upload), "--out", p(&tmp.path().join("m3")), "--iterations", "3"]);
     assert!(err.contains("level budget: 3 iterations need 13 levels, the upload has 9"), "{err}");
 
     // A truncated ciphertext: the server names the file.
@@ -78,7 +79,8 @@ fn client_server_client_round_trip_and_bad_files() {
     assert!(err.contains("relin.key") && err.contains("another key set"), "{err}");
 
     // The model decrypted with another client's keys: refused, not noise.
-    let err = run_err(&["decrypt-model", "--keys", p(&other), "--model", p(&model), "--out", p(&tmp.path().join("w2.json"))]);
+    let err =
+        run_err(&["decrypt-model", "--keys", p(&other), "--model", p(&model), "--out", p(&tmp.path().join("w2.json"))]);
     assert!(err.contains("another key set"), "{err}");
 
     // Parameters of another preset swapped in: the manifest no longer matches.

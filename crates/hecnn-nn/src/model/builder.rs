@@ -18,11 +18,7 @@ pub struct ModelBuilder {
 impl ModelBuilder {
     /// Starts a model with the given per-sample input shape.
     pub fn new(input_shape: Vec<usize>) -> Self {
-        ModelBuilder {
-            input_shape,
-            nodes: Vec::new(),
-            exposed: Vec::new(),
-        }
+        ModelBuilder { input_shape, nodes: Vec::new(), exposed: Vec::new() }
     }
 
     /// Value id of the last node (for a later [`ModelBuilder::add_value`]).
@@ -34,10 +30,7 @@ impl ModelBuilder {
 
     fn push(mut self, op: Op) -> Self {
         let v = self.nodes.len();
-        self.nodes.push(Node {
-            op,
-            inputs: vec![v],
-        });
+        self.nodes.push(Node { op, inputs: vec![v] });
         self
     }
 
@@ -51,10 +44,7 @@ impl ModelBuilder {
         let affine = bn.to_affine();
         let last = self.nodes.len();
         if !self.exposed.contains(&last) {
-            if let Some(Node {
-                op: Op::Conv2d(c), ..
-            }) = self.nodes.last_mut()
-            {
+            if let Some(Node { op: Op::Conv2d(c), .. }) = self.nodes.last_mut() {
                 if c.out_c == affine.scale.len() {
                     c.fold_affine(&affine);
                     return self;
@@ -92,10 +82,7 @@ impl ModelBuilder {
     /// Appends `previous + value(v)` (a residual connection).
     pub fn add_value(mut self, v: usize) -> Self {
         let last = self.nodes.len();
-        self.nodes.push(Node {
-            op: Op::Add,
-            inputs: vec![last, v],
-        });
+        self.nodes.push(Node { op: Op::Add, inputs: vec![last, v] });
         self
     }
 

@@ -160,21 +160,12 @@ pub struct Model {
 impl Model {
     /// Checks the graph (inputs precede their readers, arities, shapes) and
     /// computes every value's shape.
-    pub fn new(
-        input_shape: Vec<usize>,
-        nodes: Vec<Node>,
-        output: usize,
-    ) -> Result<Model, ModelError> {
+    pub fn new(input_shape: Vec<usize>, nodes: Vec<Node>, output: usize) -> Result<Model, ModelError> {
         let mut shapes = vec![input_shape.clone()];
         for (i, node) in nodes.iter().enumerate() {
             let op = node.op.name();
             if node.inputs.len() != node.op.arity() {
-                return Err(ModelError::Arity {
-                    node: i,
-                    op,
-                    found: node.inputs.len(),
-                    expected: node.op.arity(),
-                });
+                return Err(ModelError::Arity { node: i, op, found: node.inputs.len(), expected: node.op.arity() });
             }
             if let Some(&value) = node.inputs.iter().find(|&&v| v > i) {
                 return Err(ModelError::BadInput { node: i, op, value });
@@ -196,22 +187,13 @@ impl Model {
                 }
                 Op::Flatten => Ok(vec![x.iter().product()]),
             }
-            .map_err(|reason| ModelError::Shape {
-                node: i,
-                op,
-                reason,
-            })?;
+            .map_err(|reason| ModelError::Shape { node: i, op, reason })?;
             shapes.push(shape);
         }
         if output > nodes.len() {
             return Err(ModelError::BadOutput(output));
         }
-        Ok(Model {
-            input_shape,
-            nodes,
-            output,
-            shapes,
-        })
+        Ok(Model { input_shape, nodes, output, shapes })
     }
 
     /// Shape of one input sample, e.g. `[1, 28, 28]`.
@@ -286,15 +268,11 @@ impl Model {
     ) -> Result<Vec<Tensor<S>>, ModelError> {
         let per: usize = self.input_shape.iter().product();
         if per == 0 || data.len() % per != 0 {
-            return Err(ModelError::InputShape {
-                expected: self.input_shape.clone(),
-                found: vec![data.len()],
-            });
+            return Err(ModelError::InputShape { expected: self.input_shape.clone(), found: vec![data.len()] });
         }
         data.par_chunks(per)
             .map(|c| {
-                let x =
-                    Tensor::new(self.input_shape.clone(), c.to_vec()).expect("chunk of input size");
+                let x = Tensor::new(self.input_shape.clone(), c.to_vec()).expect("chunk of input size");
                 self.forward_with(&x, act)
             })
             .collect()
@@ -307,10 +285,7 @@ impl Model {
         act: &A,
     ) -> Result<Vec<Tensor<S>>, ModelError> {
         if x.shape() != self.input_shape.as_slice() {
-            return Err(ModelError::InputShape {
-                expected: self.input_shape.clone(),
-                found: x.shape().to_vec(),
-            });
+            return Err(ModelError::InputShape { expected: self.input_shape.clone(), found: x.shape().to_vec() });
         }
         let mut values: Vec<Tensor<S>> = Vec::with_capacity(self.nodes.len() + 1);
         values.push(x.clone());
@@ -331,10 +306,7 @@ impl Model {
                 Op::Add => {
                     let mut y = a.clone();
                     let b = &values[node.inputs[1]];
-                    y.data_mut()
-                        .iter_mut()
-                        .zip(b.data())
-                        .for_each(|(u, v)| *u += *v);
+                    y.data_mut().iter_mut().zip(b.data()).for_each(|(u, v)| *u += *v);
                     y
                 }
                 Op::Flatten => a.clone().reshaped(shape.clone()),
@@ -346,10 +318,7 @@ impl Model {
 
     /// For every ReLU and max-pool node, the largest |input| over `xs`
     /// (exact inference, in parallel).
-    pub fn activation_ranges(
-        &self,
-        xs: &[Tensor<f64>],
-    ) -> Result<Vec<ActivationRange>, ModelError> {
+    pub fn activation_ranges(&self, xs: &[Tensor<f64>]) -> Result<Vec<ActivationRange>, ModelError> {
         let sites: Vec<(usize, bool)> = self
             .nodes
             .iter()
@@ -364,10 +333,7 @@ impl Model {
             .par_iter()
             .map(|x| {
                 let values = self.trace(x, &Exact)?;
-                Ok(sites
-                    .iter()
-                    .map(|&(i, _)| values[self.nodes[i].inputs[0]].max_abs())
-                    .collect())
+                Ok(sites.iter().map(|&(i, _)| values[self.nodes[i].inputs[0]].max_abs()).collect())
             })
             .try_reduce(
                 || vec![0.0; sites.len()],
@@ -376,11 +342,7 @@ impl Model {
         Ok(sites
             .iter()
             .zip(maxima)
-            .map(|(&(node, is_max_pool), max_abs)| ActivationRange {
-                node,
-                is_max_pool,
-                max_abs,
-            })
+            .map(|(&(node, is_max_pool), max_abs)| ActivationRange { node, is_max_pool, max_abs })
             .collect())
     }
 

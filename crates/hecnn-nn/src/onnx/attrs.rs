@@ -13,11 +13,7 @@ pub(super) struct NodeCtx<'a> {
 
 impl NodeCtx<'_> {
     pub(super) fn unsupported(&self, reason: &str) -> OnnxError {
-        OnnxError::Unsupported {
-            node: self.name.to_string(),
-            op: self.op.to_string(),
-            reason: reason.to_string(),
-        }
+        OnnxError::Unsupported { node: self.name.to_string(), op: self.op.to_string(), reason: reason.to_string() }
     }
 
     pub(super) fn input_name(&self, i: usize) -> Result<&str, OnnxError> {
@@ -32,12 +28,7 @@ impl NodeCtx<'_> {
     }
 
     pub(super) fn attrs_only(&self, allowed: &[&str]) -> Result<(), OnnxError> {
-        match self
-            .node
-            .attribute
-            .iter()
-            .find(|a| !allowed.contains(&a.name.as_str()))
-        {
+        match self.node.attribute.iter().find(|a| !allowed.contains(&a.name.as_str())) {
             Some(a) => Err(self.unsupported(&format!("attribute {:?}", a.name))),
             None => Ok(()),
         }
@@ -59,19 +50,11 @@ impl NodeCtx<'_> {
     }
 
     /// A 2-element attribute of values in `1..MAX_DIM`, or `(d, d)` when absent.
-    pub(super) fn pair(
-        &self,
-        name: &str,
-        default: Option<usize>,
-    ) -> Result<(usize, usize), OnnxError> {
+    pub(super) fn pair(&self, name: &str, default: Option<usize>) -> Result<(usize, usize), OnnxError> {
         match (self.ints(name)?, default) {
             (Some(v), _) => match v[..] {
-                [a, b] if (1..MAX_DIM).contains(&a) && (1..MAX_DIM).contains(&b) => {
-                    Ok((a as usize, b as usize))
-                }
-                _ => {
-                    Err(self.unsupported(&format!("{name} must be two positive values, got {v:?}")))
-                }
+                [a, b] if (1..MAX_DIM).contains(&a) && (1..MAX_DIM).contains(&b) => Ok((a as usize, b as usize)),
+                _ => Err(self.unsupported(&format!("{name} must be two positive values, got {v:?}"))),
             },
             (None, Some(d)) => Ok((d, d)),
             (None, None) => Err(self.unsupported(&format!("missing attribute {name}"))),
@@ -87,18 +70,14 @@ impl NodeCtx<'_> {
 
     pub(super) fn require_zero(&self, name: &str) -> Result<(), OnnxError> {
         match self.ints(name)? {
-            Some(v) if v.iter().any(|&x| x != 0) => {
-                Err(self.unsupported(&format!("{name} must be 0")))
-            }
+            Some(v) if v.iter().any(|&x| x != 0) => Err(self.unsupported(&format!("{name} must be 0"))),
             _ => Ok(()),
         }
     }
 
     pub(super) fn require_ones(&self, name: &str) -> Result<(), OnnxError> {
         match self.ints(name)? {
-            Some(v) if v.iter().any(|&x| x != 1) => {
-                Err(self.unsupported(&format!("{name} must be 1")))
-            }
+            Some(v) if v.iter().any(|&x| x != 1) => Err(self.unsupported(&format!("{name} must be 1"))),
             _ => Ok(()),
         }
     }

@@ -38,11 +38,7 @@ impl Importer {
         for o in &graph.output {
             *readers.entry(o.name.clone()).or_default() += 1;
         }
-        let inputs: Vec<&pb::ValueInfoProto> = graph
-            .input
-            .iter()
-            .filter(|i| !consts.contains_key(&i.name))
-            .collect();
+        let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !consts.contains_key(&i.name)).collect();
         let [input] = inputs.as_slice() else {
             return Err(OnnxError::Interface(format!(
                 "expected exactly one non-constant input, found {}",
@@ -52,14 +48,7 @@ impl Importer {
         let shape = input_shape(input)?;
         let mut values = HashMap::new();
         values.insert(input.name.clone(), 0);
-        Ok(Importer {
-            consts,
-            values,
-            readers,
-            names: HashMap::from([(0, 1)]),
-            nodes: Vec::new(),
-            shapes: vec![shape],
-        })
+        Ok(Importer { consts, values, readers, names: HashMap::from([(0, 1)]), nodes: Vec::new(), shapes: vec![shape] })
     }
 
     pub(super) fn run(mut self, graph: &pb::GraphProto) -> Result<Model, OnnxError> {
@@ -67,17 +56,12 @@ impl Importer {
             self.node(i, node)?;
         }
         let [out] = graph.output.as_slice() else {
-            return Err(OnnxError::Interface(format!(
-                "expected exactly one output, found {}",
-                graph.output.len()
-            )));
+            return Err(OnnxError::Interface(format!("expected exactly one output, found {}", graph.output.len())));
         };
-        let output = *self.values.get(&out.name).ok_or_else(|| {
-            OnnxError::Interface(format!(
-                "output {:?} is not computed by the graph",
-                out.name
-            ))
-        })?;
+        let output = *self
+            .values
+            .get(&out.name)
+            .ok_or_else(|| OnnxError::Interface(format!("output {:?} is not computed by the graph", out.name)))?;
         let input_shape = self.shapes[0].clone();
         Ok(Model::new(input_shape, self.nodes, output)?)
     }
@@ -87,36 +71,22 @@ impl Importer {
         let id = self.nodes.len() + 1;
         self.nodes.push(Node { op, inputs });
         // Validate shapes now, so later translations can rely on them.
-        let m =
-            Model::new(self.shapes[0].clone(), self.nodes.clone(), id).map_err(|e| match e {
-                ModelError::Shape { reason, op, .. } => OnnxError::Unsupported {
-                    node: name.to_string(),
-                    op: op.to_string(),
-                    reason,
-                },
-                e => OnnxError::Model(e),
-            })?;
+        let m = Model::new(self.shapes[0].clone(), self.nodes.clone(), id).map_err(|e| match e {
+            ModelError::Shape { reason, op, .. } => {
+                OnnxError::Unsupported { node: name.to_string(), op: op.to_string(), reason }
+            }
+            e => OnnxError::Model(e),
+        })?;
         self.shapes.push(m.output_shape().to_vec());
         Ok(id)
     }
 
     fn node(&mut self, index: usize, node: &pb::NodeProto) -> Result<(), OnnxError> {
-        let name = if node.name.is_empty() {
-            format!("#{index}")
-        } else {
-            node.name.clone()
-        };
+        let name = if node.name.is_empty() { format!("#{index}") } else { node.name.clone() };
         let op = node.op_type.as_str();
-        let ctx = NodeCtx {
-            name: &name,
-            op,
-            node,
-        };
+        let ctx = NodeCtx { name: &name, op, node };
         if !node.domain.is_empty() && node.domain != "ai.onnx" {
-            return Err(OnnxError::UnsupportedOp {
-                node: name,
-                op: format!("{}:{op}", node.domain),
-            });
+            return Err(OnnxError::UnsupportedOp { node: name, op: format!("{}:{op}", node.domain) });
         }
         let out_name = match node.output.as_slice() {
             [o] => o.clone(),
@@ -150,11 +120,7 @@ impl Importer {
                 ctx.require_ones("dilations")?;
                 ctx.require_no_auto_pad()?;
                 let p = Pool2d { kernel, stride };
-                let op = if op == "MaxPool" {
-                    Op::MaxPool(p)
-                } else {
-                    Op::AvgPool(p)
-                };
+                let op = if op == "MaxPool" { Op::MaxPool(p) } else { Op::AvgPool(p) };
                 self.push(op, vec![x], &name)?
             }
             "GlobalAveragePool" => {
@@ -163,14 +129,7 @@ impl Importer {
                 let [_, h, w] = s.as_slice() else {
                     return Err(ctx.unsupported("input is not [C, H, W]"));
                 };
-                self.push(
-                    Op::AvgPool(Pool2d {
-                        kernel: (*h, *w),
-                        stride: (1, 1),
-                    }),
-                    vec![x],
-                    &name,
-                )?
+                self.push(Op::AvgPool(Pool2d { kernel: (*h, *w), stride: (1, 1) }), vec![x], &name)?
             }
             "BatchNormalization" => self.batch_norm(&ctx)?,
             "Gemm" => self.gemm(&ctx)?,
@@ -181,12 +140,7 @@ impl Importer {
                     return Err(ctx.unsupported("second input is not a 2-D constant"));
                 };
                 let weight = transpose(&b.values, k, n);
-                let lin = Linear {
-                    out_dim: n,
-                    in_dim: k,
-                    weight: weight.into(),
-                    bias: vec![0.0; n].into(),
-                };
+                let lin = Linear { out_dim: n, in_dim: k, weight: weight.into(), bias: vec![0.0; n].into() };
                 self.push(Op::Linear(lin), vec![x], &name)?
             }
             "Add" => self.add(&ctx)?,
@@ -203,25 +157,15 @@ impl Importer {
                 let numel: usize = self.shapes[x].iter().product();
                 let t: Vec<i64> = target.values.iter().map(|&v| v as i64).collect();
                 let flat = match t[..] {
-                    [b, f] => {
-                        (f == numel as i64 && (b == -1 || b == 1 || b == 0))
-                            || (f == -1 && (b == 1 || b == 0))
-                    }
+                    [b, f] => (f == numel as i64 && (b == -1 || b == 1 || b == 0)) || (f == -1 && (b == 1 || b == 0)),
                     _ => false,
                 };
                 if !flat {
-                    return Err(
-                        ctx.unsupported(&format!("only reshapes to [batch, {numel}], not {t:?}"))
-                    );
+                    return Err(ctx.unsupported(&format!("only reshapes to [batch, {numel}], not {t:?}")));
                 }
                 self.flatten(&ctx, 0)?
             }
-            _ => {
-                return Err(OnnxError::UnsupportedOp {
-                    node: name,
-                    op: op.to_string(),
-                })
-            }
+            _ => return Err(OnnxError::UnsupportedOp { node: name, op: op.to_string() }),
         };
         self.values.insert(out_name, id);
         *self.names.entry(id).or_default() += 1;
@@ -238,43 +182,29 @@ impl Importer {
     fn value(&self, ctx: &NodeCtx, i: usize) -> Result<usize, OnnxError> {
         let n = ctx.input_name(i)?;
         if self.consts.contains_key(n) {
-            return Err(ctx.unsupported(&format!(
-                "input {i} ({n:?}) is a constant; expected a computed value"
-            )));
+            return Err(ctx.unsupported(&format!("input {i} ({n:?}) is a constant; expected a computed value")));
         }
         self.values
             .get(n)
             .copied()
-            .ok_or_else(|| OnnxError::Undefined {
-                node: ctx.name.to_string(),
-                name: n.to_string(),
-            })
+            .ok_or_else(|| OnnxError::Undefined { node: ctx.name.to_string(), name: n.to_string() })
     }
 
     /// A computed value of rank 1 (Gemm/MatMul operands).
     fn flat_value(&self, ctx: &NodeCtx, i: usize) -> Result<usize, OnnxError> {
         let v = self.value(ctx, i)?;
         if self.shapes[v].len() != 1 {
-            return Err(ctx.unsupported(&format!(
-                "input of shape {:?}; flatten first",
-                self.shapes[v]
-            )));
+            return Err(ctx.unsupported(&format!("input of shape {:?}; flatten first", self.shapes[v])));
         }
         Ok(v)
     }
 
     fn constant<'a>(&'a self, ctx: &NodeCtx, i: usize) -> Result<&'a Const, OnnxError> {
         let n = ctx.input_name(i)?;
-        self.consts
-            .get(n)
-            .ok_or_else(|| ctx.unsupported(&format!("input {i} ({n:?}) must be an initializer")))
+        self.consts.get(n).ok_or_else(|| ctx.unsupported(&format!("input {i} ({n:?}) must be an initializer")))
     }
 
-    fn optional_constant<'a>(
-        &'a self,
-        ctx: &NodeCtx,
-        i: usize,
-    ) -> Result<Option<&'a Const>, OnnxError> {
+    fn optional_constant<'a>(&'a self, ctx: &NodeCtx, i: usize) -> Result<Option<&'a Const>, OnnxError> {
         match ctx.node.input.get(i) {
             None => Ok(None),
             Some(n) if n.is_empty() => Ok(None),
@@ -291,14 +221,7 @@ impl Importer {
     }
 
     fn conv(&mut self, ctx: &NodeCtx) -> Result<usize, OnnxError> {
-        ctx.attrs_only(&[
-            "kernel_shape",
-            "strides",
-            "pads",
-            "dilations",
-            "group",
-            "auto_pad",
-        ])?;
+        ctx.attrs_only(&["kernel_shape", "strides", "pads", "dilations", "group", "auto_pad"])?;
         let x = self.value(ctx, 0)?;
         let w = self.constant(ctx, 1)?;
         let [out_c, in_c, kh, kw] = w.dims[..] else {
@@ -328,15 +251,8 @@ impl Importer {
             Some(_) => return Err(ctx.unsupported("bias length differs from output channels")),
             None => vec![0.0; out_c],
         };
-        let conv = Conv2d {
-            out_c,
-            in_c,
-            kernel: (kh, kw),
-            stride,
-            pad,
-            weight: w.values.clone().into(),
-            bias: bias.into(),
-        };
+        let conv =
+            Conv2d { out_c, in_c, kernel: (kh, kw), stride, pad, weight: w.values.clone().into(), bias: bias.into() };
         self.push(Op::Conv2d(conv), vec![x], ctx.name)
     }
 
@@ -345,20 +261,13 @@ impl Importer {
         ctx.require_int("training_mode", 0)?;
         let x = self.value(ctx, 0)?;
         let eps = ctx.float("epsilon")?.unwrap_or(1e-5);
-        let p: Vec<Vec<f64>> = (1..5)
-            .map(|i| self.constant(ctx, i).map(|c| c.values.clone()))
-            .collect::<Result<_, _>>()?;
+        let p: Vec<Vec<f64>> =
+            (1..5).map(|i| self.constant(ctx, i).map(|c| c.values.clone())).collect::<Result<_, _>>()?;
         let c = p[0].len();
         if p.iter().any(|v| v.len() != c) {
             return Err(ctx.unsupported("scale, bias, mean and var differ in length"));
         }
-        let bn = BatchNorm {
-            gamma: p[0].clone(),
-            beta: p[1].clone(),
-            mean: p[2].clone(),
-            var: p[3].clone(),
-            eps,
-        };
+        let bn = BatchNorm { gamma: p[0].clone(), beta: p[1].clone(), mean: p[2].clone(), var: p[3].clone(), eps };
         if bn.var.iter().any(|&v| v + eps <= 0.0) {
             return Err(ctx.unsupported("variance + epsilon must be positive"));
         }
@@ -397,12 +306,7 @@ impl Importer {
             None => vec![0.0; out_dim],
         };
         let weight: Vec<f64> = weight.iter().map(|v| v * alpha).collect();
-        let lin = Linear {
-            out_dim,
-            in_dim,
-            weight: weight.into(),
-            bias: bias.into(),
-        };
+        let lin = Linear { out_dim, in_dim, weight: weight.into(), bias: bias.into() };
         self.push(Op::Linear(lin), vec![x], ctx.name)
     }
 
@@ -424,13 +328,7 @@ impl Importer {
         if self.foldable(src, x) {
             if let Op::Linear(lin) = &mut self.nodes[x - 1].op {
                 if c.len() == lin.out_dim {
-                    let bias: Vec<f64> = lin
-                        .bias
-                        .as_f64()
-                        .iter()
-                        .zip(c)
-                        .map(|(u, v)| u + v)
-                        .collect();
+                    let bias: Vec<f64> = lin.bias.as_f64().iter().zip(c).map(|(u, v)| u + v).collect();
                     lin.bias = Weights::new(bias);
                     return Ok(x);
                 }
@@ -445,8 +343,7 @@ fn input_shape(input: &pb::ValueInfoProto) -> Result<Vec<usize>, OnnxError> {
     use pb::tensor_shape_proto::dimension::Value;
     use pb::type_proto::Value as TypeValue;
     let err = |m: &str| OnnxError::Interface(format!("input {:?}: {m}", input.name));
-    let Some(TypeValue::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref())
-    else {
+    let Some(TypeValue::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err(err("not a tensor"));
     };
     let dims = &t.shape.as_ref().ok_or_else(|| err("no shape"))?.dim;
@@ -464,7 +361,5 @@ fn input_shape(input: &pb::ValueInfoProto) -> Result<Vec<usize>, OnnxError> {
 
 /// `[r, c]` row-major → `[c, r]` row-major.
 fn transpose(v: &[f64], r: usize, c: usize) -> Vec<f64> {
-    (0..c)
-        .flat_map(|j| (0..r).map(move |i| v[i * c + j]))
-        .collect()
+    (0..c).flat_map(|j| (0..r).map(move |i| v[i * c + j])).collect()
 }

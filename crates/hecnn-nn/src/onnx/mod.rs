@@ -105,16 +105,9 @@ pub fn import_onnx(path: impl AsRef<Path>) -> Result<Model, OnnxError> {
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, OnnxError> {
-    let io = |source| OnnxError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| OnnxError::Io { path: path.to_path_buf(), source };
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(MAX_ONNX_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    std::fs::File::open(path).map_err(io)?.take(MAX_ONNX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() > MAX_ONNX_BYTES {
         return Err(OnnxError::TooLarge);
     }
@@ -126,9 +119,8 @@ pub fn import_onnx_bytes(bytes: &[u8]) -> Result<Model, OnnxError> {
     if bytes.len() > MAX_ONNX_BYTES {
         return Err(OnnxError::TooLarge);
     }
-    let proto = tract_onnx::onnx()
-        .proto_model_for_read(&mut &bytes[..])
-        .map_err(|e| OnnxError::Decode(format!("{e:#}")))?;
+    let proto =
+        tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).map_err(|e| OnnxError::Decode(format!("{e:#}")))?;
     let graph = proto.graph.as_ref().ok_or(OnnxError::NoGraph)?;
     importer::Importer::new(graph)?.run(graph)
 }

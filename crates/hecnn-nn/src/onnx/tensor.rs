@@ -16,10 +16,7 @@ pub(super) struct Const {
 
 /// Decodes FLOAT, DOUBLE or INT64 initializers (raw or typed fields) to f64.
 pub(super) fn decode_tensor(t: &pb::TensorProto) -> Result<Const, OnnxError> {
-    let bad = |reason: String| OnnxError::BadTensor {
-        name: t.name.clone(),
-        reason,
-    };
+    let bad = |reason: String| OnnxError::BadTensor { name: t.name.clone(), reason };
     if t.data_location == Some(pb::tensor_proto::DataLocation::External as i32) {
         return Err(bad("external data is not supported".into()));
     }
@@ -39,23 +36,17 @@ pub(super) fn decode_tensor(t: &pb::TensorProto) -> Result<Const, OnnxError> {
     let values: Vec<f64> = match t.data_type {
         1 if !raw.is_empty() => {
             check_len(raw.len(), numel * 4).map_err(bad)?;
-            raw.chunks_exact(4)
-                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-                .collect()
+            raw.chunks_exact(4).map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()
         }
         1 => t.float_data.iter().map(|&v| f64::from(v)).collect(),
         11 if !raw.is_empty() => {
             check_len(raw.len(), numel * 8).map_err(bad)?;
-            raw.chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                .collect()
+            raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
         }
         11 => t.double_data.clone(),
         7 if !raw.is_empty() => {
             check_len(raw.len(), numel * 8).map_err(bad)?;
-            raw.chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
-                .collect()
+            raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64).collect()
         }
         7 => t.int64_data.iter().map(|&v| v as f64).collect(),
         dt => return Err(bad(format!("data type {dt} (only float, double, int64)"))),

@@ -25,11 +25,7 @@ impl TractModel {
             .map_err(tract)?
             .into_runnable()
             .map_err(tract)?;
-        Ok(TractModel {
-            plan,
-            sample_shape: sample_shape.to_vec(),
-            batch,
-        })
+        Ok(TractModel { plan, sample_shape: sample_shape.to_vec(), batch })
     }
 
     /// Runs one batch (`batch` samples, flat NCHW); returns each sample's output, flattened.

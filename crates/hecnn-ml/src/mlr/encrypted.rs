@@ -174,7 +174,7 @@ impl<'a> TrainingClient<'a> {
     ) -> Result<Vec<Vec<f64>>, TrainError> {
         let dec = Decryptor::new(self.sk);
         let plain: Vec<Vec<f64>> =
-            blocks.iter().map(|c| Ok(self.encoder.decode_real(&dec.decrypt(c)?)?)).collect::<Result<_, CkksError>>()?;
+            blocks.iter().map(|c| self.encoder.decode_real(&dec.decrypt(c)?)).collect::<Result<_, CkksError>>()?;
         Ok(layout.unpack_weights(&plain, classes, features))
     }
 }

@@ -3,6 +3,7 @@
 # N=2^15 (15 limbs), 1 and 2 threads, and writes results/<date>-<lib>.json (a JSON array).
 #   ./run.sh            full run (median of 5 reps; keygen median of 5)
 #   ./run.sh --quick    N=2^13/2^12 smoke test (few limbs), results/<date>-<lib>-quick.json
+#   SEAL_LIKE=0 skips the extra OpenFHE dnum=limbs row; KREPS=1 times key generation once
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=.venv/bin/python
@@ -32,7 +33,7 @@ for lib in $LIBS; do
           --reps $REPS --keygen-reps $KREPS >> "$out"
       fi
     done
-    if [ $lib = openfhe ]; then
+    if [ $lib = openfhe ] && [ "${SEAL_LIKE:-1}" = 1 ]; then
       # SEAL-like key switching: one digit per ciphertext prime (dnum = limbs), 1 thread
       echo "== openfhe N=2^$logn limbs=$limbs dnum=$limbs threads=1" >&2
       OMP_NUM_THREADS=1 $PY openfhe_bench.py --logn $logn --limbs $limbs --dnum $limbs --threads 1 --hoist-steps 4 \

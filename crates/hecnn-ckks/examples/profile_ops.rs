@@ -62,14 +62,16 @@ fn main() {
             ctx.ntt_forward(&mut poly);
         });
         {
-            let qs = &ctx.moduli()[..10];
-            let dst = &ctx.moduli()[10..37];
+            let a = ctx.params().digit_size();
+            let total = ctx.moduli().len();
+            let qs = &ctx.moduli()[..a];
+            let dst = &ctx.moduli()[a..total];
             let conv = hecnn_ckks::ring::basis::BasisConverter::new(qs, dst, n);
-            let input = ct.parts()[0].data()[..10 * n].to_vec();
-            let mut out = vec![0u64; 27 * n];
-            time("convert 10 -> 27 limbs", 5, || conv.convert(n, &input, &mut out));
-            let mut limbs = vec![0u64; 27 * n];
-            time("27 NTTs", 5, || limbs.chunks_mut(n).for_each(|l| ntt.forward(l)));
+            let input = ct.parts()[0].data()[..a * n].to_vec();
+            let mut out = vec![0u64; (total - a) * n];
+            time(&format!("convert {a} -> {} limbs", total - a), 5, || conv.convert(n, &input, &mut out));
+            let mut limbs = vec![0u64; (total - a) * n];
+            time(&format!("{} NTTs", total - a), 5, || limbs.chunks_mut(n).for_each(|l| ntt.forward(l)));
         }
         let t_dec = time("decompose (ModUp)", 5, || {
             let _ = hecnn_ckks::keys::switching::decompose(&ctx, &ct.parts()[1]);

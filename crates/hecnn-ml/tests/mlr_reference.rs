@@ -119,7 +119,7 @@ fn public_steps_compose_to_train_exactly() {
     ]);
     let y = [0u8, 2, 1, 2, 0];
     let n = x.len();
-    for method in [Method::QuadraticGradient, Method::PlainNag { learning_rate: 0.3 }] {
+    for method in [Method::QuadraticGradient, Method::PlainNag { learning_rate: 0.3 }, Method::PaperNag] {
         let cfg = MlrConfig { iterations: 4, method, ..MlrConfig::default() };
         let trace = train(&x, &y, 3, &cfg).unwrap();
         let bbar = preconditioner(&x, cfg.epsilon).unwrap();
@@ -135,6 +135,7 @@ fn public_steps_compose_to_train_exactly() {
                         .map(|(gj, bj)| match method {
                             Method::QuadraticGradient => (1.0 + gamma) * (bj * gj),
                             Method::PlainNag { learning_rate } => gj * learning_rate,
+                            Method::PaperNag => gj * gamma,
                         })
                         .collect()
                 })

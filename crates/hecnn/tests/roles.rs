@@ -126,6 +126,25 @@ fn params_json_lists_secure_presets() {
     }
 }
 
+#[test]
+fn bench_ckks_json_has_the_documented_keys() {
+    let out = run_ok(&["bench", "ckks", "--preset", "light", "--reps", "1", "--threads", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["n", "log_qp", "levels", "security_bits"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    for key in ["encrypt", "decrypt", "add", "mul_relin", "rescale", "rotate", "rotate_hoisted"] {
+        assert!(v["ms"][key].as_f64().unwrap() >= 0.0, "ms.{key}");
+    }
+    for key in ["fresh", "mul_rescale"] {
+        // Real measurements at N=2^14, Δ=2^40: well above 15 bits.
+        assert!(v["precision_bits"][key].as_f64().unwrap() > 15.0, "precision_bits.{key}");
+    }
+    for key in ["ciphertext", "relin_key", "galois_key"] {
+        assert!(v["bytes"][key].as_u64().unwrap() > 0, "bytes.{key}");
+    }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -25,22 +25,23 @@ impl Modulus {
     }
 
     /// Reduces any `x < 2^125` modulo q (Barrett with a 128-bit constant).
+    ///
+    /// The quotient estimate drops the low·low partial product, so it is at
+    /// most 3 short; the corrections are branch-free (`min` with the wrapped
+    /// difference), since a data-dependent loop here mispredicts constantly.
     #[inline(always)]
     pub fn reduce_u128(&self, x: u128) -> u64 {
         let q = self.value;
         let x_lo = x as u64;
         let x_hi = (x >> 64) as u64;
-        // floor(x * mu / 2^128), dropping the low*low term (error < 3).
         let lo_hi = x_lo as u128 * self.mu_hi as u128;
         let hi_lo = x_hi as u128 * self.mu_lo as u128;
-        let lo_lo = (x_lo as u128 * self.mu_lo as u128) >> 64;
-        let mid = (lo_hi + hi_lo + lo_lo) >> 64;
+        let mid = (lo_hi + hi_lo) >> 64;
         let qhat = (mid as u64).wrapping_add(x_hi.wrapping_mul(self.mu_hi));
         let mut r = x_lo.wrapping_sub(qhat.wrapping_mul(q));
-        while r >= q {
-            r -= q;
-        }
-        r
+        r = r.min(r.wrapping_sub(q));
+        r = r.min(r.wrapping_sub(q));
+        r.min(r.wrapping_sub(q))
     }
 
     /// Reduces a word modulo q.

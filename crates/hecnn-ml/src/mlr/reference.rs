@@ -63,6 +63,11 @@ pub enum Method {
     /// and a fixed step `learning_rate·g` (no preconditioner). The paper's
     /// own baseline ("SigmoidNAG without QG") uses the decaying
     /// `γ_t·g = g/((t+1)n)`, which equals `learning_rate = 1/n` at `t = 0`.
+    /// The paper's own baseline ("SigmoidNAG" without the quadratic
+    /// gradient): the same Nesterov schedule with the decaying step
+    /// `γ_t·g = g/((t+1)·n)`.
+    PaperNag,
+    /// Nesterov with a fixed step `learning_rate·g`.
     PlainNag {
         /// The fixed learning rate (typically a small multiple of `1/n`).
         learning_rate: f64,
@@ -303,6 +308,7 @@ pub fn train(x: &[Vec<f64>], labels: &[u8], classes: usize, cfg: &MlrConfig) -> 
     let scaling = match cfg.method {
         Method::QuadraticGradient => StepScaling::Preconditioned(preconditioner(x, cfg.epsilon)?),
         Method::PlainNag { learning_rate } => StepScaling::Fixed(learning_rate),
+        Method::PaperNag => StepScaling::Decaying,
     };
     let mut state = NesterovState::new(classes, d, cfg.init);
     let mut per_iteration = Vec::with_capacity(cfg.iterations);
@@ -322,6 +328,12 @@ pub fn train(x: &[Vec<f64>], labels: &[u8], classes: usize, cfg: &MlrConfig) -> 
                     *s *= learning_rate;
                 }
             }
+            StepScaling::Decaying => {
+                let (_, gamma) = schedule(state.t, n);
+                for s in step.iter_mut().flatten() {
+                    *s *= gamma;
+                }
+            }
         }
         nesterov_step(&mut state, &step)?;
         let (train_accuracy, log_likelihood) = evaluate(&state.w, x, labels);
@@ -336,6 +348,8 @@ enum StepScaling {
     Preconditioned(Vec<f64>),
     /// `S = lr·g`.
     Fixed(f64),
+    /// `S = γ_t·g`.
+    Decaying,
 }
 
 /// Index of the largest score; the first on ties, NaN never wins.

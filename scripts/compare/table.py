@@ -102,7 +102,7 @@ def main():
     print(f"# CKKS comparison ({date}), top level, full slots, scale 2^40\n")
     print(f"SEAL/OpenFHE timing metric: **{a.metric}** "
           f"({ {'wall': 'median wall clock', 'min': 'fastest wall-clock repetition', 'cpu': 'median process CPU time'}[a.metric] }).\n")
-    print("Times in ms. `mul+relin+rescale` for hecnn = ms.mul_relin + ms.rescale. "
+    print("Times in ms. `mul+relin+rescale` for hecnn = its fused ms.mul_relin_rescale. "
           "Ratio columns: time(hecnn)/time(other), < 1 = hecnn faster.\n")
     order = ["hecnn", "OpenFHE", "SEAL"]
     for key in sorted(rows, key=lambda k: (-k[0], k[1])):

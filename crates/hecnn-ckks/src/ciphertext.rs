@@ -71,4 +71,10 @@ impl Ciphertext {
     pub fn parts(&self) -> &[RnsPoly] {
         &self.parts
     }
+
+    /// A ciphertext with new parts and this one's scale, slots and
+    /// parameters (the result of an operation that keeps them).
+    pub(crate) fn with_parts(&self, parts: Vec<RnsPoly>) -> Ciphertext {
+        Ciphertext { parts, c1_seed: None, scale: self.scale, slots: self.slots, fingerprint: self.fingerprint }
+    }
 }

@@ -21,8 +21,9 @@ fn bench(c: &mut Criterion) {
     let sk = SecretKey::generate(&ctx);
     let rlk = RelinKey::generate(&sk);
     let gk = GaloisKeys::generate(&sk, &layout.rotation_steps(), false);
-    let x: Vec<Vec<f64>> =
-        (0..n).map(|i| (0..d).map(|j| if j == 0 { 1.0 } else { ((i * 31 + j * 7) % 100) as f64 / 100.0 }).collect()).collect();
+    let x: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..d).map(|j| if j == 0 { 1.0 } else { ((i * 31 + j * 7) % 100) as f64 / 100.0 }).collect())
+        .collect();
     let xs: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|v| v * 0.003).collect()).collect();
     let y: Vec<u8> = (0..n).map(|i| (i % classes) as u8).collect();
     let init = vec![vec![0.0128; d]; classes];

@@ -50,6 +50,20 @@ pub struct Manifest {
     pub key_id: String,
 }
 
+impl Manifest {
+    fn describe(format: &str, ctx: &Context, data: &EncryptedDataset, key_id: String) -> Self {
+        Manifest {
+            format: format.into(),
+            samples: data.samples,
+            features: data.features,
+            classes: data.classes,
+            layout: data.layout,
+            fingerprint: format!("{:016x}", ctx.fingerprint()),
+            key_id,
+        }
+    }
+}
+
 /// Identifier of a key set: the first 8 bytes of blake3 over the
 /// serialized relinearization key.
 pub fn key_id(ctx: &Context, rlk: &RelinKey) -> String {
@@ -122,15 +136,7 @@ pub fn save_upload(
     let relin_bytes = rlk.to_bytes(ctx);
     total += write(&dir.join("relin.key"), &relin_bytes)?;
     total += write(&dir.join("galois.key"), &gk.to_bytes(ctx))?;
-    let manifest = Manifest {
-        format: UPLOAD_FORMAT.into(),
-        samples: data.samples,
-        features: data.features,
-        classes: data.classes,
-        layout: data.layout,
-        fingerprint: format!("{:016x}", ctx.fingerprint()),
-        key_id: key_id(ctx, rlk),
-    };
+    let manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, key_id(ctx, rlk));
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     total += write(&dir.join("manifest.json"), &json)?;
     let (nb, nf) = (data.x.len(), data.weights.len());
@@ -236,15 +242,7 @@ pub fn save_model(
     key_id: &str,
 ) -> Result<u64, UploadError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let manifest = Manifest {
-        format: MODEL_FORMAT.into(),
-        samples: data.samples,
-        features: data.features,
-        classes: data.classes,
-        layout: data.layout,
-        fingerprint: format!("{:016x}", ctx.fingerprint()),
-        key_id: key_id.to_string(),
-    };
+    let manifest = Manifest::describe(MODEL_FORMAT, ctx, data, key_id.to_string());
     let mut total = write(&dir.join("manifest.json"), &serde_json::to_vec_pretty(&manifest).expect("serializes"))?;
     for (prefix, blocks) in [("w", &model.w), ("v", &model.v)] {
         for (fb, ct) in blocks.iter().enumerate() {

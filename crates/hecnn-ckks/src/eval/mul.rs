@@ -64,13 +64,7 @@ impl Evaluator {
         let mut c1 = ct.parts[1].clone();
         self.ctx.add_assign(&mut c0, &u0);
         self.ctx.add_assign(&mut c1, &u1);
-        Ok(Ciphertext {
-            parts: vec![c0, c1],
-            c1_seed: None,
-            scale: ct.scale,
-            slots: ct.slots,
-            fingerprint: ct.fingerprint,
-        })
+        Ok(ct.with_parts(vec![c0, c1]))
     }
 
     /// `a·b`, relinearized.

@@ -99,13 +99,7 @@ impl Evaluator {
         let u0 = mod_down(&self.ctx, &x0);
         let c1 = mod_down(&self.ctx, &x1);
         self.ctx.add_assign(&mut c0, &u0);
-        Ok(Ciphertext {
-            parts: vec![c0, c1],
-            c1_seed: None,
-            scale: ct.scale,
-            slots: ct.slots,
-            fingerprint: ct.fingerprint,
-        })
+        Ok(ct.with_parts(vec![c0, c1]))
     }
 
     fn check_two_parts(&self, ct: &Ciphertext) -> Result<()> {

@@ -291,6 +291,29 @@ impl<'a> Trainer<'a> {
         Ok(ct)
     }
 
+    /// `Σ_i a_i ⊙ b_i` as tensors (lazy relinearization: one key switch for
+    /// the whole sum), rescaled, then rotated-and-summed over `steps`.
+    fn sum_of_products(
+        &self,
+        pairs: impl Iterator<Item = (Ciphertext, Ciphertext)>,
+        steps: &[i64],
+        stats: &mut TrainStats,
+    ) -> Result<Ciphertext, TrainError> {
+        let mut acc: Option<Ciphertext> = None;
+        for (a, b) in pairs {
+            let p = self.ev.mul(&a, &b)?;
+            stats.ct_ct_products += 1;
+            acc = Some(match acc {
+                None => p,
+                Some(s) => self.ev.add(&s, &p)?,
+            });
+        }
+        let acc = acc.ok_or_else(|| TrainError::InvalidUpload("empty block row".into()))?;
+        stats.relinearizations += 1;
+        let r = self.ev.rescale(&self.ev.relinearize(&acc, self.rlk)?)?;
+        self.rotate_sum(r, steps, stats)
+    }
+
     /// `Z_b = Σ_fb X[b][fb] ⊙ V[fb]`, summed over features (at f = 0).
     fn forward(
         &self,
@@ -303,19 +326,9 @@ impl<'a> Trainer<'a> {
         data.x
             .iter()
             .map(|row| {
-                let mut acc: Option<Ciphertext> = None;
-                for (xb, vb) in row.iter().zip(v) {
-                    let p = self.ev.mul(&self.ev.drop_to_level(xb, level)?, vb)?;
-                    stats.ct_ct_products += 1;
-                    acc = Some(match acc {
-                        None => p,
-                        Some(a) => self.ev.add(&a, &p)?,
-                    });
-                }
-                let acc = acc.ok_or_else(|| TrainError::InvalidUpload("no feature blocks".into()))?;
-                stats.relinearizations += 1;
-                let z = self.ev.rescale(&self.ev.relinearize(&acc, self.rlk)?)?;
-                self.rotate_sum(z, &steps, stats)
+                let pairs = row.iter().zip(v).map(|(xb, vb)| Ok((self.ev.drop_to_level(xb, level)?, vb.clone())));
+                let pairs: Vec<(Ciphertext, Ciphertext)> = pairs.collect::<Result<_, CkksError>>()?;
+                self.sum_of_products(pairs.into_iter(), &steps, stats)
             })
             .collect()
     }
@@ -371,22 +384,14 @@ impl<'a> Trainer<'a> {
     ) -> Result<Vec<Ciphertext>, TrainError> {
         let level = e[0].level();
         let steps = data.layout.sample_sum_steps();
-        let nf = data.weights.len();
-        (0..nf)
+        (0..data.weights.len())
             .map(|fb| {
-                let mut acc: Option<Ciphertext> = None;
-                for (eb, row) in e.iter().zip(&data.x_scaled) {
-                    let p = self.ev.mul(eb, &self.ev.drop_to_level(&row[fb], level)?)?;
-                    stats.ct_ct_products += 1;
-                    acc = Some(match acc {
-                        None => p,
-                        Some(a) => self.ev.add(&a, &p)?,
-                    });
-                }
-                let acc = acc.ok_or_else(|| TrainError::InvalidUpload("no sample blocks".into()))?;
-                stats.relinearizations += 1;
-                let g = self.ev.rescale(&self.ev.relinearize(&acc, self.rlk)?)?;
-                self.rotate_sum(g, &steps, stats)
+                let pairs = e
+                    .iter()
+                    .zip(&data.x_scaled)
+                    .map(|(eb, row)| Ok((eb.clone(), self.ev.drop_to_level(&row[fb], level)?)));
+                let pairs: Vec<(Ciphertext, Ciphertext)> = pairs.collect::<Result<_, CkksError>>()?;
+                self.sum_of_products(pairs.into_iter(), &steps, stats)
             })
             .collect()
     }

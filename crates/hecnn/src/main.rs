@@ -128,6 +128,11 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Polynomial approximations (composite minimax sign, ReLU, max).
+    Approx {
+        #[command(subcommand)]
+        what: ApproxCommand,
+    },
     /// List the parameter presets and their security.
     Params {
         /// Print a JSON array instead of a table.
@@ -138,6 +143,29 @@ enum Command {
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApproxCommand {
+    /// The composite minimax sign approximation for precision α: degrees, depth, multiplications,
+    /// and the max error measured on 10^6 points of [−1,−ε] ∪ [ε,1].
+    Sign {
+        /// Target error 2^-α (4..=20).
+        #[arg(long)]
+        alpha: u32,
+        /// Input gap ε = 2^-eps_bits (default: α, what ReLU to 2^-α needs).
+        #[arg(long)]
+        eps_bits: Option<u32>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The degree table for α = 4..20 (ε = 2^-α).
+    Table {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -224,6 +252,37 @@ fn main() -> Result<()> {
         Command::DecryptModel { keys, model, out } => roles::decrypt_model(&keys, &model, &out)?,
         Command::Evaluate { keys, weights, data } => {
             roles::evaluate(&keys, &weights, &data.options(), false)?;
+        }
+        Command::Approx { what: ApproxCommand::Sign { alpha, eps_bits, json } } => {
+            let bits = eps_bits.unwrap_or(alpha);
+            if bits > 52 {
+                anyhow::bail!("--eps-bits {bits}: at most 52");
+            }
+            let eps = (-(bits as f64)).exp2();
+            let row = hecnn_approx::sign_row(alpha, eps, 1_000_000)?;
+            if json {
+                println!("{}", serde_json::to_string(&row)?);
+            } else {
+                println!(
+                    "sign on [-1,-2^-{bits}] ∪ [2^-{bits},1] to 2^-{alpha}: degrees {:?}, depth {}, {} non-scalar mults, measured max error {:.3e} (bound {:.3e})",
+                    row.degrees, row.depth, row.nonscalar_mults, row.max_error, (-(alpha as f64)).exp2()
+                );
+            }
+        }
+        Command::Approx { what: ApproxCommand::Table { json } } => {
+            let rows = hecnn_approx::sign_table()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:>3} {:>10} {:<28} {:>5} {:>6} {:>11}", "α", "ε", "degrees", "depth", "mults", "max error");
+                for r in rows {
+                    let degrees = r.degrees.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("∘");
+                    println!(
+                        "{:>3} {:>10.3e} {:<28} {:>5} {:>6} {:>11.3e}",
+                        r.alpha, r.eps, degrees, r.depth, r.nonscalar_mults, r.max_error
+                    );
+                }
+            }
         }
         Command::Params { json } => {
             let rows = preset_rows();

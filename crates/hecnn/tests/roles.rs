@@ -145,6 +145,19 @@ fn bench_ckks_json_has_the_documented_keys() {
     }
 }
 
+#[test]
+fn approx_sign_json_and_range_error() {
+    let out = run_ok(&["approx", "sign", "--alpha", "8", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let err = v["max_error"].as_f64().unwrap();
+    assert!(err > 0.0 && err <= 2f64.powi(-8), "measured error {err}");
+    assert!(v["depth"].as_u64().unwrap() >= 1 && v["nonscalar_mults"].as_u64().unwrap() >= 1);
+    assert!(!v["degrees"].as_array().unwrap().is_empty());
+    assert_eq!(v["alpha"].as_u64(), Some(8));
+    let e = run_err(&["approx", "sign", "--alpha", "30"]);
+    assert!(e.contains("alpha 30 outside the supported range 4..=20"), "{e}");
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -202,6 +202,9 @@ impl Encoder {
 
 /// Rejects scales that are not finite, below 1, or beyond the modulus.
 pub(crate) fn check_scale(scale: f64, level: usize, ctx: &Context) -> Result<()> {
+    if level > ctx.max_level() {
+        return Err(CkksError::LevelExhausted { needed: level, level: ctx.max_level() });
+    }
     let log_q: f64 = ctx.params().q[..=level].iter().map(|&q| (q as f64).log2()).sum();
     if !scale.is_finite() || scale < 1.0 || scale.log2() >= log_q - 1.0 {
         return Err(CkksError::ScaleOutOfBounds(format!(

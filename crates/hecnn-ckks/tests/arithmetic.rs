@@ -114,6 +114,9 @@ fn level_alignment_and_scale_checks() {
     let mut x = s.ev.drop_to_level(&ca, 1).unwrap();
     x = s.ev.mul_relin(&x, &x, &s.rlk).unwrap();
     assert!(matches!(s.ev.mul(&x, &x), Err(CkksError::ScaleOutOfBounds(_))));
+    // Levels beyond the chain are refused, not a panic.
+    assert!(matches!(s.encoder.encode_constant(1.0, 4, 99, 1e10), Err(CkksError::LevelExhausted { .. })));
+    assert!(matches!(s.encoder.encode_real(&[1.0], 4, 99, 1e10), Err(CkksError::LevelExhausted { .. })));
     // NaN input.
     assert_eq!(s.encoder.encode_real(&[1.0, f64::NAN], 4, 1, 1e10).unwrap_err(), CkksError::NonFinite { index: 1 });
 }

@@ -163,6 +163,14 @@ impl Context {
         self.fingerprint
     }
 
+    /// Fails with `ParameterMismatch` unless `found` is this context's fingerprint.
+    pub fn check_fingerprint(&self, found: u64) -> Result<()> {
+        if found != self.fingerprint {
+            return Err(CkksError::ParameterMismatch { expected: self.fingerprint, found });
+        }
+        Ok(())
+    }
+
     /// Ring degree N.
     pub fn n(&self) -> usize {
         self.n
@@ -249,7 +257,7 @@ impl Context {
         a.ntt = false;
     }
 
-    /// `a += b` (same basis and form).
+    /// `a += b` (same form; `b` may have more Q limbs, see `zip_limbs`).
     pub fn add_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
         self.zip_limbs(a, b, |m, x, y| *x = m.add(*x, y));
     }
@@ -306,8 +314,12 @@ impl Context {
         p
     }
 
+    /// `f` on the limbs of `a` and the matching limbs of `b`. `b` may sit at
+    /// a higher level than `a` (no special limbs): only its first
+    /// `a.num_q` limbs are read, which is exactly "dropping" it, with no copy.
     fn zip_limbs(&self, a: &mut RnsPoly, b: &RnsPoly, f: impl Fn(&Modulus, &mut u64, u64) + Sync) {
-        debug_assert_eq!((a.num_q, a.num_p, a.ntt), (b.num_q, b.num_p, b.ntt));
+        debug_assert!(a.ntt == b.ntt && a.num_p == b.num_p);
+        debug_assert!(if a.num_p == 0 { b.num_q >= a.num_q } else { b.num_q == a.num_q });
         let (n, nq) = (a.n, a.num_q);
         a.data.par_chunks_mut(n).zip(b.data.par_chunks(n)).enumerate().for_each(|(i, (x, y))| {
             let m = self.limb_modulus(nq, i);

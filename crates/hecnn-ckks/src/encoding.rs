@@ -127,9 +127,7 @@ impl Encoder {
 
     /// Decodes a plaintext to its complex slot values.
     pub fn decode(&self, pt: &Plaintext) -> Result<Vec<Complex64>> {
-        if pt.fingerprint != self.ctx.fingerprint() {
-            return Err(CkksError::ParameterMismatch { expected: self.ctx.fingerprint(), found: pt.fingerprint });
-        }
+        self.ctx.check_fingerprint(pt.fingerprint)?;
         let n = self.ctx.n();
         let slots = pt.slots;
         let gap = n / (2 * slots);

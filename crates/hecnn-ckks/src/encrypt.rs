@@ -2,7 +2,7 @@
 
 use crate::ciphertext::{Ciphertext, Plaintext};
 use crate::context::Context;
-use crate::error::{CkksError, Result};
+use crate::error::Result;
 use crate::keys::public::PublicKey;
 use crate::keys::secret::SecretKey;
 use crate::keys::switching::mod_down;
@@ -12,10 +12,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 fn check_fp(ctx: &Context, found: u64) -> Result<()> {
-    if found != ctx.fingerprint() {
-        return Err(CkksError::ParameterMismatch { expected: ctx.fingerprint(), found });
-    }
-    Ok(())
+    ctx.check_fingerprint(found)
 }
 
 /// Public-key encryption (what a client or anyone with the public key does).

@@ -65,9 +65,9 @@ impl Manifest {
 }
 
 /// Identifier of a key set: the first 8 bytes of blake3 over the
-/// serialized relinearization key.
-pub fn key_id(ctx: &Context, rlk: &RelinKey) -> String {
-    let h = blake3::hash(&rlk.to_bytes(ctx));
+/// serialized relinearization key (`relin.key`'s contents).
+pub fn key_id(relin_key_bytes: &[u8]) -> String {
+    let h = blake3::hash(relin_key_bytes);
     h.as_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -106,10 +106,12 @@ pub fn load_params(path: &Path) -> Result<Parameters, UploadError> {
     Parameters::from_bytes(&bytes, false).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })
 }
 
-/// Loads a relinearization key.
-pub fn load_relin(ctx: &Arc<Context>, path: &Path) -> Result<RelinKey, UploadError> {
+/// Loads a relinearization key and its key-set identifier.
+pub fn load_relin(ctx: &Arc<Context>, path: &Path) -> Result<(RelinKey, String), UploadError> {
     let bytes = read_bounded(path, MAX_OBJECT)?;
-    RelinKey::from_bytes(ctx, &bytes).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })
+    let key =
+        RelinKey::from_bytes(ctx, &bytes).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })?;
+    Ok((key, key_id(&bytes)))
 }
 
 /// Loads Galois keys.
@@ -136,7 +138,7 @@ pub fn save_upload(
     let relin_bytes = rlk.to_bytes(ctx);
     total += write(&dir.join("relin.key"), &relin_bytes)?;
     total += write(&dir.join("galois.key"), &gk.to_bytes(ctx))?;
-    let manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, key_id(ctx, rlk));
+    let manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, key_id(&relin_bytes));
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     total += write(&dir.join("manifest.json"), &json)?;
     let (nb, nf) = (data.x.len(), data.weights.len());
@@ -204,8 +206,8 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
     if m.fingerprint != format!("{:016x}", ctx.fingerprint()) || m.layout.slots != ctx.n() / 2 {
         return Err(UploadError::Manifest { path: mpath, reason: "made for other parameters".into() });
     }
-    let relin = load_relin(&ctx, &dir.join("relin.key"))?;
-    if key_id(&ctx, &relin) != m.key_id {
+    let (relin, relin_id) = load_relin(&ctx, &dir.join("relin.key"))?;
+    if relin_id != m.key_id {
         return Err(UploadError::Manifest {
             path: dir.join("relin.key"),
             reason: "relinearization key of another key set than the manifest's".into(),

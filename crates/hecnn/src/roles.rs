@@ -93,7 +93,7 @@ pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quie
     let client = TrainingClient::new(&sk);
     let init = vec![vec![mlr::DEFAULT_INIT; d]; CLASSES];
     let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
-    let rlk = upload::load_relin(&ctx, &keys.join("relin.key"))?;
+    let (rlk, _) = upload::load_relin(&ctx, &keys.join("relin.key"))?;
     let gk = upload::load_galois(&ctx, &keys.join("galois.key"))?;
     let bytes = upload::save_upload(out, &ctx, &rlk, &gk, &data)?;
     let state = ClientState { samples, features: d, scaler: prep.scaler };
@@ -139,8 +139,8 @@ pub fn train_server(upload_dir: &Path, out: &Path, iterations: usize, quiet: boo
 /// `hecnn decrypt-model`: encrypted model → weights JSON.
 pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path) -> Result<()> {
     let (ctx, sk) = load_client(keys)?;
-    let rlk = upload::load_relin(&ctx, &keys.join("relin.key"))?;
-    let (m, w_cts, v_cts) = upload::load_model(model_dir, &ctx, &upload::key_id(&ctx, &rlk))?;
+    let (_, key_id) = upload::load_relin(&ctx, &keys.join("relin.key"))?;
+    let (m, w_cts, v_cts) = upload::load_model(model_dir, &ctx, &key_id)?;
     let client = TrainingClient::new(&sk);
     let w = client.decrypt_weights(&w_cts, &m.layout, m.classes, m.features)?;
     let v = client.decrypt_weights(&v_cts, &m.layout, m.classes, m.features)?;

@@ -18,8 +18,10 @@ impl Evaluator {
     }
 
     fn combine(&self, a: &Ciphertext, b: &Ciphertext, subtract: bool) -> Result<Ciphertext> {
-        let (mut x, y) = self.aligned(a, b)?;
-        Self::check_scales(x.scale, y.scale)?;
+        let l = self.common_level(a, b)?;
+        Self::check_scales(a.scale, b.scale)?;
+        let mut x = if a.level() == l { a.clone() } else { self.drop_to_level(a, l)? };
+        let y = b;
         if x.slots != y.slots {
             x.slots = x.slots.max(y.slots);
         }
@@ -35,6 +37,7 @@ impl Evaluator {
             }
         }
         x.c1_seed = None;
+        x.scale = a.scale;
         Ok(x)
     }
 
@@ -61,21 +64,25 @@ impl Evaluator {
 
     /// `a + pt` (the plaintext must have the ciphertext's scale).
     pub fn add_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
-        self.check_ct(a)?;
-        Self::check_scales(a.scale, pt.scale)?;
-        let p = self.plain_at(pt, a.level())?;
-        let mut x = a.clone();
-        self.ctx.add_assign(&mut x.parts[0], &p);
-        Ok(x)
+        self.combine_plain(a, pt, false)
     }
 
     /// `a − pt`.
     pub fn sub_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.combine_plain(a, pt, true)
+    }
+
+    fn combine_plain(&self, a: &Ciphertext, pt: &Plaintext, subtract: bool) -> Result<Ciphertext> {
         self.check_ct(a)?;
         Self::check_scales(a.scale, pt.scale)?;
-        let p = self.plain_at(pt, a.level())?;
+        self.check_plain(pt, a.level())?;
         let mut x = a.clone();
-        self.ctx.sub_assign(&mut x.parts[0], &p);
+        if subtract {
+            self.ctx.sub_assign(&mut x.parts[0], &pt.poly);
+        } else {
+            self.ctx.add_assign(&mut x.parts[0], &pt.poly);
+        }
+        x.c1_seed = None;
         Ok(x)
     }
 
@@ -84,10 +91,10 @@ impl Evaluator {
         self.check_ct(a)?;
         let scale = a.scale * pt.scale;
         check_scale(scale, a.level(), &self.ctx)?;
-        let p = self.plain_at(pt, a.level())?;
+        self.check_plain(pt, a.level())?;
         let mut x = a.clone();
         for part in &mut x.parts {
-            self.ctx.mul_assign(part, &p);
+            self.ctx.mul_assign(part, &pt.poly);
         }
         x.scale = scale;
         x.c1_seed = None;

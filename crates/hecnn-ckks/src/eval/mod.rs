@@ -37,10 +37,7 @@ impl Evaluator {
     }
 
     fn check_fp(&self, found: u64) -> Result<()> {
-        if found != self.ctx.fingerprint() {
-            return Err(CkksError::ParameterMismatch { expected: self.ctx.fingerprint(), found });
-        }
-        Ok(())
+        self.ctx.check_fingerprint(found)
     }
 
     fn check_ct(&self, ct: &Ciphertext) -> Result<()> {
@@ -64,30 +61,23 @@ impl Evaluator {
         if level > ct.level() {
             return Err(CkksError::LevelExhausted { needed: level, level: ct.level() });
         }
-        let mut out = ct.clone();
-        for p in &mut out.parts {
-            p.truncate_q(level + 1);
-        }
-        out.c1_seed = None;
-        Ok(out)
+        Ok(ct.with_parts(ct.parts.iter().map(|p| p.prefix(level + 1)).collect()))
     }
 
-    /// Copies of `a` and `b` at the lower of their two levels.
-    fn aligned(&self, a: &Ciphertext, b: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
+    /// Common level of two operands. Binary operations read the higher one's
+    /// first limbs in place instead of copying it down.
+    fn common_level(&self, a: &Ciphertext, b: &Ciphertext) -> Result<usize> {
         self.check_ct(a)?;
         self.check_ct(b)?;
-        let l = a.level().min(b.level());
-        Ok((self.drop_to_level(a, l)?, self.drop_to_level(b, l)?))
+        Ok(a.level().min(b.level()))
     }
 
-    /// The plaintext's polynomial restricted to `level`.
-    fn plain_at(&self, pt: &Plaintext, level: usize) -> Result<crate::ring::RnsPoly> {
+    /// Checks a plaintext can be used at `level` (its limbs are read in place).
+    fn check_plain(&self, pt: &Plaintext, level: usize) -> Result<()> {
         self.check_fp(pt.fingerprint)?;
         if pt.level() < level {
             return Err(CkksError::LevelExhausted { needed: level, level: pt.level() });
         }
-        let mut p = pt.poly.clone();
-        p.truncate_q(level + 1);
-        Ok(p)
+        Ok(())
     }
 }

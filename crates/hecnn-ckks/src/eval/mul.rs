@@ -14,15 +14,17 @@ impl Evaluator {
     /// relinearization: several products can be summed first and
     /// relinearized once (lazy relinearization).
     pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        let (x, y) = self.aligned(a, b)?;
+        let l = self.common_level(a, b)?;
+        let (x, y) = (a, b);
         if x.parts.len() != 2 || y.parts.len() != 2 {
             return Err(CkksError::InvalidCiphertext("multiply needs relinearized (2-part) operands".into()));
         }
         let scale = x.scale * y.scale;
-        check_scale(scale, x.level(), &self.ctx)?;
+        check_scale(scale, l, &self.ctx)?;
         let ctx = &self.ctx;
         let n = ctx.n();
-        let num_q = x.level() + 1;
+        // Limbs 0..=l of both operands, read in place (no copy to the common level).
+        let num_q = l + 1;
         let mut d0 = RnsPoly::uninit(n, num_q, 0, true);
         let mut d1 = RnsPoly::uninit(n, num_q, 0, true);
         let mut d2 = RnsPoly::uninit(n, num_q, 0, true);
@@ -153,15 +155,9 @@ impl Evaluator {
     }
 
     /// Brings `ct` to exactly `target` scale by multiplying with the constant
-    /// `target·q_l/scale` and rescaling (one level).
+    /// 1 encoded at `target·q_l/scale` and rescaling (one level).
     pub fn set_scale(&self, ct: &Ciphertext, target: f64) -> Result<Ciphertext> {
-        self.check_ct(ct)?;
-        let ql = self.ctx.params().q[ct.level()] as f64;
-        let c = (target * ql / ct.scale).round();
-        let x = self.mul_const_with_scale(ct, 1.0, c)?;
-        let mut y = self.rescale(&x)?;
-        y.scale = target;
-        Ok(y)
+        self.mul_const_rescale_to(ct, 1.0, target)
     }
 }
 

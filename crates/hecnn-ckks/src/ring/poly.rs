@@ -72,6 +72,15 @@ impl RnsPoly {
         self.num_q = num_q;
     }
 
+    /// A copy of the first `num_q` limbs (no special limbs): the value at a
+    /// lower level, copying only what is kept.
+    pub fn prefix(&self, num_q: usize) -> RnsPoly {
+        debug_assert!(self.num_p == 0 && num_q <= self.num_q);
+        let mut data = super::pool::take(num_q * self.n);
+        data.copy_from_slice(&self.data[..num_q * self.n]);
+        RnsPoly { n: self.n, num_q, num_p: 0, ntt: self.ntt, data }
+    }
+
     /// Raw residues, limb-major.
     pub fn data(&self) -> &[u64] {
         &self.data

@@ -1,7 +1,5 @@
 //! NTT-friendly prime generation: primes `q ≡ 1 (mod 2N)` near a requested size.
 
-use super::modulus::Modulus;
-
 /// Deterministic Miller–Rabin for 64-bit integers.
 pub fn is_prime(n: u64) -> bool {
     if n < 2 {
@@ -91,22 +89,6 @@ pub fn ntt_primes(bits: u32, count: usize, two_n: u64, side: PrimeSide, exclude:
         }
     }
     Some(out)
-}
-
-/// Finds a primitive `2n`-th root of unity modulo the prime `q`.
-pub fn primitive_root_of_unity(q: &Modulus, two_n: u64) -> Option<u64> {
-    if !(q.value - 1).is_multiple_of(two_n) {
-        return None;
-    }
-    let cofactor = (q.value - 1) / two_n;
-    for g in 2..1000u64 {
-        let w = q.pow(g, cofactor);
-        // w has order dividing 2n; it is primitive iff w^(n) == -1.
-        if q.pow(w, two_n / 2) == q.value - 1 {
-            return Some(w);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

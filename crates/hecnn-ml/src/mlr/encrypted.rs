@@ -292,16 +292,17 @@ impl<'a> Trainer<'a> {
     }
 
     /// `Σ_i a_i ⊙ b_i` as tensors (lazy relinearization: one key switch for
-    /// the whole sum), rescaled, then rotated-and-summed over `steps`.
-    fn sum_of_products(
+    /// the whole sum), rescaled, then rotated-and-summed over `steps`. The
+    /// data blocks sit at the top level; products read their limbs in place.
+    fn sum_of_products<'c>(
         &self,
-        pairs: impl Iterator<Item = (Ciphertext, Ciphertext)>,
+        pairs: impl Iterator<Item = (&'c Ciphertext, &'c Ciphertext)>,
         steps: &[i64],
         stats: &mut TrainStats,
     ) -> Result<Ciphertext, TrainError> {
         let mut acc: Option<Ciphertext> = None;
         for (a, b) in pairs {
-            let p = self.ev.mul(&a, &b)?;
+            let p = self.ev.mul(a, b)?;
             stats.ct_ct_products += 1;
             acc = Some(match acc {
                 None => p,
@@ -321,16 +322,8 @@ impl<'a> Trainer<'a> {
         v: &[Ciphertext],
         stats: &mut TrainStats,
     ) -> Result<Vec<Ciphertext>, TrainError> {
-        let level = v[0].level();
         let steps = data.layout.feature_sum_steps();
-        data.x
-            .iter()
-            .map(|row| {
-                let pairs = row.iter().zip(v).map(|(xb, vb)| Ok((self.ev.drop_to_level(xb, level)?, vb.clone())));
-                let pairs: Vec<(Ciphertext, Ciphertext)> = pairs.collect::<Result<_, CkksError>>()?;
-                self.sum_of_products(pairs.into_iter(), &steps, stats)
-            })
-            .collect()
+        data.x.iter().map(|row| self.sum_of_products(row.iter().zip(v), &steps, stats)).collect()
     }
 
     /// `E_b = step·mask ⊙ (Ȳ_b − σ(Z_b))`, replicated over features.
@@ -382,17 +375,9 @@ impl<'a> Trainer<'a> {
         e: &[Ciphertext],
         stats: &mut TrainStats,
     ) -> Result<Vec<Ciphertext>, TrainError> {
-        let level = e[0].level();
         let steps = data.layout.sample_sum_steps();
         (0..data.weights.len())
-            .map(|fb| {
-                let pairs = e
-                    .iter()
-                    .zip(&data.x_scaled)
-                    .map(|(eb, row)| Ok((eb.clone(), self.ev.drop_to_level(&row[fb], level)?)));
-                let pairs: Vec<(Ciphertext, Ciphertext)> = pairs.collect::<Result<_, CkksError>>()?;
-                self.sum_of_products(pairs.into_iter(), &steps, stats)
-            })
+            .map(|fb| self.sum_of_products(e.iter().zip(data.x_scaled.iter().map(|row| &row[fb])), &steps, stats))
             .collect()
     }
 }

@@ -267,7 +267,7 @@ impl Model {
         act: &A,
     ) -> Result<Vec<Tensor<S>>, ModelError> {
         let per: usize = self.input_shape.iter().product();
-        if per == 0 || data.len() % per != 0 {
+        if per == 0 || !data.len().is_multiple_of(per) {
             return Err(ModelError::InputShape { expected: self.input_shape.clone(), found: vec![data.len()] });
         }
         data.par_chunks(per)

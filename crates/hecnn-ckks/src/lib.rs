@@ -22,6 +22,7 @@
 //! ```
 
 pub mod ciphertext;
+pub mod circuits;
 pub mod context;
 pub mod encoding;
 pub mod encrypt;

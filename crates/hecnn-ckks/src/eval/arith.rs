@@ -5,6 +5,7 @@ use crate::ciphertext::{Ciphertext, Plaintext};
 use crate::encoding::check_scale;
 use crate::error::{CkksError, Result};
 use crate::ring::RnsPoly;
+use rayon::prelude::*;
 
 impl Evaluator {
     /// `a + b` (levels aligned down; scales must match).
@@ -141,6 +142,70 @@ impl Evaluator {
         x.scale = scale;
         x.c1_seed = None;
         Ok(x)
+    }
+
+    /// `Σ c_i · ct_i` at `level`, every constant encoded at `target_scale / ct_i.scale` so all
+    /// terms land on exactly `target_scale` whatever their own scales and levels (not rescaled).
+    /// This is how polynomial circuits fold their scalar products into the rescale that follows
+    /// a ciphertext product, instead of spending a level on each.
+    ///
+    /// ```
+    /// # use hecnn_ckks::*;
+    /// # let ctx = Context::new(Parameters::insecure_for_tests(11, &[50, 40, 40], 3, 40).unwrap()).unwrap();
+    /// # let sk = SecretKey::generate(&ctx);
+    /// # let enc = Encoder::new(&ctx);
+    /// # let dec = Decryptor::new(&sk);
+    /// let ev = Evaluator::new(&ctx);
+    /// let s = ctx.params().scale();
+    /// let a = dec.encrypt_symmetric(&enc.encode_real(&[1.0], 1, 2, s).unwrap()).unwrap();
+    /// let b = dec.encrypt_symmetric(&enc.encode_real(&[2.0], 1, 1, 1.5 * s).unwrap()).unwrap();
+    /// let target = s * ctx.params().q[1] as f64;
+    /// let sum = ev.rescale(&ev.linear_combination(&[(&a, 0.25), (&b, -1.5)], target, 1).unwrap()).unwrap();
+    /// assert!((enc.decode_real(&dec.decrypt(&sum).unwrap()).unwrap()[0] + 2.75).abs() < 1e-6);
+    /// ```
+    pub fn linear_combination(
+        &self,
+        terms: &[(&Ciphertext, f64)],
+        target_scale: f64,
+        level: usize,
+    ) -> Result<Ciphertext> {
+        let (first, _) =
+            terms.first().ok_or_else(|| CkksError::InvalidCiphertext("empty linear combination".into()))?;
+        check_scale(target_scale, level, &self.ctx)?;
+        let mut constants = Vec::with_capacity(terms.len());
+        for &(ct, c) in terms {
+            self.check_ct(ct)?;
+            if ct.parts.len() != 2 {
+                return Err(CkksError::InvalidCiphertext("linear combination needs relinearized operands".into()));
+            }
+            if ct.level() < level {
+                return Err(CkksError::LevelExhausted { needed: level, level: ct.level() });
+            }
+            if !c.is_finite() {
+                return Err(CkksError::NonFinite { index: constants.len() });
+            }
+            constants.push(self.const_residues(c * (target_scale / ct.scale), level)?);
+        }
+        let n = self.ctx.n();
+        let mut parts = [RnsPoly::zero(n, level + 1, 0, true), RnsPoly::zero(n, level + 1, 0, true)];
+        for (j, part) in parts.iter_mut().enumerate() {
+            part.data.par_chunks_mut(n).enumerate().for_each(|(i, acc)| {
+                let m = self.ctx.moduli()[i];
+                for ((ct, _), w) in terms.iter().zip(&constants) {
+                    let (w, ws) = (w[i], m.shoup(w[i]));
+                    for (a, &x) in acc.iter_mut().zip(ct.parts[j].limb(i)) {
+                        *a = m.add(*a, m.mul_shoup(x, w, ws));
+                    }
+                }
+            });
+        }
+        Ok(Ciphertext {
+            parts: parts.into(),
+            c1_seed: None,
+            scale: target_scale,
+            slots: terms.iter().map(|(ct, _)| ct.slots).max().unwrap_or(first.slots),
+            fingerprint: first.fingerprint,
+        })
     }
 
     /// `a · k` for a small integer k (no scale change, no level used).

@@ -48,7 +48,7 @@ impl Evaluator {
         Ok(())
     }
 
-    fn check_scales(a: f64, b: f64) -> Result<()> {
+    pub(crate) fn check_scales(a: f64, b: f64) -> Result<()> {
         if ((a - b) / a).abs() > SCALE_TOLERANCE {
             return Err(CkksError::ScaleMismatch { a, b });
         }

@@ -1,0 +1,194 @@
+//! Polynomial evaluation and composite activations on ciphertexts, checked
+//! against the same polynomials evaluated in `f64`.
+
+use hecnn_approx::chebyshev::clenshaw;
+use hecnn_approx::composite::{default_eps, search};
+use hecnn_ckks::circuits::poly::depth;
+use hecnn_ckks::circuits::{CompositeCircuit, PolyEvaluator};
+use hecnn_ckks::*;
+use rand::rngs::StdRng as ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use std::sync::Arc;
+
+struct Setup {
+    ctx: Arc<Context>,
+    enc: Encoder,
+    sk: SecretKey,
+    rlk: RelinKey,
+    gk: GaloisKeys,
+    ev: Evaluator,
+}
+
+/// A small insecure ring with `levels` 40-bit levels: the circuits' logic
+/// does not depend on N.
+fn setup(levels: usize) -> Setup {
+    let mut bits = vec![60];
+    bits.extend(std::iter::repeat_n(40, levels));
+    let ctx = Context::new(Parameters::insecure_for_tests(11, &bits, 3, 40).unwrap()).unwrap();
+    let sk = SecretKey::generate(&ctx);
+    let rlk = RelinKey::generate(&sk);
+    let gk = GaloisKeys::generate(&sk, &[1, 8], false);
+    Setup { enc: Encoder::new(&ctx), sk, rlk, gk, ev: Evaluator::new(&ctx), ctx }
+}
+
+impl Setup {
+    fn encrypt(&self, v: &[f64]) -> Ciphertext {
+        let pt = self.enc.encode_real(v, v.len(), self.ctx.max_level(), self.ctx.params().scale()).unwrap();
+        Decryptor::new(&self.sk).encrypt_symmetric(&pt).unwrap()
+    }
+
+    fn decrypt(&self, ct: &Ciphertext) -> Vec<f64> {
+        self.enc.decode_real(&Decryptor::new(&self.sk).decrypt(ct).unwrap()).unwrap()
+    }
+}
+
+fn uniform(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+fn max_err(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+#[test]
+fn degree_255_uses_depth_8_and_few_products() {
+    let s = setup(9);
+    let x = uniform(1024, 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let coeffs: Vec<f64> = (0..=255).map(|k| rng.random_range(-1.0..1.0) / (1.0 + k as f64)).collect();
+    let ct = s.encrypt(&x);
+    let pe = PolyEvaluator::new(&s.ev, &s.rlk);
+    let (y, stats) = pe.chebyshev_with_stats(&ct, &coeffs, s.ctx.params().scale()).unwrap();
+    assert_eq!(ct.level() - y.level(), 8);
+    assert_eq!(stats.depth, 8);
+    // The bound: 2·sqrt(256) + log2(256).
+    assert!(stats.nonscalar_mults <= 2 * 16 + 8, "{stats:?}");
+    assert_eq!(y.scale(), s.ctx.params().scale());
+    let want: Vec<f64> = x.iter().map(|&t| clenshaw(&coeffs, t)).collect();
+    let err = max_err(&s.decrypt(&y), &want);
+    eprintln!("degree 255: {stats:?}, max error {err:.2e} ({:.1} bits)", -err.log2());
+    assert!(err < 1e-5, "error {err}");
+}
+
+#[test]
+fn every_degree_consumes_exactly_its_depth() {
+    let s = setup(8);
+    let x = uniform(256, 3);
+    let ct = s.encrypt(&x);
+    let pe = PolyEvaluator::new(&s.ev, &s.rlk);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let degrees: Vec<usize> = (0..=40).chain([47, 63, 64, 65, 100, 127, 128, 129, 200]).collect();
+    for d in degrees {
+        let mut coeffs: Vec<f64> = (0..=d).map(|_| rng.random_range(-1.0..1.0)).collect();
+        if d % 3 == 0 {
+            // odd polynomials take the odd-only path
+            coeffs.iter_mut().step_by(2).for_each(|c| *c = 0.0);
+            coeffs[d] = if d % 2 == 1 { 0.5 } else { 0.0 };
+        }
+        let target = s.ctx.params().scale() * 1.25;
+        let (y, stats) = pe.chebyshev_with_stats(&ct, &coeffs, target).unwrap();
+        let deg = coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0);
+        assert_eq!(ct.level() - y.level(), depth(deg), "degree {deg}");
+        assert_eq!(y.scale(), target);
+        let want: Vec<f64> = x.iter().map(|&t| clenshaw(&coeffs, t)).collect();
+        let err = max_err(&s.decrypt(&y), &want);
+        assert!(err < 1e-5 * (1.0 + deg as f64), "degree {deg}: error {err}, {stats:?}");
+    }
+}
+
+#[test]
+fn odd_products_match_the_cost_model() {
+    let s = setup(7);
+    let pe = PolyEvaluator::new(&s.ev, &s.rlk);
+    for d in [3usize, 7, 15, 27, 31, 47, 55, 63] {
+        let coeffs: Vec<f64> = (0..=d).map(|k| if k % 2 == 1 { 1.0 / k as f64 } else { 0.0 }).collect();
+        let plan = pe.plan(s.ctx.max_level(), s.ctx.params().scale(), &coeffs, s.ctx.params().scale()).unwrap();
+        let model = hecnn_approx::cost::nonscalar_mults(d) as usize;
+        eprintln!("odd degree {d}: {} products (model {model}), baby 2^{}", plan.nonscalar_mults, plan.baby_log);
+        // The depth-exact evaluation may split the all-upper-half path once more than the model.
+        assert!(plan.nonscalar_mults <= model + plan.depth, "degree {d}: {plan:?} vs model {model}");
+    }
+}
+
+fn composite(alpha: u32) -> CompositeCircuit {
+    CompositeCircuit::from_sign(&search(alpha, default_eps(alpha)).unwrap()).unwrap()
+}
+
+#[test]
+fn encrypted_sign_matches_plaintext_composite() {
+    for alpha in [8u32, 13] {
+        let c = composite(alpha);
+        let s = setup(c.sign_depth() + 1);
+        let x = uniform(512, alpha as u64);
+        let ct = s.encrypt(&x);
+        let pe = PolyEvaluator::new(&s.ev, &s.rlk);
+        let y = c.sign(&pe, &ct, s.ctx.params().scale()).unwrap();
+        assert_eq!(ct.level() - y.level(), c.sign_depth(), "alpha {alpha}");
+        let eps = default_eps(alpha);
+        let (got, want): (Vec<f64>, Vec<f64>) =
+            s.decrypt(&y).iter().zip(&x).filter(|(_, &t)| t.abs() >= eps).map(|(&g, &t)| (g, c.eval_plain(t))).unzip();
+        let err = max_err(&got, &want);
+        let sign_err = got.iter().zip(x.iter().filter(|t| t.abs() >= eps)).map(|(g, t)| (g - t.signum()).abs());
+        let sign_err = sign_err.fold(0.0, f64::max);
+        eprintln!("alpha {alpha}: encrypted vs plaintext {err:.2e} ({:.1} bits), vs sgn {sign_err:.2e}", -err.log2());
+        assert!(err < 1e-4, "alpha {alpha}: {err}");
+        assert!(sign_err <= 2f64.powi(-(alpha as i32)) + 1e-4, "alpha {alpha}: {sign_err}");
+    }
+}
+
+#[test]
+fn encrypted_relu_and_max_pool_match_plaintext() {
+    let c = composite(8);
+    let s = setup(2 * c.relu_depth() + 1);
+    let pe = PolyEvaluator::new(&s.ev, &s.rlk);
+    let x = uniform(512, 7);
+    let ct = s.encrypt(&x);
+    let y = c.relu(&pe, &ct, s.ctx.params().scale()).unwrap();
+    assert_eq!(ct.level() - y.level(), c.relu_depth());
+    let want: Vec<f64> = x.iter().map(|&t| t * (1.0 + c.eval_plain(t)) / 2.0).collect();
+    let err = max_err(&s.decrypt(&y), &want);
+    eprintln!("relu alpha 8: {err:.2e} ({:.1} bits)", -err.log2());
+    assert!(err < 1e-4, "relu {err}");
+
+    // An 8×8 image (values in [-0.5, 0.5] so differences stay in [-1, 1]), 2×2 windows.
+    let w = 8;
+    let img: Vec<f64> = uniform(64, 8).iter().map(|v| v / 2.0).collect();
+    let ct = s.encrypt(&img);
+    let y = c.max_pool_2x2(&pe, &ct, w, &s.gk, s.ctx.params().scale()).unwrap();
+    assert_eq!(ct.level() - y.level(), 2 * c.relu_depth());
+    let got = s.decrypt(&y);
+    let pmax = |a: f64, b: f64| (a + b) / 2.0 + (a - b) * c.eval_plain(a - b) / 2.0;
+    let mut worst = (0.0f64, 0.0f64);
+    for r in (0..w).step_by(2) {
+        for col in (0..w).step_by(2) {
+            let at = |dr: usize, dc: usize| img[(r + dr) * w + col + dc];
+            let want = pmax(pmax(at(0, 0), at(0, 1)), pmax(at(1, 0), at(1, 1)));
+            let exact = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
+            worst.0 = worst.0.max((got[r * w + col] - want).abs());
+            worst.1 = worst.1.max((got[r * w + col] - exact).abs());
+        }
+    }
+    eprintln!("max-pool alpha 8: vs plaintext polynomial {:.2e}, vs exact max {:.2e}", worst.0, worst.1);
+    assert!(worst.0 < 1e-4, "{worst:?}");
+    assert!(worst.1 < 0.02, "{worst:?}");
+}
+
+#[test]
+fn bad_inputs_are_typed_errors_before_work() {
+    let s = setup(3);
+    let ct = s.encrypt(&[0.5]);
+    let pe = PolyEvaluator::new(&s.ev, &s.rlk);
+    let scale = s.ctx.params().scale();
+    assert_eq!(pe.chebyshev(&ct, &[1.0, f64::NAN, 2.0], scale).unwrap_err(), CkksError::NonFinite { index: 1 });
+    assert_eq!(pe.chebyshev(&ct, &[1.0, f64::INFINITY], scale).unwrap_err(), CkksError::NonFinite { index: 1 });
+    assert!(matches!(pe.chebyshev(&ct, &[], scale).unwrap_err(), CkksError::InvalidParameters(_)));
+    let deg15 = vec![0.5; 16];
+    assert_eq!(pe.chebyshev(&ct, &deg15, scale).unwrap_err(), CkksError::LevelExhausted { needed: 4, level: 3 });
+    let c = composite(8);
+    assert_eq!(c.relu(&pe, &ct, scale).unwrap_err(), CkksError::LevelExhausted { needed: c.relu_depth(), level: 3 });
+    assert!(matches!(
+        CompositeCircuit::from_stages(vec![vec![0.0, f64::NAN]]).unwrap_err(),
+        CkksError::NonFinite { index: 1 }
+    ));
+}

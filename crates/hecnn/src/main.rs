@@ -1,5 +1,6 @@
 //! `hecnn`: encrypted CNN training and inference on CKKS, from the command line.
 
+mod approx_relu;
 mod bench_ckks;
 mod roles;
 mod train;
@@ -161,6 +162,28 @@ enum ApproxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The composite ReLU x·(1+sgn x)/2 for precision α: plaintext error, and with --encrypted
+    /// the same polynomial on one full ciphertext (levels, time, precision).
+    Relu {
+        /// Target error 2^-α (4..=20).
+        #[arg(long)]
+        alpha: u32,
+        /// Input gap ε = 2^-eps_bits (default: α).
+        #[arg(long)]
+        eps_bits: Option<u32>,
+        /// Also run it on a ciphertext.
+        #[arg(long)]
+        encrypted: bool,
+        /// Parameter preset for --encrypted (needs depth ≥ the ReLU's; see `hecnn params`).
+        #[arg(long, default_value = "deep")]
+        preset: String,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// The degree table for α = 4..20 (ε = 2^-α).
     Table {
         /// Print a JSON array.
@@ -231,6 +254,15 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     }
 }
 
+/// `ε = 2^-eps_bits`, defaulting to `2^-α`.
+fn eps_of(alpha: u32, eps_bits: Option<u32>) -> Result<f64> {
+    let bits = eps_bits.unwrap_or(alpha);
+    if bits > 52 {
+        anyhow::bail!("--eps-bits {bits}: at most 52");
+    }
+    Ok((-(bits as f64)).exp2())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -253,12 +285,25 @@ fn main() -> Result<()> {
         Command::Evaluate { keys, weights, data } => {
             roles::evaluate(&keys, &weights, &data.options(), false)?;
         }
+        Command::Approx { what: ApproxCommand::Relu { alpha, eps_bits, encrypted, preset, threads, json } } => {
+            let eps = eps_of(alpha, eps_bits)?;
+            let preset = encrypted.then_some(preset);
+            let report = with_threads(threads, move || {
+                approx_relu::run(alpha, eps, preset.as_deref(), &|stage| {
+                    if !json {
+                        eprintln!("… {stage}");
+                    }
+                })
+            })??;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                approx_relu::print(&report);
+            }
+        }
         Command::Approx { what: ApproxCommand::Sign { alpha, eps_bits, json } } => {
             let bits = eps_bits.unwrap_or(alpha);
-            if bits > 52 {
-                anyhow::bail!("--eps-bits {bits}: at most 52");
-            }
-            let eps = (-(bits as f64)).exp2();
+            let eps = eps_of(alpha, eps_bits)?;
             let row = hecnn_approx::sign_row(alpha, eps, 1_000_000)?;
             if json {
                 println!("{}", serde_json::to_string(&row)?);

@@ -158,6 +158,22 @@ fn approx_sign_json_and_range_error() {
     assert!(e.contains("alpha 30 outside the supported range 4..=20"), "{e}");
 }
 
+#[test]
+fn approx_relu_encrypted_consumes_its_depth() {
+    let out = run_ok(&["approx", "relu", "--alpha", "4", "--encrypted", "--preset", "light", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let depth = v["depth"].as_u64().unwrap();
+    assert_eq!(depth, 7, "7∘7 sign (3 + 3) and the product with x");
+    let e = &v["encrypted"];
+    assert_eq!(e["levels_consumed"].as_u64(), Some(depth));
+    assert_eq!(e["level_before"].as_u64().unwrap() - e["level_after"].as_u64().unwrap(), depth);
+    assert!(e["precision_bits"].as_f64().unwrap() > 15.0, "{e}");
+    assert!(e["max_error_vs_exact"].as_f64().unwrap() <= 2f64.powi(-4), "{e}");
+    assert!(v["plaintext_max_error"].as_f64().unwrap() <= 2f64.powi(-4));
+    let err = run_err(&["approx", "relu", "--alpha", "8", "--encrypted", "--preset", "light"]);
+    assert!(err.contains("preset light has 7 levels; ReLU at this α needs 12"), "{err}");
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

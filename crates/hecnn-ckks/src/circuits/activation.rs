@@ -149,6 +149,7 @@ impl CompositeCircuit {
         let q = ev.context().params().q[gate_level] as f64;
         let h = self.scaled_sign(pe, d, 0.5, target * q / d.scale())?;
         let p = ev.mul_relin(d, &h, pe.relin_key())?;
+        pe.count(1);
         let mut terms = vec![(&p, 1.0)];
         terms.extend_from_slice(extra);
         let mut out = ev.rescale(&ev.linear_combination(&terms, p.scale(), p.level())?)?;

@@ -27,6 +27,7 @@ use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::eval::Evaluator;
 use crate::keys::public::RelinKey;
+use std::cell::Cell;
 
 /// Levels a degree-`d` polynomial consumes: `ceil(log2(d + 1))`, and 1 for a
 /// constant (the result still needs the target scale, which takes a rescale).
@@ -50,17 +51,29 @@ pub struct PolyStats {
     pub baby_log: u32,
 }
 
-/// Evaluates Chebyshev series on ciphertexts with public keys only.
-#[derive(Clone, Copy, Debug)]
+/// Evaluates Chebyshev series on ciphertexts with public keys only, and
+/// counts the ciphertext products it makes.
+#[derive(Clone, Debug)]
 pub struct PolyEvaluator<'a> {
     ev: &'a Evaluator,
     rlk: &'a RelinKey,
+    mults: Cell<usize>,
 }
 
 impl<'a> PolyEvaluator<'a> {
     /// Evaluator with the relinearization key its products need.
     pub fn new(ev: &'a Evaluator, rlk: &'a RelinKey) -> Self {
-        Self { ev, rlk }
+        Self { ev, rlk, mults: Cell::new(0) }
+    }
+
+    /// Ciphertext products made through this evaluator so far.
+    pub fn nonscalar_mults(&self) -> usize {
+        self.mults.get()
+    }
+
+    /// Records products made by a circuit on top of the polynomials.
+    pub(crate) fn count(&self, products: usize) {
+        self.mults.set(self.mults.get() + products);
     }
 
     /// The underlying evaluator.
@@ -109,6 +122,7 @@ impl<'a> PolyEvaluator<'a> {
         Evaluator::check_scales(out.scale, target_scale)?;
         out.scale = target_scale;
         let stats = PolyStats { nonscalar_mults: backend.mults, depth: plan.depth, baby_log: plan.baby_log };
+        self.count(backend.mults);
         Ok((out, stats))
     }
 

@@ -41,21 +41,58 @@ fn reference(
     (w, v)
 }
 
+/// Test double for bootstrapping: the client decrypts and re-encrypts at
+/// `level` (the planner and the trainer's use of a refresh are what is
+/// under test here; real bootstrapping is tested in hecnn-ckks).
+struct ClientRefresh<'a> {
+    sk: &'a SecretKey,
+    level: usize,
+}
+
+impl Refresh for ClientRefresh<'_> {
+    fn level_after(&self) -> usize {
+        self.level
+    }
+
+    fn refresh(&self, cts: &[Ciphertext], layout: &Layout) -> std::result::Result<Vec<Ciphertext>, TrainError> {
+        let ctx = self.sk.context();
+        let (enc, dec) = (Encoder::new(ctx), Decryptor::new(self.sk));
+        assert!(cts.windows(2).all(|p| p[0].level() == p[1].level() && p[0].scale() == p[1].scale()));
+        cts.iter()
+            .map(|c| {
+                let v = enc.decode_real(&dec.decrypt(c)?)?;
+                Ok(dec.encrypt_symmetric(&enc.encode_real(&v, layout.slots, self.level, ctx.params().scale())?)?)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn refresh_plan_counts_levels() {
+    assert_eq!(refresh_plan(9, 9, 2).unwrap(), Vec::<usize>::new());
+    assert_eq!(refresh_plan(9, 9, 5).unwrap(), vec![2, 4]);
+    assert_eq!(refresh_plan(29, 13, 30).unwrap().len(), 8); // 7 from the top, then 3 per refresh
+    assert_eq!(refresh_plan(3, 9, 1).unwrap(), vec![0]);
+    assert!(matches!(refresh_plan(9, 0, 3), Err(TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 })));
+    assert!(matches!(refresh_plan(9, 4, 3), Err(TrainError::LevelBudget { .. })));
+    // The plan is consistent: every iteration starts with at least 5 levels.
+    for (top, after) in [(9, 9), (13, 5), (29, 13), (6, 17)] {
+        let plan = refresh_plan(top, after, 40).unwrap();
+        let mut level = top;
+        for t in 0..40 {
+            if plan.contains(&t) {
+                level = after;
+            }
+            assert!(level >= LEVELS_PER_ITERATION, "top {top}, after {after}, iteration {t}");
+            level -= 4;
+        }
+    }
+}
+
 #[test]
 fn two_encrypted_iterations_match_the_reference() {
-    let params = Parameters::insecure_for_tests(12, &[60, 40, 40, 40, 40, 40, 40, 40, 40, 40], 2, 40).unwrap();
-    let ctx = Context::new(params).unwrap();
-    let (n, d, c) = (40usize, 21usize, 4usize);
-    let mut seed = 7u64;
-    let mut rnd = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let x: Vec<Vec<f64>> = (0..n).map(|_| std::iter::once(1.0).chain((1..d).map(|_| rnd())).collect()).collect();
-    let xs: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|v| v * 0.05).collect()).collect();
-    let y: Vec<u8> = (0..n).map(|i| (i % c) as u8).collect();
+    let (ctx, x, xs, y, c) = toy_problem();
+    let (n, d) = (x.len(), x[0].len());
     let layout = Layout::choose(n, d, c, ctx.n() / 2).unwrap();
     let sk = SecretKey::generate(&ctx);
     let rlk = RelinKey::generate(&sk);
@@ -79,4 +116,56 @@ fn two_encrypted_iterations_match_the_reference() {
     // One more iteration than the levels allow is refused before any work.
     let err3 = trainer.train(&data, 3, &PAPER_SIGMOID, &mut |_| {}).unwrap_err();
     assert!(matches!(err3, TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 }));
+}
+
+type Problem = (std::sync::Arc<Context>, Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<u8>, usize);
+
+/// 40 samples × 21 features × 4 classes on a small insecure ring with 9 levels.
+fn toy_problem() -> Problem {
+    let params = Parameters::insecure_for_tests(12, &[60, 40, 40, 40, 40, 40, 40, 40, 40, 40], 2, 40).unwrap();
+    let ctx = Context::new(params).unwrap();
+    let (n, d, c) = (40usize, 21usize, 4usize);
+    let mut seed = 7u64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let x: Vec<Vec<f64>> = (0..n).map(|_| std::iter::once(1.0).chain((1..d).map(|_| rnd())).collect()).collect();
+    let xs: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|v| v * 0.05).collect()).collect();
+    let y: Vec<u8> = (0..n).map(|i| (i % c) as u8).collect();
+    (ctx, x, xs, y, c)
+}
+
+#[test]
+fn refreshed_training_runs_past_the_level_budget() {
+    let (ctx, x, xs, y, c) = toy_problem();
+    let (n, d) = (x.len(), x[0].len());
+    let layout = Layout::choose(n, d, c, ctx.n() / 2).unwrap();
+    let sk = SecretKey::generate(&ctx);
+    let rlk = RelinKey::generate(&sk);
+    let gk = GaloisKeys::generate(&sk, &layout.rotation_steps(), false);
+    let client = TrainingClient::new(&sk);
+    let init = vec![vec![0.0128; d]; c];
+    let data = client.encrypt_dataset(&x, &xs, &y, c, &init, layout).unwrap();
+    let refresh = ClientRefresh { sk: &sk, level: 9 };
+    let trainer = Trainer::new(&ctx, &rlk, &gk).with_refresh(&refresh);
+    let iterations = 6;
+    let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
+    assert_eq!(stats.refreshes, refresh_plan(9, 9, iterations).unwrap().len());
+    assert_eq!(stats.refreshes, 2);
+    let (w_ref, v_ref) = reference(&x, &xs, &y, c, iterations, &PAPER_SIGMOID, 0.0128);
+    let w = client.decrypt_weights(&model.w, &layout, c, d).unwrap();
+    let v = client.decrypt_weights(&model.v, &layout, c, d).unwrap();
+    let err = |a: &[Vec<f64>], b: &[Vec<f64>]| {
+        a.iter().flatten().zip(b.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max)
+    };
+    eprintln!(
+        "6 iterations, 2 refreshes: max |W - ref| = {:.2e}, |V - ref| = {:.2e}",
+        err(&w, &w_ref),
+        err(&v, &v_ref)
+    );
+    assert!(err(&w, &w_ref) < 1e-4);
+    assert!(err(&v, &v_ref) < 1e-4);
 }

@@ -168,6 +168,8 @@ pub struct TrainReport {
     pub rotations: usize,
     pub relinearizations: usize,
     pub key_switches_per_iteration: f64,
+    /// Bootstraps of the model state W, V (0 when the levels suffice).
+    pub bootstraps: usize,
     pub uploaded_ciphertexts: usize,
     pub upload_bytes: u64,
     pub upload_key_bytes: u64,
@@ -263,6 +265,7 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
         rotations: stats.rotations,
         relinearizations: stats.relinearizations,
         key_switches_per_iteration: stats.key_switches() as f64 / iterations as f64,
+        bootstraps: stats.refreshes,
         uploaded_ciphertexts: data.num_ciphertexts(),
         upload_bytes: ct_bytes + upload_key_bytes,
         upload_key_bytes,

@@ -41,6 +41,56 @@ pub fn required_levels(iterations: usize) -> usize {
     4 * iterations + 1
 }
 
+/// Level V must have at the start of an iteration: 4 on its path and one
+/// for W's Nesterov mix.
+pub const LEVELS_PER_ITERATION: usize = 5;
+
+/// Something that brings the model state (W, V) back to a high level with
+/// the same values: bootstrapping on the server. The trainer calls it only
+/// where [`refresh_plan`] says, on W and V (small vectors, replicated over the
+/// samples, period `G·C` in the layout), never on the data.
+pub trait Refresh {
+    /// Level the refreshed ciphertexts come back at.
+    fn level_after(&self) -> usize;
+    /// Refreshes `cts` (all at one level and scale, laid out by `layout`).
+    fn refresh(&self, cts: &[Ciphertext], layout: &Layout) -> Result<Vec<Ciphertext>, TrainError>;
+}
+
+/// Iterations (0-based) before which W and V must be refreshed, when they
+/// start at level `top` and come back from a refresh at `level_after`: each
+/// iteration takes V down by 4 and needs [`LEVELS_PER_ITERATION`] to start.
+///
+/// ```
+/// use hecnn_ml::mlr::encrypted::refresh_plan;
+/// assert_eq!(refresh_plan(9, 9, 2).unwrap(), Vec::<usize>::new()); // the paper's workload
+/// assert_eq!(refresh_plan(9, 13, 6).unwrap(), vec![2, 5]); // 9, 5, then 13, 9, 5 per refresh
+/// ```
+pub fn refresh_plan(top: usize, level_after: usize, iterations: usize) -> Result<Vec<usize>, TrainError> {
+    if iterations > 0 && top < LEVELS_PER_ITERATION && level_after < LEVELS_PER_ITERATION {
+        return Err(TrainError::LevelBudget {
+            iterations,
+            needed: LEVELS_PER_ITERATION,
+            available: top.max(level_after),
+        });
+    }
+    if iterations > 0 && level_after < LEVELS_PER_ITERATION {
+        let fits = (top - 1) / 4;
+        if iterations > fits {
+            return Err(TrainError::LevelBudget { iterations, needed: required_levels(iterations), available: top });
+        }
+    }
+    let mut plan = Vec::new();
+    let mut level = top;
+    for t in 0..iterations {
+        if level < LEVELS_PER_ITERATION {
+            plan.push(t);
+            level = level_after;
+        }
+        level -= 4;
+    }
+    Ok(plan)
+}
+
 /// Everything the client uploads for training (ciphertexts only).
 #[derive(Clone, Debug)]
 pub struct EncryptedDataset {
@@ -90,6 +140,8 @@ pub struct TrainStats {
     pub rotations: usize,
     /// Relinearizations (each one key switch).
     pub relinearizations: usize,
+    /// Refreshes (bootstraps) of the model state W, V.
+    pub refreshes: usize,
     /// Ciphertext × ciphertext products (tensor only).
     pub ct_ct_products: usize,
 }
@@ -192,13 +244,21 @@ pub struct Trainer<'a> {
     encoder: Encoder,
     rlk: &'a RelinKey,
     gk: &'a GaloisKeys,
+    refresher: Option<&'a dyn Refresh>,
 }
 
 impl<'a> Trainer<'a> {
     /// Server for the context of `rlk`/`gk` (which must include
     /// [`Layout::rotation_steps`]).
     pub fn new(ctx: &std::sync::Arc<hecnn_ckks::Context>, rlk: &'a RelinKey, gk: &'a GaloisKeys) -> Self {
-        Self { ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), rlk, gk }
+        Self { ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), rlk, gk, refresher: None }
+    }
+
+    /// Lets the trainer refresh W and V (bootstrapping) when their levels run
+    /// low, so any number of iterations runs.
+    pub fn with_refresh(mut self, refresher: &'a dyn Refresh) -> Self {
+        self.refresher = Some(refresher);
+        self
     }
 
     /// Runs `iterations` encrypted iterations on the upload.
@@ -227,15 +287,26 @@ impl<'a> Trainer<'a> {
                 return Err(TrainError::InvalidUpload("ciphertexts at mixed levels or slot counts".into()));
             }
         }
-        let needed = required_levels(iterations);
-        if top < needed {
-            return Err(TrainError::LevelBudget { iterations, needed, available: top });
-        }
+        let plan = match self.refresher {
+            Some(r) => refresh_plan(top, r.level_after(), iterations)?,
+            None => refresh_plan(top, 0, iterations)?,
+        };
         let mut stats = TrainStats::default();
         let s_x = data.x[0][0].scale();
         let mut v = data.weights.clone();
         let mut w = data.weights.clone();
         for t in 0..iterations {
+            if let (true, Some(r)) = (plan.contains(&t), self.refresher) {
+                let mut state = w.clone();
+                state.extend(v.iter().cloned());
+                let fresh = r.refresh(&self.align(&state)?, &l)?;
+                if fresh.len() != 2 * nf {
+                    return Err(TrainError::InvalidUpload(format!("refresh returned {} ciphertexts", fresh.len())));
+                }
+                stats.refreshes += 1;
+                w = fresh[..nf].to_vec();
+                v = fresh[nf..].to_vec();
+            }
             let (eta, gamma) = schedule(t, data.samples);
             let step = 1.0 + gamma;
             let z = self.forward(data, &v, &mut stats)?;
@@ -268,6 +339,24 @@ impl<'a> Trainer<'a> {
             progress(TrainProgress::Stage { iteration: t, stage: 4 });
         }
         Ok((EncryptedModel { w, v, iterations }, stats))
+    }
+
+    /// W and V brought to one level and scale (W sits one level below V
+    /// with its own scale) so a refresh can take them together.
+    fn align(&self, cts: &[Ciphertext]) -> Result<Vec<Ciphertext>, TrainError> {
+        let level = cts.iter().map(Ciphertext::level).min().unwrap_or(0);
+        let scale = cts.iter().find(|c| c.level() == level).map_or(1.0, |c| c.scale());
+        cts.iter()
+            .map(|c| {
+                if c.level() == level {
+                    Ok(c.clone())
+                } else if (c.scale() / scale - 1.0).abs() < 1e-12 {
+                    Ok(self.ev.drop_to_level(c, level)?)
+                } else {
+                    Ok(self.ev.drop_to_level(&self.ev.mul_const_rescale_to(c, 1.0, scale)?, level)?)
+                }
+            })
+            .collect()
     }
 
     /// Scale of the gradient one iteration later, when V has `s_v` at `level`.

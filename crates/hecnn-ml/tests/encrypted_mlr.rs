@@ -69,21 +69,26 @@ impl Refresh for ClientRefresh<'_> {
 
 #[test]
 fn refresh_plan_counts_levels() {
-    assert_eq!(refresh_plan(9, 9, 2).unwrap(), Vec::<usize>::new());
-    assert_eq!(refresh_plan(9, 9, 5).unwrap(), vec![2, 4]);
-    assert_eq!(refresh_plan(29, 13, 30).unwrap().len(), 8); // 7 from the top, then 3 per refresh
-    assert_eq!(refresh_plan(3, 9, 1).unwrap(), vec![0]);
-    assert!(matches!(refresh_plan(9, 0, 3), Err(TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 })));
-    assert!(matches!(refresh_plan(9, 4, 3), Err(TrainError::LevelBudget { .. })));
-    // The plan is consistent: every iteration starts with at least 5 levels.
-    for (top, after) in [(9, 9), (13, 5), (29, 13), (6, 17)] {
-        let plan = refresh_plan(top, after, 40).unwrap();
+    assert_eq!(refresh_plan(9, 9, 0, 2).unwrap(), Vec::<usize>::new());
+    assert_eq!(refresh_plan(9, 9, 0, 5).unwrap(), vec![2, 4]);
+    assert_eq!(refresh_plan(29, 13, 0, 30).unwrap().len(), 8); // 7 from the top, then 3 per refresh
+    assert_eq!(refresh_plan(3, 9, 0, 1).unwrap(), vec![0]);
+    assert!(matches!(
+        refresh_plan(9, 0, 0, 3),
+        Err(TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 })
+    ));
+    assert!(matches!(refresh_plan(9, 5, 1, 3), Err(TrainError::LevelBudget { .. })));
+    // The plan is consistent: every iteration starts with at least 5 levels plus the
+    // reserve, so W (one level below V) can still be packed for the next refresh.
+    for (top, after, reserve) in [(9, 9, 0), (13, 5, 0), (29, 13, 0), (6, 17, 0), (29, 12, 1), (9, 7, 2)] {
+        let plan = refresh_plan(top, after, reserve, 40).unwrap();
         let mut level = top;
         for t in 0..40 {
             if plan.contains(&t) {
+                assert!(level > reserve, "W must keep the reserve");
                 level = after;
             }
-            assert!(level >= LEVELS_PER_ITERATION, "top {top}, after {after}, iteration {t}");
+            assert!(level >= LEVELS_PER_ITERATION + reserve, "top {top}, after {after}, iteration {t}");
             level -= 4;
         }
     }
@@ -153,7 +158,7 @@ fn refreshed_training_runs_past_the_level_budget() {
     let trainer = Trainer::new(&ctx, &rlk, &gk).with_refresh(&refresh);
     let iterations = 6;
     let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
-    assert_eq!(stats.refreshes, refresh_plan(9, 9, iterations).unwrap().len());
+    assert_eq!(stats.refreshes, refresh_plan(9, 9, 0, iterations).unwrap().len());
     assert_eq!(stats.refreshes, 2);
     let (w_ref, v_ref) = reference(&x, &xs, &y, c, iterations, &PAPER_SIGMOID, 0.0128);
     let w = client.decrypt_weights(&model.w, &layout, c, d).unwrap();

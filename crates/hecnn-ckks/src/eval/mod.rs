@@ -55,6 +55,21 @@ impl Evaluator {
         Ok(())
     }
 
+    /// The same ciphertext read with `slots` slots. A vector whose slots
+    /// repeat with period `slots` *is* the `slots`-slot vector (its plaintext
+    /// lies in `Z[X^(N/2·slots)]`), so this only changes how the slots are
+    /// counted: how sparse bootstrapping packs small vectors, and how they are
+    /// read back as full vectors. The caller vouches for the periodicity.
+    pub fn reinterpret_slots(&self, ct: &Ciphertext, slots: usize) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        if !slots.is_power_of_two() || slots > self.ctx.n() / 2 {
+            return Err(CkksError::InvalidSlots(format!("{slots} slots (a power of two up to {})", self.ctx.n() / 2)));
+        }
+        let mut out = ct.clone();
+        out.slots = slots;
+        Ok(out)
+    }
+
     /// Drops `ct` to `level` (exact; no scale change).
     pub fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
         self.check_ct(ct)?;

@@ -52,37 +52,45 @@ pub const LEVELS_PER_ITERATION: usize = 5;
 pub trait Refresh {
     /// Level the refreshed ciphertexts come back at.
     fn level_after(&self) -> usize;
+    /// Levels the refresh spends on its input before bootstrapping (packing).
+    fn reserve(&self) -> usize {
+        0
+    }
     /// Refreshes `cts` (all at one level and scale, laid out by `layout`).
     fn refresh(&self, cts: &[Ciphertext], layout: &Layout) -> Result<Vec<Ciphertext>, TrainError>;
 }
 
 /// Iterations (0-based) before which W and V must be refreshed, when they
-/// start at level `top` and come back from a refresh at `level_after`: each
-/// iteration takes V down by 4 and needs [`LEVELS_PER_ITERATION`] to start.
+/// start at level `top`, come back from a refresh at `level_after`, and the
+/// refresh itself spends `reserve` levels before bootstrapping (packing). Each
+/// iteration takes V down by 4 and needs [`LEVELS_PER_ITERATION`] (plus the
+/// reserve, so W is still high enough to be refreshed afterwards).
 ///
 /// ```
 /// use hecnn_ml::mlr::encrypted::refresh_plan;
-/// assert_eq!(refresh_plan(9, 9, 2).unwrap(), Vec::<usize>::new()); // the paper's workload
-/// assert_eq!(refresh_plan(9, 13, 6).unwrap(), vec![2, 5]); // 9, 5, then 13, 9, 5 per refresh
+/// assert_eq!(refresh_plan(9, 9, 0, 2).unwrap(), Vec::<usize>::new()); // the paper's workload
+/// assert_eq!(refresh_plan(9, 13, 0, 6).unwrap(), vec![2, 5]); // 9, 5, then 13, 9, 5 per refresh
+/// assert_eq!(refresh_plan(9, 13, 1, 6).unwrap(), vec![1, 3, 5]); // 9, then 13, 9 per refresh
 /// ```
-pub fn refresh_plan(top: usize, level_after: usize, iterations: usize) -> Result<Vec<usize>, TrainError> {
-    if iterations > 0 && top < LEVELS_PER_ITERATION && level_after < LEVELS_PER_ITERATION {
-        return Err(TrainError::LevelBudget {
-            iterations,
-            needed: LEVELS_PER_ITERATION,
-            available: top.max(level_after),
-        });
-    }
-    if iterations > 0 && level_after < LEVELS_PER_ITERATION {
-        let fits = (top - 1) / 4;
-        if iterations > fits {
-            return Err(TrainError::LevelBudget { iterations, needed: required_levels(iterations), available: top });
+pub fn refresh_plan(
+    top: usize,
+    level_after: usize,
+    reserve: usize,
+    iterations: usize,
+) -> Result<Vec<usize>, TrainError> {
+    let need = LEVELS_PER_ITERATION + reserve;
+    if level_after < need {
+        // No usable refresh: the levels must suffice on their own.
+        let needed = required_levels(iterations);
+        if top < needed {
+            return Err(TrainError::LevelBudget { iterations, needed, available: top });
         }
+        return Ok(Vec::new());
     }
     let mut plan = Vec::new();
     let mut level = top;
     for t in 0..iterations {
-        if level < LEVELS_PER_ITERATION {
+        if level < need {
             plan.push(t);
             level = level_after;
         }
@@ -288,8 +296,8 @@ impl<'a> Trainer<'a> {
             }
         }
         let plan = match self.refresher {
-            Some(r) => refresh_plan(top, r.level_after(), iterations)?,
-            None => refresh_plan(top, 0, iterations)?,
+            Some(r) => refresh_plan(top, r.level_after(), r.reserve(), iterations)?,
+            None => refresh_plan(top, 0, 0, iterations)?,
         };
         let mut stats = TrainStats::default();
         let s_x = data.x[0][0].scale();

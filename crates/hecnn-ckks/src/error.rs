@@ -38,6 +38,12 @@ pub enum CkksError {
     /// A ciphertext of the wrong shape (e.g. 3 parts where 2 are needed).
     #[error("invalid ciphertext: {0}")]
     InvalidCiphertext(String),
+    /// A ciphertext that cannot be bootstrapped as it is (level, scale).
+    #[error("cannot bootstrap: {0}")]
+    BootstrapInput(String),
+    /// Bootstrapping keys absent or made for other slot counts.
+    #[error("missing bootstrapping keys: {0}")]
+    MissingBootstrapKeys(String),
     /// Serialized bytes that cannot be loaded.
     #[error("format error: {0}")]
     Format(#[from] FormatError),

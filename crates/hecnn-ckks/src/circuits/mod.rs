@@ -1,8 +1,12 @@
 //! Circuits built from the evaluator's operations: polynomial evaluation,
-//! composite activations.
+//! composite activations, linear transforms, bootstrapping.
 
 pub mod activation;
+pub mod bootstrap;
+pub mod linear;
 pub mod poly;
 
 pub use activation::CompositeCircuit;
+pub use bootstrap::{BootstrapConfig, BootstrapKeys, Bootstrapper};
+pub use linear::{DiagMatrix, LinearTransform};
 pub use poly::{PolyEvaluator, PolyPlan, PolyStats};

@@ -1,0 +1,494 @@
+//! CKKS bootstrapping: refreshes a level-0 ciphertext to a high level.
+//!
+//! Pipeline (Cheon–Han–Kim–Kim–Song with the Bossuat et al. refinements):
+//!
+//! 1. **Scale up** at level 0 by an integer `f` so the message ratio
+//!    `q_0/(Δ·f)` is `2^log_message_ratio`: large enough that `sin` is linear
+//!    on the message, small enough that EvalMod's error is not amplified much.
+//! 2. **Encapsulation.** Key-switch to a sparse secret `s'` (weight h ≈ 32)
+//!    at level 0, **ModRaise** (centred lift of `c_0, c_1` mod q_0 to all of
+//!    Q), key-switch back to the dense secret. The lifted plaintext is
+//!    `t = m + q_0·I` with `|I| ≤ K` small because `s'` is sparse, while
+//!    everything else runs under the dense (128-bit secure) key.
+//! 3. **Sub-sum** (sparse slots only): the trace to `Z[X^{N/2n}]` kills the
+//!    coefficients the slots do not use, so the slot vector is periodic.
+//! 4. **CoeffsToSlots**: the inverse special FFT's butterflies (without its
+//!    bit reversal, which EvalMod does not care about) grouped into
+//!    `cts_levels` BSGS linear transforms; conjugation splits the real and
+//!    imaginary coefficient halves. All constant factors ride in the scale.
+//! 5. **EvalMod**: `t/q_0 ↦ sin(2π t/q_0)` as a Chebyshev interpolant of
+//!    `cos(2π((K+1)u − 1/4)/2^r)` on `[−1, 1]` followed by `r` double-angle
+//!    steps `cos 2θ = 2cos²θ − 1`.
+//! 6. **SlotsToCoeffs**: the forward butterflies, `stc_levels` transforms,
+//!    landing on exactly the default scale Δ.
+
+use super::linear::{DiagMatrix, LinearTransform};
+use super::poly::{depth as poly_depth, PolyEvaluator};
+use crate::ciphertext::Ciphertext;
+use crate::context::Context;
+use crate::encoding::Encoder;
+use crate::error::{CkksError, Result};
+use crate::eval::Evaluator;
+use crate::keys::public::{GaloisKeys, RelinKey};
+use crate::keys::secret::SecretKey;
+use crate::keys::switching::{key_switch, SwitchingKey};
+use crate::ring::sampling::{os_seed, sparse_ternary};
+use crate::ring::RnsPoly;
+use num_complex::Complex64;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::f64::consts::TAU;
+use std::sync::Arc;
+
+/// Shape of the bootstrapping circuit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BootstrapConfig {
+    /// Levels (BSGS transforms) of CoeffsToSlots.
+    pub cts_levels: usize,
+    /// Levels of SlotsToCoeffs.
+    pub stc_levels: usize,
+    /// Bound on the integer part `|I|` of `t/q_0` (from the sparse weight).
+    pub k: f64,
+    /// Double-angle steps r.
+    pub double_angle: u32,
+    /// Degree of the Chebyshev interpolant of the scaled cosine.
+    pub cheb_degree: usize,
+    /// log2 of `q_0 / (input scale)` after the level-0 scale-up.
+    pub log_message_ratio: f64,
+    /// Hamming weight of the ephemeral sparse secret.
+    pub hamming_weight: usize,
+}
+
+impl Default for BootstrapConfig {
+    /// h = 32 gives `|I|` a standard deviation ≈ 1.7, so K = 16 is ~9σ.
+    fn default() -> Self {
+        Self {
+            cts_levels: 3,
+            stc_levels: 3,
+            k: 16.0,
+            double_angle: 4,
+            cheb_degree: 31,
+            log_message_ratio: 14.0,
+            hamming_weight: 32,
+        }
+    }
+}
+
+impl BootstrapConfig {
+    /// Levels EvalMod consumes.
+    pub fn eval_mod_depth(&self) -> usize {
+        poly_depth(self.cheb_degree) + self.double_angle as usize
+    }
+
+    /// Levels one bootstrap consumes above the output level.
+    pub fn depth(&self) -> usize {
+        self.cts_levels + self.eval_mod_depth() + self.stc_levels
+    }
+
+    /// Levels left for computation after a bootstrap with `max_level` L.
+    pub fn levels_left(&self, max_level: usize) -> Option<usize> {
+        max_level.checked_sub(self.depth())
+    }
+
+    fn check(&self, ctx: &Context) -> Result<()> {
+        if self.cts_levels == 0 || self.stc_levels == 0 || self.cheb_degree < 2 || self.k < 1.0 {
+            return Err(CkksError::InvalidParameters(format!("bootstrap config {self:?}")));
+        }
+        if !(4.0..=30.0).contains(&self.log_message_ratio) {
+            return Err(CkksError::InvalidParameters("log_message_ratio must be in 4..=30".into()));
+        }
+        if self.hamming_weight == 0 || self.hamming_weight > ctx.n() {
+            return Err(CkksError::InvalidParameters(format!("hamming weight {}", self.hamming_weight)));
+        }
+        if self.levels_left(ctx.max_level()).is_none() {
+            return Err(CkksError::InvalidParameters(format!(
+                "bootstrapping needs {} levels, the chain has {}",
+                self.depth(),
+                ctx.max_level()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The CoeffsToSlots/SlotsToCoeffs transforms for one slot count.
+#[derive(Clone, Debug)]
+struct SlotPlan {
+    cts: Vec<LinearTransform>,
+    stc: Vec<LinearTransform>,
+    /// Rotations of the sub-sum (empty for full slots).
+    trace: Vec<i64>,
+}
+
+impl SlotPlan {
+    fn new(ctx: &Context, slots: usize, config: &BootstrapConfig) -> Self {
+        let stages = fft_stages(slots, 2 * ctx.n());
+        let cts = group(stages.iter().rev().map(|s| s.inverse.clone()).collect(), config.cts_levels);
+        let stc = group(stages.iter().map(|s| s.forward.clone()).collect(), config.stc_levels);
+        let mut trace = Vec::new();
+        let mut step = slots;
+        while step < ctx.n() / 2 {
+            trace.push(step as i64);
+            step *= 2;
+        }
+        Self { cts, stc, trace }
+    }
+
+    fn rotations(&self) -> Vec<i64> {
+        let mut r: Vec<i64> = self.cts.iter().chain(&self.stc).flat_map(|t| t.rotations()).collect();
+        r.extend(&self.trace);
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+}
+
+/// One butterfly stage of the special FFT over `slots` values, as a matrix
+/// (forward: decoding direction without bit reversal; inverse: its inverse
+/// without the final bit reversal and 1/slots).
+struct Stage {
+    forward: DiagMatrix,
+    inverse: DiagMatrix,
+}
+
+/// The butterflies of `encoding.rs`'s `fft_special` (len = 2, 4, …, slots),
+/// with the same twiddles `ζ^{(5^j mod 4len)·2N/4len}`.
+fn fft_stages(slots: usize, m: usize) -> Vec<Stage> {
+    let one = Complex64::new(1.0, 0.0);
+    let mut stages = Vec::new();
+    let mut len = 2;
+    while len <= slots {
+        let lenh = len / 2;
+        let lenq = 4 * len;
+        let mut fwd = DiagMatrix::zero(slots);
+        let mut inv = DiagMatrix::zero(slots);
+        let mut g = 1usize; // 5^j mod lenq
+        for j in 0..lenh {
+            let w = Complex64::from_polar(1.0, TAU * ((g % lenq) * (m / lenq)) as f64 / m as f64);
+            let w_inv = w.conj();
+            for i in (0..slots).step_by(len) {
+                let (lo, hi) = (i + j, i + j + lenh);
+                let h = lenh as i64;
+                // forward: lo ← v_lo + w v_hi, hi ← v_lo − w v_hi
+                fwd.add_entry(0, lo, one);
+                fwd.add_entry(h, lo, w);
+                fwd.add_entry(-h, hi, one);
+                fwd.add_entry(0, hi, -w);
+                // inverse: lo ← v_lo + v_hi, hi ← (v_lo − v_hi)·w̄
+                inv.add_entry(0, lo, one);
+                inv.add_entry(h, lo, one);
+                inv.add_entry(-h, hi, w_inv);
+                inv.add_entry(0, hi, -w_inv);
+            }
+            g = g * 5 % lenq;
+        }
+        stages.push(Stage { forward: fwd, inverse: inv });
+        len *= 2;
+    }
+    stages
+}
+
+/// Multiplies consecutive matrices (application order) into `levels` groups.
+fn group(mats: Vec<DiagMatrix>, levels: usize) -> Vec<LinearTransform> {
+    let count = mats.len();
+    let levels = levels.min(count).max(1);
+    let mut out = Vec::with_capacity(levels);
+    let mut it = mats.into_iter();
+    for g in 0..levels {
+        let size = count / levels + usize::from(g < count % levels);
+        let mut acc: Option<DiagMatrix> = None;
+        for m in it.by_ref().take(size) {
+            acc = Some(match acc {
+                None => m,
+                Some(a) => m.compose(&a),
+            });
+        }
+        out.push(LinearTransform::new(acc.expect("non-empty group")));
+    }
+    out
+}
+
+/// Key material for bootstrapping, generated once by the client: the
+/// dense↔sparse switching keys and the Galois keys of the transforms.
+#[derive(Clone, Debug)]
+pub struct BootstrapKeys {
+    /// Dense → sparse, used only at level 0: limbs above q_0 are zeroed, so
+    /// the sparse secret is exposed only modulo q_0·P.
+    pub(crate) to_sparse: SwitchingKey,
+    /// Sparse → dense, used at the top level right after ModRaise.
+    pub(crate) to_dense: SwitchingKey,
+    pub(crate) galois: GaloisKeys,
+    pub(crate) slots: Vec<usize>,
+    pub(crate) fingerprint: u64,
+}
+
+impl BootstrapKeys {
+    /// Generates keys for bootstrapping ciphertexts of each of `slots`.
+    /// The sparse secret lives only inside this call.
+    pub fn generate(sk: &SecretKey, config: &BootstrapConfig, slots: &[usize]) -> Result<Self> {
+        let ctx = sk.context();
+        config.check(ctx)?;
+        let mut rotations = Vec::new();
+        for &s in slots {
+            check_slots(ctx, s)?;
+            rotations.extend(SlotPlan::new(ctx, s, config).rotations());
+        }
+        rotations.sort_unstable();
+        rotations.dedup();
+        let galois = GaloisKeys::generate(sk, &rotations, true);
+        let mut rng = ChaCha20Rng::from_seed(os_seed());
+        let sparse = SecretKey::from_coeffs(ctx, sparse_ternary(&mut rng, ctx.n(), config.hamming_weight));
+        let mut to_sparse = SwitchingKey::generate(ctx, &sparse, &sk.ntt, os_seed());
+        let n = ctx.n();
+        for b in &mut to_sparse.b {
+            b.data[n..(ctx.max_level() + 1) * n].fill(0);
+        }
+        let to_dense = SwitchingKey::generate(ctx, sk, &sparse.ntt, os_seed());
+        let mut slots = slots.to_vec();
+        slots.sort_unstable();
+        slots.dedup();
+        Ok(Self { to_sparse, to_dense, galois, slots, fingerprint: ctx.fingerprint() })
+    }
+
+    /// Slot counts these keys can bootstrap.
+    pub fn slots(&self) -> &[usize] {
+        &self.slots
+    }
+
+    /// The Galois keys (rotations of the transforms and conjugation).
+    pub fn galois_keys(&self) -> &GaloisKeys {
+        &self.galois
+    }
+
+    /// Serialized size in bytes: the seeded Galois keys, plus the `b` parts
+    /// of the two switching keys (their `a` parts are 32-byte seeds; the
+    /// dense→sparse key only has its q_0 and P limbs).
+    pub fn size_bytes(&self, ctx: &Context) -> usize {
+        let limb = |q: u64| ctx.n() * (64 - q.leading_zeros() as usize).div_ceil(8);
+        let p: usize = ctx.params().p.iter().map(|&q| limb(q)).sum();
+        let q: usize = ctx.params().q.iter().map(|&q| limb(q)).sum();
+        let to_sparse = limb(ctx.params().q[0]) + p + 32;
+        let to_dense = self.to_dense.dnum() * (q + p) + 32;
+        self.galois.to_bytes(ctx).len() + to_sparse + to_dense
+    }
+}
+
+fn check_slots(ctx: &Context, slots: usize) -> Result<()> {
+    if !slots.is_power_of_two() || slots < 2 || slots > ctx.n() / 2 {
+        return Err(CkksError::InvalidSlots(format!("{slots} slots: need a power of two in 2..={}", ctx.n() / 2)));
+    }
+    Ok(())
+}
+
+/// Bootstraps ciphertexts with public material only.
+#[derive(Clone, Debug)]
+pub struct Bootstrapper {
+    ctx: Arc<Context>,
+    ev: Evaluator,
+    encoder: Encoder,
+    config: BootstrapConfig,
+    plans: BTreeMap<usize, SlotPlan>,
+    cheb: Vec<f64>,
+}
+
+impl Bootstrapper {
+    /// Precomputes the transforms for each slot count in `slots`.
+    pub fn new(ctx: &Arc<Context>, config: BootstrapConfig, slots: &[usize]) -> Result<Self> {
+        config.check(ctx)?;
+        let mut plans = BTreeMap::new();
+        for &s in slots {
+            check_slots(ctx, s)?;
+            plans.insert(s, SlotPlan::new(ctx, s, &config));
+        }
+        let (k, r) = (config.k, config.double_angle);
+        let f = move |u: f64| (TAU * ((k + 1.0) * u - 0.25) / (1u64 << r) as f64).cos();
+        let cheb = hecnn_approx::ChebyshevPoly::interpolate(f, -1.0, 1.0, config.cheb_degree)
+            .map_err(|e| CkksError::InvalidParameters(format!("EvalMod interpolant: {e}")))?
+            .coeffs;
+        Ok(Self { ctx: ctx.clone(), ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), config, plans, cheb })
+    }
+
+    /// The circuit shape.
+    pub fn config(&self) -> &BootstrapConfig {
+        &self.config
+    }
+
+    /// Level of a bootstrapped ciphertext: what is left for computation.
+    pub fn levels_left(&self) -> usize {
+        self.config.levels_left(self.ctx.max_level()).expect("checked in new")
+    }
+
+    /// Slot counts this bootstrapper has transforms for.
+    pub fn slot_counts(&self) -> impl Iterator<Item = usize> + '_ {
+        self.plans.keys().copied()
+    }
+
+    /// Key switches per bootstrap for `slots` (rotations of the transforms,
+    /// sub-sum, conjugation, encapsulation), for reports.
+    pub fn rotation_count(&self, slots: usize) -> Option<usize> {
+        let plan = self.plans.get(&slots)?;
+        let lt: usize = plan.cts.iter().chain(&plan.stc).map(|t| t.rotation_counts().0 + t.rotation_counts().1).sum();
+        Some(lt + plan.trace.len() + 1 + 2)
+    }
+
+    /// Refreshes `ct` (level 0, scale within a factor 2 of Δ) to level
+    /// [`levels_left`](Self::levels_left) at scale exactly Δ.
+    pub fn bootstrap(&self, ct: &Ciphertext, rlk: &RelinKey, keys: &BootstrapKeys) -> Result<Ciphertext> {
+        let ctx = &self.ctx;
+        let ev = &self.ev;
+        ctx.check_fingerprint(ct.fingerprint())?;
+        ctx.check_fingerprint(keys.fingerprint)?;
+        ctx.check_fingerprint(rlk.fingerprint)?;
+        if ct.num_parts() != 2 {
+            return Err(CkksError::InvalidCiphertext("relinearize before bootstrapping".into()));
+        }
+        if ct.level() != 0 {
+            return Err(CkksError::BootstrapInput(format!(
+                "ciphertext at level {}: bootstrap at level 0 (drop_to_level first)",
+                ct.level()
+            )));
+        }
+        let delta = ctx.params().scale();
+        if !(ct.scale() >= delta / 2.0 && ct.scale() <= delta * 2.0) {
+            return Err(CkksError::BootstrapInput(format!(
+                "scale {:e} is not within a factor 2 of the default scale {delta:e}",
+                ct.scale()
+            )));
+        }
+        let slots = ct.slots();
+        if !keys.slots.contains(&slots) {
+            return Err(CkksError::MissingBootstrapKeys(format!(
+                "no bootstrapping keys for {slots} slots (keys cover {:?})",
+                keys.slots
+            )));
+        }
+        let plan = self.plans.get(&slots).ok_or_else(|| {
+            CkksError::InvalidSlots(format!("bootstrapper built without transforms for {slots} slots"))
+        })?;
+        let gk = &keys.galois;
+        let q0 = ctx.params().q[0] as f64;
+
+        // 1. Scale up at level 0 (exact integer product).
+        let f = (q0 / (self.config.log_message_ratio.exp2() * ct.scale())).round().max(1.0);
+        let ct = ev.mul_integer(ct, f as i64)?;
+        let scale = ct.scale() * f;
+        let ratio = q0 / scale;
+
+        // 2. Dense → sparse, ModRaise, sparse → dense.
+        let [u0, u1] = key_switch(ctx, &ct.parts[1], &keys.to_sparse);
+        let mut c0 = ct.parts[0].clone();
+        ctx.add_assign(&mut c0, &u0);
+        let raised = [self.mod_raise(&c0), self.mod_raise(&u1)];
+        let [v0, v1] = key_switch(ctx, &raised[1], &keys.to_dense);
+        let mut c0 = raised[0].clone();
+        ctx.add_assign(&mut c0, &v0);
+        // Values t·c with c = Δ_in/(q_0 (K+1) N): the CtS 1/slots, the 1/2 of
+        // the real/imaginary split and the sub-sum's N/(2·slots) together.
+        let k1 = self.config.k + 1.0;
+        let mut x = Ciphertext {
+            parts: vec![c0, v1],
+            c1_seed: None,
+            scale: q0 * k1 * ctx.n() as f64,
+            slots,
+            fingerprint: ctx.fingerprint(),
+        };
+
+        // 3. Sub-sum.
+        for &r in &plan.trace {
+            let y = ev.rotate(&x, r, gk)?;
+            x = ev.add(&x, &y)?;
+        }
+
+        // 4. CoeffsToSlots, landing on scale ≈ q at the EvalMod input level.
+        let top = x.level();
+        let q = |l: usize| ctx.params().q[l] as f64;
+        let end_scale = q(top - plan.cts.len());
+        x = self.run_transforms(&plan.cts, x, end_scale, gk)?;
+        let conj = ev.conjugate(&x, gk)?;
+        let re = ev.add(&x, &conj)?;
+        let im = self.mul_i(&ev.sub(&x, &conj)?, true);
+
+        // 5. EvalMod on both halves.
+        let re = self.eval_mod(&re, rlk)?;
+        let im = self.eval_mod(&im, rlk)?;
+        let mut w = ev.add(&re, &self.mul_i(&im, false))?;
+        // sin(2πy) = 2π·m/ratio: fold ratio/2π into the scale.
+        w.scale *= TAU / ratio;
+
+        // 6. SlotsToCoeffs, landing on exactly Δ.
+        self.run_transforms(&plan.stc, w, delta, gk)
+    }
+
+    /// Applies transforms with geometrically interpolated intermediate scales
+    /// (keeps every plaintext's scale, hence its rounding error, balanced).
+    fn run_transforms(
+        &self,
+        ts: &[LinearTransform],
+        mut x: Ciphertext,
+        end_scale: f64,
+        gk: &GaloisKeys,
+    ) -> Result<Ciphertext> {
+        let start = x.scale().log2();
+        let end = end_scale.log2();
+        let k = ts.len();
+        for (i, t) in ts.iter().enumerate() {
+            let target =
+                if i + 1 == k { end_scale } else { (start + (end - start) * (i + 1) as f64 / k as f64).exp2() };
+            x = t.apply(&self.ev, &self.encoder, &x, gk, target)?;
+        }
+        Ok(x)
+    }
+
+    /// `sin(2π·(K+1)u)` for slots u ∈ [−1, 1], landing on scale ≈ the prime
+    /// of its output level (so the following transforms keep precision).
+    fn eval_mod(&self, ct: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+        let ev = &self.ev;
+        let d = poly_depth(self.config.cheb_degree);
+        let l_out = ct.level().checked_sub(d).ok_or(CkksError::LevelExhausted { needed: d, level: ct.level() })?;
+        let target = self.ctx.params().q[l_out] as f64;
+        let mut c = PolyEvaluator::new(ev, rlk).chebyshev(ct, &self.cheb, target)?;
+        for _ in 0..self.config.double_angle {
+            let sq = ev.mul_relin_rescale(&c, &c, rlk)?;
+            c = ev.add_const(&ev.mul_integer(&sq, 2)?, -1.0)?;
+        }
+        Ok(c)
+    }
+
+    /// Centred lift of a level-0 polynomial to every ciphertext prime.
+    fn mod_raise(&self, p: &RnsPoly) -> RnsPoly {
+        let ctx = &self.ctx;
+        let n = ctx.n();
+        let mut low = p.limb(0).to_vec();
+        ctx.limb_ntt(1, 0).inverse(&mut low);
+        let m0 = ctx.moduli()[0];
+        let centred: Vec<i64> = low.iter().map(|&x| m0.center(x)).collect();
+        let num_q = ctx.max_level() + 1;
+        let mut out = RnsPoly::uninit(n, num_q, 0, false);
+        out.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
+            let m = ctx.moduli()[i];
+            for (o, &c) in limb.iter_mut().zip(&centred) {
+                *o = m.from_i64(c);
+            }
+        });
+        ctx.ntt_forward(&mut out);
+        out
+    }
+
+    /// Multiplies every slot by `i` (or `−i`): the monomial `±X^{N/2}`,
+    /// exact and free of levels.
+    fn mul_i(&self, ct: &Ciphertext, negate: bool) -> Ciphertext {
+        let ctx = &self.ctx;
+        let n = ctx.n();
+        let mut mono = vec![0i64; n];
+        mono[n / 2] = if negate { -1 } else { 1 };
+        let m = ctx.poly_from_signed(&mono, ct.level() + 1, 0);
+        let mut out = ct.clone();
+        for p in &mut out.parts {
+            ctx.mul_assign(p, &m);
+        }
+        out.c1_seed = None;
+        out
+    }
+}

@@ -1,0 +1,253 @@
+//! Plaintext matrix × encrypted vector by the diagonal method, with
+//! baby-step giant-step and hoisted baby rotations.
+//!
+//! A matrix over `slots` entries is stored by its non-zero generalized
+//! diagonals: `M = Σ_d diag(α_d)·R^d` with `(R^d v)_i = v_{i+d}` (a left
+//! rotation). Writing `d = G + b`, `M v = Σ_G R^G (Σ_b diag(rot_{−G} α_d) R^b v)`:
+//! the baby rotations `R^b v` share one decomposition of `c_1` (hoisting), and
+//! only the few giant steps pay a full key switch. One level is consumed.
+
+use crate::ciphertext::Ciphertext;
+use crate::encoding::Encoder;
+use crate::error::{CkksError, Result};
+use crate::eval::Evaluator;
+use crate::keys::public::GaloisKeys;
+use num_complex::Complex64;
+use std::collections::BTreeMap;
+
+/// A sparse-diagonal complex matrix acting on `slots` values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiagMatrix {
+    slots: usize,
+    /// Diagonal index d in `0..slots` → `α_d`.
+    diags: BTreeMap<usize, Vec<Complex64>>,
+}
+
+impl DiagMatrix {
+    /// The zero matrix.
+    pub fn zero(slots: usize) -> Self {
+        Self { slots, diags: BTreeMap::new() }
+    }
+
+    /// The identity.
+    pub fn identity(slots: usize) -> Self {
+        let mut m = Self::zero(slots);
+        m.diags.insert(0, vec![Complex64::new(1.0, 0.0); slots]);
+        m
+    }
+
+    /// From a dense row-major matrix (tests, small transforms).
+    pub fn from_dense(rows: &[Vec<Complex64>]) -> Self {
+        let slots = rows.len();
+        let mut m = Self::zero(slots);
+        for d in 0..slots {
+            let diag: Vec<Complex64> = (0..slots).map(|i| rows[i][(i + d) % slots]).collect();
+            if diag.iter().any(|z| z.norm_sqr() != 0.0) {
+                m.diags.insert(d, diag);
+            }
+        }
+        m
+    }
+
+    /// Number of values it acts on.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Non-zero diagonal indices (left-rotation amounts in `0..slots`).
+    pub fn diagonals(&self) -> impl Iterator<Item = usize> + '_ {
+        self.diags.keys().copied()
+    }
+
+    /// Adds `value` at row i, column `(i + d) mod slots`.
+    pub fn add_entry(&mut self, d: i64, i: usize, value: Complex64) {
+        let d = d.rem_euclid(self.slots as i64) as usize;
+        let slots = self.slots;
+        self.diags.entry(d).or_insert_with(|| vec![Complex64::new(0.0, 0.0); slots])[i] += value;
+    }
+
+    /// Multiplies every entry by `c`.
+    pub fn scale(&mut self, c: Complex64) {
+        self.diags.values_mut().for_each(|d| d.iter_mut().for_each(|z| *z *= c));
+    }
+
+    /// `self · other` (apply `other` first): `diag(α_a)R^a·diag(β_b)R^b = diag(α_a ⊙ rot_a β_b) R^{a+b}`.
+    pub fn compose(&self, other: &DiagMatrix) -> DiagMatrix {
+        assert_eq!(self.slots, other.slots, "matrix sizes differ");
+        let n = self.slots;
+        let mut out = DiagMatrix::zero(n);
+        for (&a, alpha) in &self.diags {
+            for (&b, beta) in &other.diags {
+                let d = (a + b) % n;
+                let acc = out.diags.entry(d).or_insert_with(|| vec![Complex64::new(0.0, 0.0); n]);
+                for i in 0..n {
+                    acc[i] += alpha[i] * beta[(i + a) % n];
+                }
+            }
+        }
+        out.diags.retain(|_, v| v.iter().any(|z| z.norm_sqr() > 0.0));
+        out
+    }
+
+    /// `M v` in the clear (reference for tests and planning).
+    pub fn apply(&self, v: &[Complex64]) -> Vec<Complex64> {
+        let n = self.slots;
+        let mut out = vec![Complex64::new(0.0, 0.0); n];
+        for (&d, alpha) in &self.diags {
+            for i in 0..n {
+                out[i] += alpha[i] * v[(i + d) % n];
+            }
+        }
+        out
+    }
+}
+
+/// A [`DiagMatrix`] with its baby-step giant-step split, ready to run on
+/// ciphertexts of `matrix.slots()` slots.
+#[derive(Clone, Debug)]
+pub struct LinearTransform {
+    matrix: DiagMatrix,
+    /// Giant step G → [(baby b, rot_{−G} α_{G+b})].
+    plan: BTreeMap<i64, Vec<(i64, Vec<Complex64>)>>,
+}
+
+impl LinearTransform {
+    /// Splits the diagonals `d = G + b` with the baby-step size that
+    /// minimizes key switches (a hoisted baby rotation counts half a giant).
+    pub fn new(matrix: DiagMatrix) -> Self {
+        let n = matrix.slots as i64;
+        // Signed indices in (−n/2, n/2] keep the ±2^k structure of FFT stages.
+        let signed: Vec<i64> =
+            matrix.diags.keys().map(|&d| if d as i64 > n / 2 { d as i64 - n } else { d as i64 }).collect();
+        let unit = signed.iter().filter(|&&d| d != 0).map(|d| d.unsigned_abs()).fold(0u64, gcd).max(1) as i64;
+        let split = |m: i64, d: i64| {
+            let b = d.rem_euclid(m);
+            (d - b, b)
+        };
+        let mut best = (f64::MAX, unit);
+        let mut m = unit;
+        while m <= 2 * n {
+            let mut giants = std::collections::BTreeSet::new();
+            let mut babies = std::collections::BTreeSet::new();
+            for &d in &signed {
+                let (g, b) = split(m, d);
+                giants.insert(g);
+                babies.insert(b);
+            }
+            let cost = giants.iter().filter(|&&g| g != 0).count() as f64
+                + 0.5 * babies.iter().filter(|&&b| b != 0).count() as f64;
+            if cost < best.0 {
+                best = (cost, m);
+            }
+            m *= 2;
+        }
+        let m = best.1;
+        let mut plan: BTreeMap<i64, Vec<(i64, Vec<Complex64>)>> = BTreeMap::new();
+        for (&d, alpha) in signed.iter().zip(matrix.diags.values()) {
+            let (g, b) = split(m, d);
+            let shift = g.rem_euclid(n) as usize;
+            // rot_{−G}(α)_i = α_{i−G}
+            let n = n as usize;
+            let rotated: Vec<Complex64> = (0..n).map(|i| alpha[(i + n - shift) % n]).collect();
+            plan.entry(g).or_default().push((b, rotated));
+        }
+        Self { matrix, plan }
+    }
+
+    /// The matrix.
+    pub fn matrix(&self) -> &DiagMatrix {
+        &self.matrix
+    }
+
+    /// Rotation steps (left, signed) the transform needs Galois keys for.
+    pub fn rotations(&self) -> Vec<i64> {
+        let mut r: Vec<i64> = self.plan.keys().copied().collect();
+        r.extend(self.plan.values().flatten().map(|(b, _)| *b));
+        r.sort_unstable();
+        r.dedup();
+        r.retain(|&x| x != 0);
+        r
+    }
+
+    /// Number of (baby, giant) rotations one application costs.
+    pub fn rotation_counts(&self) -> (usize, usize) {
+        let mut babies: Vec<i64> = self.plan.values().flatten().map(|(b, _)| *b).filter(|&b| b != 0).collect();
+        babies.sort_unstable();
+        babies.dedup();
+        (babies.len(), self.plan.keys().filter(|&&g| g != 0).count())
+    }
+
+    /// `M·ct`, one level down, landing on exactly `target_scale`.
+    pub fn apply(
+        &self,
+        ev: &Evaluator,
+        encoder: &Encoder,
+        ct: &Ciphertext,
+        gk: &GaloisKeys,
+        target_scale: f64,
+    ) -> Result<Ciphertext> {
+        if ct.slots() != self.matrix.slots {
+            return Err(CkksError::InvalidSlots(format!(
+                "transform over {} slots applied to a ciphertext of {} slots",
+                self.matrix.slots,
+                ct.slots()
+            )));
+        }
+        let l = ct.level();
+        if l == 0 {
+            return Err(CkksError::LevelExhausted { needed: 1, level: 0 });
+        }
+        if self.plan.is_empty() {
+            return Err(CkksError::InvalidParameters("linear transform with no diagonals".into()));
+        }
+        // Fail before any work if a key is missing.
+        for s in self.rotations() {
+            let g = ev.context().galois_element(s);
+            if g != 1 {
+                gk.get(g, Some(s))?;
+            }
+        }
+        let q_l = ev.context().params().q[l] as f64;
+        let pt_scale = target_scale * q_l / ct.scale();
+        let dec = ev.decompose_for_rotation(ct)?;
+        let mut babies: BTreeMap<i64, Ciphertext> = BTreeMap::new();
+        for (b, _) in self.plan.values().flatten() {
+            if !babies.contains_key(b) {
+                babies.insert(*b, ev.rotate_decomposed(ct, &dec, *b, gk)?);
+            }
+        }
+        drop(dec);
+        let mut acc: Option<Ciphertext> = None;
+        for (&g, terms) in &self.plan {
+            let mut inner: Option<Ciphertext> = None;
+            for (b, diag) in terms {
+                let pt = encoder.encode(diag, self.matrix.slots, l, pt_scale)?;
+                let term = ev.mul_plain(&babies[b], &pt)?;
+                inner = Some(match inner {
+                    None => term,
+                    Some(x) => ev.add(&x, &term)?,
+                });
+            }
+            let mut inner = inner.expect("every giant step has a term");
+            if g != 0 {
+                inner = ev.rotate(&inner, g, gk)?;
+            }
+            acc = Some(match acc {
+                None => inner,
+                Some(x) => ev.add(&x, &inner)?,
+            });
+        }
+        let mut out = ev.rescale(&acc.expect("non-empty plan"))?;
+        Evaluator::check_scales(out.scale, target_scale)?;
+        out.scale = target_scale;
+        Ok(out)
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}

@@ -174,3 +174,53 @@ fn refreshed_training_runs_past_the_level_budget() {
     assert!(err(&w, &w_ref) < 1e-4);
     assert!(err(&v, &v_ref) < 1e-4);
 }
+
+#[test]
+fn bootstrapped_training_matches_the_reference() {
+    use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};
+    use hecnn_ml::mlr::refresh::{packed_slots, unpack_steps, BootstrapRefresh};
+    // Small insecure ring shaped like a bootstrappable chain: q0, 7 computation levels,
+    // then SlotsToCoeffs (50-bit), EvalMod and CoeffsToSlots (60-bit) levels.
+    let mut bits = vec![60];
+    bits.extend([40; 7]);
+    bits.extend([50; 3]);
+    bits.extend([60; 12]);
+    let ctx = Context::new(Parameters::insecure_for_tests(12, &bits, 4, 40).unwrap()).unwrap();
+    let (_, x, xs, y, c) = toy_problem();
+    let (n, d) = (x.len(), x[0].len());
+    let layout = Layout::choose(n, d, c, ctx.n() / 2).unwrap();
+    let blocks = 2 * layout.feature_blocks(d);
+    let slots = packed_slots(&layout, blocks);
+    let sk = SecretKey::generate(&ctx);
+    let rlk = RelinKey::generate(&sk);
+    let mut steps = layout.rotation_steps();
+    steps.extend(unpack_steps(&layout, blocks));
+    let gk = GaloisKeys::generate(&sk, &steps, false);
+    let config = BootstrapConfig::default();
+    let boot = Bootstrapper::new(&ctx, config.clone(), &[slots]).unwrap();
+    let bkeys = BootstrapKeys::generate(&sk, &config, &[slots]).unwrap();
+    let client = TrainingClient::new(&sk).at_level(boot.levels_left());
+    let init = vec![vec![0.0128; d]; c];
+    let data = client.encrypt_dataset(&x, &xs, &y, c, &init, layout).unwrap();
+    let refresh = BootstrapRefresh::new(&ctx, &boot, &bkeys, &rlk, &gk);
+    let trainer = Trainer::new(&ctx, &rlk, &gk).with_refresh(&refresh);
+    let iterations = 5;
+    let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
+    let top = boot.levels_left();
+    assert_eq!(stats.refreshes, refresh_plan(top, boot.levels_left() - 1, 1, iterations).unwrap().len());
+    assert!(stats.refreshes >= 2, "{stats:?}");
+    let (w_ref, v_ref) = reference(&x, &xs, &y, c, iterations, &PAPER_SIGMOID, 0.0128);
+    let w = client.decrypt_weights(&model.w, &layout, c, d).unwrap();
+    let v = client.decrypt_weights(&model.v, &layout, c, d).unwrap();
+    let err = |a: &[Vec<f64>], b: &[Vec<f64>]| {
+        a.iter().flatten().zip(b.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max)
+    };
+    eprintln!(
+        "{iterations} iterations, {} bootstraps ({slots} slots): max |W - ref| = {:.2e}, |V - ref| = {:.2e}",
+        stats.refreshes,
+        err(&w, &w_ref),
+        err(&v, &v_ref)
+    );
+    assert!(err(&w, &w_ref) < 1e-3);
+    assert!(err(&v, &v_ref) < 1e-3);
+}

@@ -166,12 +166,21 @@ impl TrainStats {
 pub struct TrainingClient<'a> {
     sk: &'a SecretKey,
     encoder: Encoder,
+    level: usize,
 }
 
 impl<'a> TrainingClient<'a> {
     /// Client holding the secret key.
     pub fn new(sk: &'a SecretKey) -> Self {
-        Self { encoder: Encoder::new(sk.context()), sk }
+        Self { encoder: Encoder::new(sk.context()), sk, level: sk.context().max_level() }
+    }
+
+    /// Encrypts at `level` instead of the top: with a bootstrappable chain the
+    /// levels above the computation levels belong to bootstrapping (larger
+    /// primes) and the data must start below them.
+    pub fn at_level(mut self, level: usize) -> Self {
+        self.level = level.min(self.sk.context().max_level());
+        self
     }
 
     /// Encrypts `x` (bias column included), `x_scaled = B̄ ⊙ x`, the labels
@@ -202,7 +211,7 @@ impl<'a> TrainingClient<'a> {
                 ctx.n() / 2
             )));
         }
-        let level = ctx.max_level();
+        let level = self.level;
         let scale = ctx.params().scale();
         let dec = Decryptor::new(self.sk);
         let enc = |v: Vec<f64>| -> Result<Ciphertext, TrainError> {

@@ -7,6 +7,7 @@
 
 pub mod encrypted;
 mod reference;
+pub mod refresh;
 mod scaler;
 mod schedule;
 

@@ -54,14 +54,25 @@ impl Refresh for ClientRefresh<'_> {
         self.level
     }
 
-    fn refresh(&self, cts: &[Ciphertext], layout: &Layout) -> std::result::Result<Vec<Ciphertext>, TrainError> {
+    fn refresh(
+        &self,
+        packed: &Ciphertext,
+        blocks: usize,
+        layout: &Layout,
+    ) -> std::result::Result<Vec<Ciphertext>, TrainError> {
         let ctx = self.sk.context();
         let (enc, dec) = (Encoder::new(ctx), Decryptor::new(self.sk));
-        assert!(cts.windows(2).all(|p| p[0].level() == p[1].level() && p[0].scale() == p[1].scale()));
-        cts.iter()
-            .map(|c| {
-                let v = enc.decode_real(&dec.decrypt(c)?)?;
-                Ok(dec.encrypt_symmetric(&enc.encode_real(&v, layout.slots, self.level, ctx.params().scale())?)?)
+        let v = enc.decode_real(&dec.decrypt(packed)?)?;
+        let p = layout.features_per_block * layout.class_slots;
+        (0..blocks)
+            .map(|j| {
+                let block: Vec<f64> = (0..layout.slots).map(|i| v[j * p + i % p]).collect();
+                Ok(dec.encrypt_symmetric(&enc.encode_real(
+                    &block,
+                    layout.slots,
+                    self.level,
+                    ctx.params().scale(),
+                )?)?)
             })
             .collect()
     }
@@ -69,26 +80,21 @@ impl Refresh for ClientRefresh<'_> {
 
 #[test]
 fn refresh_plan_counts_levels() {
-    assert_eq!(refresh_plan(9, 9, 0, 2).unwrap(), Vec::<usize>::new());
-    assert_eq!(refresh_plan(9, 9, 0, 5).unwrap(), vec![2, 4]);
-    assert_eq!(refresh_plan(29, 13, 0, 30).unwrap().len(), 8); // 7 from the top, then 3 per refresh
-    assert_eq!(refresh_plan(3, 9, 0, 1).unwrap(), vec![0]);
-    assert!(matches!(
-        refresh_plan(9, 0, 0, 3),
-        Err(TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 })
-    ));
-    assert!(matches!(refresh_plan(9, 5, 1, 3), Err(TrainError::LevelBudget { .. })));
-    // The plan is consistent: every iteration starts with at least 5 levels plus the
-    // reserve, so W (one level below V) can still be packed for the next refresh.
-    for (top, after, reserve) in [(9, 9, 0), (13, 5, 0), (29, 13, 0), (6, 17, 0), (29, 12, 1), (9, 7, 2)] {
-        let plan = refresh_plan(top, after, reserve, 40).unwrap();
+    assert_eq!(refresh_plan(9, 9, 2).unwrap(), Vec::<usize>::new());
+    assert_eq!(refresh_plan(9, 9, 5).unwrap(), vec![2, 4]);
+    assert_eq!(refresh_plan(29, 13, 30).unwrap().len(), 8); // 7 from the top, then 3 per refresh
+    assert_eq!(refresh_plan(3, 9, 1).unwrap(), vec![0]);
+    assert!(matches!(refresh_plan(9, 0, 3), Err(TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 })));
+    assert!(matches!(refresh_plan(9, 4, 3), Err(TrainError::LevelBudget { .. })));
+    // The plan is consistent: every iteration starts with at least 5 levels.
+    for (top, after) in [(9, 9), (13, 5), (29, 13), (6, 17), (3, 9)] {
+        let plan = refresh_plan(top, after, 40).unwrap();
         let mut level = top;
         for t in 0..40 {
             if plan.contains(&t) {
-                assert!(level > reserve, "W must keep the reserve");
                 level = after;
             }
-            assert!(level >= LEVELS_PER_ITERATION + reserve, "top {top}, after {after}, iteration {t}");
+            assert!(level >= LEVELS_PER_ITERATION, "top {top}, after {after}, iteration {t}");
             level -= 4;
         }
     }
@@ -158,7 +164,7 @@ fn refreshed_training_runs_past_the_level_budget() {
     let trainer = Trainer::new(&ctx, &rlk, &gk).with_refresh(&refresh);
     let iterations = 6;
     let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
-    assert_eq!(stats.refreshes, refresh_plan(9, 9, 0, iterations).unwrap().len());
+    assert_eq!(stats.refreshes, refresh_plan(9, 9, iterations).unwrap().len());
     assert_eq!(stats.refreshes, 2);
     let (w_ref, v_ref) = reference(&x, &xs, &y, c, iterations, &PAPER_SIGMOID, 0.0128);
     let w = client.decrypt_weights(&model.w, &layout, c, d).unwrap();
@@ -207,7 +213,7 @@ fn bootstrapped_training_matches_the_reference() {
     let iterations = 5;
     let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
     let top = boot.levels_left();
-    assert_eq!(stats.refreshes, refresh_plan(top, boot.levels_left() - 1, 1, iterations).unwrap().len());
+    assert_eq!(stats.refreshes, refresh_plan(top, boot.levels_left() - 1, iterations).unwrap().len());
     assert!(stats.refreshes >= 2, "{stats:?}");
     let (w_ref, v_ref) = reference(&x, &xs, &y, c, iterations, &PAPER_SIGMOID, 0.0128);
     let w = client.decrypt_weights(&model.w, &layout, c, d).unwrap();

@@ -47,39 +47,29 @@ pub const LEVELS_PER_ITERATION: usize = 5;
 
 /// Something that brings the model state (W, V) back to a high level with
 /// the same values: bootstrapping on the server. The trainer calls it only
-/// where [`refresh_plan`] says, on W and V (small vectors, replicated over the
-/// samples, period `G·C` in the layout), never on the data.
+/// where [`refresh_plan`] says, never on the data. W and V are handed over
+/// *packed*: `2·⌈d/G⌉` blocks of period `P = G·C` in one sparse ciphertext
+/// (see [`crate::mlr::refresh`]); the packing rides on the Nesterov mix's
+/// plaintext products, so it costs no level of its own.
 pub trait Refresh {
-    /// Level the refreshed ciphertexts come back at.
+    /// Level the refreshed (and unpacked) blocks come back at.
     fn level_after(&self) -> usize;
-    /// Levels the refresh spends on its input before bootstrapping (packing).
-    fn reserve(&self) -> usize {
-        0
-    }
-    /// Refreshes `cts` (all at one level and scale, laid out by `layout`).
-    fn refresh(&self, cts: &[Ciphertext], layout: &Layout) -> Result<Vec<Ciphertext>, TrainError>;
+    /// Refreshes `packed` (`blocks` blocks packed by [`crate::mlr::refresh::block_mask`])
+    /// and returns the blocks in the layout, replicated over the samples.
+    fn refresh(&self, packed: &Ciphertext, blocks: usize, layout: &Layout) -> Result<Vec<Ciphertext>, TrainError>;
 }
 
 /// Iterations (0-based) before which W and V must be refreshed, when they
-/// start at level `top`, come back from a refresh at `level_after`, and the
-/// refresh itself spends `reserve` levels before bootstrapping (packing). Each
-/// iteration takes V down by 4 and needs [`LEVELS_PER_ITERATION`] (plus the
-/// reserve, so W is still high enough to be refreshed afterwards).
+/// start at level `top` and come back from a refresh at `level_after`: each
+/// iteration takes V down by 4 and needs [`LEVELS_PER_ITERATION`] to start.
 ///
 /// ```
 /// use hecnn_ml::mlr::encrypted::refresh_plan;
-/// assert_eq!(refresh_plan(9, 9, 0, 2).unwrap(), Vec::<usize>::new()); // the paper's workload
-/// assert_eq!(refresh_plan(9, 13, 0, 6).unwrap(), vec![2, 5]); // 9, 5, then 13, 9, 5 per refresh
-/// assert_eq!(refresh_plan(9, 13, 1, 6).unwrap(), vec![1, 3, 5]); // 9, then 13, 9 per refresh
+/// assert_eq!(refresh_plan(9, 9, 2).unwrap(), Vec::<usize>::new()); // the paper's workload
+/// assert_eq!(refresh_plan(9, 13, 6).unwrap(), vec![2, 5]); // 9, 5, then 13, 9, 5 per refresh
 /// ```
-pub fn refresh_plan(
-    top: usize,
-    level_after: usize,
-    reserve: usize,
-    iterations: usize,
-) -> Result<Vec<usize>, TrainError> {
-    let need = LEVELS_PER_ITERATION + reserve;
-    if level_after < need {
+pub fn refresh_plan(top: usize, level_after: usize, iterations: usize) -> Result<Vec<usize>, TrainError> {
+    if level_after < LEVELS_PER_ITERATION {
         // No usable refresh: the levels must suffice on their own.
         let needed = required_levels(iterations);
         if top < needed {
@@ -90,7 +80,7 @@ pub fn refresh_plan(
     let mut plan = Vec::new();
     let mut level = top;
     for t in 0..iterations {
-        if level < need {
+        if level < LEVELS_PER_ITERATION {
             plan.push(t);
             level = level_after;
         }
@@ -305,24 +295,17 @@ impl<'a> Trainer<'a> {
             }
         }
         let plan = match self.refresher {
-            Some(r) => refresh_plan(top, r.level_after(), r.reserve(), iterations)?,
-            None => refresh_plan(top, 0, 0, iterations)?,
+            Some(r) => refresh_plan(top, r.level_after(), iterations)?,
+            None => refresh_plan(top, 0, iterations)?,
         };
         let mut stats = TrainStats::default();
         let s_x = data.x[0][0].scale();
         let mut v = data.weights.clone();
         let mut w = data.weights.clone();
         for t in 0..iterations {
-            if let (true, Some(r)) = (plan.contains(&t), self.refresher) {
-                let mut state = w.clone();
-                state.extend(v.iter().cloned());
-                let fresh = r.refresh(&self.align(&state)?, &l)?;
-                if fresh.len() != 2 * nf {
-                    return Err(TrainError::InvalidUpload(format!("refresh returned {} ciphertexts", fresh.len())));
-                }
-                stats.refreshes += 1;
-                w = fresh[..nf].to_vec();
-                v = fresh[nf..].to_vec();
+            if t == 0 && plan.contains(&0) {
+                let blocks: Vec<Vec<(&Ciphertext, f64)>> = w.iter().chain(&v).map(|c| vec![(c, 1.0)]).collect();
+                (w, v) = self.refresh(&blocks, &l, &mut stats)?;
             }
             let (eta, gamma) = schedule(t, data.samples);
             let step = 1.0 + gamma;
@@ -344,36 +327,67 @@ impl<'a> Trainer<'a> {
                 };
                 v_next.push(self.ev.add(&w_adj, gb)?);
             }
-            let target = self.next_gradient_scale(s_x, s_g, v_next[0].level()).unwrap_or(s_g);
-            let mut w_next = Vec::with_capacity(nf);
-            for (vn, vo) in v_next.iter().zip(&v) {
-                let a = self.ev.mul_const_rescale_to(vn, 1.0 - eta, target)?;
-                let b = self.ev.mul_const_rescale_to(vo, eta, target)?;
-                w_next.push(self.ev.add(&a, &b)?);
+            if plan.contains(&(t + 1)) {
+                // The mix and the packing share one plaintext product per term.
+                let mut blocks: Vec<Vec<(&Ciphertext, f64)>> =
+                    v_next.iter().zip(&v).map(|(vn, vo)| vec![(vn, 1.0 - eta), (vo, eta)]).collect();
+                blocks.extend(v_next.iter().map(|vn| vec![(vn, 1.0)]));
+                (w, v) = self.refresh(&blocks, &l, &mut stats)?;
+            } else {
+                let target = self.next_gradient_scale(s_x, s_g, v_next[0].level()).unwrap_or(s_g);
+                let mut w_next = Vec::with_capacity(nf);
+                for (vn, vo) in v_next.iter().zip(&v) {
+                    let a = self.ev.mul_const_rescale_to(vn, 1.0 - eta, target)?;
+                    let b = self.ev.mul_const_rescale_to(vo, eta, target)?;
+                    w_next.push(self.ev.add(&a, &b)?);
+                }
+                v = v_next;
+                w = w_next;
             }
-            v = v_next;
-            w = w_next;
             progress(TrainProgress::Stage { iteration: t, stage: 4 });
         }
         Ok((EncryptedModel { w, v, iterations }, stats))
     }
 
-    /// W and V brought to one level and scale (W sits one level below V
-    /// with its own scale) so a refresh can take them together.
-    fn align(&self, cts: &[Ciphertext]) -> Result<Vec<Ciphertext>, TrainError> {
-        let level = cts.iter().map(Ciphertext::level).min().unwrap_or(0);
-        let scale = cts.iter().find(|c| c.level() == level).map_or(1.0, |c| c.scale());
-        cts.iter()
-            .map(|c| {
-                if c.level() == level {
-                    Ok(c.clone())
-                } else if (c.scale() / scale - 1.0).abs() < 1e-12 {
-                    Ok(self.ev.drop_to_level(c, level)?)
-                } else {
-                    Ok(self.ev.drop_to_level(&self.ev.mul_const_rescale_to(c, 1.0, scale)?, level)?)
-                }
-            })
-            .collect()
+    /// Packs block `j = Σ_i c_i·ct_i` for every `j` into one ciphertext (each
+    /// term one plaintext product `c_i·mask_j ⊙ ct_i`, all landing on Δ, one
+    /// rescale), refreshes it and splits the blocks into (W, V).
+    fn refresh(
+        &self,
+        blocks: &[Vec<(&Ciphertext, f64)>],
+        layout: &Layout,
+        stats: &mut TrainStats,
+    ) -> Result<(Vec<Ciphertext>, Vec<Ciphertext>), TrainError> {
+        let r = self.refresher.ok_or_else(|| TrainError::InvalidInput("no refresh configured".into()))?;
+        let level = blocks.iter().flatten().map(|(c, _)| c.level()).min().unwrap_or(0);
+        if level == 0 {
+            return Err(CkksError::LevelExhausted { needed: 1, level: 0 }.into());
+        }
+        let ctx = self.ev.context();
+        let target = ctx.params().scale();
+        let q = ctx.params().q[level] as f64;
+        let s = super::refresh::packed_slots(layout, blocks.len());
+        let mut acc: Option<Ciphertext> = None;
+        for (j, terms) in blocks.iter().enumerate() {
+            let mask = super::refresh::block_mask(layout, j, s);
+            for &(ct, coef) in terms {
+                let values: Vec<f64> = mask.iter().map(|m| m * coef).collect();
+                let pt = self.encoder.encode_real(&values, layout.slots, ct.level(), target * q / ct.scale())?;
+                let term = self.ev.mul_plain(ct, &pt)?;
+                acc = Some(match acc {
+                    None => term,
+                    Some(a) => self.ev.add(&a, &term)?,
+                });
+            }
+        }
+        let packed = self.ev.rescale(&acc.ok_or_else(|| TrainError::InvalidInput("nothing to refresh".into()))?)?;
+        let mut fresh = r.refresh(&packed, blocks.len(), layout)?;
+        if fresh.len() != blocks.len() {
+            return Err(TrainError::InvalidUpload(format!("refresh returned {} blocks", fresh.len())));
+        }
+        stats.refreshes += 1;
+        let v = fresh.split_off(blocks.len() / 2);
+        Ok((fresh, v))
     }
 
     /// Scale of the gradient one iteration later, when V has `s_v` at `level`.

@@ -1,65 +1,135 @@
-//! Convergence on real transfer-learning features: the bundled frozen
-//! backbone's 240 features of the first 10,000 MNIST training images (the
-//! clients' private range), scaled to [0, 1], bias column, Z3 sigmoid for
-//! both methods. Quadratic gradient (QG) against the paper's own Nesterov
-//! baseline (same schedule, step γ_t·g = g/((t+1)n)). Measured
-//! (log-likelihood, train accuracy):
+//! Convergence on real transfer-learning features: quadratic gradient (QG)
+//! against the paper's own Nesterov baseline ("SigmoidNAG without QG": same
+//! schedule, step `γ_t·g = g/((t+1)n)`), on the bundled frozen backbone's 240
+//! features of MNIST. Per-iteration tables: `docs/training.md`, "Convergence
+//! of the plaintext reference".
 //!
-//! | it | QG | paper NAG |
-//! |---|---|---|
-//! | 1 | −95,955 / .791 | −94,190 / .794 |
-//! | 2 | −51,831 / .835 | −106,692 / .865 |
-//! | 3 | −29,680 / .828 | −32,757 / .846 |
-//! | 4 | −32,541 / .835 | −30,023 / .842 |
-//! | 5 | −35,758 / .844 | −33,647 / .845 |
-//! | 6 | −35,452 / .850 | −36,207 / .847 |
-//! | 7 | −32,116 / .857 | −37,276 / .850 |
-//! | 8 | −27,189 / .864 | −37,196 / .852 |
-//! | 9 | −22,240 / .871 | −36,330 / .854 |
-//! | 10 | −18,362 / .876 | −34,964 / .856 |
-//!
-//! QG wins at iterations 2, 3 and 6–10 and ends with half the baseline's
-//! loss. It does not win at 1, 4 and 5: at iteration 1, η₀ ≈ 0.99 makes
-//! W₁ = V₀ + 0.01·S, so only the step's size counts and the baseline's 1/n
-//! is larger than B̄ here; at 4–5, X·Vᵀ leaves Z3's range [−8, 8] (Z3 bends
-//! back near ±9.6) and QG's larger steps are hurt most. The paper's own
-//! plaintext curves used the exact sigmoid; a wider-range fit in both the
-//! trainer and the reference is the planned fix.
+//! 1. [`reproduces_the_papers_plaintext_comparison`] runs the comparison as
+//!    the paper's plaintext experiment does (github.com/petitioner/
+//!    HE.CNNtraining, `MyHECNNtraining/data/
+//!    20230403_cnntrainingtransferlearning_nagvs_sigmoidnagvs_sigmoidnagqg_mnist.py`):
+//!    all 60,000 training images, raw (unscaled) features plus a bias
+//!    column, `W = V = 0`, and for **both** methods the sigmoid `hlambda` —
+//!    the exact logistic of `z` clipped to `[−8, 8]`. Its figure data
+//!    (`PythonExperiment_NAGvs.SigmoidNAGvs.SigmoidNAGQG_{PREC,LOSS}_*_MNIST.csv`)
+//!    has QG ahead in training and test precision at every iteration 1–10,
+//!    and in loss at 2–10 only: at iteration 1 the baseline's loss is the
+//!    better one (−207,626 against −412,039 on the training set). We
+//!    reproduce exactly that shape. Iteration 1's loss cannot go to QG under
+//!    this schedule: η₀ ≈ 0.99 makes `W₁ = V₀ + 0.01·S₀`, so only the size of
+//!    the first step counts, and on unscaled features `1/n` is a far longer
+//!    step than `B̄` (it throws `X·Vᵀ` out to ±440, which is also why the
+//!    baseline's accuracy then stalls).
+//! 2. [`z3_protocol_setting`] is the encrypted trainer's setting — features
+//!    scaled to `[0, 1]`, `W = V = 0.0128`, the degree-3 `Z3` in training —
+//!    on the first 10,000 images (the clients' private range). There QG wins
+//!    the loss at iterations 2, 3 and 6–10 only: at 1 for the step-size
+//!    reason above, at 4–5 because `Z3` is a poor sigmoid once `|X·Vᵀ|`
+//!    nears 8 (with the clipped logistic instead, QG wins 2–10 there too;
+//!    wider least-squares fits of degree 5 or 7 on `[−16, 16]` do not help).
 
-use hecnn_ml::mlr::{accuracy, fit_scaler, train, with_bias, Method, MlrConfig};
+use std::sync::OnceLock;
+
+use hecnn_ml::mlr::{accuracy, fit_scaler, train, train_observed, with_bias, Method, MlrConfig, MlrTrace, SigmoidFn};
 use hecnn_nn::backbone::bundled_backbone;
 use hecnn_nn::features::extract_features;
 use hecnn_nn::mnist::{bundled_mnist_dir, Mnist};
 
-#[test]
-fn quadratic_gradient_against_the_paper_nag_baseline() {
-    let mnist = Mnist::load_dir(bundled_mnist_dir()).unwrap();
-    let backbone = bundled_backbone().unwrap();
-    let images = mnist.train_images.slice(0..10_000);
-    let raw = extract_features(&backbone, &images).unwrap();
-    let labels = &mnist.train_labels[..10_000];
-    let scaler = fit_scaler(&raw).unwrap();
-    let x = with_bias(&scaler.apply(&raw).unwrap());
-    let cfg = |method| MlrConfig { iterations: 10, method, ..MlrConfig::default() };
-    let qg = train(&x, labels, 10, &cfg(Method::QuadraticGradient)).unwrap();
-    let nag = train(&x, labels, 10, &cfg(Method::PaperNag)).unwrap();
-    for (q, b) in qg.per_iteration.iter().zip(&nag.per_iteration) {
+/// Raw backbone features of all MNIST training and test images.
+struct Features {
+    train: Vec<Vec<f64>>,
+    train_labels: Vec<u8>,
+    test: Vec<Vec<f64>>,
+    test_labels: Vec<u8>,
+}
+
+fn features() -> &'static Features {
+    static FEATURES: OnceLock<Features> = OnceLock::new();
+    FEATURES.get_or_init(|| {
+        let mnist = Mnist::load_dir(bundled_mnist_dir()).unwrap();
+        let backbone = bundled_backbone().unwrap();
+        Features {
+            train: extract_features(&backbone, &mnist.train_images).unwrap(),
+            train_labels: mnist.train_labels.clone(),
+            test: extract_features(&backbone, &mnist.test_images).unwrap(),
+            test_labels: mnist.test_labels.clone(),
+        }
+    })
+}
+
+/// Trains with `cfg`, also scoring each iteration's `W` on the test set.
+fn run(x: &[Vec<f64>], labels: &[u8], xt: &[Vec<f64>], lt: &[u8], cfg: &MlrConfig) -> (MlrTrace, Vec<f64>) {
+    let mut test_accuracy = Vec::new();
+    let trace = train_observed(x, labels, 10, cfg, |s| test_accuracy.push(accuracy(&s.w, xt, lt).unwrap())).unwrap();
+    (trace, test_accuracy)
+}
+
+fn print_table(title: &str, qg: &(MlrTrace, Vec<f64>), nag: &(MlrTrace, Vec<f64>)) {
+    eprintln!("{title}");
+    eprintln!(
+        "| it | QG log-likelihood | QG train acc | QG test acc | NAG log-likelihood | NAG train acc | NAG test acc |"
+    );
+    for ((q, b), (qt, bt)) in qg.0.per_iteration.iter().zip(&nag.0.per_iteration).zip(qg.1.iter().zip(&nag.1)) {
         eprintln!(
-            "iteration {:>2}: QG log-likelihood {:>10.1} accuracy {:.4} | NAG {:>10.1} accuracy {:.4}",
-            q.iteration, q.log_likelihood, q.train_accuracy, b.log_likelihood, b.train_accuracy
+            "| {} | {:.0} | {:.4} | {:.4} | {:.0} | {:.4} | {:.4} |",
+            q.iteration, q.log_likelihood, q.train_accuracy, qt, b.log_likelihood, b.train_accuracy, bt
         );
     }
-    for (q, b) in qg.per_iteration.iter().zip(&nag.per_iteration) {
-        if [2, 3, 6, 7, 8, 9, 10].contains(&q.iteration) {
-            assert!(q.log_likelihood > b.log_likelihood, "iteration {}", q.iteration);
+}
+
+#[test]
+fn reproduces_the_papers_plaintext_comparison() {
+    let f = features();
+    let x = with_bias(&f.train);
+    let xt = with_bias(&f.test);
+    let cfg = |method| MlrConfig {
+        iterations: 10,
+        method,
+        init: 0.0,
+        sigmoid: SigmoidFn::ClippedLogistic { bound: 8.0 },
+        ..MlrConfig::default()
+    };
+    let qg = run(&x, &f.train_labels, &xt, &f.test_labels, &cfg(Method::QuadraticGradient));
+    let nag = run(&x, &f.train_labels, &xt, &f.test_labels, &cfg(Method::PaperNag));
+    print_table("all 60,000 images, raw features, W = V = 0, clipped logistic", &qg, &nag);
+    let (q, b) = (&qg.0.per_iteration, &nag.0.per_iteration);
+    for t in 0..10 {
+        let it = t + 1;
+        // Precision, the paper's reported metric: QG ahead at every iteration.
+        assert!(q[t].train_accuracy > b[t].train_accuracy, "train accuracy, iteration {it}");
+        assert!(qg.1[t] > nag.1[t], "test accuracy, iteration {it}");
+        // Loss: QG ahead from iteration 2 on; at 1 the baseline, as in the paper.
+        if it == 1 {
+            assert!(b[t].log_likelihood > q[t].log_likelihood, "iteration 1: the paper's loss shape");
+        } else {
+            assert!(q[t].log_likelihood > b[t].log_likelihood, "log-likelihood, iteration {it}");
         }
+        assert!(q[t].log_likelihood.is_finite() && b[t].log_likelihood.is_finite());
     }
-    let (q10, b10) = (qg.per_iteration[9], nag.per_iteration[9]);
-    assert!(q10.log_likelihood > 1.5 * b10.log_likelihood, "QG's loss at iteration 10 is not clearly lower");
-    assert!(q10.train_accuracy > b10.train_accuracy);
-    let test = extract_features(&backbone, &mnist.test_images).unwrap();
-    let xt = with_bias(&scaler.apply(&test).unwrap());
-    let acc = accuracy(&qg.w, &xt, &mnist.test_labels).unwrap();
-    eprintln!("test accuracy after 10 QG iterations: {acc:.4}");
-    assert!(acc > 0.85, "test accuracy {acc}");
+    // QG keeps improving; the baseline is still far behind after 10 iterations.
+    assert!(q[9].log_likelihood > q[1].log_likelihood && qg.1[9] > qg.1[0]);
+    assert!(q[9].log_likelihood > 5.0 * b[9].log_likelihood, "QG's loss at iteration 10 is not far lower");
+    assert!(qg.1[9] > 0.9, "QG test accuracy after 10 iterations: {}", qg.1[9]);
+}
+
+#[test]
+fn z3_protocol_setting() {
+    let f = features();
+    let (raw, labels) = (&f.train[..10_000], &f.train_labels[..10_000]);
+    let scaler = fit_scaler(raw).unwrap();
+    let x = with_bias(&scaler.apply(raw).unwrap());
+    let xt = with_bias(&scaler.apply(&f.test).unwrap());
+    let cfg = |method| MlrConfig { iterations: 10, method, ..MlrConfig::default() };
+    let qg = run(&x, labels, &xt, &f.test_labels, &cfg(Method::QuadraticGradient));
+    let nag = run(&x, labels, &xt, &f.test_labels, &cfg(Method::PaperNag));
+    print_table("first 10,000 images, scaled features, W = V = 0.0128, Z3", &qg, &nag);
+    let (q, b) = (&qg.0.per_iteration, &nag.0.per_iteration);
+    for t in [1, 2, 5, 6, 7, 8, 9] {
+        assert!(q[t].log_likelihood > b[t].log_likelihood, "iteration {}", t + 1);
+    }
+    assert!(q[9].log_likelihood > 1.5 * b[9].log_likelihood, "QG's loss at iteration 10 is not clearly lower");
+    assert!(q[9].train_accuracy > b[9].train_accuracy);
+    // The default configuration is this one: `train` gives the same model.
+    assert_eq!(train(&x, labels, 10, &cfg(Method::QuadraticGradient)).unwrap(), qg.0);
+    assert!(qg.1[9] > 0.85, "test accuracy {}", qg.1[9]);
 }

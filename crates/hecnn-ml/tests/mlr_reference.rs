@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use hecnn_ml::mlr::{
     accuracy, fit_scaler, gradient, log_likelihood, nesterov_step, preconditioner, predict, schedule, train, with_bias,
-    Method, MlrConfig, MlrTrace, NesterovState, Z3,
+    Method, MlrConfig, MlrTrace, NesterovState, SigmoidFn, Z3,
 };
 use hecnn_ml::MlError;
 use proptest::prelude::*;
@@ -69,6 +69,45 @@ fn one_iteration_by_hand() {
     assert_eq!(st.log_likelihood, log_likelihood(&trace.w, &x, &labels).unwrap());
 }
 
+/// The paper's plaintext sigmoid (`hlambda`: exact logistic of `t` clipped to
+/// `[−8, 8]`) with the paper's NAG baseline, one iteration by hand: sample 0
+/// has `z = 10.5`, beyond the clip, so it counts as `σ(8)`.
+#[test]
+#[allow(clippy::needless_range_loop)]
+fn one_clipped_logistic_nag_iteration_by_hand() {
+    let x = vec![vec![1.0, 20.0], vec![1.0, -1.0]];
+    let labels = [0u8, 1];
+    let sigmoid = SigmoidFn::ClippedLogistic { bound: 8.0 };
+    let cfg = MlrConfig {
+        iterations: 1,
+        init: 0.5,
+        sigmoid: sigmoid.clone(),
+        method: Method::PaperNag,
+        ..MlrConfig::default()
+    };
+    let trace = train(&x, &labels, 2, &cfg).unwrap();
+
+    let logistic = |t: f64| 1.0 / (1.0 + (-t).exp());
+    for (t, clipped) in [(10.5, 8.0), (-1e300, -8.0), (0.25, 0.25), (-3.0, -3.0)] {
+        assert!((sigmoid.eval(t) - logistic(clipped)).abs() < 1e-15, "σ({t})");
+    }
+    assert_eq!(sigmoid.coefficients(), None);
+    // z = X Vᵀ with V = 0.5: 0.5 + 10 = 10.5 → clipped to 8; 0.5 − 0.5 = 0.
+    let (s0, s1) = (logistic(8.0), 0.5);
+    let g = [[(1.0 - s0) - s1, (1.0 - s0) * 20.0 + s1], [-s0 + (1.0 - s1), -s0 * 20.0 - (1.0 - s1)]];
+    let alpha1 = (1.0 + (1.0f64 + 4.0 * 0.01 * 0.01).sqrt()) / 2.0;
+    let eta = (1.0 - 0.01) / alpha1;
+    let gamma = 1.0 / 2.0;
+    for k in 0..2 {
+        for j in 0..2 {
+            let tmp = 0.5 + gamma * g[k][j];
+            let w = (1.0 - eta) * tmp + eta * 0.5;
+            assert!((trace.v[k][j] - tmp).abs() < 1e-12, "V[{k}][{j}] = {} vs {tmp}", trace.v[k][j]);
+            assert!((trace.w[k][j] - w).abs() < 1e-12, "W[{k}][{j}] = {} vs {w}", trace.w[k][j]);
+        }
+    }
+}
+
 /// The schedule's constants for the first two steps, and a hand-applied
 /// second step through the public step function.
 #[test]
@@ -125,7 +164,7 @@ fn public_steps_compose_to_train_exactly() {
         let bbar = preconditioner(&x, cfg.epsilon).unwrap();
         let mut st = NesterovState::new(3, 4, cfg.init);
         for t in 0..4 {
-            let g = gradient(&x, &y, &st.v, &cfg.sigmoid).unwrap();
+            let g = gradient(&x, &y, &st.v, cfg.sigmoid.coefficients().unwrap()).unwrap();
             let (_, gamma) = schedule(t, n);
             let step: Vec<Vec<f64>> = g
                 .iter()
@@ -367,7 +406,7 @@ fn gradient_matches_definition_and_default_sigmoid_is_z3() {
             assert!((g[k][j] - want).abs() < 1e-14);
         }
     }
-    assert_eq!(MlrConfig::default().sigmoid, Z3.to_vec());
+    assert_eq!(MlrConfig::default().sigmoid, SigmoidFn::Polynomial(Z3.to_vec()));
 }
 
 // ---------------------------------------------------------------------------
@@ -396,9 +435,15 @@ fn errors_are_typed_and_name_the_place() {
     assert_eq!(train(&ok_x, &[0, 0], 257, &cfg), Err(MlError::InvalidClassCount { classes: 257 }));
     assert_eq!(train(&ok_x, &[0, 1], 2, &MlrConfig { iterations: 0, ..cfg.clone() }), Err(MlError::ZeroIterations));
     assert!(matches!(
-        train(&ok_x, &[0, 1], 2, &MlrConfig { sigmoid: vec![], ..cfg.clone() }),
+        train(&ok_x, &[0, 1], 2, &MlrConfig { sigmoid: SigmoidFn::Polynomial(vec![]), ..cfg.clone() }),
         Err(MlError::InvalidConfig { field: "sigmoid", .. })
     ));
+    for bound in [0.0, -8.0, f64::NAN, f64::INFINITY] {
+        assert!(matches!(
+            train(&ok_x, &[0, 1], 2, &MlrConfig { sigmoid: SigmoidFn::ClippedLogistic { bound }, ..cfg.clone() }),
+            Err(MlError::InvalidConfig { field: "sigmoid", .. })
+        ));
+    }
     assert!(matches!(
         train(&ok_x, &[0, 1], 2, &MlrConfig { epsilon: 0.0, ..cfg.clone() }),
         Err(MlError::InvalidConfig { field: "epsilon", .. })

@@ -12,8 +12,8 @@ mod scaler;
 mod schedule;
 
 pub use reference::{
-    accuracy, gradient, log_likelihood, preconditioner, predict, sigmoid, sigmoid_poly, train, IterationStats, Method,
-    MlrConfig, MlrTrace, DEFAULT_EPSILON, DEFAULT_INIT, Z3,
+    accuracy, gradient, log_likelihood, preconditioner, predict, sigmoid, sigmoid_poly, train, train_observed,
+    IterationStats, Method, MlrConfig, MlrTrace, SigmoidFn, DEFAULT_EPSILON, DEFAULT_INIT, Z3,
 };
 pub use scaler::{fit_scaler, with_bias, Scaler};
 pub use schedule::{alpha, nesterov_step, schedule, NesterovState, ALPHA0};

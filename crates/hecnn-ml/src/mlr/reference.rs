@@ -25,11 +25,13 @@
 //!   [`MlrConfig::init`] is 0.0128.
 //! - **Sigmoid.** The C++ code evaluates `Z3` in the factored form
 //!   `0.106795345·z·(1 − 0.003605331·z²) + 0.5` with rounded constants; the
-//!   Python plaintext experiment even uses the *exact* logistic function on
-//!   `z` clipped to `[−8, 8]`. We evaluate the polynomial given in
-//!   [`MlrConfig::sigmoid`] in the power basis (default [`Z3`] with the full
-//!   coefficients), as `DESIGN.md` says, so that the encrypted trainer and
-//!   this reference use the same function.
+//!   Python plaintext experiment (`hlambda`) uses the *exact* logistic
+//!   function on `z` clipped to `[−8, 8]`, for both of the methods it
+//!   compares. [`MlrConfig::sigmoid`] selects either: a power-basis
+//!   polynomial (default [`Z3`] with the full coefficients, as `DESIGN.md`
+//!   says, so that the encrypted trainer and this reference use the same
+//!   function) or [`SigmoidFn::ClippedLogistic`], to reproduce the paper's
+//!   plaintext convergence experiment.
 //! - **Preconditioner.** The C++ code (`Tools::zInvBFromTraindata`) takes
 //!   absolute values like `DESIGN.md`; the Python script uses the column sums
 //!   of `XᵀX` without them. Both agree on non-negative features (the
@@ -54,15 +56,48 @@ pub const DEFAULT_EPSILON: f64 = 1e-10;
 /// The paper's code's initial value of every entry of `W` and `V`.
 pub const DEFAULT_INIT: f64 = 0.0128;
 
+/// The sigmoid evaluated inside training (in the gradient `(Ȳ − σ(X Vᵀ))ᵀ X`).
+///
+/// The statistics of [`train`] always use the exact logistic function,
+/// whichever is chosen here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SigmoidFn {
+    /// A power-basis polynomial `Σ_k c[k]·t^k` — what an encrypted trainer
+    /// can evaluate. The default is [`Z3`]. Outside its fitted range a
+    /// polynomial turns away from `[0, 1]` (`Z3` peaks near `|t| ≈ 9.6`).
+    Polynomial(Vec<f64>),
+    /// The exact logistic function of `t` clipped to `[−bound, bound]`, as in
+    /// the paper's plaintext experiments (`hlambda`, `bound = 8`). Plaintext
+    /// only: no encrypted trainer can evaluate it.
+    ClippedLogistic {
+        /// The clipping bound (finite, > 0).
+        bound: f64,
+    },
+}
+
+impl SigmoidFn {
+    /// `σ(t)` under this choice.
+    pub fn eval(&self, t: f64) -> f64 {
+        match self {
+            Self::Polynomial(coeffs) => sigmoid_poly(coeffs, t),
+            Self::ClippedLogistic { bound } => sigmoid(t.clamp(-bound, *bound)),
+        }
+    }
+
+    /// The polynomial's coefficients, or `None` for the clipped logistic.
+    pub fn coefficients(&self) -> Option<&[f64]> {
+        match self {
+            Self::Polynomial(coeffs) => Some(coeffs),
+            Self::ClippedLogistic { .. } => None,
+        }
+    }
+}
+
 /// How the gradient becomes a step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Method {
     /// The paper's method: step `(1+γ_t)·(B̄ ⊙ g)`.
     QuadraticGradient,
-    /// Baseline Nesterov accelerated gradient with the same `η_t` schedule
-    /// and a fixed step `learning_rate·g` (no preconditioner). The paper's
-    /// own baseline ("SigmoidNAG without QG") uses the decaying
-    /// `γ_t·g = g/((t+1)n)`, which equals `learning_rate = 1/n` at `t = 0`.
     /// The paper's own baseline ("SigmoidNAG" without the quadratic
     /// gradient): the same Nesterov schedule with the decaying step
     /// `γ_t·g = g/((t+1)·n)`.
@@ -80,9 +115,8 @@ pub enum Method {
 pub struct MlrConfig {
     /// Number of Nesterov iterations (≥ 1).
     pub iterations: usize,
-    /// Power-basis coefficients of the sigmoid polynomial used in training
-    /// (`σ(t) ≈ Σ_k sigmoid[k]·t^k`).
-    pub sigmoid: Vec<f64>,
+    /// The sigmoid used in training (default: the polynomial [`Z3`]).
+    pub sigmoid: SigmoidFn,
     /// Initial value of every entry of `W` and `V`.
     pub init: f64,
     /// `ε` of the preconditioner (> 0).
@@ -95,7 +129,7 @@ impl Default for MlrConfig {
     fn default() -> Self {
         Self {
             iterations: 2,
-            sigmoid: Z3.to_vec(),
+            sigmoid: SigmoidFn::Polynomial(Z3.to_vec()),
             init: DEFAULT_INIT,
             epsilon: DEFAULT_EPSILON,
             method: Method::QuadraticGradient,
@@ -196,11 +230,17 @@ fn validate_config(cfg: &MlrConfig) -> Result<(), MlError> {
     if cfg.iterations == 0 {
         return Err(MlError::ZeroIterations);
     }
-    if cfg.sigmoid.is_empty() {
-        return Err(MlError::InvalidConfig { field: "sigmoid", reason: "no coefficients" });
-    }
-    if cfg.sigmoid.iter().any(|c| !c.is_finite()) {
-        return Err(MlError::InvalidConfig { field: "sigmoid", reason: "non-finite coefficient" });
+    match &cfg.sigmoid {
+        SigmoidFn::Polynomial(coeffs) if coeffs.is_empty() => {
+            return Err(MlError::InvalidConfig { field: "sigmoid", reason: "no coefficients" });
+        }
+        SigmoidFn::Polynomial(coeffs) if coeffs.iter().any(|c| !c.is_finite()) => {
+            return Err(MlError::InvalidConfig { field: "sigmoid", reason: "non-finite coefficient" });
+        }
+        SigmoidFn::ClippedLogistic { bound } if !(bound.is_finite() && *bound > 0.0) => {
+            return Err(MlError::InvalidConfig { field: "sigmoid", reason: "clipping bound must be finite and > 0" });
+        }
+        _ => {}
     }
     if !cfg.init.is_finite() {
         return Err(MlError::InvalidConfig { field: "init", reason: "not finite" });
@@ -244,13 +284,13 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// `g = (Ȳ − σ(X Vᵀ))ᵀ X` on validated inputs (c×d).
-fn gradient_unchecked(x: &[Vec<f64>], labels: &[u8], v: &[Vec<f64>], sigmoid: &[f64]) -> Vec<Vec<f64>> {
+fn gradient_unchecked(x: &[Vec<f64>], labels: &[u8], v: &[Vec<f64>], sigmoid: impl Fn(f64) -> f64) -> Vec<Vec<f64>> {
     let d = v.first().map_or(0, Vec::len);
     let mut g = vec![vec![0.0f64; d]; v.len()];
     for (xi, &label) in x.iter().zip(labels) {
         for (k, (vk, gk)) in v.iter().zip(g.iter_mut()).enumerate() {
             let y = if usize::from(label) == k { 1.0 } else { 0.0 };
-            let r = y - sigmoid_poly(sigmoid, dot(xi, vk));
+            let r = y - sigmoid(dot(xi, vk));
             for (gkj, xij) in gk.iter_mut().zip(xi) {
                 *gkj += r * xij;
             }
@@ -267,7 +307,7 @@ pub fn gradient(x: &[Vec<f64>], labels: &[u8], v: &[Vec<f64>], sigmoid: &[f64]) 
     let d = validate_matrix(x)?;
     let classes = validate_weights(v, d)?;
     validate_labels(x.len(), labels, classes)?;
-    Ok(gradient_unchecked(x, labels, v, sigmoid))
+    Ok(gradient_unchecked(x, labels, v, |t| sigmoid_poly(sigmoid, t)))
 }
 
 /// Trains the one-vs-rest MLR on `x` (n×d, bias already in column 0) and
@@ -275,7 +315,7 @@ pub fn gradient(x: &[Vec<f64>], labels: &[u8], v: &[Vec<f64>], sigmoid: &[f64]) 
 ///
 /// ```text
 /// for t in 0..iterations:
-///     g   = (Ȳ − σ(X Vᵀ))ᵀ X                         σ = cfg.sigmoid polynomial
+///     g   = (Ȳ − σ(X Vᵀ))ᵀ X                         σ = cfg.sigmoid
 ///     S   = (1+γ_t)·(B̄ ⊙ g)    or  lr·g for PlainNag
 ///     tmp = W + S;  W ← (1−η_t)·tmp + η_t·V;  V ← tmp
 /// ```
@@ -300,6 +340,19 @@ pub fn gradient(x: &[Vec<f64>], labels: &[u8], v: &[Vec<f64>], sigmoid: &[f64]) 
 /// # Ok::<(), hecnn_ml::MlError>(())
 /// ```
 pub fn train(x: &[Vec<f64>], labels: &[u8], classes: usize, cfg: &MlrConfig) -> Result<MlrTrace, MlError> {
+    train_observed(x, labels, classes, cfg, |_| {})
+}
+
+/// [`train`], calling `observe` with the Nesterov state (`W`, `V`, `t`)
+/// after every iteration — e.g. to score each iteration's `W` on held-out
+/// data, as the paper's plaintext experiment does.
+pub fn train_observed(
+    x: &[Vec<f64>],
+    labels: &[u8],
+    classes: usize,
+    cfg: &MlrConfig,
+    mut observe: impl FnMut(&NesterovState),
+) -> Result<MlrTrace, MlError> {
     let d = validate_matrix(x)?;
     validate_labels(x.len(), labels, classes)?;
     validate_config(cfg)?;
@@ -313,7 +366,7 @@ pub fn train(x: &[Vec<f64>], labels: &[u8], classes: usize, cfg: &MlrConfig) -> 
     let mut state = NesterovState::new(classes, d, cfg.init);
     let mut per_iteration = Vec::with_capacity(cfg.iterations);
     for _ in 0..cfg.iterations {
-        let mut step = gradient_unchecked(x, labels, &state.v, &cfg.sigmoid);
+        let mut step = gradient_unchecked(x, labels, &state.v, |t| cfg.sigmoid.eval(t));
         match &scaling {
             StepScaling::Preconditioned(bbar) => {
                 let (_, gamma) = schedule(state.t, n);
@@ -338,6 +391,7 @@ pub fn train(x: &[Vec<f64>], labels: &[u8], classes: usize, cfg: &MlrConfig) -> 
         nesterov_step(&mut state, &step)?;
         let (train_accuracy, log_likelihood) = evaluate(&state.w, x, labels);
         per_iteration.push(IterationStats { iteration: state.t, train_accuracy, log_likelihood });
+        observe(&state);
     }
     Ok(MlrTrace { w: state.w, v: state.v, per_iteration })
 }

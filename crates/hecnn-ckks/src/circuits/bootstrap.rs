@@ -22,7 +22,7 @@
 //! 6. **SlotsToCoeffs**: the forward butterflies, `stc_levels` transforms,
 //!    landing on exactly the default scale Δ.
 
-use super::linear::{DiagMatrix, LinearTransform};
+use super::linear::{rescale_to, DiagMatrix, LinearTransform};
 use super::poly::{depth as poly_depth, PolyEvaluator};
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
@@ -55,22 +55,29 @@ pub struct BootstrapConfig {
     pub double_angle: u32,
     /// Degree of the Chebyshev interpolant of the scaled cosine.
     pub cheb_degree: usize,
-    /// log2 of `q_0 / (input scale)` after the level-0 scale-up.
+    /// log2 of `q_0 / (input scale)` after the level-0 scale-up, at full
+    /// slots (see [`Bootstrapper::log_message_ratio`]).
     pub log_message_ratio: f64,
     /// Hamming weight of the ephemeral sparse secret.
     pub hamming_weight: usize,
 }
 
 impl Default for BootstrapConfig {
-    /// h = 32 gives `|I|` a standard deviation ≈ 1.7, so K = 16 is ~9σ.
+    /// h = 32 gives `|I|` a standard deviation ≈ 1.66, so K = 12 is 7σ
+    /// (≈ 2^-24 failure odds per N=2^16 bootstrap). Message ratio 2^11: the
+    /// CtS error (plaintext rounding at scales ≈ 2^55, ≈ 2^-45 relative
+    /// after 4 stages) is multiplied by the ratio, while `sin`'s curvature
+    /// costs a relative (2π/ratio)²/6 ≈ 2^-19 on coefficients of magnitude 1
+    /// (far less on typical full-slot data, whose coefficients are small).
+    /// 4 CtS levels: their plaintexts' precision is the bottleneck.
     fn default() -> Self {
         Self {
-            cts_levels: 3,
+            cts_levels: 4,
             stc_levels: 3,
-            k: 16.0,
-            double_angle: 4,
-            cheb_degree: 31,
-            log_message_ratio: 14.0,
+            k: 12.0,
+            double_angle: 3,
+            cheb_degree: 63,
+            log_message_ratio: 11.0,
             hamming_weight: 32,
         }
     }
@@ -190,10 +197,16 @@ fn fft_stages(slots: usize, m: usize) -> Vec<Stage> {
     stages
 }
 
-/// Multiplies consecutive matrices (application order) into `levels` groups.
+/// Multiplies consecutive matrices (application order) into exactly
+/// `levels` groups; with fewer stages than levels the rest are identities, so
+/// every slot count lands on the same output level.
 fn group(mats: Vec<DiagMatrix>, levels: usize) -> Vec<LinearTransform> {
+    let slots = mats.first().map_or(2, DiagMatrix::slots);
+    let mut mats = mats;
+    while mats.len() < levels {
+        mats.push(DiagMatrix::identity(slots));
+    }
     let count = mats.len();
-    let levels = levels.min(count).max(1);
     let mut out = Vec::with_capacity(levels);
     let mut it = mats.into_iter();
     for g in 0..levels {
@@ -262,16 +275,9 @@ impl BootstrapKeys {
         &self.galois
     }
 
-    /// Serialized size in bytes: the seeded Galois keys, plus the `b` parts
-    /// of the two switching keys (their `a` parts are 32-byte seeds; the
-    /// dense→sparse key only has its q_0 and P limbs).
+    /// Serialized size in bytes (seeded `a` parts; see `to_bytes`).
     pub fn size_bytes(&self, ctx: &Context) -> usize {
-        let limb = |q: u64| ctx.n() * (64 - q.leading_zeros() as usize).div_ceil(8);
-        let p: usize = ctx.params().p.iter().map(|&q| limb(q)).sum();
-        let q: usize = ctx.params().q.iter().map(|&q| limb(q)).sum();
-        let to_sparse = limb(ctx.params().q[0]) + p + 32;
-        let to_dense = self.to_dense.dnum() * (q + p) + 32;
-        self.galois.to_bytes(ctx).len() + to_sparse + to_dense
+        self.to_bytes(ctx).len()
     }
 }
 
@@ -371,7 +377,7 @@ impl Bootstrapper {
         let q0 = ctx.params().q[0] as f64;
 
         // 1. Scale up at level 0 (exact integer product).
-        let f = (q0 / (self.config.log_message_ratio.exp2() * ct.scale())).round().max(1.0);
+        let f = (q0 / (self.log_message_ratio(slots).exp2() * ct.scale())).round().max(1.0);
         let ct = ev.mul_integer(ct, f as i64)?;
         let scale = ct.scale() * f;
         let ratio = q0 / scale;
@@ -405,10 +411,15 @@ impl Bootstrapper {
         let top = x.level();
         let q = |l: usize| ctx.params().q[l] as f64;
         let end_scale = q(top - plan.cts.len());
-        x = self.run_transforms(&plan.cts, x, end_scale, gk)?;
+        // The last transform is left unrescaled so the conjugation's
+        // key-switch noise is divided by q_l with everything else (at scale
+        // ≈ q it would dominate the whole bootstrap's error).
+        let (last, rest) = plan.cts.split_last().expect("at least one CtS level");
+        x = self.run_transforms(rest, x, end_scale, plan.cts.len(), gk)?;
+        let x = last.apply_unrescaled(ev, &self.encoder, &x, gk, end_scale)?;
         let conj = ev.conjugate(&x, gk)?;
-        let re = ev.add(&x, &conj)?;
-        let im = self.mul_i(&ev.sub(&x, &conj)?, true);
+        let re = rescale_to(ev, &ev.add(&x, &conj)?, end_scale)?;
+        let im = rescale_to(ev, &self.mul_i(&ev.sub(&x, &conj)?, true), end_scale)?;
 
         // 5. EvalMod on both halves.
         let re = self.eval_mod(&re, rlk)?;
@@ -418,21 +429,22 @@ impl Bootstrapper {
         w.scale *= TAU / ratio;
 
         // 6. SlotsToCoeffs, landing on exactly Δ.
-        self.run_transforms(&plan.stc, w, delta, gk)
+        self.run_transforms(&plan.stc, w, delta, plan.stc.len(), gk)
     }
 
-    /// Applies transforms with geometrically interpolated intermediate scales
-    /// (keeps every plaintext's scale, hence its rounding error, balanced).
+    /// Applies the first transforms of a chain of `k` with geometrically
+    /// interpolated intermediate scales towards `end_scale` (keeps every
+    /// plaintext's scale, hence its rounding error, balanced).
     fn run_transforms(
         &self,
         ts: &[LinearTransform],
         mut x: Ciphertext,
         end_scale: f64,
+        k: usize,
         gk: &GaloisKeys,
     ) -> Result<Ciphertext> {
         let start = x.scale().log2();
         let end = end_scale.log2();
-        let k = ts.len();
         for (i, t) in ts.iter().enumerate() {
             let target =
                 if i + 1 == k { end_scale } else { (start + (end - start) * (i + 1) as f64 / k as f64).exp2() };
@@ -454,6 +466,15 @@ impl Bootstrapper {
             c = ev.add_const(&ev.mul_integer(&sq, 2)?, -1.0)?;
         }
         Ok(c)
+    }
+
+    /// The message ratio for `slots`: `log_message_ratio` at full slots,
+    /// higher for fewer slots (up to 2^14), whose larger coefficients feel
+    /// `sin`'s curvature more while SlotsToCoeffs amplifies the EvalMod
+    /// error less (by about √slots).
+    pub fn log_message_ratio(&self, slots: usize) -> f64 {
+        let below_full = ((self.ctx.n() / 2) as f64).log2() - (slots as f64).log2();
+        (self.config.log_message_ratio + below_full / 2.0).min(self.config.log_message_ratio.max(14.0))
     }
 
     /// Centred lift of a level-0 polynomial to every ciphertext prime.

@@ -342,6 +342,18 @@ impl Bootstrapper {
     /// Refreshes `ct` (level 0, scale within a factor 2 of Δ) to level
     /// [`levels_left`](Self::levels_left) at scale exactly Δ.
     pub fn bootstrap(&self, ct: &Ciphertext, rlk: &RelinKey, keys: &BootstrapKeys) -> Result<Ciphertext> {
+        self.bootstrap_probed(ct, rlk, keys, &mut |_, _| {})
+    }
+
+    /// [`bootstrap`](Self::bootstrap), showing `probe` the intermediate
+    /// ciphertexts (error analysis in tests).
+    fn bootstrap_probed(
+        &self,
+        ct: &Ciphertext,
+        rlk: &RelinKey,
+        keys: &BootstrapKeys,
+        probe: &mut dyn FnMut(&str, &Ciphertext),
+    ) -> Result<Ciphertext> {
         let ctx = &self.ctx;
         let ev = &self.ev;
         ctx.check_fingerprint(ct.fingerprint())?;
@@ -407,6 +419,8 @@ impl Bootstrapper {
             x = ev.add(&x, &y)?;
         }
 
+        probe("raised", &x);
+
         // 4. CoeffsToSlots, landing on scale ≈ q at the EvalMod input level.
         let top = x.level();
         let q = |l: usize| ctx.params().q[l] as f64;
@@ -421,9 +435,14 @@ impl Bootstrapper {
         let re = rescale_to(ev, &ev.add(&x, &conj)?, end_scale)?;
         let im = rescale_to(ev, &self.mul_i(&ev.sub(&x, &conj)?, true), end_scale)?;
 
+        probe("re", &re);
+        probe("im", &im);
+
         // 5. EvalMod on both halves.
         let re = self.eval_mod(&re, rlk)?;
         let im = self.eval_mod(&im, rlk)?;
+        probe("re_mod", &re);
+        probe("im_mod", &im);
         let mut w = ev.add(&re, &self.mul_i(&im, false))?;
         // sin(2πy) = 2π·m/ratio: fold ratio/2π into the scale.
         w.scale *= TAU / ratio;
@@ -511,5 +530,106 @@ impl Bootstrapper {
         }
         out.c1_seed = None;
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encrypt::{Decryptor, Encryptor};
+    use crate::keys::public::PublicKey;
+    use crate::params::Parameters;
+
+    /// Error budget of each step at N=2^12 (printed with --nocapture): the
+    /// Chebyshev evaluation's own noise (≈ 2^-43 at scale 2^60), amplified
+    /// up to 8/sin(π/16) ≈ 2^5.4 by the double angles and then by the message
+    /// ratio, dominates; CoeffsToSlots is ≈ 2^-47 in EvalMod input units.
+    #[test]
+    fn error_budget_by_step() {
+        let mut bits = vec![60, 40, 40];
+        bits.extend([50; 3]);
+        bits.extend([60; 13]);
+        let ctx = Context::new(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap()).unwrap();
+        let sk = SecretKey::generate(&ctx);
+        let enc = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap();
+        let rlk = RelinKey::generate(&sk);
+        let encoder = Encoder::new(&ctx);
+        let config = BootstrapConfig::default();
+        let slots = ctx.n() / 2;
+        let bs = Bootstrapper::new(&ctx, config.clone(), &[slots]).unwrap();
+        let keys = BootstrapKeys::generate(&sk, &config, &[slots]).unwrap();
+        let v: Vec<Complex64> = (0..slots)
+            .map(|i| Complex64::new(((i * 37) % 101) as f64 / 50.5 - 1.0, ((i * 53) % 97) as f64 / 48.5 - 1.0))
+            .collect();
+        let ct = enc.encrypt(&encoder.encode(&v, slots, 0, ctx.params().scale()).unwrap()).unwrap();
+        let dec = Decryptor::new(&sk);
+        let fresh = encoder.decode(&dec.decrypt(&ct).unwrap()).unwrap();
+        let mut seen: BTreeMap<String, Vec<Complex64>> = BTreeMap::new();
+        let mut cts: BTreeMap<String, Ciphertext> = BTreeMap::new();
+        let out = bs
+            .bootstrap_probed(&ct, &rlk, &keys, &mut |label, c| {
+                seen.insert(label.to_string(), encoder.decode(&dec.decrypt(c).unwrap()).unwrap());
+                cts.insert(label.to_string(), c.clone());
+            })
+            .unwrap();
+        let u_re: Vec<f64> = seen["re"].iter().map(|z| z.re).collect();
+        let cheb_f64: Vec<f64> = u_re.iter().map(|&u| hecnn_approx::chebyshev::clenshaw(&bs.cheb, u)).collect();
+        let (kk, r) = (config.k, config.double_angle);
+        let cos_exact: Vec<f64> =
+            u_re.iter().map(|&u| (TAU * ((kk + 1.0) * u - 0.25) / (1u64 << r) as f64).cos()).collect();
+        let approx = cheb_f64.iter().zip(&cos_exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        eprintln!("Chebyshev approximation error:    2^{:.1}", approx.log2());
+        let target = ctx.params().q[cts["re"].level() - crate::circuits::poly::depth(config.cheb_degree)] as f64;
+        let c = PolyEvaluator::new(&bs.ev, &rlk).chebyshev(&cts["re"], &bs.cheb, target).unwrap();
+        let got_c = encoder.decode_real(&dec.decrypt(&c).unwrap()).unwrap();
+        let pe = got_c.iter().zip(&cheb_f64).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        eprintln!(
+            "Chebyshev evaluation error:       2^{:.1} (scale 2^{:.1}, level {})",
+            pe.log2(),
+            c.scale().log2(),
+            c.level()
+        );
+        let mut x = c;
+        let mut want = got_c.clone();
+        for _ in 0..r {
+            let sq = bs.ev.mul_relin_rescale(&x, &x, &rlk).unwrap();
+            x = bs.ev.add_const(&bs.ev.mul_integer(&sq, 2).unwrap(), -1.0).unwrap();
+            let got = encoder.decode_real(&dec.decrypt(&x).unwrap()).unwrap();
+            want = want.iter().map(|w| 2.0 * w * w - 1.0).collect();
+            let e = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            eprintln!("  double angle step error:        2^{:.1} (scale 2^{:.1})", e.log2(), x.scale().log2());
+            want = got;
+        }
+        let err =
+            |a: &[Complex64], b: &[Complex64]| a.iter().zip(b).map(|(x, y)| (x - y).norm()).fold(0.0, f64::max).log2();
+        let plan = &bs.plans[&slots];
+        let mut u = seen["raised"].clone();
+        for t in &plan.cts {
+            u = t.matrix().apply(&u);
+        }
+        let re_exp: Vec<Complex64> = u.iter().map(|z| Complex64::new(2.0 * z.re, 0.0)).collect();
+        let im_exp: Vec<Complex64> = u.iter().map(|z| Complex64::new(2.0 * z.im, 0.0)).collect();
+        let k1 = config.k + 1.0;
+        let sin = |x: &[Complex64]| -> Vec<Complex64> {
+            x.iter().map(|z| Complex64::new((TAU * k1 * z.re).sin(), 0.0)).collect()
+        };
+        let ratio = bs.log_message_ratio(slots).exp2();
+        eprintln!("input noise (fresh vs v):         2^{:.1}", err(&fresh, &v));
+        eprintln!("CtS error re (u units):           2^{:.1}", err(&seen["re"], &re_exp));
+        eprintln!("CtS error im (u units):           2^{:.1}", err(&seen["im"], &im_exp));
+        eprintln!("  → per coefficient, message units 2^{:.1}", err(&seen["re"], &re_exp) + (k1 * ratio).log2());
+        eprintln!("EvalMod error re (sin units):     2^{:.1}", err(&seen["re_mod"], &sin(&seen["re"])));
+        eprintln!(
+            "  → per coefficient, message units 2^{:.1}",
+            err(&seen["re_mod"], &sin(&seen["re"])) + (ratio / TAU).log2()
+        );
+        let got = encoder.decode(&dec.decrypt(&out).unwrap()).unwrap();
+        eprintln!("final error vs v:                 2^{:.1}", err(&got, &v));
+        eprintln!("final error vs fresh decryption:  2^{:.1}", err(&got, &fresh));
+        // The budget as analysed: CtS ≪ EvalMod noise (amplified by the
+        // double angles and the message ratio) ≈ final error.
+        assert!(err(&seen["re"], &re_exp) < -44.0);
+        assert!(approx < 2f64.powi(-40) && pe < 2f64.powi(-38));
+        assert!(err(&got, &v) < -22.0);
     }
 }

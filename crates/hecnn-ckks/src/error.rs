@@ -12,7 +12,7 @@ pub enum CkksError {
     #[error("insecure parameters: N=2^{log_n} with log2(QP)={log_qp:.1} exceeds the 128-bit bound {max_log_qp}")]
     InsecureParameters { log_n: u32, log_qp: f64, max_log_qp: u32 },
     /// No preset of that name.
-    #[error("unknown preset {0:?} (known: light, training-2iter, medium, deep)")]
+    #[error("unknown preset {0:?} (known: light, training-2iter, medium, deep, bootstrappable)")]
     UnknownPreset(String),
     /// Objects made under different parameter sets were combined.
     #[error("parameter mismatch: object made for parameters {found:016x}, expected {expected:016x}")]

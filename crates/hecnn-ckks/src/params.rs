@@ -56,11 +56,17 @@ pub enum Preset {
     /// N=2^15, primes [60, 9×40] + special 4×60, dnum 2: exactly the 9
     /// levels of 2 encrypted MLR iterations (4 each + the final W mix).
     Training2Iter,
+    /// N=2^16, primes [60, 10×40 | 3×50 | 9×60 | 4×60] + special 6×60, dnum
+    /// 5: 10 computation levels, then SlotsToCoeffs, EvalMod and
+    /// CoeffsToSlots for [`crate::circuits::Bootstrapper`] with the default
+    /// [`crate::circuits::BootstrapConfig`] (10 levels left after a bootstrap).
+    Bootstrappable,
 }
 
 impl Preset {
     /// Every preset, smallest first.
-    pub const ALL: [Preset; 4] = [Preset::Light, Preset::Training2Iter, Preset::Medium, Preset::Deep];
+    pub const ALL: [Preset; 5] =
+        [Preset::Light, Preset::Training2Iter, Preset::Medium, Preset::Deep, Preset::Bootstrappable];
 
     /// Name used on the command line.
     pub fn name(self) -> &'static str {
@@ -69,6 +75,7 @@ impl Preset {
             Preset::Medium => "medium",
             Preset::Deep => "deep",
             Preset::Training2Iter => "training-2iter",
+            Preset::Bootstrappable => "bootstrappable",
         }
     }
 
@@ -84,6 +91,18 @@ impl Preset {
             Preset::Medium => "depth-14 circuits; N=2^15 comparison chain",
             Preset::Deep => "depth-29 circuits; N=2^16 comparison chain; 7 training iterations",
             Preset::Training2Iter => "encrypted MLR training, 2 iterations (the paper's workload)",
+            Preset::Bootstrappable => "unbounded depth: bootstrapping, 10 levels between bootstraps",
+        }
+    }
+
+    /// Levels left for computation after a bootstrap with the default
+    /// [`crate::circuits::BootstrapConfig`] (`None`: not bootstrappable).
+    pub fn levels_after_bootstrap(self) -> Option<usize> {
+        match self {
+            Preset::Bootstrappable => {
+                crate::circuits::BootstrapConfig::default().levels_left(self.params().max_level())
+            }
+            _ => None,
         }
     }
 
@@ -94,9 +113,20 @@ impl Preset {
             Preset::Medium => (15, chain(60, 40, 14), 3),
             Preset::Deep => (16, chain(60, 40, 29), 3),
             Preset::Training2Iter => (15, chain(60, 40, 9), 2),
+            Preset::Bootstrappable => (16, Self::BOOTSTRAPPABLE_CHAIN.to_vec(), 5),
         };
         Parameters::new(self.name(), log_n, &chain, dnum, 40).expect("presets are valid and secure")
     }
+}
+
+impl Preset {
+    /// Bit sizes of the bootstrappable chain, bottom first: q_0 (60: room for
+    /// the message ratio), 10 computation primes, 3 SlotsToCoeffs (50),
+    /// 9 EvalMod (60: its noise is multiplied by the message ratio) and
+    /// 4 CoeffsToSlots (60: their plaintext rounding dominates the error)
+    /// primes. dnum 5 keeps log2(QP) = 1750 under the 1772 bound.
+    pub const BOOTSTRAPPABLE_CHAIN: [u32; 27] =
+        [60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 50, 50, 50, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60];
 }
 
 fn chain(first: u32, rest: u32, count: usize) -> Vec<u32> {

@@ -9,6 +9,7 @@
 //! [`FormatError`] — never panics.
 
 use crate::ciphertext::{Ciphertext, Plaintext};
+use crate::circuits::bootstrap::BootstrapKeys;
 use crate::context::Context;
 use crate::error::{CkksError, FormatError, Result};
 use crate::keys::public::{GaloisKeys, PublicKey, RelinKey};
@@ -46,6 +47,8 @@ pub enum Kind {
     Ciphertext = 6,
     /// [`SecretKey`] (client only).
     SecretKey = 7,
+    /// [`BootstrapKeys`].
+    BootstrapKeys = 8,
 }
 
 // ---------------------------------------------------------------- writing
@@ -546,6 +549,64 @@ impl GaloisKeys {
         r.end()?;
         Ok(GaloisKeys { keys, fingerprint: fp })
     }
+}
+
+impl BootstrapKeys {
+    /// Serializes the slot counts, the dense→sparse key (its q_0 and P limbs
+    /// only: the rest is zero by construction), the sparse→dense key and the
+    /// Galois keys; every `a` part is a 32-byte seed.
+    pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
+        let mut w = Writer::new(Kind::BootstrapKeys, self.fingerprint);
+        w.u32(self.slots.len() as u32);
+        self.slots.iter().for_each(|&s| w.u32(s as u32));
+        w.bytes(&self.to_sparse.seed);
+        w.poly(ctx, &low_limbs(ctx, &self.to_sparse.b[0]));
+        write_switching_key(&mut w, ctx, &self.to_dense);
+        let galois = self.galois.to_bytes(ctx);
+        w.u64(galois.len() as u64);
+        w.bytes(&galois);
+        w.finish()
+    }
+
+    /// Loads bootstrapping keys.
+    pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8]) -> Result<Self> {
+        let (mut r, fp) = Reader::open(bytes, Kind::BootstrapKeys)?;
+        check_fp(ctx, fp)?;
+        let count = r.u32()? as usize;
+        if count > 32 {
+            return Err(FormatError::InvalidField { field: "slot count", reason: format!("{count}") }.into());
+        }
+        let mut slots = Vec::with_capacity(count);
+        for _ in 0..count {
+            let s = r.u32()? as usize;
+            if !s.is_power_of_two() || s > ctx.n() / 2 {
+                return Err(FormatError::InvalidField { field: "slots", reason: format!("{s}") }.into());
+            }
+            slots.push(s);
+        }
+        let seed = r.seed()?;
+        let low = r.poly(ctx, PolyShape { num_q: Some(1), num_p: ctx.num_p() })?;
+        let n = ctx.n();
+        let num_q = ctx.max_level() + 1;
+        let mut b = vec![RnsPoly::zero(n, num_q, ctx.num_p(), true); ctx.params().dnum];
+        b[0].data[..n].copy_from_slice(low.limb(0));
+        b[0].data[num_q * n..].copy_from_slice(&low.data[n..]);
+        let to_sparse = SwitchingKey { a: SwitchingKey::expand_a(ctx, &seed), b, seed };
+        let to_dense = read_switching_key(&mut r, ctx)?;
+        let len = r.u64()?;
+        let galois = GaloisKeys::from_bytes(ctx, r.take(usize::try_from(len).unwrap_or(usize::MAX))?)?;
+        r.end()?;
+        Ok(BootstrapKeys { to_sparse, to_dense, galois, slots, fingerprint: fp })
+    }
+}
+
+/// Limb q_0 and the special limbs of a key polynomial.
+fn low_limbs(ctx: &Context, p: &RnsPoly) -> RnsPoly {
+    let n = ctx.n();
+    let mut out = RnsPoly::uninit(n, 1, p.num_p, true);
+    out.data[..n].copy_from_slice(p.limb(0));
+    out.data[n..].copy_from_slice(&p.data[p.num_q * n..]);
+    out
 }
 
 impl SecretKey {

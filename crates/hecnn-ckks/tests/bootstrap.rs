@@ -9,12 +9,12 @@ use hecnn_ckks::*;
 use std::time::Instant;
 
 /// N=2^12 insecure ring with the bootstrappable chain's shape: q_0, 2
-/// computation levels, 3 SlotsToCoeffs, 9 EvalMod, 3 CoeffsToSlots.
+/// computation levels, 3 SlotsToCoeffs, 9 EvalMod, 4 CoeffsToSlots.
 fn small_boot() -> Setup {
     let mut bits = vec![60, 40, 40];
     bits.extend([50; 3]);
-    bits.extend([60; 12]);
-    setup(Parameters::insecure_for_tests(12, &bits, 4, 40).unwrap())
+    bits.extend([60; 13]);
+    setup(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap())
 }
 
 fn cplx(v: &[f64], w: &[f64]) -> Vec<Complex64> {
@@ -45,7 +45,9 @@ fn linear_transform_matches_plain_matrix_vector_product() {
     assert!(err < 1e-6, "error {err}");
 }
 
-fn boot_check(s: &Setup, bs: &Bootstrapper, bk: &BootstrapKeys, slots: usize, seed: u64) -> f64 {
+/// Bootstraps a fresh level-0 encryption of random complex values in the
+/// unit box; returns (max, mean) error over the slots.
+fn boot_errors(s: &Setup, bs: &Bootstrapper, bk: &BootstrapKeys, slots: usize, seed: u64) -> (f64, f64) {
     let v = cplx(&random_vec(slots, seed), &random_vec(slots, seed + 1));
     let pt = s.encoder.encode(&v, slots, 0, s.ctx.params().scale()).unwrap();
     let ct = s.enc.encrypt(&pt).unwrap();
@@ -56,8 +58,13 @@ fn boot_check(s: &Setup, bs: &Bootstrapper, bk: &BootstrapKeys, slots: usize, se
     assert_eq!(out.scale(), s.ctx.params().scale());
     let got = s.encoder.decode(&Decryptor::new(&s.sk).decrypt(&out).unwrap()).unwrap();
     let err = max_cerr(&got, &v);
-    eprintln!("slots {slots}: error 2^{:.1} in {secs:.2}s", err.log2());
-    err
+    let mean = got.iter().zip(&v).map(|(x, y)| (x - y).norm()).sum::<f64>() / slots as f64;
+    eprintln!("slots {slots}: max error 2^{:.1}, mean 2^{:.1}, in {secs:.2}s", err.log2(), mean.log2());
+    (err, mean)
+}
+
+fn boot_check(s: &Setup, bs: &Bootstrapper, bk: &BootstrapKeys, slots: usize, seed: u64) -> f64 {
+    boot_errors(s, bs, bk, slots, seed).0
 }
 
 #[test]
@@ -67,9 +74,128 @@ fn bootstrap_small_ring_full_and_sparse_slots() {
     let slots = [s.ctx.n() / 2, 64, 8];
     let bs = Bootstrapper::new(&s.ctx, config.clone(), &slots).unwrap();
     assert_eq!(bs.levels_left(), 2);
+    assert_eq!(config.depth(), 16);
     let bk = BootstrapKeys::generate(&s.sk, &config, &slots).unwrap();
     for (i, &n) in slots.iter().enumerate() {
         let err = boot_check(&s, &bs, &bk, n, 10 * i as u64);
         assert!(err < 2f64.powi(-20), "slots {n}: error 2^{:.1}", err.log2());
     }
+}
+
+/// N=2^16, 128-bit secure preset, full slots: ≥ 20 bits, 10 levels left.
+#[test]
+fn bootstrap_n16_full_slots() {
+    let t = Instant::now();
+    let s = setup(Preset::Bootstrappable.params());
+    s.ctx.params().check_security().unwrap();
+    let config = BootstrapConfig::default();
+    let full = s.ctx.n() / 2;
+    let bs = Bootstrapper::new(&s.ctx, config.clone(), &[full]).unwrap();
+    assert!(bs.levels_left() >= 9);
+    eprintln!(
+        "setup {:.1}s, {} key switches per bootstrap",
+        t.elapsed().as_secs_f64(),
+        bs.rotation_count(full).unwrap()
+    );
+    let t = Instant::now();
+    let bk = BootstrapKeys::generate(&s.sk, &config, &[full]).unwrap();
+    eprintln!(
+        "keys {:.1}s: {} Galois keys, {:.1} MiB serialized",
+        t.elapsed().as_secs_f64(),
+        bk.galois_keys().elements().count(),
+        bk.size_bytes(&s.ctx) as f64 / (1 << 20) as f64
+    );
+    // Mean precision (as Lattigo reports it) ≥ 20 bits; the worst of the
+    // 2^15 slots is about 2 bits worse.
+    let (max, mean) = boot_errors(&s, &bs, &bk, full, 7);
+    assert!(mean < 2f64.powi(-20), "mean error 2^{:.1}", mean.log2());
+    assert!(max < 2f64.powi(-18), "max error 2^{:.1}", max.log2());
+}
+
+/// Bootstrap, compute on every remaining level, bootstrap again: 5 times,
+/// against a plaintext reference, precision kept.
+#[test]
+fn bootstrap_five_times_with_computation_in_between() {
+    let s = small_boot();
+    let config = BootstrapConfig::default();
+    let slots = 64;
+    let bs = Bootstrapper::new(&s.ctx, config.clone(), &[slots]).unwrap();
+    let bk = BootstrapKeys::generate(&s.sk, &config, &[slots]).unwrap();
+    let delta = s.ctx.params().scale();
+    let v = random_vec(slots, 42);
+    let half_v: Vec<f64> = v.iter().map(|x| 0.5 * x).collect();
+    let mut want = v.clone();
+    let mut ct = s.enc.encrypt(&s.encoder.encode_real(&v, slots, 0, delta).unwrap()).unwrap();
+    for round in 0..5 {
+        ct = bs.bootstrap(&ct, &s.rlk, &bk).unwrap();
+        assert_eq!(ct.level(), bs.levels_left());
+        // x ← x²/2 + v/2 on the two levels left (values stay in [−1, 1]).
+        let sq = s.ev.mul_relin_rescale(&ct, &ct, &s.rlk).unwrap();
+        let half = s.ev.mul_const_rescale_to(&sq, 0.5, delta).unwrap();
+        let pt = s.encoder.encode_real(&half_v, slots, half.level(), delta).unwrap();
+        ct = s.ev.add_plain(&half, &pt).unwrap();
+        assert_eq!(ct.level(), 0);
+        want = want.iter().zip(&v).map(|(x, y)| 0.5 * x * x + 0.5 * y).collect();
+        let err = max_err(&s.decrypt(&ct)[..slots], &want);
+        eprintln!("round {round}: error 2^{:.1}", err.log2());
+        assert!(err < 2f64.powi(-18), "round {round}: error 2^{:.1}", err.log2());
+    }
+}
+
+#[test]
+fn bootstrap_rejects_bad_input_with_typed_errors() {
+    let s = small_boot();
+    let config = BootstrapConfig::default();
+    let bs = Bootstrapper::new(&s.ctx, config.clone(), &[8, 16]).unwrap();
+    let bk = BootstrapKeys::generate(&s.sk, &config, &[8]).unwrap();
+    let delta = s.ctx.params().scale();
+    let v = random_vec(8, 3);
+    // Wrong level.
+    let high = s.enc.encrypt(&s.encoder.encode_real(&v, 8, 2, delta).unwrap()).unwrap();
+    assert!(matches!(bs.bootstrap(&high, &s.rlk, &bk), Err(CkksError::BootstrapInput(_))));
+    // Wrong scale.
+    let scaled = s.enc.encrypt(&s.encoder.encode_real(&v, 8, 0, delta * 8.0).unwrap()).unwrap();
+    assert!(matches!(bs.bootstrap(&scaled, &s.rlk, &bk), Err(CkksError::BootstrapInput(_))));
+    // Three parts.
+    let low = s.enc.encrypt(&s.encoder.encode_real(&v, 8, 1, delta).unwrap()).unwrap();
+    let three = s.ev.mul(&low, &low).unwrap();
+    assert!(matches!(bs.bootstrap(&three, &s.rlk, &bk), Err(CkksError::InvalidCiphertext(_))));
+    // A slot count without keys.
+    let ct16 = s.enc.encrypt(&s.encoder.encode_real(&v, 16, 0, delta).unwrap()).unwrap();
+    assert!(matches!(bs.bootstrap(&ct16, &s.rlk, &bk), Err(CkksError::MissingBootstrapKeys(_))));
+    // A slot count the bootstrapper has no transforms for.
+    let bk32 = BootstrapKeys::generate(&s.sk, &config, &[32]).unwrap();
+    let ct32 = s.enc.encrypt(&s.encoder.encode_real(&v, 32, 0, delta).unwrap()).unwrap();
+    assert!(matches!(bs.bootstrap(&ct32, &s.rlk, &bk32), Err(CkksError::InvalidSlots(_))));
+    // Keys of other parameters.
+    let mut bits = vec![60, 40, 40, 40];
+    bits.extend([50; 3]);
+    bits.extend([60; 13]);
+    let other = setup(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap());
+    let bk_other = BootstrapKeys::generate(&other.sk, &config, &[8]).unwrap();
+    let ct8 = s.enc.encrypt(&s.encoder.encode_real(&v, 8, 0, delta).unwrap()).unwrap();
+    assert!(matches!(bs.bootstrap(&ct8, &s.rlk, &bk_other), Err(CkksError::ParameterMismatch { .. })));
+    // Bad slot counts and too short a chain.
+    assert!(matches!(BootstrapKeys::generate(&s.sk, &config, &[12]), Err(CkksError::InvalidSlots(_))));
+    assert!(matches!(Bootstrapper::new(&s.ctx, config.clone(), &[1 << 12]), Err(CkksError::InvalidSlots(_))));
+    let short = small();
+    assert!(matches!(Bootstrapper::new(&short.ctx, config, &[8]), Err(CkksError::InvalidParameters(_))));
+}
+
+/// Keys survive serialization (seeded `a` parts) and still bootstrap.
+#[test]
+fn bootstrap_keys_round_trip_through_bytes() {
+    let s = small_boot();
+    let config = BootstrapConfig::default();
+    let bs = Bootstrapper::new(&s.ctx, config.clone(), &[16]).unwrap();
+    let bk = BootstrapKeys::generate(&s.sk, &config, &[16]).unwrap();
+    let bytes = bk.to_bytes(&s.ctx);
+    assert_eq!(bytes.len(), bk.size_bytes(&s.ctx));
+    let loaded = BootstrapKeys::from_bytes(&s.ctx, &bytes).unwrap();
+    assert_eq!(loaded.slots(), &[16]);
+    let err = boot_check(&s, &bs, &loaded, 16, 5);
+    assert!(err < 2f64.powi(-20), "error 2^{:.1}", err.log2());
+    let mut bad = bytes.clone();
+    bad[40] ^= 1;
+    assert!(matches!(BootstrapKeys::from_bytes(&s.ctx, &bad), Err(CkksError::Format(_))));
 }

@@ -22,7 +22,7 @@
 //! 6. **SlotsToCoeffs**: the forward butterflies, `stc_levels` transforms,
 //!    landing on exactly the default scale Δ.
 
-use super::linear::{DiagMatrix, LinearTransform};
+use super::linear::{rescale_to, DiagMatrix, LinearTransform};
 use super::poly::{depth as poly_depth, PolyEvaluator};
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
@@ -55,22 +55,29 @@ pub struct BootstrapConfig {
     pub double_angle: u32,
     /// Degree of the Chebyshev interpolant of the scaled cosine.
     pub cheb_degree: usize,
-    /// log2 of `q_0 / (input scale)` after the level-0 scale-up.
+    /// log2 of `q_0 / (input scale)` after the level-0 scale-up, at full
+    /// slots (see [`Bootstrapper::log_message_ratio`]).
     pub log_message_ratio: f64,
     /// Hamming weight of the ephemeral sparse secret.
     pub hamming_weight: usize,
 }
 
 impl Default for BootstrapConfig {
-    /// h = 32 gives `|I|` a standard deviation ≈ 1.7, so K = 16 is ~9σ.
+    /// h = 32 gives `|I|` a standard deviation ≈ 1.66, so K = 12 is 7σ
+    /// (≈ 2^-24 failure odds per N=2^16 bootstrap). Message ratio 2^11: the
+    /// CtS error (plaintext rounding at scales ≈ 2^55, ≈ 2^-45 relative
+    /// after 4 stages) is multiplied by the ratio, while `sin`'s curvature
+    /// costs a relative (2π/ratio)²/6 ≈ 2^-19 on coefficients of magnitude 1
+    /// (far less on typical full-slot data, whose coefficients are small).
+    /// 4 CtS levels: their plaintexts' precision is the bottleneck.
     fn default() -> Self {
         Self {
-            cts_levels: 3,
+            cts_levels: 4,
             stc_levels: 3,
-            k: 16.0,
-            double_angle: 4,
-            cheb_degree: 31,
-            log_message_ratio: 14.0,
+            k: 12.0,
+            double_angle: 3,
+            cheb_degree: 63,
+            log_message_ratio: 11.0,
             hamming_weight: 32,
         }
     }
@@ -190,10 +197,16 @@ fn fft_stages(slots: usize, m: usize) -> Vec<Stage> {
     stages
 }
 
-/// Multiplies consecutive matrices (application order) into `levels` groups.
+/// Multiplies consecutive matrices (application order) into exactly
+/// `levels` groups; with fewer stages than levels the rest are identities, so
+/// every slot count lands on the same output level.
 fn group(mats: Vec<DiagMatrix>, levels: usize) -> Vec<LinearTransform> {
+    let slots = mats.first().map_or(2, DiagMatrix::slots);
+    let mut mats = mats;
+    while mats.len() < levels {
+        mats.push(DiagMatrix::identity(slots));
+    }
     let count = mats.len();
-    let levels = levels.min(count).max(1);
     let mut out = Vec::with_capacity(levels);
     let mut it = mats.into_iter();
     for g in 0..levels {
@@ -262,16 +275,9 @@ impl BootstrapKeys {
         &self.galois
     }
 
-    /// Serialized size in bytes: the seeded Galois keys, plus the `b` parts
-    /// of the two switching keys (their `a` parts are 32-byte seeds; the
-    /// dense→sparse key only has its q_0 and P limbs).
+    /// Serialized size in bytes (seeded `a` parts; see `to_bytes`).
     pub fn size_bytes(&self, ctx: &Context) -> usize {
-        let limb = |q: u64| ctx.n() * (64 - q.leading_zeros() as usize).div_ceil(8);
-        let p: usize = ctx.params().p.iter().map(|&q| limb(q)).sum();
-        let q: usize = ctx.params().q.iter().map(|&q| limb(q)).sum();
-        let to_sparse = limb(ctx.params().q[0]) + p + 32;
-        let to_dense = self.to_dense.dnum() * (q + p) + 32;
-        self.galois.to_bytes(ctx).len() + to_sparse + to_dense
+        self.to_bytes(ctx).len()
     }
 }
 
@@ -336,6 +342,18 @@ impl Bootstrapper {
     /// Refreshes `ct` (level 0, scale within a factor 2 of Δ) to level
     /// [`levels_left`](Self::levels_left) at scale exactly Δ.
     pub fn bootstrap(&self, ct: &Ciphertext, rlk: &RelinKey, keys: &BootstrapKeys) -> Result<Ciphertext> {
+        self.bootstrap_probed(ct, rlk, keys, &mut |_, _| {})
+    }
+
+    /// [`bootstrap`](Self::bootstrap), showing `probe` the intermediate
+    /// ciphertexts (error analysis in tests).
+    fn bootstrap_probed(
+        &self,
+        ct: &Ciphertext,
+        rlk: &RelinKey,
+        keys: &BootstrapKeys,
+        probe: &mut dyn FnMut(&str, &Ciphertext),
+    ) -> Result<Ciphertext> {
         let ctx = &self.ctx;
         let ev = &self.ev;
         ctx.check_fingerprint(ct.fingerprint())?;
@@ -371,7 +389,7 @@ impl Bootstrapper {
         let q0 = ctx.params().q[0] as f64;
 
         // 1. Scale up at level 0 (exact integer product).
-        let f = (q0 / (self.config.log_message_ratio.exp2() * ct.scale())).round().max(1.0);
+        let f = (q0 / (self.log_message_ratio(slots).exp2() * ct.scale())).round().max(1.0);
         let ct = ev.mul_integer(ct, f as i64)?;
         let scale = ct.scale() * f;
         let ratio = q0 / scale;
@@ -401,38 +419,51 @@ impl Bootstrapper {
             x = ev.add(&x, &y)?;
         }
 
+        probe("raised", &x);
+
         // 4. CoeffsToSlots, landing on scale ≈ q at the EvalMod input level.
         let top = x.level();
         let q = |l: usize| ctx.params().q[l] as f64;
         let end_scale = q(top - plan.cts.len());
-        x = self.run_transforms(&plan.cts, x, end_scale, gk)?;
+        // The last transform is left unrescaled so the conjugation's
+        // key-switch noise is divided by q_l with everything else (at scale
+        // ≈ q it would dominate the whole bootstrap's error).
+        let (last, rest) = plan.cts.split_last().expect("at least one CtS level");
+        x = self.run_transforms(rest, x, end_scale, plan.cts.len(), gk)?;
+        let x = last.apply_unrescaled(ev, &self.encoder, &x, gk, end_scale)?;
         let conj = ev.conjugate(&x, gk)?;
-        let re = ev.add(&x, &conj)?;
-        let im = self.mul_i(&ev.sub(&x, &conj)?, true);
+        let re = rescale_to(ev, &ev.add(&x, &conj)?, end_scale)?;
+        let im = rescale_to(ev, &self.mul_i(&ev.sub(&x, &conj)?, true), end_scale)?;
+
+        probe("re", &re);
+        probe("im", &im);
 
         // 5. EvalMod on both halves.
         let re = self.eval_mod(&re, rlk)?;
         let im = self.eval_mod(&im, rlk)?;
+        probe("re_mod", &re);
+        probe("im_mod", &im);
         let mut w = ev.add(&re, &self.mul_i(&im, false))?;
         // sin(2πy) = 2π·m/ratio: fold ratio/2π into the scale.
         w.scale *= TAU / ratio;
 
         // 6. SlotsToCoeffs, landing on exactly Δ.
-        self.run_transforms(&plan.stc, w, delta, gk)
+        self.run_transforms(&plan.stc, w, delta, plan.stc.len(), gk)
     }
 
-    /// Applies transforms with geometrically interpolated intermediate scales
-    /// (keeps every plaintext's scale, hence its rounding error, balanced).
+    /// Applies the first transforms of a chain of `k` with geometrically
+    /// interpolated intermediate scales towards `end_scale` (keeps every
+    /// plaintext's scale, hence its rounding error, balanced).
     fn run_transforms(
         &self,
         ts: &[LinearTransform],
         mut x: Ciphertext,
         end_scale: f64,
+        k: usize,
         gk: &GaloisKeys,
     ) -> Result<Ciphertext> {
         let start = x.scale().log2();
         let end = end_scale.log2();
-        let k = ts.len();
         for (i, t) in ts.iter().enumerate() {
             let target =
                 if i + 1 == k { end_scale } else { (start + (end - start) * (i + 1) as f64 / k as f64).exp2() };
@@ -454,6 +485,15 @@ impl Bootstrapper {
             c = ev.add_const(&ev.mul_integer(&sq, 2)?, -1.0)?;
         }
         Ok(c)
+    }
+
+    /// The message ratio for `slots`: `log_message_ratio` at full slots,
+    /// higher for fewer slots (up to 2^14), whose larger coefficients feel
+    /// `sin`'s curvature more while SlotsToCoeffs amplifies the EvalMod
+    /// error less (by about √slots).
+    pub fn log_message_ratio(&self, slots: usize) -> f64 {
+        let below_full = ((self.ctx.n() / 2) as f64).log2() - (slots as f64).log2();
+        (self.config.log_message_ratio + below_full / 2.0).min(self.config.log_message_ratio.max(14.0))
     }
 
     /// Centred lift of a level-0 polynomial to every ciphertext prime.
@@ -490,5 +530,106 @@ impl Bootstrapper {
         }
         out.c1_seed = None;
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encrypt::{Decryptor, Encryptor};
+    use crate::keys::public::PublicKey;
+    use crate::params::Parameters;
+
+    /// Error budget of each step at N=2^12 (printed with --nocapture): the
+    /// Chebyshev evaluation's own noise (≈ 2^-43 at scale 2^60), amplified
+    /// up to 8/sin(π/16) ≈ 2^5.4 by the double angles and then by the message
+    /// ratio, dominates; CoeffsToSlots is ≈ 2^-47 in EvalMod input units.
+    #[test]
+    fn error_budget_by_step() {
+        let mut bits = vec![60, 40, 40];
+        bits.extend([50; 3]);
+        bits.extend([60; 13]);
+        let ctx = Context::new(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap()).unwrap();
+        let sk = SecretKey::generate(&ctx);
+        let enc = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap();
+        let rlk = RelinKey::generate(&sk);
+        let encoder = Encoder::new(&ctx);
+        let config = BootstrapConfig::default();
+        let slots = ctx.n() / 2;
+        let bs = Bootstrapper::new(&ctx, config.clone(), &[slots]).unwrap();
+        let keys = BootstrapKeys::generate(&sk, &config, &[slots]).unwrap();
+        let v: Vec<Complex64> = (0..slots)
+            .map(|i| Complex64::new(((i * 37) % 101) as f64 / 50.5 - 1.0, ((i * 53) % 97) as f64 / 48.5 - 1.0))
+            .collect();
+        let ct = enc.encrypt(&encoder.encode(&v, slots, 0, ctx.params().scale()).unwrap()).unwrap();
+        let dec = Decryptor::new(&sk);
+        let fresh = encoder.decode(&dec.decrypt(&ct).unwrap()).unwrap();
+        let mut seen: BTreeMap<String, Vec<Complex64>> = BTreeMap::new();
+        let mut cts: BTreeMap<String, Ciphertext> = BTreeMap::new();
+        let out = bs
+            .bootstrap_probed(&ct, &rlk, &keys, &mut |label, c| {
+                seen.insert(label.to_string(), encoder.decode(&dec.decrypt(c).unwrap()).unwrap());
+                cts.insert(label.to_string(), c.clone());
+            })
+            .unwrap();
+        let u_re: Vec<f64> = seen["re"].iter().map(|z| z.re).collect();
+        let cheb_f64: Vec<f64> = u_re.iter().map(|&u| hecnn_approx::chebyshev::clenshaw(&bs.cheb, u)).collect();
+        let (kk, r) = (config.k, config.double_angle);
+        let cos_exact: Vec<f64> =
+            u_re.iter().map(|&u| (TAU * ((kk + 1.0) * u - 0.25) / (1u64 << r) as f64).cos()).collect();
+        let approx = cheb_f64.iter().zip(&cos_exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        eprintln!("Chebyshev approximation error:    2^{:.1}", approx.log2());
+        let target = ctx.params().q[cts["re"].level() - crate::circuits::poly::depth(config.cheb_degree)] as f64;
+        let c = PolyEvaluator::new(&bs.ev, &rlk).chebyshev(&cts["re"], &bs.cheb, target).unwrap();
+        let got_c = encoder.decode_real(&dec.decrypt(&c).unwrap()).unwrap();
+        let pe = got_c.iter().zip(&cheb_f64).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        eprintln!(
+            "Chebyshev evaluation error:       2^{:.1} (scale 2^{:.1}, level {})",
+            pe.log2(),
+            c.scale().log2(),
+            c.level()
+        );
+        let mut x = c;
+        let mut want = got_c.clone();
+        for _ in 0..r {
+            let sq = bs.ev.mul_relin_rescale(&x, &x, &rlk).unwrap();
+            x = bs.ev.add_const(&bs.ev.mul_integer(&sq, 2).unwrap(), -1.0).unwrap();
+            let got = encoder.decode_real(&dec.decrypt(&x).unwrap()).unwrap();
+            want = want.iter().map(|w| 2.0 * w * w - 1.0).collect();
+            let e = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            eprintln!("  double angle step error:        2^{:.1} (scale 2^{:.1})", e.log2(), x.scale().log2());
+            want = got;
+        }
+        let err =
+            |a: &[Complex64], b: &[Complex64]| a.iter().zip(b).map(|(x, y)| (x - y).norm()).fold(0.0, f64::max).log2();
+        let plan = &bs.plans[&slots];
+        let mut u = seen["raised"].clone();
+        for t in &plan.cts {
+            u = t.matrix().apply(&u);
+        }
+        let re_exp: Vec<Complex64> = u.iter().map(|z| Complex64::new(2.0 * z.re, 0.0)).collect();
+        let im_exp: Vec<Complex64> = u.iter().map(|z| Complex64::new(2.0 * z.im, 0.0)).collect();
+        let k1 = config.k + 1.0;
+        let sin = |x: &[Complex64]| -> Vec<Complex64> {
+            x.iter().map(|z| Complex64::new((TAU * k1 * z.re).sin(), 0.0)).collect()
+        };
+        let ratio = bs.log_message_ratio(slots).exp2();
+        eprintln!("input noise (fresh vs v):         2^{:.1}", err(&fresh, &v));
+        eprintln!("CtS error re (u units):           2^{:.1}", err(&seen["re"], &re_exp));
+        eprintln!("CtS error im (u units):           2^{:.1}", err(&seen["im"], &im_exp));
+        eprintln!("  → per coefficient, message units 2^{:.1}", err(&seen["re"], &re_exp) + (k1 * ratio).log2());
+        eprintln!("EvalMod error re (sin units):     2^{:.1}", err(&seen["re_mod"], &sin(&seen["re"])));
+        eprintln!(
+            "  → per coefficient, message units 2^{:.1}",
+            err(&seen["re_mod"], &sin(&seen["re"])) + (ratio / TAU).log2()
+        );
+        let got = encoder.decode(&dec.decrypt(&out).unwrap()).unwrap();
+        eprintln!("final error vs v:                 2^{:.1}", err(&got, &v));
+        eprintln!("final error vs fresh decryption:  2^{:.1}", err(&got, &fresh));
+        // The budget as analysed: CtS ≪ EvalMod noise (amplified by the
+        // double angles and the message ratio) ≈ final error.
+        assert!(err(&seen["re"], &re_exp) < -44.0);
+        assert!(approx < 2f64.powi(-40) && pe < 2f64.powi(-38));
+        assert!(err(&got, &v) < -22.0);
     }
 }

@@ -186,6 +186,21 @@ impl LinearTransform {
         gk: &GaloisKeys,
         target_scale: f64,
     ) -> Result<Ciphertext> {
+        let raw = self.apply_unrescaled(ev, encoder, ct, gk, target_scale)?;
+        rescale_to(ev, &raw, target_scale)
+    }
+
+    /// `M·ct` before its rescale (scale `target_scale·q_l`), so that a
+    /// following key switch (e.g. a conjugation) adds its noise at the
+    /// large scale, where the rescale then divides it by q_l.
+    pub fn apply_unrescaled(
+        &self,
+        ev: &Evaluator,
+        encoder: &Encoder,
+        ct: &Ciphertext,
+        gk: &GaloisKeys,
+        target_scale: f64,
+    ) -> Result<Ciphertext> {
         if ct.slots() != self.matrix.slots {
             return Err(CkksError::InvalidSlots(format!(
                 "transform over {} slots applied to a ciphertext of {} slots",
@@ -237,11 +252,16 @@ impl LinearTransform {
                 Some(x) => ev.add(&x, &inner)?,
             });
         }
-        let mut out = ev.rescale(&acc.expect("non-empty plan"))?;
-        Evaluator::check_scales(out.scale, target_scale)?;
-        out.scale = target_scale;
-        Ok(out)
+        Ok(acc.expect("non-empty plan"))
     }
+}
+
+/// Rescales and pins the scale to `target` (equal up to float rounding).
+pub(crate) fn rescale_to(ev: &Evaluator, ct: &Ciphertext, target: f64) -> Result<Ciphertext> {
+    let mut out = ev.rescale(ct)?;
+    Evaluator::check_scales(out.scale, target)?;
+    out.scale = target;
+    Ok(out)
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

@@ -56,10 +56,10 @@ pub enum Preset {
     /// N=2^15, primes [60, 9×40] + special 4×60, dnum 2: exactly the 9
     /// levels of 2 encrypted MLR iterations (4 each + the final W mix).
     Training2Iter,
-    /// N=2^16, primes [60, 10×40 | 3×50 | 9×60 | 4×60] + special 6×60, dnum
-    /// 5: 10 computation levels, then SlotsToCoeffs, EvalMod and
+    /// N=2^16, primes [60, 12×40 | 3×50 | 8×60 | 4×60] + special 6×60, dnum
+    /// 5: 12 computation levels, then SlotsToCoeffs, EvalMod and
     /// CoeffsToSlots for [`crate::circuits::Bootstrapper`] with the default
-    /// [`crate::circuits::BootstrapConfig`] (10 levels left after a bootstrap).
+    /// [`crate::circuits::BootstrapConfig`] (12 levels left after a bootstrap).
     Bootstrappable,
 }
 
@@ -91,7 +91,7 @@ impl Preset {
             Preset::Medium => "depth-14 circuits; N=2^15 comparison chain",
             Preset::Deep => "depth-29 circuits; N=2^16 comparison chain; 7 training iterations",
             Preset::Training2Iter => "encrypted MLR training, 2 iterations (the paper's workload)",
-            Preset::Bootstrappable => "unbounded depth: bootstrapping, 10 levels between bootstraps",
+            Preset::Bootstrappable => "unbounded depth: bootstrapping, 12 levels between bootstraps",
         }
     }
 
@@ -121,12 +121,13 @@ impl Preset {
 
 impl Preset {
     /// Bit sizes of the bootstrappable chain, bottom first: q_0 (60: room for
-    /// the message ratio), 10 computation primes, 3 SlotsToCoeffs (50),
-    /// 9 EvalMod (60: its noise is multiplied by the message ratio) and
-    /// 4 CoeffsToSlots (60: their plaintext rounding dominates the error)
-    /// primes. dnum 5 keeps log2(QP) = 1750 under the 1772 bound.
-    pub const BOOTSTRAPPABLE_CHAIN: [u32; 27] =
-        [60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 50, 50, 50, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60];
+    /// the message ratio), 12 computation primes, 3 SlotsToCoeffs (50),
+    /// 8 EvalMod (60: its noise is multiplied by the message ratio) and
+    /// 4 CoeffsToSlots (60) primes. dnum 5 keeps log2(QP) ≈ 1770 under the
+    /// 1772 bound.
+    pub const BOOTSTRAPPABLE_CHAIN: [u32; 28] = [
+        60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 50, 50, 50, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60,
+    ];
 }
 
 fn chain(first: u32, rest: u32, count: usize) -> Vec<u32> {

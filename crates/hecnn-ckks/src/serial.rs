@@ -600,6 +600,22 @@ impl BootstrapKeys {
     }
 }
 
+impl BootstrapKeys {
+    /// Length of [`BootstrapKeys::to_bytes`], computed without serializing.
+    pub fn size_bytes(&self, ctx: &Context) -> usize {
+        let n = ctx.n();
+        let limb = |q: u64| (n * (64 - q.leading_zeros() as usize)).div_ceil(8);
+        let p: usize = ctx.params().p.iter().map(|&q| limb(q)).sum();
+        let q: usize = ctx.params().q.iter().map(|&q| limb(q)).sum();
+        let poly_full = 5 + q + p;
+        let switching = 32 + 2 + ctx.params().dnum * poly_full;
+        let envelope = HEADER_LEN + CHECKSUM_LEN;
+        let galois = envelope + 4 + self.galois.keys.len() * (8 + switching);
+        let low = 5 + limb(ctx.params().q[0]) + p;
+        envelope + 4 + 4 * self.slots.len() + 32 + low + switching + 8 + galois
+    }
+}
+
 /// Limb q_0 and the special limbs of a key polynomial.
 fn low_limbs(ctx: &Context, p: &RnsPoly) -> RnsPoly {
     let n = ctx.n();

@@ -9,11 +9,11 @@ use hecnn_ckks::*;
 use std::time::Instant;
 
 /// N=2^12 insecure ring with the bootstrappable chain's shape: q_0, 2
-/// computation levels, 3 SlotsToCoeffs, 9 EvalMod, 4 CoeffsToSlots.
+/// computation levels, 3 SlotsToCoeffs, 8 EvalMod, 4 CoeffsToSlots.
 fn small_boot() -> Setup {
     let mut bits = vec![60, 40, 40];
     bits.extend([50; 3]);
-    bits.extend([60; 13]);
+    bits.extend([60; 12]);
     setup(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap())
 }
 
@@ -74,7 +74,7 @@ fn bootstrap_small_ring_full_and_sparse_slots() {
     let slots = [s.ctx.n() / 2, 64, 8];
     let bs = Bootstrapper::new(&s.ctx, config.clone(), &slots).unwrap();
     assert_eq!(bs.levels_left(), 2);
-    assert_eq!(config.depth(), 16);
+    assert_eq!(config.depth(), 15);
     let bk = BootstrapKeys::generate(&s.sk, &config, &slots).unwrap();
     for (i, &n) in slots.iter().enumerate() {
         let err = boot_check(&s, &bs, &bk, n, 10 * i as u64);
@@ -91,7 +91,8 @@ fn bootstrap_n16_full_slots() {
     let config = BootstrapConfig::default();
     let full = s.ctx.n() / 2;
     let bs = Bootstrapper::new(&s.ctx, config.clone(), &[full]).unwrap();
-    assert!(bs.levels_left() >= 9);
+    assert_eq!(bs.levels_left(), 12);
+    assert_eq!(Preset::Bootstrappable.levels_after_bootstrap(), Some(12));
     eprintln!(
         "setup {:.1}s, {} key switches per bootstrap",
         t.elapsed().as_secs_f64(),
@@ -170,7 +171,7 @@ fn bootstrap_rejects_bad_input_with_typed_errors() {
     // Keys of other parameters.
     let mut bits = vec![60, 40, 40, 40];
     bits.extend([50; 3]);
-    bits.extend([60; 13]);
+    bits.extend([60; 12]);
     let other = setup(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap());
     let bk_other = BootstrapKeys::generate(&other.sk, &config, &[8]).unwrap();
     let ct8 = s.enc.encrypt(&s.encoder.encode_real(&v, 8, 0, delta).unwrap()).unwrap();

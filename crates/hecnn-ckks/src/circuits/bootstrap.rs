@@ -75,7 +75,7 @@ impl Default for BootstrapConfig {
             cts_levels: 4,
             stc_levels: 3,
             k: 12.0,
-            double_angle: 3,
+            double_angle: 2,
             cheb_degree: 63,
             log_message_ratio: 11.0,
             hamming_weight: 32,
@@ -273,11 +273,6 @@ impl BootstrapKeys {
     /// The Galois keys (rotations of the transforms and conjugation).
     pub fn galois_keys(&self) -> &GaloisKeys {
         &self.galois
-    }
-
-    /// Serialized size in bytes (seeded `a` parts; see `to_bytes`).
-    pub fn size_bytes(&self, ctx: &Context) -> usize {
-        self.to_bytes(ctx).len()
     }
 }
 
@@ -542,13 +537,13 @@ mod tests {
 
     /// Error budget of each step at N=2^12 (printed with --nocapture): the
     /// Chebyshev evaluation's own noise (≈ 2^-43 at scale 2^60), amplified
-    /// up to 8/sin(π/16) ≈ 2^5.4 by the double angles and then by the message
+    /// up to 2^r/sin(π/2^(r+1)) (2^3.4 for r = 2) by the double angles and then by the message
     /// ratio, dominates; CoeffsToSlots is ≈ 2^-47 in EvalMod input units.
     #[test]
     fn error_budget_by_step() {
         let mut bits = vec![60, 40, 40];
         bits.extend([50; 3]);
-        bits.extend([60; 13]);
+        bits.extend([60; 12]);
         let ctx = Context::new(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap()).unwrap();
         let sk = SecretKey::generate(&ctx);
         let enc = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap();

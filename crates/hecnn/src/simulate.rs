@@ -10,6 +10,7 @@ use hecnn_nn::backbone::bundled_classifier;
 use hecnn_nn::features::image_tensors;
 use hecnn_nn::mnist::{bundled_mnist_dir, Mnist, SIDE};
 use hecnn_nn::model::{Model, MAGIC};
+use hecnn_nn::onnx::MAX_ONNX_BYTES;
 use hecnn_nn::simulate::{accuracy, Simulator, BOUND_MARGIN, CALIBRATION_START};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -69,13 +70,20 @@ fn load_model(path: Option<&Path>) -> Result<Model> {
     };
     let head = {
         use std::io::Read;
-        let mut buf = [0u8; 8];
-        let mut f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-        let n = f.read(&mut buf).with_context(|| format!("{}", path.display()))?;
-        buf[..n].to_vec()
+        let mut buf = Vec::with_capacity(MAGIC.len());
+        let f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+        f.take(MAGIC.len() as u64).read_to_end(&mut buf).with_context(|| format!("{}", path.display()))?;
+        buf
     };
     if head == MAGIC {
-        let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        // Same size limit as ONNX files: never read an unbounded file into memory.
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        let f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+        f.take(MAX_ONNX_BYTES as u64 + 1).read_to_end(&mut bytes).with_context(|| format!("{}", path.display()))?;
+        if bytes.len() > MAX_ONNX_BYTES {
+            bail!("{}: larger than {MAX_ONNX_BYTES} bytes", path.display());
+        }
         return Model::from_bytes(&bytes).with_context(|| format!("{}", path.display()));
     }
     hecnn_nn::onnx::import_onnx(path).with_context(|| format!("{}", path.display()))

@@ -8,6 +8,7 @@
 //! * [`backbone`] — the bundled CNN (weights embedded in the binary).
 //! * [`features`] — backbone features for transfer learning.
 //! * [`onnx`] — ONNX graphs into [`model::Model`] (feature `onnx`).
+//! * [`simulate`] — exact vs. polynomial activations: the accuracy loss of α.
 
 #![warn(missing_docs)]
 
@@ -18,3 +19,4 @@ pub mod mnist;
 pub mod model;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+pub mod simulate;

@@ -253,6 +253,13 @@ fn activations_are_pluggable_and_ranges_reported() {
     // The ReLU reads the conv output: its largest |value| over the data.
     let expect = xs.iter().map(|x| m.trace(x, &Exact).unwrap()[relu].max_abs()).fold(0.0, f64::max);
     assert_eq!(ranges[0].max_abs, expect);
+    // min and max of the inputs, consistent with max_abs.
+    let all: Vec<f64> = xs.iter().flat_map(|x| m.trace(x, &Exact).unwrap()[relu].data().to_vec()).collect();
+    assert_eq!(ranges[0].min, all.iter().copied().fold(f64::INFINITY, f64::min));
+    assert_eq!(ranges[0].max, all.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    for r in &ranges {
+        assert!(r.min <= r.max && r.max_abs == r.min.abs().max(r.max.abs()), "{r:?}");
+    }
     assert!(ranges[1].max_abs > 0.0);
 
     // An exact sign gives exact results; a crude sign changes them.

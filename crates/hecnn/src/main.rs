@@ -3,6 +3,7 @@
 mod approx_relu;
 mod bench_ckks;
 mod roles;
+mod simulate;
 mod train;
 
 /// Large RNS buffers are allocated and freed constantly; mimalloc reuses
@@ -12,6 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
+use hecnn_approx::composite::{ALPHA_MAX, ALPHA_MIN};
 use hecnn_ckks::{Parameters, Preset};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -137,6 +139,36 @@ enum Command {
     /// List the parameter presets and their security.
     Params {
         /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approximation simulator: test accuracy of a pre-trained classifier with exact activations and
+    /// with composite-polynomial ReLU and max-pool (plaintext, no encryption, no retraining).
+    Simulate {
+        /// ONNX model (or hecnn `.bin` model) taking [1, 1, 28, 28] and giving 10 scores (default: the bundled
+        /// classifier).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Precision α: sign error ≤ 2^-α on [−1,−2^-α] ∪ [2^-α,1].
+        #[arg(long, default_value_t = hecnn_nn::simulate::DEFAULT_ALPHA, conflicts_with = "alpha_sweep",
+              value_parser = clap::value_parser!(u32).range(i64::from(ALPHA_MIN)..=i64::from(ALPHA_MAX)))]
+        alpha: u32,
+        /// Every α in 6..=16, one row (or JSON object) each.
+        #[arg(long)]
+        alpha_sweep: bool,
+        /// Test images: the first N of the 10,000.
+        #[arg(long, default_value_t = 10_000)]
+        test_images: usize,
+        /// Calibration images for the bounds: training images 10,000..10,000+N (never test images).
+        #[arg(long, default_value_t = hecnn_nn::simulate::DEFAULT_CALIBRATION_IMAGES)]
+        calibration_images: usize,
+        /// Factor on the measured activation bounds.
+        #[arg(long, default_value_t = simulate::DEFAULT_MARGIN)]
+        margin: f64,
+        /// Directory with the four MNIST IDX files (default: the bundled copy in data/mnist).
+        #[arg(long)]
+        mnist_dir: Option<PathBuf>,
+        /// Print one JSON object per α, one per line.
         #[arg(long)]
         json: bool,
     },
@@ -328,6 +360,22 @@ fn main() -> Result<()> {
                     );
                 }
             }
+        }
+        Command::Simulate { model, alpha, alpha_sweep, test_images, calibration_images, margin, mnist_dir, json } => {
+            let alphas = if alpha_sweep { hecnn_nn::simulate::SWEEP_ALPHAS.collect() } else { vec![alpha] };
+            let opts =
+                simulate::Options { model, alphas, test_images, calibration_images, margin, mnist_dir, quiet: json };
+            if !json {
+                simulate::print_header();
+            }
+            simulate::run(&opts, &mut |row| {
+                if json {
+                    println!("{}", serde_json::to_string(row)?);
+                } else {
+                    simulate::print_row(row);
+                }
+                Ok(())
+            })?;
         }
         Command::Params { json } => {
             let rows = preset_rows();

@@ -48,7 +48,8 @@ impl<S: Scalar> Activation<S> for Exact {
 /// where the bound `B` of node `site` is `bounds[site]` (inputs are divided
 /// by it so they fall in `[-1, 1]`; choose it from
 /// [`Model::activation_ranges`](super::Model::activation_ranges) with margin;
-/// a max-pool's differences can reach twice its input range).
+/// a max-pool's differences are at most its input's `max − min`).
+/// [`crate::simulate`] chooses the bounds and counts out-of-range arguments.
 ///
 /// ```
 /// use hecnn_nn::model::{Activation, SignApprox};

@@ -145,6 +145,12 @@ pub struct ActivationRange {
     /// Largest |x| over all inputs of the node. ReLU needs `B ≥ max_abs`;
     /// the differences a max-pool tree compares are at most `2·max_abs`.
     pub max_abs: f64,
+    /// Smallest input value seen.
+    pub min: f64,
+    /// Largest input value seen. A max-pool tree only compares values in
+    /// `[min, max]`, so its differences are at most `max − min` — tighter than
+    /// `2·max_abs` after a ReLU, where `min ≥ 0`.
+    pub max: f64,
 }
 
 /// A validated model: nodes, their output shapes, and the output value.
@@ -316,8 +322,9 @@ impl Model {
         Ok(values)
     }
 
-    /// For every ReLU and max-pool node, the largest |input| over `xs`
-    /// (exact inference, in parallel).
+    /// For every ReLU and max-pool node, the largest |input| and the input's
+    /// range over `xs` (exact inference, in parallel; `min = +∞`, `max = −∞`
+    /// when `xs` is empty).
     pub fn activation_ranges(&self, xs: &[Tensor<f64>]) -> Result<Vec<ActivationRange>, ModelError> {
         let sites: Vec<(usize, bool)> = self
             .nodes
@@ -329,20 +336,31 @@ impl Model {
                 _ => None,
             })
             .collect();
-        let maxima = xs
+        // Per site: (max |x|, min x, max x).
+        let empty = || vec![(0.0, f64::INFINITY, f64::NEG_INFINITY); sites.len()];
+        let stats = xs
             .par_iter()
             .map(|x| {
                 let values = self.trace(x, &Exact)?;
-                Ok(sites.iter().map(|&(i, _)| values[self.nodes[i].inputs[0]].max_abs()).collect())
+                Ok(sites
+                    .iter()
+                    .map(|&(i, _)| {
+                        values[self.nodes[i].inputs[0]]
+                            .data()
+                            .iter()
+                            .fold((0.0f64, f64::INFINITY, f64::NEG_INFINITY), |(a, lo, hi), &v| {
+                                (a.max(v.abs()), lo.min(v), hi.max(v))
+                            })
+                    })
+                    .collect())
             })
-            .try_reduce(
-                || vec![0.0; sites.len()],
-                |a: Vec<f64>, b| Ok(a.iter().zip(&b).map(|(x, y)| x.max(*y)).collect()),
-            )?;
+            .try_reduce(empty, |a: Vec<(f64, f64, f64)>, b| {
+                Ok(a.iter().zip(&b).map(|(x, y)| (x.0.max(y.0), x.1.min(y.1), x.2.max(y.2))).collect())
+            })?;
         Ok(sites
             .iter()
-            .zip(maxima)
-            .map(|(&(node, is_max_pool), max_abs)| ActivationRange { node, is_max_pool, max_abs })
+            .zip(stats)
+            .map(|(&(node, is_max_pool), (max_abs, min, max))| ActivationRange { node, is_max_pool, max_abs, min, max })
             .collect())
     }
 

@@ -3,8 +3,10 @@
 //! plaintext reference alongside.
 
 use anyhow::{bail, Context as _, Result};
+use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};
 use hecnn_ckks::{Context, GaloisKeys, Preset, RelinKey, SecretKey};
 use hecnn_ml::mlr::encrypted::{required_levels, TrainProgress, Trainer, TrainingClient, PAPER_SIGMOID};
+use hecnn_ml::mlr::refresh::{packed_slots, unpack_steps, BootstrapRefresh};
 use hecnn_ml::mlr::{self, fit_scaler, with_bias, MlrConfig, Scaler};
 use hecnn_ml::packing::Layout;
 use hecnn_nn::mnist::{bundled_mnist_dir, Mnist};
@@ -109,18 +111,13 @@ pub fn evaluate(w: &[Vec<f64>], scaler: &Scaler, split: &Split) -> Result<f64> {
     Ok(mlr::accuracy(w, &x, &split.y)?)
 }
 
-/// The parameter preset that fits `iterations` without bootstrapping.
-pub fn preset_for(iterations: usize) -> Result<Preset> {
-    for p in [Preset::Training2Iter, Preset::Deep] {
-        if p.params().max_level() >= required_levels(iterations) {
-            return Ok(p);
-        }
-    }
-    bail!(
-        "{iterations} iterations need {} levels; the deepest preset has {} (7 iterations) — more needs bootstrapping",
-        required_levels(iterations),
-        Preset::Deep.params().max_level()
-    )
+/// The parameter preset for `iterations`: the smallest that fits without
+/// bootstrapping, else the bootstrappable one (which refreshes W and V).
+pub fn preset_for(iterations: usize) -> Preset {
+    [Preset::Training2Iter, Preset::Deep]
+        .into_iter()
+        .find(|p| p.params().max_level() >= required_levels(iterations))
+        .unwrap_or(Preset::Bootstrappable)
 }
 
 /// Rotation steps for every layout with `class_slots` innermost in `slots`:
@@ -182,7 +179,8 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
     if iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let preset = preset_for(iterations)?;
+    let preset = preset_for(iterations);
+    let bootstrapping = preset == Preset::Bootstrappable;
     let (train, test) = load_data(samples, opts, quiet)?;
     let prep = prepare(&train)?;
     let d = prep.x[0].len();
@@ -199,14 +197,31 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
     let layout = Layout::choose(samples, d, CLASSES, ctx.n() / 2).context("no layout fits")?;
     let sk = SecretKey::generate(&ctx);
     let rlk = RelinKey::generate(&sk);
-    let gk = GaloisKeys::generate(&sk, &layout.rotation_steps(), false);
+    let state_blocks = 2 * layout.feature_blocks(d);
+    let mut steps = layout.rotation_steps();
+    let boot = if bootstrapping {
+        pb.set_message("client: bootstrapping keys (sparse-secret encapsulation, transform rotations)");
+        let slots = packed_slots(&layout, state_blocks);
+        steps.extend(unpack_steps(&layout, state_blocks));
+        let config = BootstrapConfig::default();
+        let boot = Bootstrapper::new(&ctx, config.clone(), &[slots])?;
+        let keys = BootstrapKeys::generate(&sk, &config, &[slots])?;
+        Some((boot, keys))
+    } else {
+        None
+    };
+    let gk = GaloisKeys::generate(&sk, &steps, false);
     let keygen_seconds = t.elapsed().as_secs_f64();
     pb.set_message("client: encrypting features, labels, B̄⊙X and the initial weights");
     let t = Instant::now();
-    let client = TrainingClient::new(&sk);
+    let client = match &boot {
+        Some((b, _)) => TrainingClient::new(&sk).at_level(b.levels_left()),
+        None => TrainingClient::new(&sk),
+    };
     let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
     let encrypt_seconds = t.elapsed().as_secs_f64();
-    let upload_key_bytes = (rlk.to_bytes(&ctx).len() + gk.to_bytes(&ctx).len()) as u64;
+    let boot_key_bytes = boot.as_ref().map_or(0, |(_, k)| k.size_bytes(&ctx)) as u64;
+    let upload_key_bytes = (rlk.to_bytes(&ctx).len() + gk.to_bytes(&ctx).len()) as u64 + boot_key_bytes;
     let ct_bytes: u64 = data
         .x
         .iter()
@@ -224,7 +239,11 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
         ProgressStyle::with_template("server: training {bar:30} {pos}/{len} stages [{elapsed}] {msg}").expect("valid"),
     );
     let t = Instant::now();
-    let trainer = Trainer::new(&ctx, &rlk, &gk);
+    let refresh = boot.as_ref().map(|(b, k)| BootstrapRefresh::new(&ctx, b, k, &rlk, &gk));
+    let trainer = match &refresh {
+        Some(r) => Trainer::new(&ctx, &rlk, &gk).with_refresh(r),
+        None => Trainer::new(&ctx, &rlk, &gk),
+    };
     let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |p| match p {
         TrainProgress::Stage { iteration, stage } => {
             bar.set_message(format!("iteration {}", iteration + 1));

@@ -1,6 +1,7 @@
 //! `hecnn`: encrypted CNN training and inference on CKKS, from the command line.
 
 mod approx_relu;
+mod bench_bootstrap;
 mod bench_ckks;
 mod roles;
 mod simulate;
@@ -226,6 +227,22 @@ enum ApproxCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// One bootstrap on the `bootstrappable` preset (N=2^16, 128-bit): time, precision, levels
+    /// left, key size.
+    Bootstrap {
+        /// Slot count (power of two; default N/2 = 32768).
+        #[arg(long)]
+        slots: Option<usize>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Bootstraps to time (median reported).
+        #[arg(long, default_value_t = 1)]
+        reps: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// CKKS primitives at the top level with full slots.
     Ckks {
         /// Preset name (see `hecnn params`).
@@ -400,6 +417,20 @@ fn main() -> Result<()> {
                         r.purpose
                     );
                 }
+            }
+        }
+        Command::Bench { what: BenchCommand::Bootstrap { slots, threads, reps, json } } => {
+            let report = with_threads(threads, move || {
+                bench_bootstrap::run(slots, reps, &|stage| {
+                    if !json {
+                        eprintln!("… {stage}");
+                    }
+                })
+            })??;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                bench_bootstrap::print(&report);
             }
         }
         Command::Bench { what: BenchCommand::Ckks { preset, threads, reps, json } } => {

@@ -174,6 +174,14 @@ fn approx_relu_encrypted_consumes_its_depth() {
     assert!(err.contains("preset light has 7 levels; ReLU at this α needs 12"), "{err}");
 }
 
+#[test]
+fn bench_bootstrap_rejects_bad_slot_counts() {
+    let err = run_err(&["bench", "bootstrap", "--slots", "3"]);
+    assert!(err.contains("--slots 3: need a power of two in 2..=32768"), "{err}");
+    let err = run_err(&["bench", "bootstrap", "--slots", "65536"]);
+    assert!(err.contains("--slots 65536: need a power of two"), "{err}");
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -1,0 +1,100 @@
+//! `hecnn bench bootstrap`: one bootstrap on the `bootstrappable` preset,
+//! timed, with its precision, the levels it leaves and its key size.
+
+use anyhow::{bail, Result};
+use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};
+use hecnn_ckks::{Context, Decryptor, Encoder, Preset, RelinKey, SecretKey};
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use std::time::Instant;
+
+/// What `--json` prints.
+#[derive(Debug, Serialize)]
+pub struct BootstrapBench {
+    pub preset: &'static str,
+    pub n: usize,
+    pub slots: usize,
+    pub threads: usize,
+    /// Median wall time of one bootstrap.
+    pub seconds: f64,
+    pub seconds_all: Vec<f64>,
+    /// −log2 of the max abs error over all slots (inputs uniform in [−1, 1]).
+    pub precision_bits: f64,
+    pub levels_left: usize,
+    pub security_bits: f64,
+    /// Serialized bootstrapping keys (switching keys + Galois keys, seeded).
+    pub key_bytes: usize,
+    pub key_switches: usize,
+    pub keygen_seconds: f64,
+}
+
+/// Generates keys, bootstraps `reps` times, reports the median.
+pub fn run(slots: Option<usize>, reps: usize, progress: &dyn Fn(&str)) -> Result<BootstrapBench> {
+    let preset = Preset::Bootstrappable;
+    let params = preset.params();
+    let security_bits = params.security_bits().floor();
+    let ctx = Context::new(params)?;
+    let slots = slots.unwrap_or(ctx.n() / 2);
+    if !slots.is_power_of_two() || slots < 2 || slots > ctx.n() / 2 {
+        bail!("--slots {slots}: need a power of two in 2..={}", ctx.n() / 2);
+    }
+    progress("client: secret, relinearization and bootstrapping keys");
+    let t = Instant::now();
+    let sk = SecretKey::generate(&ctx);
+    let rlk = RelinKey::generate(&sk);
+    let config = BootstrapConfig::default();
+    let keys = BootstrapKeys::generate(&sk, &config, &[slots])?;
+    let keygen_seconds = t.elapsed().as_secs_f64();
+    let boot = Bootstrapper::new(&ctx, config, &[slots])?;
+    let enc = Encoder::new(&ctx);
+    let dec = Decryptor::new(&sk);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+    let x: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let ct = dec.encrypt_symmetric(&enc.encode_real(&x, slots, 0, ctx.params().scale())?)?;
+    let mut times = Vec::with_capacity(reps);
+    let mut worst = 0.0f64;
+    for r in 0..reps.max(1) {
+        progress(&format!("server: bootstrap {}/{}", r + 1, reps.max(1)));
+        let t = Instant::now();
+        let out = boot.bootstrap(&ct, &rlk, &keys)?;
+        times.push(t.elapsed().as_secs_f64());
+        let got = enc.decode_real(&dec.decrypt(&out)?)?;
+        worst = worst.max(got.iter().zip(&x).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max));
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    Ok(BootstrapBench {
+        preset: preset.name(),
+        n: ctx.n(),
+        slots,
+        threads: rayon::current_num_threads(),
+        seconds: sorted[sorted.len() / 2],
+        seconds_all: times,
+        precision_bits: -worst.log2(),
+        levels_left: boot.levels_left(),
+        security_bits,
+        key_bytes: keys.size_bytes(&ctx),
+        key_switches: boot.rotation_count(slots).unwrap_or(0),
+        keygen_seconds,
+    })
+}
+
+/// Human-readable report.
+pub fn print(r: &BootstrapBench) {
+    println!(
+        "bootstrap ({}, N={}, {} slots, {} threads, {}-bit security): {:.2} s median of {:?}, \
+         {:.1} bits, {} levels left, {} key switches, keys {:.2} GiB (keygen {:.1} s)",
+        r.preset,
+        r.n,
+        r.slots,
+        r.threads,
+        r.security_bits,
+        r.seconds,
+        r.seconds_all.iter().map(|s| (s * 100.0).round() / 100.0).collect::<Vec<_>>(),
+        r.precision_bits,
+        r.levels_left,
+        r.key_switches,
+        r.key_bytes as f64 / (1u64 << 30) as f64,
+        r.keygen_seconds
+    );
+}

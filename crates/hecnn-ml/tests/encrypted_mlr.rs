@@ -102,83 +102,96 @@ fn refresh_plan_counts_levels() {
 
 #[test]
 fn two_encrypted_iterations_match_the_reference() {
-    let (ctx, x, xs, y, c) = toy_problem();
-    let (n, d) = (x.len(), x[0].len());
-    let layout = Layout::choose(n, d, c, ctx.n() / 2).unwrap();
-    let sk = SecretKey::generate(&ctx);
-    let rlk = RelinKey::generate(&sk);
-    let gk = GaloisKeys::generate(&sk, &layout.rotation_steps(), false);
-    let client = TrainingClient::new(&sk);
-    let init = vec![vec![0.0128; d]; c];
-    let data = client.encrypt_dataset(&x, &xs, &y, c, &init, layout).unwrap();
-    let trainer = Trainer::new(&ctx, &rlk, &gk);
+    let toy = Toy::new(toy_ring(), &[]);
+    let data = toy.upload(toy.ctx.max_level());
+    let trainer = Trainer::new(&toy.ctx, &toy.rlk, &toy.gk);
     let (model, stats) = trainer.train(&data, 2, &PAPER_SIGMOID, &mut |_| {}).unwrap();
-    let (w_ref, v_ref) = reference(&x, &xs, &y, c, 2, &PAPER_SIGMOID, 0.0128);
-    let w = client.decrypt_weights(&model.w, &layout, c, d).unwrap();
-    let v = client.decrypt_weights(&model.v, &layout, c, d).unwrap();
-    let err = |a: &[Vec<f64>], b: &[Vec<f64>]| {
-        a.iter().flatten().zip(b.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max)
-    };
-    eprintln!("max |W - ref| = {:.2e}, max |V - ref| = {:.2e}, stats {stats:?}", err(&w, &w_ref), err(&v, &v_ref));
-    assert!(err(&w, &w_ref) < 1e-4);
-    assert!(err(&v, &v_ref) < 1e-4);
+    let (ew, ev) = toy.weight_errors(&model, 2);
+    eprintln!("max |W - ref| = {ew:.2e}, max |V - ref| = {ev:.2e}, stats {stats:?}");
+    assert!(ew < 1e-4 && ev < 1e-4);
     assert_eq!(model.w[0].level(), 0);
-    assert_eq!(stats.rotations, 2 * layout.rotations_per_iteration(n, d));
+    let (n, d) = (toy.x.len(), toy.x[0].len());
+    assert_eq!(stats.rotations, 2 * toy.layout.rotations_per_iteration(n, d));
     // One more iteration than the levels allow is refused before any work.
     let err3 = trainer.train(&data, 3, &PAPER_SIGMOID, &mut |_| {}).unwrap_err();
     assert!(matches!(err3, TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 }));
 }
 
-type Problem = (std::sync::Arc<Context>, Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<u8>, usize);
+/// 40 samples × 21 features × 4 classes with keys and the f64 reference.
+struct Toy {
+    ctx: std::sync::Arc<Context>,
+    x: Vec<Vec<f64>>,
+    xs: Vec<Vec<f64>>,
+    y: Vec<u8>,
+    c: usize,
+    layout: Layout,
+    sk: SecretKey,
+    rlk: RelinKey,
+    gk: GaloisKeys,
+}
 
-/// 40 samples × 21 features × 4 classes on a small insecure ring with 9 levels.
-fn toy_problem() -> Problem {
-    let params = Parameters::insecure_for_tests(12, &[60, 40, 40, 40, 40, 40, 40, 40, 40, 40], 2, 40).unwrap();
-    let ctx = Context::new(params).unwrap();
-    let (n, d, c) = (40usize, 21usize, 4usize);
-    let mut seed = 7u64;
-    let mut rnd = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let x: Vec<Vec<f64>> = (0..n).map(|_| std::iter::once(1.0).chain((1..d).map(|_| rnd())).collect()).collect();
-    let xs: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|v| v * 0.05).collect()).collect();
-    let y: Vec<u8> = (0..n).map(|i| (i % c) as u8).collect();
-    (ctx, x, xs, y, c)
+/// A small insecure ring with 9 levels.
+fn toy_ring() -> std::sync::Arc<Context> {
+    Context::new(Parameters::insecure_for_tests(12, &[60, 40, 40, 40, 40, 40, 40, 40, 40, 40], 2, 40).unwrap()).unwrap()
+}
+
+impl Toy {
+    /// The problem on `ctx`, with rotation keys for the layout and `extra_steps`.
+    fn new(ctx: std::sync::Arc<Context>, extra_steps: &[i64]) -> Self {
+        let (n, d, c) = (40usize, 21usize, 4usize);
+        let mut seed = 7u64;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let x: Vec<Vec<f64>> = (0..n).map(|_| std::iter::once(1.0).chain((1..d).map(|_| rnd())).collect()).collect();
+        let xs: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|v| v * 0.05).collect()).collect();
+        let y: Vec<u8> = (0..n).map(|i| (i % c) as u8).collect();
+        let layout = Layout::choose(n, d, c, ctx.n() / 2).unwrap();
+        let sk = SecretKey::generate(&ctx);
+        let rlk = RelinKey::generate(&sk);
+        let mut steps = layout.rotation_steps();
+        steps.extend_from_slice(extra_steps);
+        let gk = GaloisKeys::generate(&sk, &steps, false);
+        Toy { ctx, x, xs, y, c, layout, sk, rlk, gk }
+    }
+
+    /// The client's upload, encrypted at `level`.
+    fn upload(&self, level: usize) -> EncryptedDataset {
+        let init = vec![vec![0.0128; self.x[0].len()]; self.c];
+        let client = TrainingClient::new(&self.sk).at_level(level);
+        client.encrypt_dataset(&self.x, &self.xs, &self.y, self.c, &init, self.layout).unwrap()
+    }
+
+    /// Max |decrypted − f64 reference| of W and of V after `iterations`.
+    fn weight_errors(&self, model: &EncryptedModel, iterations: usize) -> (f64, f64) {
+        let d = self.x[0].len();
+        let (w_ref, v_ref) = reference(&self.x, &self.xs, &self.y, self.c, iterations, &PAPER_SIGMOID, 0.0128);
+        let client = TrainingClient::new(&self.sk);
+        let w = client.decrypt_weights(&model.w, &self.layout, self.c, d).unwrap();
+        let v = client.decrypt_weights(&model.v, &self.layout, self.c, d).unwrap();
+        let err = |a: &[Vec<f64>], b: &[Vec<f64>]| {
+            a.iter().flatten().zip(b.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max)
+        };
+        (err(&w, &w_ref), err(&v, &v_ref))
+    }
 }
 
 #[test]
 fn refreshed_training_runs_past_the_level_budget() {
-    let (ctx, x, xs, y, c) = toy_problem();
-    let (n, d) = (x.len(), x[0].len());
-    let layout = Layout::choose(n, d, c, ctx.n() / 2).unwrap();
-    let sk = SecretKey::generate(&ctx);
-    let rlk = RelinKey::generate(&sk);
-    let gk = GaloisKeys::generate(&sk, &layout.rotation_steps(), false);
-    let client = TrainingClient::new(&sk);
-    let init = vec![vec![0.0128; d]; c];
-    let data = client.encrypt_dataset(&x, &xs, &y, c, &init, layout).unwrap();
-    let refresh = ClientRefresh { sk: &sk, level: 9 };
-    let trainer = Trainer::new(&ctx, &rlk, &gk).with_refresh(&refresh);
+    let toy = Toy::new(toy_ring(), &[]);
+    let data = toy.upload(toy.ctx.max_level());
+    let refresh = ClientRefresh { sk: &toy.sk, level: 9 };
+    let trainer = Trainer::new(&toy.ctx, &toy.rlk, &toy.gk).with_refresh(&refresh);
     let iterations = 6;
     let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
     assert_eq!(stats.refreshes, refresh_plan(9, 9, iterations).unwrap().len());
     assert_eq!(stats.refreshes, 2);
-    let (w_ref, v_ref) = reference(&x, &xs, &y, c, iterations, &PAPER_SIGMOID, 0.0128);
-    let w = client.decrypt_weights(&model.w, &layout, c, d).unwrap();
-    let v = client.decrypt_weights(&model.v, &layout, c, d).unwrap();
-    let err = |a: &[Vec<f64>], b: &[Vec<f64>]| {
-        a.iter().flatten().zip(b.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max)
-    };
-    eprintln!(
-        "6 iterations, 2 refreshes: max |W - ref| = {:.2e}, |V - ref| = {:.2e}",
-        err(&w, &w_ref),
-        err(&v, &v_ref)
-    );
-    assert!(err(&w, &w_ref) < 1e-4);
-    assert!(err(&v, &v_ref) < 1e-4);
+    let (ew, ev) = toy.weight_errors(&model, iterations);
+    eprintln!("6 iterations, 2 refreshes: max |W - ref| = {ew:.2e}, |V - ref| = {ev:.2e}");
+    assert!(ew < 1e-4 && ev < 1e-4);
 }
 
 #[test]
@@ -192,41 +205,24 @@ fn bootstrapped_training_matches_the_reference() {
     bits.extend([50; 3]);
     bits.extend([60; 12]);
     let ctx = Context::new(Parameters::insecure_for_tests(12, &bits, 4, 40).unwrap()).unwrap();
-    let (_, x, xs, y, c) = toy_problem();
-    let (n, d) = (x.len(), x[0].len());
-    let layout = Layout::choose(n, d, c, ctx.n() / 2).unwrap();
-    let blocks = 2 * layout.feature_blocks(d);
-    let slots = packed_slots(&layout, blocks);
-    let sk = SecretKey::generate(&ctx);
-    let rlk = RelinKey::generate(&sk);
-    let mut steps = layout.rotation_steps();
-    steps.extend(unpack_steps(&layout, blocks));
-    let gk = GaloisKeys::generate(&sk, &steps, false);
+    let probe = Layout::choose(40, 21, 4, ctx.n() / 2).unwrap();
+    let blocks = 2 * probe.feature_blocks(21);
+    let toy = Toy::new(ctx, &unpack_steps(&probe, blocks));
+    let slots = packed_slots(&toy.layout, blocks);
     let config = BootstrapConfig::default();
-    let boot = Bootstrapper::new(&ctx, config.clone(), &[slots]).unwrap();
-    let bkeys = BootstrapKeys::generate(&sk, &config, &[slots]).unwrap();
-    let client = TrainingClient::new(&sk).at_level(boot.levels_left());
-    let init = vec![vec![0.0128; d]; c];
-    let data = client.encrypt_dataset(&x, &xs, &y, c, &init, layout).unwrap();
-    let refresh = BootstrapRefresh::new(&ctx, &boot, &bkeys, &rlk, &gk);
-    let trainer = Trainer::new(&ctx, &rlk, &gk).with_refresh(&refresh);
+    let boot = Bootstrapper::new(&toy.ctx, config.clone(), &[slots]).unwrap();
+    let bkeys = BootstrapKeys::generate(&toy.sk, &config, &[slots]).unwrap();
+    let data = toy.upload(boot.levels_left());
+    let refresh = BootstrapRefresh::new(&toy.ctx, &boot, &bkeys, &toy.rlk, &toy.gk);
+    let trainer = Trainer::new(&toy.ctx, &toy.rlk, &toy.gk).with_refresh(&refresh);
     let iterations = 5;
     let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
-    let top = boot.levels_left();
-    assert_eq!(stats.refreshes, refresh_plan(top, boot.levels_left() - 1, iterations).unwrap().len());
+    assert_eq!(stats.refreshes, refresh_plan(boot.levels_left(), boot.levels_left() - 1, iterations).unwrap().len());
     assert!(stats.refreshes >= 2, "{stats:?}");
-    let (w_ref, v_ref) = reference(&x, &xs, &y, c, iterations, &PAPER_SIGMOID, 0.0128);
-    let w = client.decrypt_weights(&model.w, &layout, c, d).unwrap();
-    let v = client.decrypt_weights(&model.v, &layout, c, d).unwrap();
-    let err = |a: &[Vec<f64>], b: &[Vec<f64>]| {
-        a.iter().flatten().zip(b.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max)
-    };
+    let (ew, ev) = toy.weight_errors(&model, iterations);
     eprintln!(
-        "{iterations} iterations, {} bootstraps ({slots} slots): max |W - ref| = {:.2e}, |V - ref| = {:.2e}",
-        stats.refreshes,
-        err(&w, &w_ref),
-        err(&v, &v_ref)
+        "{iterations} iterations, {} bootstraps ({slots} slots): max |W - ref| = {ew:.2e}, |V - ref| = {ev:.2e}",
+        stats.refreshes
     );
-    assert!(err(&w, &w_ref) < 1e-3);
-    assert!(err(&v, &v_ref) < 1e-3);
+    assert!(ew < 1e-3 && ev < 1e-3);
 }

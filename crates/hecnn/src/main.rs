@@ -303,6 +303,29 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     }
 }
 
+/// Runs a measurement on `threads` workers (stage lines on stderr unless
+/// `json`) and prints its report as one JSON object or as text.
+fn measure<R: Serialize + Send>(
+    threads: Option<usize>,
+    json: bool,
+    run: impl FnOnce(&dyn Fn(&str)) -> Result<R> + Send,
+    print: fn(&R),
+) -> Result<()> {
+    let report = with_threads(threads, move || {
+        run(&|stage| {
+            if !json {
+                eprintln!("… {stage}");
+            }
+        })
+    })??;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print(&report);
+    }
+    Ok(())
+}
+
 /// `ε = 2^-eps_bits`, defaulting to `2^-α`.
 fn eps_of(alpha: u32, eps_bits: Option<u32>) -> Result<f64> {
     let bits = eps_bits.unwrap_or(alpha);
@@ -337,18 +360,7 @@ fn main() -> Result<()> {
         Command::Approx { what: ApproxCommand::Relu { alpha, eps_bits, encrypted, preset, threads, json } } => {
             let eps = eps_of(alpha, eps_bits)?;
             let preset = encrypted.then_some(preset);
-            let report = with_threads(threads, move || {
-                approx_relu::run(alpha, eps, preset.as_deref(), &|stage| {
-                    if !json {
-                        eprintln!("… {stage}");
-                    }
-                })
-            })??;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                approx_relu::print(&report);
-            }
+            measure(threads, json, move |p| approx_relu::run(alpha, eps, preset.as_deref(), p), approx_relu::print)?;
         }
         Command::Approx { what: ApproxCommand::Sign { alpha, eps_bits, json } } => {
             let bits = eps_bits.unwrap_or(alpha);
@@ -420,34 +432,11 @@ fn main() -> Result<()> {
             }
         }
         Command::Bench { what: BenchCommand::Bootstrap { slots, threads, reps, json } } => {
-            let report = with_threads(threads, move || {
-                bench_bootstrap::run(slots, reps, &|stage| {
-                    if !json {
-                        eprintln!("… {stage}");
-                    }
-                })
-            })??;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                bench_bootstrap::print(&report);
-            }
+            measure(threads, json, move |p| bench_bootstrap::run(slots, reps, p), bench_bootstrap::print)?;
         }
         Command::Bench { what: BenchCommand::Ckks { preset, threads, reps, json } } => {
             let params = Preset::from_name(&preset)?.params();
-            let quiet = json;
-            let report = with_threads(threads, move || {
-                bench_ckks::run(params, reps, &|stage| {
-                    if !quiet {
-                        eprintln!("… {stage}");
-                    }
-                })
-            })??;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                bench_ckks::print(&report);
-            }
+            measure(threads, json, move |p| bench_ckks::run(params, reps, p), bench_ckks::print)?;
         }
     }
     Ok(())

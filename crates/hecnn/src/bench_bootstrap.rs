@@ -61,14 +61,12 @@ pub fn run(slots: Option<usize>, reps: usize, progress: &dyn Fn(&str)) -> Result
         let got = enc.decode_real(&dec.decrypt(&out)?)?;
         worst = worst.max(got.iter().zip(&x).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max));
     }
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
     Ok(BootstrapBench {
         preset: preset.name(),
         n: ctx.n(),
         slots,
         threads: rayon::current_num_threads(),
-        seconds: sorted[sorted.len() / 2],
+        seconds: crate::bench_ckks::median(&times),
         seconds_all: times,
         precision_bits: -worst.log2(),
         levels_left: boot.levels_left(),

@@ -58,16 +58,27 @@ pub struct CkksBench {
     pub bytes: Sizes,
 }
 
+/// Median (mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut t = values.to_vec();
+    t.sort_by(f64::total_cmp);
+    let m = t.len() / 2;
+    if t.len().is_multiple_of(2) {
+        (t[m - 1] + t[m]) / 2.0
+    } else {
+        t[m]
+    }
+}
+
 fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..reps)
+    let t: Vec<f64> = (0..reps.max(1))
         .map(|_| {
             let s = Instant::now();
             f();
             s.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    t.sort_by(f64::total_cmp);
-    t[reps / 2]
+    median(&t)
 }
 
 fn bits(want: &[f64], got: &[f64]) -> f64 {

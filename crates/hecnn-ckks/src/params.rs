@@ -91,7 +91,7 @@ impl Preset {
             Preset::Medium => "depth-14 circuits; N=2^15 comparison chain",
             Preset::Deep => "depth-29 circuits; N=2^16 comparison chain; 7 training iterations",
             Preset::Training2Iter => "encrypted MLR training, 2 iterations (the paper's workload)",
-            Preset::Bootstrappable => "unbounded depth: bootstrapping, 12 levels between bootstraps",
+            Preset::Bootstrappable => "unbounded depth: bootstrapping, 11 levels between bootstraps",
         }
     }
 
@@ -113,21 +113,20 @@ impl Preset {
             Preset::Medium => (15, chain(60, 40, 14), 3),
             Preset::Deep => (16, chain(60, 40, 29), 3),
             Preset::Training2Iter => (15, chain(60, 40, 9), 2),
-            Preset::Bootstrappable => (16, Self::BOOTSTRAPPABLE_CHAIN.to_vec(), 5),
+            Preset::Bootstrappable => {
+                (16, crate::circuits::BootstrapConfig::default().chain_bits(Self::BOOTSTRAPPABLE_COMPUTATION_LEVELS), 5)
+            }
         };
         Parameters::new(self.name(), log_n, &chain, dnum, 40).expect("presets are valid and secure")
     }
 }
 
 impl Preset {
-    /// Bit sizes of the bootstrappable chain, bottom first: q_0 (60: room for
-    /// the message ratio), 12 computation primes, 3 SlotsToCoeffs (50),
-    /// 8 EvalMod (60: its noise is multiplied by the message ratio) and
-    /// 4 CoeffsToSlots (60) primes. dnum 5 keeps log2(QP) ≈ 1770 under the
-    /// 1772 bound.
-    pub const BOOTSTRAPPABLE_CHAIN: [u32; 28] = [
-        60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 50, 50, 50, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60,
-    ];
+    /// Computation levels of the bootstrappable chain: 11 fit under the
+    /// 128-bit bound next to the 16 levels a bootstrap consumes, and are
+    /// what training needs for two iterations (2 × 5) plus the unpacking
+    /// level between bootstraps.
+    pub const BOOTSTRAPPABLE_COMPUTATION_LEVELS: usize = 11;
 }
 
 fn chain(first: u32, rest: u32, count: usize) -> Vec<u32> {

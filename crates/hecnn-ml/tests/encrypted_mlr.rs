@@ -198,12 +198,8 @@ fn refreshed_training_runs_past_the_level_budget() {
 fn bootstrapped_training_matches_the_reference() {
     use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};
     use hecnn_ml::mlr::refresh::{packed_slots, unpack_steps, BootstrapRefresh};
-    // Small insecure ring shaped like a bootstrappable chain: q0, 7 computation levels,
-    // then SlotsToCoeffs (50-bit), EvalMod and CoeffsToSlots (60-bit) levels.
-    let mut bits = vec![60];
-    bits.extend([40; 7]);
-    bits.extend([50; 3]);
-    bits.extend([60; 12]);
+    // Small insecure ring shaped like the bootstrappable chain, 7 computation levels.
+    let bits = BootstrapConfig::default().chain_bits(7);
     let ctx = Context::new(Parameters::insecure_for_tests(12, &bits, 4, 40).unwrap()).unwrap();
     let probe = Layout::choose(40, 21, 4, ctx.n() / 2).unwrap();
     let blocks = 2 * probe.feature_blocks(21);

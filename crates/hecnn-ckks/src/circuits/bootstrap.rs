@@ -18,7 +18,9 @@
 //!    imaginary coefficient halves. All constant factors ride in the scale.
 //! 5. **EvalMod**: `t/q_0 ↦ sin(2π t/q_0)` as a Chebyshev interpolant of
 //!    `cos(2π((K+1)u − 1/4)/2^r)` on `[−1, 1]` followed by `r` double-angle
-//!    steps `cos 2θ = 2cos²θ − 1`.
+//!    steps `cos 2θ = 2cos²θ − 1` (default r = 0: one degree-127 interpolant
+//!    of the sine itself), then the arcsine correction `s + s³/6`, which
+//!    removes `sin`'s curvature so the message ratio can be small.
 //! 6. **SlotsToCoeffs**: the forward butterflies, `stc_levels` transforms,
 //!    landing on exactly the default scale Δ.
 
@@ -55,6 +57,10 @@ pub struct BootstrapConfig {
     pub double_angle: u32,
     /// Degree of the Chebyshev interpolant of the scaled cosine.
     pub cheb_degree: usize,
+    /// Arcsine correction after EvalMod (2 levels): `arcsin(s) ≈ s + s³/6`
+    /// turns `s = sin(2π m/q_0)` back into `2π m/q_0`, leaving a relative
+    /// error `3/40·(2π m/q_0)^4` instead of `sin`'s `(2π m/q_0)²/6`.
+    pub arcsine: bool,
     /// log2 of `q_0 / (input scale)` after the level-0 scale-up, at full
     /// slots (see [`Bootstrapper::log_message_ratio`]).
     pub log_message_ratio: f64,
@@ -64,20 +70,28 @@ pub struct BootstrapConfig {
 
 impl Default for BootstrapConfig {
     /// h = 32 gives `|I|` a standard deviation ≈ 1.66, so K = 12 is 7σ
-    /// (≈ 2^-24 failure odds per N=2^16 bootstrap). Message ratio 2^11: the
-    /// CtS error (plaintext rounding at scales ≈ 2^55, ≈ 2^-45 relative
-    /// after 4 stages) is multiplied by the ratio, while `sin`'s curvature
-    /// costs a relative (2π/ratio)²/6 ≈ 2^-19 on coefficients of magnitude 1
-    /// (far less on typical full-slot data, whose coefficients are small).
+    /// (≈ 2^-24 failure odds per N=2^16 bootstrap).
+    ///
+    /// EvalMod is one degree-127 interpolant of `sin(2π(K+1)u)` (r = 0):
+    /// double angles would amplify the interpolant's evaluation noise by up
+    /// to 2^r/sin(π/2^(r+1)) (2^3.4 at r = 2) and save no level (degree 63
+    /// plus 2 squarings is 8 levels, degree 127 is 7); measured 1.2 bits
+    /// better at N=2^12.
+    ///
+    /// The EvalMod error is multiplied by the message ratio, so the ratio
+    /// should be small; `sin`'s curvature forbids that without the arcsine
+    /// correction (2^-19 relative on a coefficient of magnitude 1 at ratio
+    /// 2^11). With it, ratio 2^8.5 leaves 3/40·(2π/2^8.5)^4 ≈ 2^-27.
     /// 4 CtS levels: their plaintexts' precision is the bottleneck.
     fn default() -> Self {
         Self {
             cts_levels: 4,
             stc_levels: 3,
             k: 12.0,
-            double_angle: 2,
-            cheb_degree: 63,
-            log_message_ratio: 11.0,
+            double_angle: 0,
+            cheb_degree: 127,
+            arcsine: true,
+            log_message_ratio: 8.5,
             hamming_weight: 32,
         }
     }
@@ -86,7 +100,20 @@ impl Default for BootstrapConfig {
 impl BootstrapConfig {
     /// Levels EvalMod consumes.
     pub fn eval_mod_depth(&self) -> usize {
-        poly_depth(self.cheb_degree) + self.double_angle as usize
+        poly_depth(self.cheb_degree) + self.double_angle as usize + if self.arcsine { ARCSINE_DEPTH } else { 0 }
+    }
+
+    /// Bit sizes of a modulus chain shaped for this circuit, bottom first:
+    /// q_0 (60: room for the message ratio), `computation` primes and the
+    /// SlotsToCoeffs primes (40: StC only needs ≈ 2^-25 relative, and its
+    /// input scale is set by EvalMod, not by these primes), then EvalMod
+    /// and CoeffsToSlots (60: their noise is multiplied by the message
+    /// ratio).
+    pub fn chain_bits(&self, computation: usize) -> Vec<u32> {
+        let mut bits = vec![60];
+        bits.extend(std::iter::repeat_n(40, computation + self.stc_levels));
+        bits.extend(std::iter::repeat_n(60, self.eval_mod_depth() + self.cts_levels));
+        bits
     }
 
     /// Levels one bootstrap consumes above the output level.
@@ -119,6 +146,12 @@ impl BootstrapConfig {
         Ok(())
     }
 }
+
+/// Levels of the arcsine correction (a degree-3 polynomial).
+const ARCSINE_DEPTH: usize = 2;
+
+/// `s + s³/6` in the Chebyshev basis on [−1, 1] (`s³ = (3T_1 + T_3)/4`).
+const ARCSINE_CHEB: [f64; 4] = [0.0, 1.0 + 3.0 / 24.0, 0.0, 1.0 / 24.0];
 
 /// The CoeffsToSlots/SlotsToCoeffs transforms for one slot count.
 #[derive(Clone, Debug)]
@@ -467,17 +500,23 @@ impl Bootstrapper {
         Ok(x)
     }
 
-    /// `sin(2π·(K+1)u)` for slots u ∈ [−1, 1], landing on scale ≈ the prime
-    /// of its output level (so the following transforms keep precision).
+    /// `2π·frac((K+1)u)` (with the arcsine correction; `sin` of it
+    /// without) for slots u ∈ [−1, 1], on scale ≈ the prime below the
+    /// interpolant (60 bits: the following steps keep that precision, and
+    /// SlotsToCoeffs brings it down to Δ).
     fn eval_mod(&self, ct: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
         let ev = &self.ev;
+        let poly = PolyEvaluator::new(ev, rlk);
         let d = poly_depth(self.config.cheb_degree);
         let l_out = ct.level().checked_sub(d).ok_or(CkksError::LevelExhausted { needed: d, level: ct.level() })?;
         let target = self.ctx.params().q[l_out] as f64;
-        let mut c = PolyEvaluator::new(ev, rlk).chebyshev(ct, &self.cheb, target)?;
+        let mut c = poly.chebyshev(ct, &self.cheb, target)?;
         for _ in 0..self.config.double_angle {
             let sq = ev.mul_relin_rescale(&c, &c, rlk)?;
             c = ev.add_const(&ev.mul_integer(&sq, 2)?, -1.0)?;
+        }
+        if self.config.arcsine {
+            c = poly.chebyshev(&c, &ARCSINE_CHEB, target)?;
         }
         Ok(c)
     }
@@ -541,9 +580,7 @@ mod tests {
     /// ratio, dominates; CoeffsToSlots is ≈ 2^-47 in EvalMod input units.
     #[test]
     fn error_budget_by_step() {
-        let mut bits = vec![60, 40, 40];
-        bits.extend([50; 3]);
-        bits.extend([60; 12]);
+        let bits = BootstrapConfig::default().chain_bits(2);
         let ctx = Context::new(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap()).unwrap();
         let sk = SecretKey::generate(&ctx);
         let enc = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap();
@@ -605,15 +642,21 @@ mod tests {
         let re_exp: Vec<Complex64> = u.iter().map(|z| Complex64::new(2.0 * z.re, 0.0)).collect();
         let im_exp: Vec<Complex64> = u.iter().map(|z| Complex64::new(2.0 * z.im, 0.0)).collect();
         let k1 = config.k + 1.0;
+        // EvalMod's target: 2π·frac((K+1)u) with the arcsine correction, its sine without.
         let sin = |x: &[Complex64]| -> Vec<Complex64> {
-            x.iter().map(|z| Complex64::new((TAU * k1 * z.re).sin(), 0.0)).collect()
+            x.iter()
+                .map(|z| {
+                    let a = TAU * k1 * z.re;
+                    Complex64::new(if config.arcsine { a - TAU * (k1 * z.re).round() } else { a.sin() }, 0.0)
+                })
+                .collect()
         };
         let ratio = bs.log_message_ratio(slots).exp2();
         eprintln!("input noise (fresh vs v):         2^{:.1}", err(&fresh, &v));
         eprintln!("CtS error re (u units):           2^{:.1}", err(&seen["re"], &re_exp));
         eprintln!("CtS error im (u units):           2^{:.1}", err(&seen["im"], &im_exp));
         eprintln!("  → per coefficient, message units 2^{:.1}", err(&seen["re"], &re_exp) + (k1 * ratio).log2());
-        eprintln!("EvalMod error re (sin units):     2^{:.1}", err(&seen["re_mod"], &sin(&seen["re"])));
+        eprintln!("EvalMod error re (2π·m/q_0 units): 2^{:.1}", err(&seen["re_mod"], &sin(&seen["re"])));
         eprintln!(
             "  → per coefficient, message units 2^{:.1}",
             err(&seen["re_mod"], &sin(&seen["re"])) + (ratio / TAU).log2()

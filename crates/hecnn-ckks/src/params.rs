@@ -56,10 +56,11 @@ pub enum Preset {
     /// N=2^15, primes [60, 9×40] + special 4×60, dnum 2: exactly the 9
     /// levels of 2 encrypted MLR iterations (4 each + the final W mix).
     Training2Iter,
-    /// N=2^16, primes [60, 12×40 | 3×50 | 8×60 | 4×60] + special 6×60, dnum
-    /// 5: 12 computation levels, then SlotsToCoeffs, EvalMod and
-    /// CoeffsToSlots for [`crate::circuits::Bootstrapper`] with the default
-    /// [`crate::circuits::BootstrapConfig`] (12 levels left after a bootstrap).
+    /// N=2^16, primes [60, 11×40 | 3×40 | 9×60 | 4×60] + special 6×60, dnum
+    /// 5 (log2 QP = 1760): 11 computation levels, then SlotsToCoeffs,
+    /// EvalMod (with the arcsine correction) and CoeffsToSlots for
+    /// [`crate::circuits::Bootstrapper`] with the default
+    /// [`crate::circuits::BootstrapConfig`] (11 levels left after a bootstrap).
     Bootstrappable,
 }
 

@@ -4,6 +4,7 @@
 
 use crate::mlr::encrypted::{EncryptedDataset, EncryptedModel};
 use crate::packing::Layout;
+use hecnn_ckks::circuits::BootstrapKeys;
 use hecnn_ckks::{Ciphertext, CkksError, Context, GaloisKeys, Parameters, RelinKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,11 @@ use thiserror::Error;
 const MAX_MANIFEST: u64 = 1 << 20;
 /// Largest single object file accepted (bytes): 4 GiB.
 const MAX_OBJECT: u64 = 1 << 32;
+/// Largest bootstrapping-key file accepted (bytes): 16 GiB (one slot count
+/// at N=2^16 is ≈ 3.6 GB).
+const MAX_BOOTSTRAP_KEYS: u64 = 1 << 34;
+/// File name of the optional bootstrapping keys in an upload.
+pub const BOOTSTRAP_KEYS_FILE: &str = "bootstrap.key";
 
 /// Why an upload or model directory could not be read or written.
 #[derive(Debug, Error)]
@@ -124,13 +130,15 @@ fn block_names(prefix: &str, rows: usize, cols: usize) -> Vec<Vec<String>> {
     (0..rows).map(|b| (0..cols).map(|f| format!("{prefix}-{b}-{f}.ct")).collect()).collect()
 }
 
-/// Writes the upload: parameters, evaluation keys, manifest, ciphertexts.
-/// Returns the number of bytes written.
+/// Writes the upload: parameters, evaluation keys (with the bootstrapping
+/// keys when given), manifest, ciphertexts. Returns the number of bytes
+/// written.
 pub fn save_upload(
     dir: &Path,
     ctx: &Context,
     rlk: &RelinKey,
     gk: &GaloisKeys,
+    boot: Option<&BootstrapKeys>,
     data: &EncryptedDataset,
 ) -> Result<u64, UploadError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -138,6 +146,9 @@ pub fn save_upload(
     let relin_bytes = rlk.to_bytes(ctx);
     total += write(&dir.join("relin.key"), &relin_bytes)?;
     total += write(&dir.join("galois.key"), &gk.to_bytes(ctx))?;
+    if let Some(keys) = boot {
+        total += write(&dir.join(BOOTSTRAP_KEYS_FILE), &keys.to_bytes(ctx))?;
+    }
     let manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, key_id(&relin_bytes));
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     total += write(&dir.join("manifest.json"), &json)?;
@@ -168,6 +179,8 @@ pub struct LoadedUpload {
     pub key_id: String,
     /// Rotation keys.
     pub galois: GaloisKeys,
+    /// Bootstrapping keys, when the client sent them (`bootstrap.key`).
+    pub bootstrap: Option<BootstrapKeys>,
     /// The encrypted dataset.
     pub data: EncryptedDataset,
 }
@@ -214,6 +227,13 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
         });
     }
     let galois = load_galois(&ctx, &dir.join("galois.key"))?;
+    let bpath = dir.join(BOOTSTRAP_KEYS_FILE);
+    let bootstrap = if bpath.exists() {
+        let bytes = read_bounded(&bpath, MAX_BOOTSTRAP_KEYS)?;
+        Some(BootstrapKeys::from_bytes(&ctx, &bytes).map_err(|source| UploadError::Format { path: bpath, source })?)
+    } else {
+        None
+    };
     let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
     let blocks = |prefix: &str| -> Result<Vec<Vec<Ciphertext>>, UploadError> {
         block_names(prefix, nb, nf)
@@ -231,7 +251,7 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
         labels: (0..nb).map(|b| load_ct(&ctx, &dir.join(format!("y-{b}.ct")))).collect::<Result<_, _>>()?,
         weights: (0..nf).map(|fb| load_ct(&ctx, &dir.join(format!("w0-{fb}.ct")))).collect::<Result<_, _>>()?,
     };
-    Ok(LoadedUpload { ctx, relin, key_id: m.key_id, galois, data })
+    Ok(LoadedUpload { ctx, relin, key_id: m.key_id, galois, bootstrap, data })
 }
 
 /// Writes the encrypted model (W and V blocks) and its manifest, tagged

@@ -84,6 +84,9 @@ fn refresh_plan_counts_levels() {
     assert_eq!(refresh_plan(9, 9, 5).unwrap(), vec![2, 4]);
     assert_eq!(refresh_plan(29, 13, 30).unwrap().len(), 8); // 7 from the top, then 3 per refresh
     assert_eq!(refresh_plan(3, 9, 1).unwrap(), vec![0]);
+    // The bootstrappable preset: two iterations per bootstrap (one level goes to unpacking).
+    let l = Preset::Bootstrappable.levels_after_bootstrap().unwrap();
+    assert_eq!(refresh_plan(l, l - 1, 30).unwrap().len(), 14);
     assert!(matches!(refresh_plan(9, 0, 3), Err(TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 })));
     assert!(matches!(refresh_plan(9, 4, 3), Err(TrainError::LevelBudget { .. })));
     // The plan is consistent: every iteration starts with at least 5 levels.

@@ -2,10 +2,13 @@
 //! `encrypt`, `decrypt-model`, `evaluate`) holds the secret key; the server
 //! (`train-server`) reads only the upload directory, which holds no secret.
 
-use crate::train::{self, all_layout_steps, load_data, prepare, spinner, DataOptions, CLASSES};
+use crate::train::{
+    self, all_layout_steps, bootstrap_keys_for, bootstrapper_for, load_data, prepare, spinner, DataOptions, CLASSES,
+};
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, GaloisKeys, Preset, RelinKey, SecretKey};
 use hecnn_ml::mlr::encrypted::{TrainProgress, Trainer, TrainingClient, PAPER_SIGMOID};
+use hecnn_ml::mlr::refresh::BootstrapRefresh;
 use hecnn_ml::mlr::{self, Scaler};
 use hecnn_ml::packing::Layout;
 use hecnn_ml::upload;
@@ -90,19 +93,36 @@ pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quie
     let d = prep.x[0].len();
     let layout = Layout::choose(samples, d, CLASSES, ctx.n() / 2).context("no layout fits")?;
     let pb = spinner(quiet, "encrypting");
-    let client = TrainingClient::new(&sk);
+    let (rlk, _) = upload::load_relin(&ctx, &keys.join("relin.key"))?;
+    let mut gk = upload::load_galois(&ctx, &keys.join("galois.key"))?;
+    // The bootstrappable preset: bootstrapping keys for this layout's packed
+    // model state go with the upload, and the data sits below the
+    // bootstrapping levels.
+    let bootstrap_level = Preset::from_name(&ctx.params().name)
+        .ok()
+        .filter(|p| p.params() == *ctx.params())
+        .and_then(Preset::levels_after_bootstrap);
+    let (client, boot) = match bootstrap_level {
+        Some(level) => {
+            pb.set_message("bootstrapping keys (sparse-secret encapsulation, transform rotations)");
+            let (boot, unpack) = bootstrap_keys_for(&sk, &layout, d)?;
+            gk.extend(GaloisKeys::generate(&sk, &unpack, false))?;
+            (TrainingClient::new(&sk).at_level(level), Some(boot))
+        }
+        None => (TrainingClient::new(&sk), None),
+    };
+    pb.set_message("encrypting");
     let init = vec![vec![mlr::DEFAULT_INIT; d]; CLASSES];
     let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
-    let (rlk, _) = upload::load_relin(&ctx, &keys.join("relin.key"))?;
-    let gk = upload::load_galois(&ctx, &keys.join("galois.key"))?;
-    let bytes = upload::save_upload(out, &ctx, &rlk, &gk, &data)?;
+    let bytes = upload::save_upload(out, &ctx, &rlk, &gk, boot.as_ref(), &data)?;
     let state = ClientState { samples, features: d, scaler: prep.scaler };
     std::fs::write(keys.join("client.json"), serde_json::to_vec_pretty(&state)?)?;
     pb.finish_and_clear();
     println!(
-        "upload in {}: {} ciphertexts + evaluation keys, {:.1} MiB (no secret key); layout {}×{}×{}",
+        "upload in {}: {} ciphertexts + evaluation keys{}, {:.1} MiB (no secret key); layout {}×{}×{}",
         out.display(),
         data.num_ciphertexts(),
+        if boot.is_some() { " + bootstrapping keys" } else { "" },
         bytes as f64 / 1048576.0,
         layout.samples_per_block,
         layout.features_per_block,
@@ -120,16 +140,25 @@ pub fn train_server(upload_dir: &Path, out: &Path, iterations: usize, quiet: boo
     let bar =
         if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new((iterations * 4) as u64) };
     let t = std::time::Instant::now();
-    let trainer = Trainer::new(&up.ctx, &up.relin, &up.galois);
+    let boot = up.bootstrap.as_ref().map(|keys| bootstrapper_for(&up.ctx, keys)).transpose()?;
+    let refresh = boot
+        .as_ref()
+        .zip(up.bootstrap.as_ref())
+        .map(|(b, keys)| BootstrapRefresh::new(&up.ctx, b, keys, &up.relin, &up.galois));
+    let trainer = match &refresh {
+        Some(r) => Trainer::new(&up.ctx, &up.relin, &up.galois).with_refresh(r),
+        None => Trainer::new(&up.ctx, &up.relin, &up.galois),
+    };
     let (model, stats) = trainer.train(&up.data, iterations, &PAPER_SIGMOID, &mut |p| match p {
         TrainProgress::Stage { iteration, stage } => bar.set_position((iteration * 4 + stage) as u64),
     })?;
     bar.finish_and_clear();
     let bytes = upload::save_model(out, &up.ctx, &up.data, &model, &up.key_id)?;
     println!(
-        "server: {iterations} iterations in {:.2} s, {} key switches; encrypted model in {} ({:.1} MiB)",
+        "server: {iterations} iterations in {:.2} s, {} key switches, {} bootstraps; encrypted model in {} ({:.1} MiB)",
         t.elapsed().as_secs_f64(),
         stats.key_switches(),
+        stats.refreshes,
         out.display(),
         bytes as f64 / 1048576.0
     );

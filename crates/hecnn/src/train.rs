@@ -120,6 +120,20 @@ pub fn preset_for(iterations: usize) -> Preset {
         .unwrap_or(Preset::Bootstrappable)
 }
 
+/// Client side of bootstrapped training: the bootstrapping keys for the
+/// packed W/V state of `layout` (d features) and the rotation steps that
+/// unpack it, which the Galois keys must also cover.
+pub fn bootstrap_keys_for(sk: &SecretKey, layout: &Layout, d: usize) -> Result<(BootstrapKeys, Vec<i64>)> {
+    let blocks = 2 * layout.feature_blocks(d);
+    let keys = BootstrapKeys::generate(sk, &BootstrapConfig::default(), &[packed_slots(layout, blocks)])?;
+    Ok((keys, unpack_steps(layout, blocks)))
+}
+
+/// Server side: the bootstrapper for the slot counts `keys` cover.
+pub fn bootstrapper_for(ctx: &std::sync::Arc<Context>, keys: &BootstrapKeys) -> Result<Bootstrapper> {
+    Ok(Bootstrapper::new(ctx, BootstrapConfig::default(), keys.slots())?)
+}
+
 /// Rotation steps for every layout with `class_slots` innermost in `slots`:
 /// ±class_slots·2^j. Key generation does not need to know n and d.
 pub fn all_layout_steps(slots: usize, class_slots: usize) -> Vec<i64> {
@@ -167,6 +181,8 @@ pub struct TrainReport {
     pub key_switches_per_iteration: f64,
     /// Bootstraps of the model state W, V (0 when the levels suffice).
     pub bootstraps: usize,
+    /// Server seconds spent inside those bootstraps (part of `train_seconds`).
+    pub bootstrap_seconds: f64,
     pub uploaded_ciphertexts: usize,
     pub upload_bytes: u64,
     pub upload_key_bytes: u64,
@@ -197,16 +213,12 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
     let layout = Layout::choose(samples, d, CLASSES, ctx.n() / 2).context("no layout fits")?;
     let sk = SecretKey::generate(&ctx);
     let rlk = RelinKey::generate(&sk);
-    let state_blocks = 2 * layout.feature_blocks(d);
     let mut steps = layout.rotation_steps();
     let boot = if bootstrapping {
         pb.set_message("client: bootstrapping keys (sparse-secret encapsulation, transform rotations)");
-        let slots = packed_slots(&layout, state_blocks);
-        steps.extend(unpack_steps(&layout, state_blocks));
-        let config = BootstrapConfig::default();
-        let boot = Bootstrapper::new(&ctx, config.clone(), &[slots])?;
-        let keys = BootstrapKeys::generate(&sk, &config, &[slots])?;
-        Some((boot, keys))
+        let (keys, unpack) = bootstrap_keys_for(&sk, &layout, d)?;
+        steps.extend(unpack);
+        Some((bootstrapper_for(&ctx, &keys)?, keys))
     } else {
         None
     };
@@ -251,6 +263,7 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
         }
     })?;
     let train_seconds = t.elapsed().as_secs_f64();
+    let bootstrap_seconds = refresh.as_ref().map_or(0.0, BootstrapRefresh::bootstrap_seconds);
     bar.finish_and_clear();
 
     // Client: decrypt and evaluate.
@@ -285,6 +298,7 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
         relinearizations: stats.relinearizations,
         key_switches_per_iteration: stats.key_switches() as f64 / iterations as f64,
         bootstraps: stats.refreshes,
+        bootstrap_seconds,
         uploaded_ciphertexts: data.num_ciphertexts(),
         upload_bytes: ct_bytes + upload_key_bytes,
         upload_key_bytes,
@@ -311,6 +325,14 @@ pub fn print(r: &TrainReport) {
         "  server      {} iterations in {:.2} s, {} key switches ({} rotations, {} relinearizations; {:.0}/iteration)",
         r.iterations, r.train_seconds, r.key_switches, r.rotations, r.relinearizations, r.key_switches_per_iteration
     );
+    if r.bootstraps > 0 {
+        println!(
+            "  bootstraps  {} of the packed model state, {:.1} s in all ({:.1} s each)",
+            r.bootstraps,
+            r.bootstrap_seconds,
+            r.bootstrap_seconds / r.bootstraps as f64
+        );
+    }
     match r.test_accuracy {
         Some(t) => println!(
             "  accuracy    encrypted model {:.2}% on the test set (plaintext reference {:.2}%); train {:.2}%",

@@ -156,24 +156,48 @@ const ARCSINE_CHEB: [f64; 4] = [0.0, 1.0 + 3.0 / 24.0, 0.0, 1.0 / 24.0];
 /// The CoeffsToSlots/SlotsToCoeffs transforms for one slot count.
 #[derive(Clone, Debug)]
 struct SlotPlan {
+    slots: usize,
     cts: Vec<LinearTransform>,
     stc: Vec<LinearTransform>,
     /// Rotations of the sub-sum (empty for full slots).
     trace: Vec<i64>,
+    /// Sparse packing (2·slots ≤ N/2): the real and imaginary coefficient
+    /// halves share one 2·slots-slot ciphertext, so EvalMod runs once. The
+    /// last CtS transform then acts over 2·slots slots and keeps only the
+    /// first half of each period; the first StC transform acts over 2·slots
+    /// slots and folds `[re | im] ↦ re + i·im` back into a period of `slots`.
+    packed: bool,
 }
 
 impl SlotPlan {
     fn new(ctx: &Context, slots: usize, config: &BootstrapConfig) -> Self {
         let stages = fft_stages(slots, 2 * ctx.n());
-        let cts = group(stages.iter().rev().map(|s| s.inverse.clone()).collect(), config.cts_levels);
-        let stc = group(stages.iter().map(|s| s.forward.clone()).collect(), config.stc_levels);
+        let mut cts = group(stages.iter().rev().map(|s| s.inverse.clone()).collect(), config.cts_levels);
+        let mut stc = group(stages.iter().map(|s| s.forward.clone()).collect(), config.stc_levels);
         let mut trace = Vec::new();
         let mut step = slots;
         while step < ctx.n() / 2 {
             trace.push(step as i64);
             step *= 2;
         }
-        Self { cts, stc, trace }
+        let packed = 2 * slots <= ctx.n() / 2;
+        if packed {
+            let (zero, one, i) = (Complex64::new(0.0, 0.0), Complex64::new(1.0, 0.0), Complex64::new(0.0, 1.0));
+            let half = |a: Complex64, b: Complex64| -> Vec<Complex64> {
+                (0..2 * slots).map(|j| if j < slots { a } else { b }).collect()
+            };
+            let last = cts.pop().expect("at least one CtS level");
+            let keep_first = DiagMatrix::diagonal(half(one, zero));
+            cts.push(LinearTransform::new(keep_first.compose(&last.matrix().periodic_extension(2 * slots))));
+            // M·(I + R_slots)·diag(1…1, i…i) maps [re | im] to a period of
+            // M·(re + i·im). M's periodic extension commutes with R_slots, so
+            // the transform keeps M's diagonals and the (I + R_slots) is one
+            // rotation after it (rather than doubling its diagonals).
+            let first = stc.remove(0);
+            let masked = first.matrix().periodic_extension(2 * slots).compose(&DiagMatrix::diagonal(half(one, i)));
+            stc.insert(0, LinearTransform::new(masked));
+        }
+        Self { slots, cts, stc, trace, packed }
     }
 
     fn rotations(&self) -> Vec<i64> {
@@ -341,6 +365,13 @@ impl Bootstrapper {
         let cheb = hecnn_approx::ChebyshevPoly::interpolate(f, -1.0, 1.0, config.cheb_degree)
             .map_err(|e| CkksError::InvalidParameters(format!("EvalMod interpolant: {e}")))?
             .coeffs;
+        let mut cheb = cheb;
+        if r == 0 {
+            // sin(2π(K+1)u) is odd: its even coefficients are interpolation
+            // round-off (≈ 1e-15). Exact zeros keep the even T_k out of the
+            // evaluation (23 instead of 27 products at degree 127).
+            cheb.iter_mut().step_by(2).for_each(|c| *c = 0.0);
+        }
         Ok(Self { ctx: ctx.clone(), ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), config, plans, cheb })
     }
 
@@ -364,7 +395,8 @@ impl Bootstrapper {
     pub fn rotation_count(&self, slots: usize) -> Option<usize> {
         let plan = self.plans.get(&slots)?;
         let lt: usize = plan.cts.iter().chain(&plan.stc).map(|t| t.rotation_counts().0 + t.rotation_counts().1).sum();
-        Some(lt + plan.trace.len() + 1 + 2)
+        // + conjugation, + the packing and unpacking rotations, + the two encapsulation switches.
+        Some(lt + plan.trace.len() + 1 + 2 * usize::from(plan.packed) + 2)
     }
 
     /// Refreshes `ct` (level 0, scale within a factor 2 of Δ) to level
@@ -458,25 +490,46 @@ impl Bootstrapper {
         // ≈ q it would dominate the whole bootstrap's error).
         let (last, rest) = plan.cts.split_last().expect("at least one CtS level");
         x = self.run_transforms(rest, x, end_scale, plan.cts.len(), gk)?;
+        if plan.packed {
+            x = ev.reinterpret_slots(&x, 2 * slots)?;
+        }
         let x = last.apply_unrescaled(ev, &self.encoder, &x, gk, end_scale)?;
         let conj = ev.conjugate(&x, gk)?;
-        let re = rescale_to(ev, &ev.add(&x, &conj)?, end_scale)?;
-        let im = rescale_to(ev, &self.mul_i(&ev.sub(&x, &conj)?, true), end_scale)?;
+        let re = ev.add(&x, &conj)?;
+        let im = self.mul_i(&ev.sub(&x, &conj)?, true);
 
-        probe("re", &re);
-        probe("im", &im);
-
-        // 5. EvalMod on both halves.
-        let re = self.eval_mod(&re, rlk)?;
-        let im = self.eval_mod(&im, rlk)?;
-        probe("re_mod", &re);
-        probe("im_mod", &im);
-        let mut w = ev.add(&re, &self.mul_i(&im, false))?;
+        // 5. EvalMod, on both halves or on one packed ciphertext.
+        let w = if plan.packed {
+            // [re | im] over 2·slots: the unrescaled rotation's key-switch
+            // noise is divided by q_l with the rest.
+            let packed = ev.add(&re, &ev.rotate(&im, slots as i64, gk)?)?;
+            let packed = rescale_to(ev, &packed, end_scale)?;
+            probe("packed", &packed);
+            self.eval_mod(&packed, rlk)?
+        } else {
+            let re = rescale_to(ev, &re, end_scale)?;
+            let im = rescale_to(ev, &im, end_scale)?;
+            probe("re", &re);
+            probe("im", &im);
+            let re = self.eval_mod(&re, rlk)?;
+            let im = self.eval_mod(&im, rlk)?;
+            probe("re_mod", &re);
+            probe("im_mod", &im);
+            ev.add(&re, &self.mul_i(&im, false))?
+        };
         // sin(2πy) = 2π·m/ratio: fold ratio/2π into the scale.
+        let mut w = w;
         w.scale *= TAU / ratio;
 
-        // 6. SlotsToCoeffs, landing on exactly Δ.
-        self.run_transforms(&plan.stc, w, delta, plan.stc.len(), gk)
+        // 6. SlotsToCoeffs, landing on exactly Δ (the first transform folds
+        // a packed ciphertext back to `slots`).
+        let k = plan.stc.len();
+        let mut y = self.run_transforms(&plan.stc[..1], w, delta, k, gk)?;
+        if plan.packed {
+            y = ev.add(&y, &ev.rotate(&y, slots as i64, gk)?)?;
+            y = ev.reinterpret_slots(&y, plan.slots)?;
+        }
+        self.run_transforms(&plan.stc[1..], y, delta, k - 1, gk)
     }
 
     /// Applies the first transforms of a chain of `k` with geometrically
@@ -523,8 +576,9 @@ impl Bootstrapper {
 
     /// The message ratio for `slots`: `log_message_ratio` at full slots,
     /// higher for fewer slots (up to 2^14), whose larger coefficients feel
-    /// `sin`'s curvature more while SlotsToCoeffs amplifies the EvalMod
-    /// error less (by about √slots).
+    /// `sin`'s curvature more (the arcsine correction's residual grows as
+    /// the fourth power) while SlotsToCoeffs amplifies the EvalMod error
+    /// less (by about √slots).
     pub fn log_message_ratio(&self, slots: usize) -> f64 {
         let below_full = ((self.ctx.n() / 2) as f64).log2() - (slots as f64).log2();
         (self.config.log_message_ratio + below_full / 2.0).min(self.config.log_message_ratio.max(14.0))
@@ -574,10 +628,42 @@ mod tests {
     use crate::keys::public::PublicKey;
     use crate::params::Parameters;
 
+    /// Sparse slots (2·slots ≤ N/2) pack both coefficient halves into one
+    /// ciphertext: EvalMod runs once, and the result is still right.
+    #[test]
+    fn sparse_slots_run_eval_mod_once() {
+        let ctx =
+            Context::new(Parameters::insecure_for_tests(12, &BootstrapConfig::default().chain_bits(1), 5, 40).unwrap())
+                .unwrap();
+        let sk = SecretKey::generate(&ctx);
+        let enc = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap();
+        let rlk = RelinKey::generate(&sk);
+        let encoder = Encoder::new(&ctx);
+        let config = BootstrapConfig::default();
+        let slots = [ctx.n() / 4, 32, ctx.n() / 2];
+        let bs = Bootstrapper::new(&ctx, config.clone(), &slots).unwrap();
+        let keys = BootstrapKeys::generate(&sk, &config, &slots).unwrap();
+        let dec = Decryptor::new(&sk);
+        for n in slots {
+            let v: Vec<Complex64> = (0..n)
+                .map(|i| Complex64::new(((i * 29) % 83) as f64 / 41.5 - 1.0, ((i * 7) % 13) as f64 / 13.0))
+                .collect();
+            let ct = enc.encrypt(&encoder.encode(&v, n, 0, ctx.params().scale()).unwrap()).unwrap();
+            let mut labels = Vec::new();
+            let out = bs.bootstrap_probed(&ct, &rlk, &keys, &mut |l, _| labels.push(l.to_string())).unwrap();
+            let want: &[&str] =
+                if 2 * n <= ctx.n() / 2 { &["raised", "packed"] } else { &["raised", "re", "im", "re_mod", "im_mod"] };
+            assert_eq!(labels, want, "{n} slots");
+            let got = encoder.decode(&dec.decrypt(&out).unwrap()).unwrap();
+            let err = got.iter().zip(&v).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+            assert!(err < 2f64.powi(-24), "{n} slots: error 2^{:.1}", err.log2());
+        }
+    }
+
     /// Error budget of each step at N=2^12 (printed with --nocapture): the
-    /// Chebyshev evaluation's own noise (≈ 2^-43 at scale 2^60), amplified
-    /// up to 2^r/sin(π/2^(r+1)) (2^3.4 for r = 2) by the double angles and then by the message
-    /// ratio, dominates; CoeffsToSlots is ≈ 2^-47 in EvalMod input units.
+    /// Chebyshev evaluation's own noise (≈ 2^-40 at scale 2^60), multiplied
+    /// by the message ratio, dominates; CoeffsToSlots is ≈ 2^-47 in EvalMod
+    /// input units.
     #[test]
     fn error_budget_by_step() {
         let bits = BootstrapConfig::default().chain_bits(2);
@@ -665,7 +751,7 @@ mod tests {
         eprintln!("final error vs v:                 2^{:.1}", err(&got, &v));
         eprintln!("final error vs fresh decryption:  2^{:.1}", err(&got, &fresh));
         // The budget as analysed: CtS ≪ EvalMod noise (amplified by the
-        // double angles and the message ratio) ≈ final error.
+        // message ratio) ≈ final error.
         assert!(err(&seen["re"], &re_exp) < -44.0);
         assert!(approx < 2f64.powi(-40) && pe < 2f64.powi(-38));
         assert!(err(&got, &v) < -22.0);

@@ -66,6 +66,23 @@ impl DiagMatrix {
         self.diags.entry(d).or_insert_with(|| vec![Complex64::new(0.0, 0.0); slots])[i] += value;
     }
 
+    /// The diagonal matrix `diag(values)`.
+    pub fn diagonal(values: Vec<Complex64>) -> Self {
+        let mut m = Self::zero(values.len());
+        m.diags.insert(0, values);
+        m
+    }
+
+    /// This matrix acting on `slots`-slot vectors that repeat with period
+    /// `self.slots()` (`slots` a multiple of it): the same diagonals, each
+    /// repeated. Its output repeats with the same period.
+    pub fn periodic_extension(&self, slots: usize) -> Self {
+        assert!(slots % self.slots == 0, "{slots} slots do not extend a period of {}", self.slots);
+        let reps = slots / self.slots;
+        let diags = self.diags.iter().map(|(&d, v)| (d, v.iter().copied().cycle().take(v.len() * reps).collect()));
+        Self { slots, diags: diags.collect() }
+    }
+
     /// Multiplies every entry by `c`.
     pub fn scale(&mut self, c: Complex64) {
         self.diags.values_mut().for_each(|d| d.iter_mut().for_each(|z| *z *= c));

@@ -15,7 +15,9 @@ use super::encrypted::{Refresh, TrainError};
 use crate::packing::Layout;
 use hecnn_ckks::circuits::{BootstrapKeys, Bootstrapper};
 use hecnn_ckks::{Ciphertext, Context, Encoder, Evaluator, GaloisKeys, RelinKey};
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A [`Refresh`] by packed sparse bootstrapping (server side, public keys only).
 pub struct BootstrapRefresh<'a> {
@@ -25,6 +27,8 @@ pub struct BootstrapRefresh<'a> {
     gk: &'a GaloisKeys,
     ev: Evaluator,
     encoder: Encoder,
+    /// Wall time spent inside the bootstraps so far (reports).
+    seconds: Cell<f64>,
 }
 
 impl<'a> BootstrapRefresh<'a> {
@@ -36,7 +40,12 @@ impl<'a> BootstrapRefresh<'a> {
         rlk: &'a RelinKey,
         gk: &'a GaloisKeys,
     ) -> Self {
-        Self { boot, keys, rlk, gk, ev: Evaluator::new(ctx), encoder: Encoder::new(ctx) }
+        Self { boot, keys, rlk, gk, ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), seconds: Cell::new(0.0) }
+    }
+
+    /// Seconds spent bootstrapping so far (without the unpacking).
+    pub fn bootstrap_seconds(&self) -> f64 {
+        self.seconds.get()
     }
 }
 
@@ -76,7 +85,10 @@ impl Refresh for BootstrapRefresh<'_> {
             )));
         }
         let low = ev.reinterpret_slots(&ev.drop_to_level(packed, 0)?, s)?;
-        let fresh = ev.reinterpret_slots(&self.boot.bootstrap(&low, self.rlk, self.keys)?, layout.slots)?;
+        let t = Instant::now();
+        let fresh = self.boot.bootstrap(&low, self.rlk, self.keys)?;
+        self.seconds.set(self.seconds.get() + t.elapsed().as_secs_f64());
+        let fresh = ev.reinterpret_slots(&fresh, layout.slots)?;
         unpack(ev, &self.encoder, &fresh, blocks, layout, self.gk)
     }
 }

@@ -54,6 +54,10 @@ pub struct Manifest {
     /// one client together, so keys or models from another key set are
     /// caught instead of decrypting to noise.
     pub key_id: String,
+    /// Hash of `bootstrap.key` when the upload carries bootstrapping keys:
+    /// keys from another key set, or a missing file, are caught on load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_key_id: Option<String>,
 }
 
 impl Manifest {
@@ -66,6 +70,7 @@ impl Manifest {
             layout: data.layout,
             fingerprint: format!("{:016x}", ctx.fingerprint()),
             key_id,
+            bootstrap_key_id: None,
         }
     }
 }
@@ -146,10 +151,12 @@ pub fn save_upload(
     let relin_bytes = rlk.to_bytes(ctx);
     total += write(&dir.join("relin.key"), &relin_bytes)?;
     total += write(&dir.join("galois.key"), &gk.to_bytes(ctx))?;
+    let mut manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, key_id(&relin_bytes));
     if let Some(keys) = boot {
-        total += write(&dir.join(BOOTSTRAP_KEYS_FILE), &keys.to_bytes(ctx))?;
+        let bytes = keys.to_bytes(ctx);
+        manifest.bootstrap_key_id = Some(key_id(&bytes));
+        total += write(&dir.join(BOOTSTRAP_KEYS_FILE), &bytes)?;
     }
-    let manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, key_id(&relin_bytes));
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     total += write(&dir.join("manifest.json"), &json)?;
     let (nb, nf) = (data.x.len(), data.weights.len());
@@ -228,11 +235,22 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
     }
     let galois = load_galois(&ctx, &dir.join("galois.key"))?;
     let bpath = dir.join(BOOTSTRAP_KEYS_FILE);
-    let bootstrap = if bpath.exists() {
-        let bytes = read_bounded(&bpath, MAX_BOOTSTRAP_KEYS)?;
-        Some(BootstrapKeys::from_bytes(&ctx, &bytes).map_err(|source| UploadError::Format { path: bpath, source })?)
-    } else {
-        None
+    let bootstrap = match (&m.bootstrap_key_id, bpath.exists()) {
+        (None, false) => None,
+        (None, true) => {
+            return Err(UploadError::Manifest { path: mpath, reason: format!("{BOOTSTRAP_KEYS_FILE} is not listed") })
+        }
+        (Some(id), _) => {
+            let bytes = read_bounded(&bpath, MAX_BOOTSTRAP_KEYS)?;
+            if key_id(&bytes) != *id {
+                return Err(UploadError::Manifest {
+                    path: bpath,
+                    reason: "bootstrapping keys other than the manifest's (another key set, or altered)".into(),
+                });
+            }
+            let keys = BootstrapKeys::from_bytes(&ctx, &bytes);
+            Some(keys.map_err(|source| UploadError::Format { path: bpath, source })?)
+        }
     };
     let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
     let blocks = |prefix: &str| -> Result<Vec<Vec<Ciphertext>>, UploadError> {

@@ -165,7 +165,8 @@ struct SlotPlan {
     /// halves share one 2·slots-slot ciphertext, so EvalMod runs once. The
     /// last CtS transform then acts over 2·slots slots and keeps only the
     /// first half of each period; the first StC transform acts over 2·slots
-    /// slots and folds `[re | im] ↦ re + i·im` back into a period of `slots`.
+    /// slots and, with one rotation after it, folds `[re | im] ↦ re + i·im`
+    /// back into a period of `slots`.
     packed: bool,
 }
 
@@ -362,10 +363,9 @@ impl Bootstrapper {
         }
         let (k, r) = (config.k, config.double_angle);
         let f = move |u: f64| (TAU * ((k + 1.0) * u - 0.25) / (1u64 << r) as f64).cos();
-        let cheb = hecnn_approx::ChebyshevPoly::interpolate(f, -1.0, 1.0, config.cheb_degree)
+        let mut cheb = hecnn_approx::ChebyshevPoly::interpolate(f, -1.0, 1.0, config.cheb_degree)
             .map_err(|e| CkksError::InvalidParameters(format!("EvalMod interpolant: {e}")))?
             .coeffs;
-        let mut cheb = cheb;
         if r == 0 {
             // sin(2π(K+1)u) is odd: its even coefficients are interpolation
             // round-off (≈ 1e-15). Exact zeros keep the even T_k out of the
@@ -499,7 +499,7 @@ impl Bootstrapper {
         let im = self.mul_i(&ev.sub(&x, &conj)?, true);
 
         // 5. EvalMod, on both halves or on one packed ciphertext.
-        let w = if plan.packed {
+        let mut w = if plan.packed {
             // [re | im] over 2·slots: the unrescaled rotation's key-switch
             // noise is divided by q_l with the rest.
             let packed = ev.add(&re, &ev.rotate(&im, slots as i64, gk)?)?;
@@ -518,7 +518,6 @@ impl Bootstrapper {
             ev.add(&re, &self.mul_i(&im, false))?
         };
         // sin(2πy) = 2π·m/ratio: fold ratio/2π into the scale.
-        let mut w = w;
         w.scale *= TAU / ratio;
 
         // 6. SlotsToCoeffs, landing on exactly Δ (the first transform folds

@@ -77,7 +77,7 @@ impl DiagMatrix {
     /// `self.slots()` (`slots` a multiple of it): the same diagonals, each
     /// repeated. Its output repeats with the same period.
     pub fn periodic_extension(&self, slots: usize) -> Self {
-        assert!(slots % self.slots == 0, "{slots} slots do not extend a period of {}", self.slots);
+        assert!(slots.is_multiple_of(self.slots), "{slots} slots do not extend a period of {}", self.slots);
         let reps = slots / self.slots;
         let diags = self.diags.iter().map(|(&d, v)| (d, v.iter().copied().cycle().take(v.len() * reps).collect()));
         Self { slots, diags: diags.collect() }

@@ -100,37 +100,6 @@ fn client_server_client_round_trip_and_bad_files() {
     assert!(err.contains("already exists"), "{err}");
 }
 
-/// The bootstrappable preset through the split roles: `encrypt` ships the
-/// bootstrapping keys with the upload, `train-server` bootstraps the model
-/// state past the level budget (3 iterations from 11 levels: 1 bootstrap).
-#[test]
-fn split_roles_train_past_the_level_budget_with_shipped_bootstrapping_keys() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (keys, upload, model) = (tmp.path().join("keys"), tmp.path().join("upload"), tmp.path().join("model"));
-    let weights = tmp.path().join("weights.json");
-    run_ok(&["keygen", "--out", p(&keys), "--preset", "bootstrappable"]);
-    let out = run_ok(&["encrypt", "--keys", p(&keys), "--out", p(&upload), "--samples", "64"]);
-    assert!(out.contains("bootstrapping keys"), "{out}");
-    assert!(upload.join("bootstrap.key").exists() && !upload.join("secret.key").exists());
-    let out = run_ok(&["train-server", "--upload", p(&upload), "--out", p(&model), "--iterations", "3"]);
-    assert!(out.contains(", 1 bootstraps;"), "{out}");
-    run_ok(&["decrypt-model", "--keys", p(&keys), "--model", p(&model), "--out", p(&weights)]);
-    let out = run_ok(&["evaluate", "--keys", p(&keys), "--weights", p(&weights)]);
-    let acc: f64 = out.split_whitespace().nth(2).unwrap().trim_end_matches('%').parse().unwrap();
-    assert!(acc > 30.0, "test accuracy {acc}% after 3 iterations on 64 samples");
-
-    // A truncated bootstrapping-key file is named and refused before any work.
-    let bytes = std::fs::read(upload.join("bootstrap.key")).unwrap();
-    std::fs::write(upload.join("bootstrap.key"), &bytes[..bytes.len() / 2]).unwrap();
-    drop(bytes);
-    let err = run_err(&["train-server", "--upload", p(&upload), "--out", p(&tmp.path().join("m2"))]);
-    assert!(err.contains("bootstrap.key") && err.contains("other than the manifest's"), "{err}");
-    // A missing one too.
-    std::fs::remove_file(upload.join("bootstrap.key")).unwrap();
-    let err = run_err(&["train-server", "--upload", p(&upload), "--out", p(&tmp.path().join("m3"))]);
-    assert!(err.contains("bootstrap.key"), "{err}");
-}
-
 #[test]
 fn bad_feature_csv_is_named_with_its_line() {
     let tmp = tempfile::tempdir().unwrap();

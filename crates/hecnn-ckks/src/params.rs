@@ -272,6 +272,22 @@ impl Parameters {
         Ok(())
     }
 
+    /// The two-prime ring q_0·p_0 of bootstrapping's dense → sparse key
+    /// (see `circuits::bootstrap::encapsulation_context`): one digit, one
+    /// special prime. Insecure sets stay marked insecure.
+    pub(crate) fn encapsulation(&self) -> Parameters {
+        Parameters {
+            name: format!("{}/encapsulation", self.name),
+            log_n: self.log_n,
+            q: vec![self.q[0]],
+            p: vec![self.p[0]],
+            dnum: 1,
+            log_scale: self.log_scale,
+            secret: self.secret,
+            insecure: self.insecure,
+        }
+    }
+
     /// 64-bit fingerprint of everything that defines the ring and the keys.
     pub fn fingerprint(&self) -> u64 {
         let mut h = blake3::Hasher::new_derive_key("hecnn-ckks parameters v1");

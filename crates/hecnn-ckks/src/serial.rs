@@ -9,7 +9,7 @@
 //! [`FormatError`] — never panics.
 
 use crate::ciphertext::{Ciphertext, Plaintext};
-use crate::circuits::bootstrap::BootstrapKeys;
+use crate::circuits::bootstrap::{encapsulation_context, BootstrapKeys};
 use crate::context::Context;
 use crate::error::{CkksError, FormatError, Result};
 use crate::keys::public::{GaloisKeys, PublicKey, RelinKey};
@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"HECNNCK\0";
 /// Format version written and read by this build.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 const HEADER_LEN: usize = 8 + 2 + 1 + 1 + 8 + 8;
 const CHECKSUM_LEN: usize = 32;
 
@@ -53,56 +53,163 @@ pub enum Kind {
 
 // ---------------------------------------------------------------- writing
 
-struct Writer {
-    buf: Vec<u8>,
+/// Bytes gathered before they go to the sink (and its hashers) at once.
+const FLUSH_AT: usize = 1 << 20;
+
+/// What an object writes inside its envelope.
+type Body<'b> = &'b dyn Fn(&mut Writer<'_>);
+
+/// Serializes into a byte sink, or only counts: the header holds the body
+/// length, so every envelope first runs its body through a counter (which
+/// sizes polynomials from their shapes without packing a bit), then streams
+/// it. Envelopes nest; each open one hashes what passes through it. A
+/// multi-GB key set thus goes to its file in one pass with ~2 MiB buffered.
+struct Writer<'s> {
+    /// `None`: count only.
+    sink: Option<&'s mut dyn std::io::Write>,
+    /// Zeroized on drop: the secret key passes through it.
+    scratch: Zeroizing<Vec<u8>>,
+    /// One hasher per open envelope, innermost last.
+    hashers: Vec<blake3::Hasher>,
+    /// Bytes emitted so far.
+    len: u64,
+    /// The sink's first error; later writes are skipped.
+    error: Option<std::io::Error>,
 }
 
-impl Writer {
-    fn new(kind: Kind, fingerprint: u64) -> Self {
-        let mut buf = Vec::with_capacity(1 << 16);
-        buf.extend_from_slice(MAGIC);
-        buf.extend_from_slice(&VERSION.to_le_bytes());
-        buf.push(kind as u8);
-        buf.push(0);
-        buf.extend_from_slice(&fingerprint.to_le_bytes());
-        buf.extend_from_slice(&0u64.to_le_bytes());
-        Self { buf }
+impl<'s> Writer<'s> {
+    fn counter() -> Writer<'static> {
+        Writer { sink: None, scratch: Zeroizing::new(Vec::new()), hashers: Vec::new(), len: 0, error: None }
     }
+
+    fn streaming(sink: &'s mut dyn std::io::Write) -> Self {
+        // Room for one flush's worth plus the largest packed limb, so the
+        // buffer never reallocates (no unzeroized copies left behind).
+        let scratch = Zeroizing::new(Vec::with_capacity(2 * FLUSH_AT));
+        Writer { sink: Some(sink), scratch, hashers: Vec::new(), len: 0, error: None }
+    }
+
+    fn put(&mut self, b: &[u8]) {
+        self.len += b.len() as u64;
+        if self.sink.is_some() {
+            self.scratch.extend_from_slice(b);
+            if self.scratch.len() >= FLUSH_AT {
+                self.flush();
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(sink) = self.sink.as_mut() {
+            for h in &mut self.hashers {
+                h.update(&self.scratch);
+            }
+            if self.error.is_none() {
+                self.error = sink.write_all(&self.scratch).err();
+            }
+        }
+        self.scratch.clear();
+    }
+
     fn u8(&mut self, v: u8) {
-        self.buf.push(v);
+        self.put(&[v]);
     }
     fn u16(&mut self, v: u16) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     fn u32(&mut self, v: u32) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     fn f64(&mut self, v: f64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     fn bytes(&mut self, b: &[u8]) {
-        self.buf.extend_from_slice(b);
+        self.put(b);
     }
+
+    /// `values` bit-packed at `bits` each.
+    fn packed(&mut self, values: &[u64], bits: u32) {
+        let nbytes = (values.len() * bits as usize).div_ceil(8);
+        self.len += nbytes as u64;
+        if self.sink.is_some() {
+            pack_bits(&mut self.scratch, values, bits);
+            if self.scratch.len() >= FLUSH_AT {
+                self.flush();
+            }
+        }
+    }
+
     /// Bit-packs each limb at the width of its modulus.
     fn poly(&mut self, ctx: &Context, p: &RnsPoly) {
         self.u16(p.num_q as u16);
         self.u16(p.num_p as u16);
         self.u8(p.ntt as u8);
         for i in 0..p.num_limbs() {
-            let bits = ctx.limb_modulus(p.num_q, i).bits;
-            pack_bits(&mut self.buf, p.limb(i), bits);
+            self.packed(p.limb(i), ctx.limb_modulus(p.num_q, i).bits);
         }
     }
-    fn finish(mut self) -> Vec<u8> {
-        let body_len = (self.buf.len() - HEADER_LEN) as u64;
-        self.buf[HEADER_LEN - 8..HEADER_LEN].copy_from_slice(&body_len.to_le_bytes());
-        let sum = blake3::hash(&self.buf);
-        self.buf.extend_from_slice(sum.as_bytes());
-        self.buf
+
+    /// `header ‖ body ‖ blake3(header ‖ body)`.
+    fn envelope(&mut self, kind: Kind, fingerprint: u64, body: Body<'_>) {
+        if self.sink.is_none() {
+            self.len += (HEADER_LEN + CHECKSUM_LEN) as u64;
+            body(self);
+            return;
+        }
+        let body_len = {
+            let mut c = Writer::counter();
+            body(&mut c);
+            c.len
+        };
+        self.flush();
+        self.hashers.push(blake3::Hasher::new());
+        self.put(MAGIC);
+        self.u16(VERSION);
+        self.put(&[kind as u8, 0]);
+        self.u64(fingerprint);
+        self.u64(body_len);
+        let start = self.len;
+        body(self);
+        if self.len - start != body_len && self.error.is_none() {
+            self.error = Some(std::io::Error::other("serialized body length differs from its count"));
+        }
+        self.flush();
+        let sum = self.hashers.pop().expect("pushed above").finalize();
+        self.put(sum.as_bytes());
     }
+
+    fn finish(mut self) -> std::io::Result<u64> {
+        self.flush();
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(self.len),
+        }
+    }
+}
+
+/// Length of one serialized object, without serializing it.
+fn serialized_len(kind: Kind, fingerprint: u64, body: Body<'_>) -> u64 {
+    let mut c = Writer::counter();
+    c.envelope(kind, fingerprint, body);
+    c.len
+}
+
+/// One object streamed to `out`; returns the bytes written.
+fn write_object(out: &mut dyn std::io::Write, kind: Kind, fingerprint: u64, body: Body<'_>) -> std::io::Result<u64> {
+    let mut w = Writer::streaming(out);
+    w.envelope(kind, fingerprint, body);
+    w.finish()
+}
+
+/// One object in memory, allocated once at its exact length.
+fn to_vec(kind: Kind, fingerprint: u64, body: Body<'_>) -> Vec<u8> {
+    let len = serialized_len(kind, fingerprint, body);
+    let mut out = Vec::with_capacity(usize::try_from(len).expect("object fits in memory"));
+    write_object(&mut out, kind, fingerprint, body).expect("writing to memory cannot fail");
+    out
 }
 
 fn pack_bits(out: &mut Vec<u8>, values: &[u64], bits: u32) {
@@ -268,7 +375,10 @@ fn check_fp(ctx: &Context, found: u64) -> std::result::Result<(), FormatError> {
 impl Parameters {
     /// Serializes the parameter set.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(Kind::Parameters, self.fingerprint());
+        to_vec(Kind::Parameters, self.fingerprint(), &|w| self.write_body(w))
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) {
         let name = self.name.as_bytes();
         w.u16(name.len().min(255) as u16);
         w.bytes(&name[..name.len().min(255)]);
@@ -287,7 +397,6 @@ impl Parameters {
             }
         }
         w.u8(self.insecure as u8);
-        w.finish()
     }
 
     /// Loads and validates a parameter set. Insecure sets are refused unless
@@ -374,7 +483,15 @@ impl Parameters {
 impl Ciphertext {
     /// Serializes; a fresh secret-key ciphertext stores its `c_1` as a seed.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        let mut w = Writer::new(Kind::Ciphertext, self.fingerprint);
+        to_vec(Kind::Ciphertext, self.fingerprint, &|w| self.write_body(ctx, w))
+    }
+
+    /// Length of [`Ciphertext::to_bytes`], computed without serializing.
+    pub fn serialized_len(&self, ctx: &Context) -> u64 {
+        serialized_len(Kind::Ciphertext, self.fingerprint, &|w| self.write_body(ctx, w))
+    }
+
+    fn write_body(&self, ctx: &Context, w: &mut Writer<'_>) {
         w.f64(self.scale);
         w.u32(self.slots as u32);
         w.u8(self.parts.len() as u8);
@@ -389,7 +506,6 @@ impl Ciphertext {
                 self.parts.iter().for_each(|p| w.poly(ctx, p));
             }
         }
-        w.finish()
     }
 
     /// Loads and validates a ciphertext for `ctx`.
@@ -443,11 +559,11 @@ fn check_scale_level(ctx: &Context, scale: f64, level: usize) -> Result<()> {
 impl Plaintext {
     /// Serializes the plaintext.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        let mut w = Writer::new(Kind::Plaintext, self.fingerprint);
-        w.f64(self.scale);
-        w.u32(self.slots as u32);
-        w.poly(ctx, &self.poly);
-        w.finish()
+        to_vec(Kind::Plaintext, self.fingerprint, &|w| {
+            w.f64(self.scale);
+            w.u32(self.slots as u32);
+            w.poly(ctx, &self.poly);
+        })
     }
 
     /// Loads and validates a plaintext for `ctx`.
@@ -465,10 +581,10 @@ impl Plaintext {
 impl PublicKey {
     /// Serializes `b` and the seed of `a`.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        let mut w = Writer::new(Kind::PublicKey, self.fingerprint);
-        w.bytes(&self.seed);
-        w.poly(ctx, &self.b);
-        w.finish()
+        to_vec(Kind::PublicKey, self.fingerprint, &|w| {
+            w.bytes(&self.seed);
+            w.poly(ctx, &self.b);
+        })
     }
 
     /// Loads a public key, re-expanding `a` from its seed.
@@ -482,7 +598,7 @@ impl PublicKey {
     }
 }
 
-fn write_switching_key(w: &mut Writer, ctx: &Context, k: &SwitchingKey) {
+fn write_switching_key(w: &mut Writer<'_>, ctx: &Context, k: &SwitchingKey) {
     w.bytes(&k.seed);
     w.u16(k.b.len() as u16);
     k.b.iter().for_each(|p| w.poly(ctx, p));
@@ -502,9 +618,12 @@ fn read_switching_key(r: &mut Reader<'_>, ctx: &Context) -> Result<SwitchingKey>
 impl RelinKey {
     /// Serializes the key (`b` parts and one seed).
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        let mut w = Writer::new(Kind::RelinKey, self.fingerprint);
-        write_switching_key(&mut w, ctx, &self.key);
-        w.finish()
+        to_vec(Kind::RelinKey, self.fingerprint, &|w| write_switching_key(w, ctx, &self.key))
+    }
+
+    /// Length of [`RelinKey::to_bytes`], computed without serializing.
+    pub fn serialized_len(&self, ctx: &Context) -> u64 {
+        serialized_len(Kind::RelinKey, self.fingerprint, &|w| write_switching_key(w, ctx, &self.key))
     }
 
     /// Loads a relinearization key.
@@ -520,13 +639,26 @@ impl RelinKey {
 impl GaloisKeys {
     /// Serializes every key with its Galois element.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        let mut w = Writer::new(Kind::GaloisKeys, ctx.fingerprint());
+        to_vec(Kind::GaloisKeys, ctx.fingerprint(), &|w| self.write_body(ctx, w))
+    }
+
+    /// Streams [`GaloisKeys::to_bytes`] to `out` (a few MiB buffered, not the
+    /// whole key set); returns the bytes written.
+    pub fn write_to(&self, ctx: &Context, out: &mut dyn std::io::Write) -> std::io::Result<u64> {
+        write_object(out, Kind::GaloisKeys, ctx.fingerprint(), &|w| self.write_body(ctx, w))
+    }
+
+    /// Length of [`GaloisKeys::to_bytes`], computed without serializing.
+    pub fn serialized_len(&self, ctx: &Context) -> u64 {
+        serialized_len(Kind::GaloisKeys, ctx.fingerprint(), &|w| self.write_body(ctx, w))
+    }
+
+    fn write_body(&self, ctx: &Context, w: &mut Writer<'_>) {
         w.u32(self.keys.len() as u32);
         for (&g, k) in &self.keys {
             w.u64(g);
-            write_switching_key(&mut w, ctx, k);
+            write_switching_key(w, ctx, k);
         }
-        w.finish()
     }
 
     /// Loads Galois keys.
@@ -552,20 +684,31 @@ impl GaloisKeys {
 }
 
 impl BootstrapKeys {
-    /// Serializes the slot counts, the dense→sparse key (its q_0 and P limbs
-    /// only: the rest is zero by construction), the sparse→dense key and the
-    /// Galois keys; every `a` part is a 32-byte seed.
+    /// Serializes the slot counts, the dense→sparse key (in its two-prime
+    /// ring q_0·p_0), the sparse→dense key and the Galois keys; every `a`
+    /// part is a 32-byte seed.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        let mut w = Writer::new(Kind::BootstrapKeys, self.fingerprint);
+        to_vec(Kind::BootstrapKeys, self.fingerprint, &|w| self.write_body(ctx, w))
+    }
+
+    /// Streams [`BootstrapKeys::to_bytes`] to `out` with a few MiB buffered
+    /// (the keys are ≈ 3.6 GB at N=2^16); returns the bytes written.
+    pub fn write_to(&self, ctx: &Context, out: &mut dyn std::io::Write) -> std::io::Result<u64> {
+        write_object(out, Kind::BootstrapKeys, self.fingerprint, &|w| self.write_body(ctx, w))
+    }
+
+    /// Length of [`BootstrapKeys::to_bytes`], computed without serializing.
+    pub fn serialized_len(&self, ctx: &Context) -> u64 {
+        serialized_len(Kind::BootstrapKeys, self.fingerprint, &|w| self.write_body(ctx, w))
+    }
+
+    fn write_body(&self, ctx: &Context, w: &mut Writer<'_>) {
         w.u32(self.slots.len() as u32);
         self.slots.iter().for_each(|&s| w.u32(s as u32));
-        w.bytes(&self.to_sparse.seed);
-        w.poly(ctx, &low_limbs(ctx, &self.to_sparse.b[0]));
-        write_switching_key(&mut w, ctx, &self.to_dense);
-        let galois = self.galois.to_bytes(ctx);
-        w.u64(galois.len() as u64);
-        w.bytes(&galois);
-        w.finish()
+        write_switching_key(w, &self.encapsulation, &self.to_sparse);
+        write_switching_key(w, ctx, &self.to_dense);
+        w.u64(self.galois.serialized_len(ctx));
+        w.envelope(Kind::GaloisKeys, ctx.fingerprint(), &|w| self.galois.write_body(ctx, w));
     }
 
     /// Loads bootstrapping keys.
@@ -584,55 +727,22 @@ impl BootstrapKeys {
             }
             slots.push(s);
         }
-        let seed = r.seed()?;
-        let low = r.poly(ctx, PolyShape { num_q: Some(1), num_p: ctx.num_p() })?;
-        let n = ctx.n();
-        let num_q = ctx.max_level() + 1;
-        let mut b = vec![RnsPoly::zero(n, num_q, ctx.num_p(), true); ctx.params().dnum];
-        b[0].data[..n].copy_from_slice(low.limb(0));
-        b[0].data[num_q * n..].copy_from_slice(&low.data[n..]);
-        let to_sparse = SwitchingKey { a: SwitchingKey::expand_a(ctx, &seed), b, seed };
+        let encapsulation = encapsulation_context(ctx)?;
+        let to_sparse = read_switching_key(&mut r, &encapsulation)?;
         let to_dense = read_switching_key(&mut r, ctx)?;
         let len = r.u64()?;
         let galois = GaloisKeys::from_bytes(ctx, r.take(usize::try_from(len).unwrap_or(usize::MAX))?)?;
         r.end()?;
-        Ok(BootstrapKeys { to_sparse, to_dense, galois, slots, fingerprint: fp })
+        Ok(BootstrapKeys { to_sparse, encapsulation, to_dense, galois, slots, fingerprint: fp })
     }
-}
-
-impl BootstrapKeys {
-    /// Length of [`BootstrapKeys::to_bytes`], computed without serializing.
-    pub fn size_bytes(&self, ctx: &Context) -> usize {
-        let n = ctx.n();
-        let limb = |q: u64| (n * (64 - q.leading_zeros() as usize)).div_ceil(8);
-        let p: usize = ctx.params().p.iter().map(|&q| limb(q)).sum();
-        let q: usize = ctx.params().q.iter().map(|&q| limb(q)).sum();
-        let poly_full = 5 + q + p;
-        let switching = 32 + 2 + ctx.params().dnum * poly_full;
-        let envelope = HEADER_LEN + CHECKSUM_LEN;
-        let galois = envelope + 4 + self.galois.keys.len() * (8 + switching);
-        let low = 5 + limb(ctx.params().q[0]) + p;
-        envelope + 4 + 4 * self.slots.len() + 32 + low + switching + 8 + galois
-    }
-}
-
-/// Limb q_0 and the special limbs of a key polynomial.
-fn low_limbs(ctx: &Context, p: &RnsPoly) -> RnsPoly {
-    let n = ctx.n();
-    let mut out = RnsPoly::uninit(n, 1, p.num_p, true);
-    out.data[..n].copy_from_slice(p.limb(0));
-    out.data[n..].copy_from_slice(&p.data[p.num_q * n..]);
-    out
 }
 
 impl SecretKey {
     /// The secret key's bytes (2 bits per coefficient). Handle as a secret:
     /// write only to client-side storage with restrictive permissions.
     pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = Writer::new(Kind::SecretKey, self.ctx.fingerprint());
         let codes: Zeroizing<Vec<u64>> = Zeroizing::new(self.coeffs.iter().map(|&c| (c + 1) as u64).collect());
-        pack_bits(&mut w.buf, &codes, 2);
-        Zeroizing::new(w.finish())
+        Zeroizing::new(to_vec(Kind::SecretKey, self.ctx.fingerprint(), &|w| w.packed(&codes, 2)))
     }
 
     /// Loads a secret key for `ctx`.

@@ -108,7 +108,11 @@ fn targeted_corruptions_give_typed_errors() {
         // Wrong version.
         let mut b = bytes.clone();
         b[8] = 9;
-        assert_eq!(format_err(load(ctx, &b)), FormatError::UnsupportedVersion { found: 9, supported: 1 }, "{name}");
+        assert_eq!(
+            format_err(load(ctx, &b)),
+            FormatError::UnsupportedVersion { found: 9, supported: hecnn_ckks::serial::VERSION },
+            "{name}"
+        );
         // Extra bytes.
         let mut b = bytes.clone();
         b.push(0);
@@ -159,5 +163,45 @@ proptest! {
         let mut b = bytes[..28].to_vec();
         b.extend_from_slice(&body);
         prop_assert!(load(&f.s.ctx, &b).is_err());
+    }
+}
+
+/// A sink that takes `.0` more bytes, then fails like a full disk.
+struct FullDisk(usize);
+
+impl std::io::Write for FullDisk {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if b.len() > self.0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"));
+        }
+        self.0 -= b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Streaming gives exactly the in-memory bytes, lengths are known without
+/// serializing, and a failing sink's error comes back instead of a panic.
+#[test]
+fn streamed_serialization_matches_memory_and_reports_sink_errors() {
+    let f = fixture();
+    let s = &f.s;
+    let ctx = &s.ctx;
+    let gk = GaloisKeys::generate(&s.sk, &[1, 2, -3], true);
+    let bytes = gk.to_bytes(ctx);
+    assert_eq!(gk.serialized_len(ctx), bytes.len() as u64);
+    let mut out = Vec::new();
+    assert_eq!(gk.write_to(ctx, &mut out).unwrap(), bytes.len() as u64);
+    assert!(out == bytes, "streamed bytes differ from to_bytes");
+    let err = gk.write_to(ctx, &mut FullDisk(bytes.len() / 2)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+    assert_eq!(s.rlk.serialized_len(ctx), s.rlk.to_bytes(ctx).len() as u64);
+    for (name, bytes, _) in &f.files {
+        if name.contains("ciphertext") {
+            let ct = Ciphertext::from_bytes(ctx, bytes).unwrap();
+            assert_eq!(ct.serialized_len(ctx), bytes.len() as u64, "{name}");
+        }
     }
 }

@@ -58,6 +58,10 @@ pub struct Manifest {
     /// keys from another key set, or a missing file, are caught on load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_key_id: Option<String>,
+    /// Iterations the server ran (models only): lets the client rerun the
+    /// plaintext reference and compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
 }
 
 impl Manifest {
@@ -71,6 +75,7 @@ impl Manifest {
             fingerprint: format!("{:016x}", ctx.fingerprint()),
             key_id,
             bootstrap_key_id: None,
+            iterations: None,
         }
     }
 }
@@ -78,8 +83,7 @@ impl Manifest {
 /// Identifier of a key set: the first 8 bytes of blake3 over the
 /// serialized relinearization key (`relin.key`'s contents).
 pub fn key_id(relin_key_bytes: &[u8]) -> String {
-    let h = blake3::hash(relin_key_bytes);
-    h.as_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hash_id(&blake3::hash(relin_key_bytes))
 }
 
 const UPLOAD_FORMAT: &str = "hecnn-training-upload-v1";
@@ -104,6 +108,39 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, UploadError> {
 fn write(path: &Path, bytes: &[u8]) -> Result<u64, UploadError> {
     std::fs::write(path, bytes).map_err(io(path))?;
     Ok(bytes.len() as u64)
+}
+
+/// A file written by a streaming serializer, hashed on the way: multi-GB
+/// key files never sit in memory as one buffer.
+struct HashingFile {
+    file: std::fs::File,
+    hasher: blake3::Hasher,
+}
+
+impl std::io::Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Streams `serialize` into `path`; returns (bytes written, [`key_id`] of them).
+pub fn write_streamed(
+    path: &Path,
+    serialize: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<u64>,
+) -> Result<(u64, String), UploadError> {
+    let file = std::fs::File::create(path).map_err(io(path))?;
+    let mut out = HashingFile { file, hasher: blake3::Hasher::new() };
+    let len = serialize(&mut out).and_then(|len| out.file.sync_all().map(|()| len)).map_err(io(path))?;
+    Ok((len, hash_id(&out.hasher.finalize())))
+}
+
+fn hash_id(h: &blake3::Hash) -> String {
+    h.as_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn load_ct(ctx: &Arc<Context>, path: &Path) -> Result<Ciphertext, UploadError> {
@@ -150,12 +187,12 @@ pub fn save_upload(
     let mut total = write(&dir.join("params.bin"), &ctx.params().to_bytes())?;
     let relin_bytes = rlk.to_bytes(ctx);
     total += write(&dir.join("relin.key"), &relin_bytes)?;
-    total += write(&dir.join("galois.key"), &gk.to_bytes(ctx))?;
+    total += write_streamed(&dir.join("galois.key"), |out| gk.write_to(ctx, out))?.0;
     let mut manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, key_id(&relin_bytes));
     if let Some(keys) = boot {
-        let bytes = keys.to_bytes(ctx);
-        manifest.bootstrap_key_id = Some(key_id(&bytes));
-        total += write(&dir.join(BOOTSTRAP_KEYS_FILE), &bytes)?;
+        let (len, id) = write_streamed(&dir.join(BOOTSTRAP_KEYS_FILE), |out| keys.write_to(ctx, out))?;
+        manifest.bootstrap_key_id = Some(id);
+        total += len;
     }
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     total += write(&dir.join("manifest.json"), &json)?;
@@ -272,17 +309,19 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
     Ok(LoadedUpload { ctx, relin, key_id: m.key_id, galois, bootstrap, data })
 }
 
-/// Writes the encrypted model (W and V blocks) and its manifest, tagged
-/// with the key set of the upload it was trained on.
+/// Writes the encrypted model (W and V blocks after `iterations`) and its
+/// manifest, tagged with the key set of the upload it was trained on.
 pub fn save_model(
     dir: &Path,
     ctx: &Context,
     data: &EncryptedDataset,
     model: &EncryptedModel,
     key_id: &str,
+    iterations: usize,
 ) -> Result<u64, UploadError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let manifest = Manifest::describe(MODEL_FORMAT, ctx, data, key_id.to_string());
+    let mut manifest = Manifest::describe(MODEL_FORMAT, ctx, data, key_id.to_string());
+    manifest.iterations = Some(iterations);
     let mut total = write(&dir.join("manifest.json"), &serde_json::to_vec_pretty(&manifest).expect("serializes"))?;
     for (prefix, blocks) in [("w", &model.w), ("v", &model.v)] {
         for (fb, ct) in blocks.iter().enumerate() {

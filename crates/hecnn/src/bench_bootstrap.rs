@@ -23,7 +23,7 @@ pub struct BootstrapBench {
     pub levels_left: usize,
     pub security_bits: f64,
     /// Serialized bootstrapping keys (switching keys + Galois keys, seeded).
-    pub key_bytes: usize,
+    pub key_bytes: u64,
     pub key_switches: usize,
     pub keygen_seconds: f64,
 }
@@ -71,7 +71,7 @@ pub fn run(slots: Option<usize>, reps: usize, progress: &dyn Fn(&str)) -> Result
         precision_bits: -worst.log2(),
         levels_left: boot.levels_left(),
         security_bits,
-        key_bytes: keys.size_bytes(&ctx),
+        key_bytes: keys.serialized_len(&ctx),
         key_switches: boot.rotation_count(slots).unwrap_or(0),
         keygen_seconds,
     })

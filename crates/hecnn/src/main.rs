@@ -131,6 +131,9 @@ enum Command {
         weights: PathBuf,
         #[command(flatten)]
         data: DataArgs,
+        /// Print one JSON object (with the plaintext reference, when the model says its iterations).
+        #[arg(long)]
+        json: bool,
     },
     /// Polynomial approximations (composite minimax sign, ReLU, max).
     Approx {
@@ -354,8 +357,13 @@ fn main() -> Result<()> {
         Command::Encrypt { keys, out, samples, data } => roles::encrypt(&keys, &out, samples, &data.options(), false)?,
         Command::TrainServer { upload, out, iterations } => roles::train_server(&upload, &out, iterations, false)?,
         Command::DecryptModel { keys, model, out } => roles::decrypt_model(&keys, &model, &out)?,
-        Command::Evaluate { keys, weights, data } => {
-            roles::evaluate(&keys, &weights, &data.options(), false)?;
+        Command::Evaluate { keys, weights, data, json } => {
+            let report = roles::evaluate(&keys, &weights, &data.options(), json)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                roles::print_evaluation(&report);
+            }
         }
         Command::Approx { what: ApproxCommand::Relu { alpha, eps_bits, encrypted, preset, threads, json } } => {
             let eps = eps_of(alpha, eps_bits)?;

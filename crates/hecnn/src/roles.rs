@@ -7,7 +7,7 @@ use crate::train::{
 };
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, GaloisKeys, Preset, RelinKey, SecretKey};
-use hecnn_ml::mlr::encrypted::{TrainProgress, Trainer, TrainingClient, PAPER_SIGMOID};
+use hecnn_ml::mlr::encrypted::{TrainProgress, TrainingClient, PAPER_SIGMOID};
 use hecnn_ml::mlr::refresh::BootstrapRefresh;
 use hecnn_ml::mlr::{self, Scaler};
 use hecnn_ml::packing::Layout;
@@ -30,6 +30,7 @@ struct ClientState {
 pub struct WeightsFile {
     pub classes: usize,
     pub features: usize,
+    /// Iterations the server reports it ran (from the model's manifest).
     pub iterations_hint: Option<usize>,
     /// The model (W), classes × features, bias first.
     pub w: Vec<Vec<f64>>,
@@ -72,7 +73,7 @@ pub fn keygen(out: &Path, preset: &str, quiet: bool) -> Result<()> {
     std::fs::write(out.join("params.bin"), ctx.params().to_bytes())?;
     write_secret(&out.join("secret.key"), &sk.to_secret_bytes())?;
     std::fs::write(out.join("relin.key"), rlk.to_bytes(&ctx))?;
-    std::fs::write(out.join("galois.key"), gk.to_bytes(&ctx))?;
+    upload::write_streamed(&out.join("galois.key"), |w| gk.write_to(&ctx, w))?;
     pb.finish_and_clear();
     println!(
         "keys for {} (N={}, ~{:.0}-bit security) in {}: secret.key stays here; params.bin, relin.key, galois.key go to the server",
@@ -145,15 +146,12 @@ pub fn train_server(upload_dir: &Path, out: &Path, iterations: usize, quiet: boo
         .as_ref()
         .zip(up.bootstrap.as_ref())
         .map(|(b, keys)| BootstrapRefresh::new(&up.ctx, b, keys, &up.relin, &up.galois));
-    let trainer = match &refresh {
-        Some(r) => Trainer::new(&up.ctx, &up.relin, &up.galois).with_refresh(r),
-        None => Trainer::new(&up.ctx, &up.relin, &up.galois),
-    };
+    let trainer = train::trainer(&up.ctx, &up.relin, &up.galois, refresh.as_ref());
     let (model, stats) = trainer.train(&up.data, iterations, &PAPER_SIGMOID, &mut |p| match p {
         TrainProgress::Stage { iteration, stage } => bar.set_position((iteration * 4 + stage) as u64),
     })?;
     bar.finish_and_clear();
-    let bytes = upload::save_model(out, &up.ctx, &up.data, &model, &up.key_id)?;
+    let bytes = upload::save_model(out, &up.ctx, &up.data, &model, &up.key_id, iterations)?;
     println!(
         "server: {iterations} iterations in {:.2} s, {} key switches, {} bootstraps; encrypted model in {} ({:.1} MiB)",
         t.elapsed().as_secs_f64(),
@@ -173,14 +171,28 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path) -> Result<()> {
     let client = TrainingClient::new(&sk);
     let w = client.decrypt_weights(&w_cts, &m.layout, m.classes, m.features)?;
     let v = client.decrypt_weights(&v_cts, &m.layout, m.classes, m.features)?;
-    let file = WeightsFile { classes: m.classes, features: m.features, iterations_hint: None, w, v };
+    let file = WeightsFile { classes: m.classes, features: m.features, iterations_hint: m.iterations, w, v };
     std::fs::write(out, serde_json::to_vec_pretty(&file)?).with_context(|| format!("{}", out.display()))?;
     println!("decrypted model ({} classes × {} weights) written to {}", m.classes, m.features, out.display());
     Ok(())
 }
 
-/// `hecnn evaluate`: accuracy of decrypted weights on the test set.
-pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) -> Result<f64> {
+/// What `hecnn evaluate` measured.
+#[derive(Debug, Serialize)]
+pub struct Evaluation {
+    pub test_accuracy: f64,
+    pub test_samples: usize,
+    /// Iterations the model says it was trained for.
+    pub iterations: Option<usize>,
+    /// The same training in f64 on the client's own data (with `iterations`).
+    pub reference_accuracy: Option<f64>,
+    /// max |decrypted W − reference W|.
+    pub max_weight_error: Option<f64>,
+}
+
+/// `hecnn evaluate`: accuracy of decrypted weights on the test set, next
+/// to the plaintext reference the client can recompute from its own data.
+pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) -> Result<Evaluation> {
     let state: ClientState = serde_json::from_slice(&upload::read_bounded(&keys.join("client.json"), 1 << 24)?)
         .with_context(|| format!("{}", keys.join("client.json").display()))?;
     let file: WeightsFile = serde_json::from_slice(&upload::read_bounded(weights, 1 << 28)?)
@@ -188,9 +200,34 @@ pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) ->
     if file.features != state.features || file.w.len() != file.classes {
         bail!("{}: {} features, the client prepared {}", weights.display(), file.features, state.features);
     }
-    let (_, test) = load_data(state.samples, opts, quiet)?;
+    let (train_split, test) = load_data(state.samples, opts, quiet)?;
     let test = test.context("no test set: give --test-features-csv with --features-csv")?;
-    let acc = train::evaluate(&file.w, &state.scaler, &test)?;
-    println!("test accuracy {:.2}% on {} samples", 100.0 * acc, test.y.len());
-    Ok(acc)
+    let test_accuracy = train::evaluate(&file.w, &state.scaler, &test)?;
+    let (mut reference_accuracy, mut max_weight_error) = (None, None);
+    if let Some(iterations) = file.iterations_hint.filter(|&t| t > 0) {
+        let prep = prepare(&train_split)?;
+        if prep.x[0].len() != file.features {
+            bail!("{}: {} features, the client's data has {}", weights.display(), file.features, prep.x[0].len());
+        }
+        let cfg = mlr::MlrConfig { iterations, ..mlr::MlrConfig::default() };
+        let reference = mlr::train(&prep.x, &prep.y, CLASSES, &cfg)?;
+        reference_accuracy = Some(train::evaluate(&reference.w, &state.scaler, &test)?);
+        let err = file.w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b).abs());
+        max_weight_error = Some(err.fold(0.0, f64::max));
+    }
+    Ok(Evaluation {
+        test_accuracy,
+        test_samples: test.y.len(),
+        iterations: file.iterations_hint,
+        reference_accuracy,
+        max_weight_error,
+    })
+}
+
+/// Human-readable report of `hecnn evaluate`.
+pub fn print_evaluation(e: &Evaluation) {
+    println!("test accuracy {:.2}% on {} samples", 100.0 * e.test_accuracy, e.test_samples);
+    if let (Some(t), Some(r), Some(err)) = (e.iterations, e.reference_accuracy, e.max_weight_error) {
+        println!("plaintext reference after {t} iterations: {:.2}%, max |W − reference| = {err:.2e}", 100.0 * r);
+    }
 }

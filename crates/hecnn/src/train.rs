@@ -134,6 +134,21 @@ pub fn bootstrapper_for(ctx: &std::sync::Arc<Context>, keys: &BootstrapKeys) -> 
     Ok(Bootstrapper::new(ctx, BootstrapConfig::default(), keys.slots())?)
 }
 
+/// Server side: the trainer, refreshing W and V by bootstrapping when a
+/// refresh is given.
+pub fn trainer<'a>(
+    ctx: &std::sync::Arc<Context>,
+    rlk: &'a RelinKey,
+    gk: &'a GaloisKeys,
+    refresh: Option<&'a BootstrapRefresh<'a>>,
+) -> Trainer<'a> {
+    let trainer = Trainer::new(ctx, rlk, gk);
+    match refresh {
+        Some(r) => trainer.with_refresh(r),
+        None => trainer,
+    }
+}
+
 /// Rotation steps for every layout with `class_slots` innermost in `slots`:
 /// ±class_slots·2^j. Key generation does not need to know n and d.
 pub fn all_layout_steps(slots: usize, class_slots: usize) -> Vec<i64> {
@@ -232,8 +247,8 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
     };
     let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
     let encrypt_seconds = t.elapsed().as_secs_f64();
-    let boot_key_bytes = boot.as_ref().map_or(0, |(_, k)| k.size_bytes(&ctx)) as u64;
-    let upload_key_bytes = (rlk.to_bytes(&ctx).len() + gk.to_bytes(&ctx).len()) as u64 + boot_key_bytes;
+    let boot_key_bytes = boot.as_ref().map_or(0, |(_, k)| k.serialized_len(&ctx));
+    let upload_key_bytes = rlk.serialized_len(&ctx) + gk.serialized_len(&ctx) + boot_key_bytes;
     let ct_bytes: u64 = data
         .x
         .iter()
@@ -241,7 +256,7 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
         .chain(data.x_scaled.iter().flatten())
         .chain(&data.labels)
         .chain(&data.weights)
-        .map(|c| c.to_bytes(&ctx).len() as u64)
+        .map(|c| c.serialized_len(&ctx))
         .sum();
     pb.finish_and_clear();
 
@@ -252,10 +267,7 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
     );
     let t = Instant::now();
     let refresh = boot.as_ref().map(|(b, k)| BootstrapRefresh::new(&ctx, b, k, &rlk, &gk));
-    let trainer = match &refresh {
-        Some(r) => Trainer::new(&ctx, &rlk, &gk).with_refresh(r),
-        None => Trainer::new(&ctx, &rlk, &gk),
-    };
+    let trainer = trainer(&ctx, &rlk, &gk, refresh.as_ref());
     let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |p| match p {
         TrainProgress::Stage { iteration, stage } => {
             bar.set_message(format!("iteration {}", iteration + 1));

@@ -1,28 +1,10 @@
 //! The split-role workflow through the real binary, and the typed errors a
 //! client or server gets from bad files.
 
-use assert_cmd::Command;
+mod common;
+
+use common::*;
 use std::path::Path;
-
-fn hecnn() -> Command {
-    Command::cargo_bin("hecnn").expect("binary built")
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = hecnn().args(args).output().expect("runs");
-    assert!(out.status.success(), "hecnn {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn run_err(args: &[&str]) -> String {
-    let out = hecnn().args(args).output().expect("runs");
-    assert!(!out.status.success(), "hecnn {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
 
 #[test]
 fn client_server_client_round_trip_and_bad_files() {
@@ -48,6 +30,7 @@ fn client_server_client_round_trip_and_bad_files() {
     let out = run_ok(&["evaluate", "--keys", p(&keys), "--weights", p(&weights)]);
     let acc: f64 = out.split_whitespace().nth(2).unwrap().trim_end_matches('%').parse().unwrap();
     assert!(acc > 30.0, "test accuracy {acc}% after 2 iterations on 64 samples");
+    assert!(out.contains("plaintext reference after 2 iterations"), "{out}");
 
     // Too many iterations for the level budget: refused before any work.
     let err =

@@ -285,14 +285,31 @@ fn group(mats: Vec<DiagMatrix>, levels: usize) -> Vec<LinearTransform> {
 /// dense↔sparse switching keys and the Galois keys of the transforms.
 #[derive(Clone, Debug)]
 pub struct BootstrapKeys {
-    /// Dense → sparse, used only at level 0: limbs above q_0 are zeroed, so
-    /// the sparse secret is exposed only modulo q_0·P.
+    /// Dense → sparse, used only at level 0, in the two-prime ring of
+    /// [`encapsulation_context`]: the sparse secret is exposed only modulo
+    /// q_0·p_0.
     pub(crate) to_sparse: SwitchingKey,
-    /// Sparse → dense, used at the top level right after ModRaise.
+    pub(crate) encapsulation: Arc<Context>,
+    /// Sparse → dense, used at the top level right after ModRaise (an
+    /// encryption under the dense secret: as secure as any other key).
     pub(crate) to_dense: SwitchingKey,
     pub(crate) galois: GaloisKeys,
     pub(crate) slots: Vec<usize>,
     pub(crate) fingerprint: u64,
+}
+
+/// The ring of the dense → sparse key: N with the primes q_0 and p_0 only.
+///
+/// A key under the sparse secret (h = 32) is a sparse-secret RLWE sample,
+/// and sparse secrets are weaker than uniform ternary ones for the same
+/// modulus. Lattigo's encapsulation therefore keeps that key at q_0·p_0
+/// (≈ 2^120 here, against 1772 bits allowed for uniform ternary secrets at
+/// N=2^16); key-switching a level-0 ciphertext needs nothing more (one
+/// digit, q_0, and a special prime of the same size). Earlier versions
+/// zeroed the limbs above q_0 of a key over q_0·P ≈ 2^420, a far larger
+/// modulus whose sparse-secret security was never established.
+pub(crate) fn encapsulation_context(ctx: &Context) -> Result<Arc<Context>> {
+    Context::new(ctx.params().encapsulation())
 }
 
 impl BootstrapKeys {
@@ -309,18 +326,17 @@ impl BootstrapKeys {
         rotations.sort_unstable();
         rotations.dedup();
         let galois = GaloisKeys::generate(sk, &rotations, true);
+        let encapsulation = encapsulation_context(ctx)?;
         let mut rng = ChaCha20Rng::from_seed(os_seed());
-        let sparse = SecretKey::from_coeffs(ctx, sparse_ternary(&mut rng, ctx.n(), config.hamming_weight));
-        let mut to_sparse = SwitchingKey::generate(ctx, &sparse, &sk.ntt, os_seed());
-        let n = ctx.n();
-        for b in &mut to_sparse.b {
-            b.data[n..(ctx.max_level() + 1) * n].fill(0);
-        }
-        let to_dense = SwitchingKey::generate(ctx, sk, &sparse.ntt, os_seed());
+        let sparse = SecretKey::from_coeffs(&encapsulation, sparse_ternary(&mut rng, ctx.n(), config.hamming_weight));
+        let dense_low = SecretKey::from_coeffs(&encapsulation, sk.coeffs.to_vec());
+        let to_sparse = SwitchingKey::generate(&encapsulation, &sparse, &dense_low.ntt, os_seed());
+        let sparse_full = SecretKey::from_coeffs(ctx, sparse.coeffs.to_vec());
+        let to_dense = SwitchingKey::generate(ctx, sk, &sparse_full.ntt, os_seed());
         let mut slots = slots.to_vec();
         slots.sort_unstable();
         slots.dedup();
-        Ok(Self { to_sparse, to_dense, galois, slots, fingerprint: ctx.fingerprint() })
+        Ok(Self { to_sparse, encapsulation, to_dense, galois, slots, fingerprint: ctx.fingerprint() })
     }
 
     /// Slot counts these keys can bootstrap.
@@ -455,7 +471,7 @@ impl Bootstrapper {
         let ratio = q0 / scale;
 
         // 2. Dense → sparse, ModRaise, sparse → dense.
-        let [u0, u1] = key_switch(ctx, &ct.parts[1], &keys.to_sparse);
+        let [u0, u1] = key_switch(&keys.encapsulation, &ct.parts[1], &keys.to_sparse);
         let mut c0 = ct.parts[0].clone();
         ctx.add_assign(&mut c0, &u0);
         let raised = [self.mod_raise(&c0), self.mod_raise(&u1)];
@@ -626,6 +642,23 @@ mod tests {
     use crate::encrypt::{Decryptor, Encryptor};
     use crate::keys::public::PublicKey;
     use crate::params::Parameters;
+
+    /// The only key under the sparse secret lives modulo q_0·p_0 and
+    /// nothing more: two limbs, one digit, ≈ 120 bits at N=2^16.
+    #[test]
+    fn sparse_secret_key_is_confined_to_q0_p0() {
+        let params = crate::params::Preset::Bootstrappable.params();
+        let ring = params.encapsulation();
+        assert_eq!((ring.q.as_slice(), ring.p.as_slice(), ring.dnum), (&params.q[..1], &params.p[..1], 1));
+        assert!(ring.log_qp() < 121.0, "log2(q_0·p_0) = {}", ring.log_qp());
+        let ctx =
+            Context::new(Parameters::insecure_for_tests(10, &BootstrapConfig::default().chain_bits(1), 5, 40).unwrap())
+                .unwrap();
+        let sk = SecretKey::generate(&ctx);
+        let keys = BootstrapKeys::generate(&sk, &BootstrapConfig::default(), &[8]).unwrap();
+        assert_eq!((keys.to_sparse.b.len(), keys.to_sparse.b[0].num_q, keys.to_sparse.b[0].num_p), (1, 1, 1));
+        assert_eq!(keys.encapsulation.params().q, vec![ctx.params().q[0]]);
+    }
 
     /// Sparse slots (2·slots ≤ N/2) pack both coefficient halves into one
     /// ciphertext: EvalMod runs once, and the result is still right.

@@ -1,5 +1,6 @@
 //! Criterion benches of one bootstrap on the `bootstrappable` preset
-//! (N=2^16, 128-bit): full slots (2^15) and 2^12 slots. Slow: 10 samples
+//! (N=2^16, 128-bit): full slots (2^15), two real full-slot vectors at once, and
+//! 2^12 slots. Slow: 10 samples
 //! (criterion's minimum) of tens of seconds each.
 //!
 //! `RAYON_NUM_THREADS=1|2 cargo bench -p hecnn-ckks --bench bootstrap`
@@ -29,6 +30,12 @@ fn bench_bootstrap(c: &mut Criterion) {
         let vals: Vec<f64> = (0..slots).map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0).collect();
         let ct = enc.encrypt(&encoder.encode_real(&vals, slots, 0, ctx.params().scale()).unwrap()).unwrap();
         g.bench_function(format!("slots_{slots}"), |b| b.iter(|| bs.bootstrap(&ct, &rlk, &keys).unwrap()));
+        if slots == full {
+            // Two real vectors through one bootstrap (a + i·b, one conjugation).
+            g.bench_function(format!("real_pair_slots_{slots}"), |b| {
+                b.iter(|| bs.bootstrap_real_pair(&ct, &ct, &rlk, &keys).unwrap())
+            });
+        }
     }
     g.finish();
 }

@@ -230,3 +230,38 @@ fn bootstrap_keys_round_trip_through_bytes() {
     bad[40] ^= 1;
     assert!(matches!(BootstrapKeys::from_bytes(&s.ctx, &bad), Err(CkksError::Format(_))));
 }
+
+/// Two real vectors through one bootstrap (`a + i·b`, split by one
+/// conjugation): both come back within the single-vector precision, at
+/// the same level and exactly Δ; mismatched inputs are typed errors.
+#[test]
+fn bootstrap_real_pair_refreshes_two_vectors_at_once() {
+    let s = small_boot();
+    let config = BootstrapConfig::default();
+    let slots = [s.ctx.n() / 2, 64];
+    let bs = Bootstrapper::new(&s.ctx, config.clone(), &slots).unwrap();
+    let bk = BootstrapKeys::generate(&s.sk, &config, &slots).unwrap();
+    let delta = s.ctx.params().scale();
+    let dec = Decryptor::new(&s.sk);
+    for (i, &n) in slots.iter().enumerate() {
+        let (va, vb) = (random_vec(n, 40 + i as u64), random_vec(n, 50 + i as u64));
+        let a = s.enc.encrypt(&s.encoder.encode_real(&va, n, 0, delta).unwrap()).unwrap();
+        let b = s.enc.encrypt(&s.encoder.encode_real(&vb, n, 0, delta).unwrap()).unwrap();
+        let (ra, rb) = bs.bootstrap_real_pair(&a, &b, &s.rlk, &bk).unwrap();
+        for (out, want) in [(&ra, &va), (&rb, &vb)] {
+            assert_eq!((out.level(), out.scale()), (bs.levels_left(), delta));
+            let got = s.encoder.decode(&dec.decrypt(out).unwrap()).unwrap();
+            let err =
+                got.iter().zip(want.iter()).map(|(g, &w)| (g - Complex64::new(w, 0.0)).norm()).fold(0.0, f64::max);
+            assert!(err < 2f64.powi(-20), "{n} slots: error 2^{:.1}", err.log2());
+        }
+    }
+    let v = random_vec(64, 3);
+    let a = s.enc.encrypt(&s.encoder.encode_real(&v, 64, 0, delta).unwrap()).unwrap();
+    let b32 = s.enc.encrypt(&s.encoder.encode_real(&v[..32], 32, 0, delta).unwrap()).unwrap();
+    assert!(matches!(bs.bootstrap_real_pair(&a, &b32, &s.rlk, &bk), Err(CkksError::InvalidSlots(_))));
+    let b1 = s.enc.encrypt(&s.encoder.encode_real(&v, 64, 1, delta).unwrap()).unwrap();
+    assert!(matches!(bs.bootstrap_real_pair(&a, &b1, &s.rlk, &bk), Err(CkksError::BootstrapInput(_))));
+    let b_scale = s.enc.encrypt(&s.encoder.encode_real(&v, 64, 0, delta * 1.5).unwrap()).unwrap();
+    assert!(matches!(bs.bootstrap_real_pair(&a, &b_scale, &s.rlk, &bk), Err(CkksError::ScaleMismatch { .. })));
+}

@@ -15,7 +15,10 @@ pub struct BootstrapBench {
     pub n: usize,
     pub slots: usize,
     pub threads: usize,
-    /// Median wall time of one bootstrap.
+    /// Real vectors refreshed per bootstrap: 2 with `--real-pair`
+    /// (`a + i·b` through one bootstrap, split by one conjugation).
+    pub vectors_per_bootstrap: usize,
+    /// Median wall time of one bootstrap (of the pair, with `--real-pair`).
     pub seconds: f64,
     pub seconds_all: Vec<f64>,
     /// −log2 of the max abs error over all slots (inputs uniform in [−1, 1]).
@@ -29,7 +32,7 @@ pub struct BootstrapBench {
 }
 
 /// Generates keys, bootstraps `reps` times, reports the median.
-pub fn run(slots: Option<usize>, reps: usize, progress: &dyn Fn(&str)) -> Result<BootstrapBench> {
+pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn(&str)) -> Result<BootstrapBench> {
     let preset = Preset::Bootstrappable;
     let params = preset.params();
     let security_bits = params.security_bits().floor();
@@ -50,22 +53,32 @@ pub fn run(slots: Option<usize>, reps: usize, progress: &dyn Fn(&str)) -> Result
     let dec = Decryptor::new(&sk);
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     let x: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let y: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
     let ct = dec.encrypt_symmetric(&enc.encode_real(&x, slots, 0, ctx.params().scale())?)?;
+    let ct_y = dec.encrypt_symmetric(&enc.encode_real(&y, slots, 0, ctx.params().scale())?)?;
     let mut times = Vec::with_capacity(reps);
     let mut worst = 0.0f64;
     for r in 0..reps.max(1) {
         progress(&format!("server: bootstrap {}/{}", r + 1, reps.max(1)));
         let t = Instant::now();
-        let out = boot.bootstrap(&ct, &rlk, &keys)?;
+        let outs = if real_pair {
+            let (a, b) = boot.bootstrap_real_pair(&ct, &ct_y, &rlk, &keys)?;
+            vec![(a, &x), (b, &y)]
+        } else {
+            vec![(boot.bootstrap(&ct, &rlk, &keys)?, &x)]
+        };
         times.push(t.elapsed().as_secs_f64());
-        let got = enc.decode_real(&dec.decrypt(&out)?)?;
-        worst = worst.max(got.iter().zip(&x).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max));
+        for (out, want) in outs {
+            let got = enc.decode_real(&dec.decrypt(&out)?)?;
+            worst = worst.max(got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max));
+        }
     }
     Ok(BootstrapBench {
         preset: preset.name(),
         n: ctx.n(),
         slots,
         threads: rayon::current_num_threads(),
+        vectors_per_bootstrap: if real_pair { 2 } else { 1 },
         seconds: crate::bench_ckks::median(&times),
         seconds_all: times,
         precision_bits: -worst.log2(),
@@ -80,13 +93,14 @@ pub fn run(slots: Option<usize>, reps: usize, progress: &dyn Fn(&str)) -> Result
 /// Human-readable report.
 pub fn print(r: &BootstrapBench) {
     println!(
-        "bootstrap ({}, N={}, {} slots, {} threads, {}-bit security): {:.2} s median of {:?}, \
+        "bootstrap ({}, N={}, {} slots, {} threads, {}-bit security{}): {:.2} s median of {:?}, \
          {:.1} bits, {} levels left, {} key switches, keys {:.2} GiB (keygen {:.1} s)",
         r.preset,
         r.n,
         r.slots,
         r.threads,
         r.security_bits,
+        if r.vectors_per_bootstrap == 2 { ", two real vectors at once" } else { "" },
         r.seconds,
         r.seconds_all.iter().map(|s| (s * 100.0).round() / 100.0).collect::<Vec<_>>(),
         r.precision_bits,

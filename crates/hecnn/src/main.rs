@@ -242,6 +242,9 @@ enum BenchCommand {
         /// Bootstraps to time (median reported).
         #[arg(long, default_value_t = 1)]
         reps: usize,
+        /// Two real vectors per bootstrap (`a + i·b`, split by one conjugation).
+        #[arg(long)]
+        real_pair: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -439,8 +442,9 @@ fn main() -> Result<()> {
                 }
             }
         }
-        Command::Bench { what: BenchCommand::Bootstrap { slots, threads, reps, json } } => {
-            measure(threads, json, move |p| bench_bootstrap::run(slots, reps, p), bench_bootstrap::print)?;
+        Command::Bench { what: BenchCommand::Bootstrap { slots, threads, reps, real_pair, json } } => {
+            let run = move |p: &dyn Fn(&str)| bench_bootstrap::run(slots, reps, real_pair, p);
+            measure(threads, json, run, bench_bootstrap::print)?;
         }
         Command::Bench { what: BenchCommand::Ckks { preset, threads, reps, json } } => {
             let params = Preset::from_name(&preset)?.params();

@@ -418,16 +418,71 @@ impl Bootstrapper {
     /// Refreshes `ct` (level 0, scale within a factor 2 of Δ) to level
     /// [`levels_left`](Self::levels_left) at scale exactly Δ.
     pub fn bootstrap(&self, ct: &Ciphertext, rlk: &RelinKey, keys: &BootstrapKeys) -> Result<Ciphertext> {
-        self.bootstrap_probed(ct, rlk, keys, &mut |_, _| {})
+        self.bootstrap_scaled(ct, rlk, keys, 1.0, &mut |_, _| {})
     }
 
-    /// [`bootstrap`](Self::bootstrap), showing `probe` the intermediate
-    /// ciphertexts (error analysis in tests).
-    fn bootstrap_probed(
+    /// Bootstraps two ciphertexts of **real** values for the price of one:
+    /// `z = a + i·b` goes through a single bootstrap, then one conjugation
+    /// (a key switch at the output level) splits it again, `a = z + z̄` and
+    /// `b = −i·(z − z̄)`, with the ½ of both folded into SlotsToCoeffs.
+    ///
+    /// Both inputs must be at level 0 with the same scale and slot count,
+    /// and hold real values: an imaginary part in one would land in the
+    /// other's output.
+    ///
+    /// ```no_run
+    /// # use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};
+    /// # use hecnn_ckks::{Context, Decryptor, Encoder, Preset, RelinKey, SecretKey};
+    /// let ctx = Context::new(Preset::Bootstrappable.params()).unwrap();
+    /// let sk = SecretKey::generate(&ctx);
+    /// let (rlk, slots) = (RelinKey::generate(&sk), ctx.n() / 2);
+    /// let keys = BootstrapKeys::generate(&sk, &BootstrapConfig::default(), &[slots]).unwrap();
+    /// let boot = Bootstrapper::new(&ctx, BootstrapConfig::default(), &[slots]).unwrap();
+    /// let (enc, dec) = (Encoder::new(&ctx), Decryptor::new(&sk));
+    /// let a = dec.encrypt_symmetric(&enc.encode_real(&[0.5, -0.25], slots, 0, ctx.params().scale()).unwrap()).unwrap();
+    /// let b = dec.encrypt_symmetric(&enc.encode_real(&[0.125, 1.0], slots, 0, ctx.params().scale()).unwrap()).unwrap();
+    /// let (a2, b2) = boot.bootstrap_real_pair(&a, &b, &rlk, &keys).unwrap();
+    /// assert_eq!(a2.level(), boot.levels_left());
+    /// ```
+    pub fn bootstrap_real_pair(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        rlk: &RelinKey,
+        keys: &BootstrapKeys,
+    ) -> Result<(Ciphertext, Ciphertext)> {
+        if a.slots() != b.slots() {
+            return Err(CkksError::InvalidSlots(format!(
+                "a real pair needs equal slot counts ({} and {})",
+                a.slots(),
+                b.slots()
+            )));
+        }
+        if a.level() != 0 || b.level() != 0 {
+            return Err(CkksError::BootstrapInput(format!(
+                "bootstrapping needs level-0 ciphertexts (got levels {} and {})",
+                a.level(),
+                b.level()
+            )));
+        }
+        let ev = &self.ev;
+        let z = ev.add(a, &self.mul_i(b, false))?;
+        let z = self.bootstrap_scaled(&z, rlk, keys, 0.5, &mut |_, _| {})?;
+        let conj = ev.conjugate(&z, &keys.galois)?;
+        let re = ev.add(&z, &conj)?;
+        let im = self.mul_i(&ev.sub(&z, &conj)?, true);
+        Ok((re, im))
+    }
+
+    /// [`bootstrap`](Self::bootstrap) returning `factor` times the input
+    /// (the factor rides in the SlotsToCoeffs scale, free), showing `probe`
+    /// the intermediate ciphertexts (error analysis in tests).
+    fn bootstrap_scaled(
         &self,
         ct: &Ciphertext,
         rlk: &RelinKey,
         keys: &BootstrapKeys,
+        factor: f64,
         probe: &mut dyn FnMut(&str, &Ciphertext),
     ) -> Result<Ciphertext> {
         let ctx = &self.ctx;
@@ -533,8 +588,8 @@ impl Bootstrapper {
             probe("im_mod", &im);
             ev.add(&re, &self.mul_i(&im, false))?
         };
-        // sin(2πy) = 2π·m/ratio: fold ratio/2π into the scale.
-        w.scale *= TAU / ratio;
+        // sin(2πy) = 2π·m/ratio: fold ratio/2π (and the output factor) into the scale.
+        w.scale *= TAU / ratio / factor;
 
         // 6. SlotsToCoeffs, landing on exactly Δ (the first transform folds
         // a packed ciphertext back to `slots`).
@@ -682,7 +737,7 @@ mod tests {
                 .collect();
             let ct = enc.encrypt(&encoder.encode(&v, n, 0, ctx.params().scale()).unwrap()).unwrap();
             let mut labels = Vec::new();
-            let out = bs.bootstrap_probed(&ct, &rlk, &keys, &mut |l, _| labels.push(l.to_string())).unwrap();
+            let out = bs.bootstrap_scaled(&ct, &rlk, &keys, 1.0, &mut |l, _| labels.push(l.to_string())).unwrap();
             let want: &[&str] =
                 if 2 * n <= ctx.n() / 2 { &["raised", "packed"] } else { &["raised", "re", "im", "re_mod", "im_mod"] };
             assert_eq!(labels, want, "{n} slots");
@@ -717,7 +772,7 @@ mod tests {
         let mut seen: BTreeMap<String, Vec<Complex64>> = BTreeMap::new();
         let mut cts: BTreeMap<String, Ciphertext> = BTreeMap::new();
         let out = bs
-            .bootstrap_probed(&ct, &rlk, &keys, &mut |label, c| {
+            .bootstrap_scaled(&ct, &rlk, &keys, 1.0, &mut |label, c| {
                 seen.insert(label.to_string(), encoder.decode(&dec.decrypt(c).unwrap()).unwrap());
                 cts.insert(label.to_string(), c.clone());
             })

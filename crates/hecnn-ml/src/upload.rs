@@ -277,7 +277,13 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
         (None, true) => {
             return Err(UploadError::Manifest { path: mpath, reason: format!("{BOOTSTRAP_KEYS_FILE} is not listed") })
         }
-        (Some(id), _) => {
+        (Some(_), false) => {
+            return Err(UploadError::Manifest {
+                path: bpath,
+                reason: "bootstrapping keys listed in manifest.json but missing".into(),
+            })
+        }
+        (Some(id), true) => {
             let bytes = read_bounded(&bpath, MAX_BOOTSTRAP_KEYS)?;
             if key_id(&bytes) != *id {
                 return Err(UploadError::Manifest {

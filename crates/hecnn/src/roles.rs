@@ -177,6 +177,9 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Most iterations `hecnn evaluate` reruns in f64 for the reference.
+const MAX_REFERENCE_ITERATIONS: usize = 10_000;
+
 /// What `hecnn evaluate` measured.
 #[derive(Debug, Serialize)]
 pub struct Evaluation {
@@ -205,6 +208,13 @@ pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) ->
     let test_accuracy = train::evaluate(&file.w, &state.scaler, &test)?;
     let (mut reference_accuracy, mut max_weight_error) = (None, None);
     if let Some(iterations) = file.iterations_hint.filter(|&t| t > 0) {
+        // The count comes from the server's manifest: bound the client's work.
+        if iterations > MAX_REFERENCE_ITERATIONS {
+            bail!(
+                "{}: {iterations} iterations claimed; the plaintext reference runs at most {MAX_REFERENCE_ITERATIONS}",
+                weights.display()
+            );
+        }
         let prep = prepare(&train_split)?;
         if prep.x[0].len() != file.features {
             bail!("{}: {} features, the client's data has {}", weights.display(), file.features, prep.x[0].len());

@@ -31,6 +31,13 @@ fn client_server_client_round_trip_and_bad_files() {
     let acc: f64 = out.split_whitespace().nth(2).unwrap().trim_end_matches('%').parse().unwrap();
     assert!(acc > 30.0, "test accuracy {acc}% after 2 iterations on 64 samples");
     assert!(out.contains("plaintext reference after 2 iterations"), "{out}");
+    // The iteration count comes from the server: an absurd one is refused, not run.
+    let mut w: serde_json::Value = serde_json::from_slice(&std::fs::read(&weights).unwrap()).unwrap();
+    w["iterations_hint"] = serde_json::json!(1_000_000_000u64);
+    let forged = tmp.path().join("forged.json");
+    std::fs::write(&forged, serde_json::to_vec(&w).unwrap()).unwrap();
+    let err = run_err(&["evaluate", "--keys", p(&keys), "--weights", p(&forged)]);
+    assert!(err.contains("1000000000 iterations claimed"), "{err}");
 
     // Too many iterations for the level budget: refused before any work.
     let err =

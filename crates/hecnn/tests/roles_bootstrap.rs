@@ -34,7 +34,7 @@ fn split_roles_bootstrap_past_the_level_budget() {
     let moved = tmp.path().join("bootstrap.key.moved");
     std::fs::rename(&boot, &moved).unwrap();
     let err = run_err(&["train-server", "--upload", p(&upload), "--out", p(&tmp.path().join("m2"))]);
-    assert!(err.contains("bootstrap.key"), "{err}");
+    assert!(err.contains("bootstrap.key") && err.contains("listed in manifest.json but missing"), "{err}");
     std::fs::rename(&moved, &boot).unwrap();
 
     // 3 iterations: 2 fit in the levels the data was encrypted at, the

@@ -35,7 +35,7 @@ fn benches(c: &mut Criterion) {
     let vals: Vec<f64> = (0..slots).map(|i| ((i * 7919) % 2000) as f64 / 1000.0 - 1.0).collect();
     let scale = ctx.params().scale();
     let pt = encoder.encode_real(&vals, slots, ctx.max_level(), scale).unwrap();
-    let ct = Decryptor::new(&sk).encrypt_symmetric(&pt).unwrap();
+    let ct = Decryptor::new(&sk).encrypt_symmetric(&pt).unwrap().expand(&ctx).unwrap();
     let ev = Evaluator::new(&ctx);
     let mut g = c.benchmark_group("relu_alpha13_n16");
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));

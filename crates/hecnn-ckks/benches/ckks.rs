@@ -14,7 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench_preset(c: &mut Criterion, preset: Preset) {
     let params = preset.params();
-    let label = format!("n{}", params.log_n);
+    let label = format!("n{}", params.log_n());
     let ctx = Context::new(params).unwrap();
     let sk = SecretKey::generate(&ctx);
     let enc = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap();

@@ -38,9 +38,6 @@ impl Plaintext {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ciphertext {
     pub(crate) parts: Vec<RnsPoly>,
-    /// When set, `parts[1]` is the uniform polynomial expanded from this
-    /// seed (fresh secret-key encryptions), so serialization stores 32 bytes.
-    pub(crate) c1_seed: Option<[u8; 32]>,
     pub(crate) scale: f64,
     pub(crate) slots: usize,
     pub(crate) fingerprint: u64,
@@ -75,6 +72,50 @@ impl Ciphertext {
     /// A ciphertext with new parts and this one's scale, slots and
     /// parameters (the result of an operation that keeps them).
     pub(crate) fn with_parts(&self, parts: Vec<RnsPoly>) -> Ciphertext {
-        Ciphertext { parts, c1_seed: None, scale: self.scale, slots: self.slots, fingerprint: self.fingerprint }
+        Ciphertext { parts, scale: self.scale, slots: self.slots, fingerprint: self.fingerprint }
+    }
+}
+
+/// A fresh secret-key encryption as it travels: `c_0` and the 32-byte seed
+/// its uniform `c_1` expands from (half the size of a [`Ciphertext`]). The
+/// only thing to do with it is [`SeededCiphertext::expand`]; evaluation
+/// never sees a seed, so no operation has to remember to drop one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeededCiphertext {
+    pub(crate) c0: RnsPoly,
+    pub(crate) seed: [u8; 32],
+    pub(crate) scale: f64,
+    pub(crate) slots: usize,
+    pub(crate) fingerprint: u64,
+}
+
+impl SeededCiphertext {
+    /// Level l.
+    pub fn level(&self) -> usize {
+        self.c0.num_q - 1
+    }
+    /// Scale.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+    /// Number of complex slots in use.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+    /// Parameter fingerprint.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// The full ciphertext `(c_0, c_1)` with `c_1` regenerated from the seed.
+    pub fn expand(&self, ctx: &crate::Context) -> crate::Result<Ciphertext> {
+        ctx.check_fingerprint(self.fingerprint)?;
+        let c1 = crate::encrypt::expand_ciphertext_a(ctx, &self.seed, self.c0.num_q);
+        Ok(Ciphertext {
+            parts: vec![self.c0.clone(), c1],
+            scale: self.scale,
+            slots: self.slots,
+            fingerprint: self.fingerprint,
+        })
     }
 }

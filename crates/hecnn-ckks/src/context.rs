@@ -58,7 +58,7 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("params", &self.params.name).field("n", &self.n).finish()
+        f.debug_struct("Context").field("params", &self.params.name()).field("n", &self.n).finish()
     }
 }
 
@@ -66,11 +66,12 @@ impl Context {
     /// Builds the context. Refuses insecure parameters unless they were made
     /// by [`Parameters::insecure_for_tests`].
     pub fn new(params: Parameters) -> Result<Arc<Self>> {
-        if !params.insecure {
+        params.validate()?;
+        if !params.is_insecure() {
             params.check_security()?;
         }
         let n = params.n();
-        let moduli: Vec<Modulus> = params.q.iter().chain(&params.p).map(|&q| Modulus::new(q)).collect();
+        let moduli: Vec<Modulus> = params.q().iter().chain(params.p()).map(|&q| Modulus::new(q)).collect();
         let ntt: Vec<NttTable> = moduli
             .par_iter()
             .map(|m| NttTable::new(n, m))
@@ -79,7 +80,7 @@ impl Context {
         let pairs: Vec<(Modulus, &NttTable)> = moduli.iter().copied().zip(ntt.iter()).collect();
         let order = EvaluationOrder::learn(n, &pairs)
             .ok_or_else(|| CkksError::InvalidParameters("NTT evaluation order not recognised".into()))?;
-        let num_q = params.q.len();
+        let num_q = params.q().len();
         let qs = &moduli[..num_q];
         let ps = &moduli[num_q..];
         let digit_size = params.digit_size();
@@ -178,12 +179,12 @@ impl Context {
 
     /// Highest level L.
     pub fn max_level(&self) -> usize {
-        self.params.q.len() - 1
+        self.params.q().len() - 1
     }
 
     /// Number of special primes.
     pub fn num_p(&self) -> usize {
-        self.params.p.len()
+        self.params.p().len()
     }
 
     /// All moduli: q_0..q_L then p_0..p_{k-1}.
@@ -197,7 +198,7 @@ impl Context {
         if limb < num_q {
             limb
         } else {
-            self.params.q.len() + (limb - num_q)
+            self.params.q().len() + (limb - num_q)
         }
     }
 

@@ -86,7 +86,7 @@ impl Encoder {
             coeffs[i * gap] = z.re * scale;
             coeffs[n / 2 + i * gap] = z.im * scale;
         }
-        let bound = (self.ctx.params().q[..=level].iter().map(|&q| (q as f64).log2()).sum::<f64>() - 1.0).min(126.0);
+        let bound = (self.ctx.params().q()[..=level].iter().map(|&q| (q as f64).log2()).sum::<f64>() - 1.0).min(126.0);
         if coeffs.iter().any(|c| c.abs().log2() >= bound) {
             return Err(CkksError::ScaleOutOfBounds(format!(
                 "encoded coefficients exceed 2^{bound:.0} (values too large for scale {scale:e})"
@@ -203,7 +203,7 @@ pub(crate) fn check_scale(scale: f64, level: usize, ctx: &Context) -> Result<()>
     if level > ctx.max_level() {
         return Err(CkksError::LevelExhausted { needed: level, level: ctx.max_level() });
     }
-    let log_q: f64 = ctx.params().q[..=level].iter().map(|&q| (q as f64).log2()).sum();
+    let log_q: f64 = ctx.params().q()[..=level].iter().map(|&q| (q as f64).log2()).sum();
     if !scale.is_finite() || scale < 1.0 || scale.log2() >= log_q - 1.0 {
         return Err(CkksError::ScaleOutOfBounds(format!(
             "scale {scale:e} must be ≥ 1 and < 2^{:.0} at level {level}",

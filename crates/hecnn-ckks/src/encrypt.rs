@@ -1,15 +1,17 @@
-//! Encryption (public or secret key) and decryption.
+//! Public-key encryption (anyone holding the public key), and the
+//! expansion of a seeded ciphertext's uniform part (the server does it on
+//! load). Decryption and secret-key encryption are client-side: `decrypt`.
 
 use crate::ciphertext::{Ciphertext, Plaintext};
 use crate::context::Context;
 use crate::error::Result;
 use crate::keys::public::PublicKey;
-use crate::keys::secret::SecretKey;
 use crate::keys::switching::mod_down;
-use crate::ring::sampling::{fill_uniform, gaussian, os_seed, seeded_rng, ternary};
+use crate::ring::sampling::{fill_uniform, gaussian, os_seed, seeded_rng, ternary, wipe_rng};
 use crate::ring::RnsPoly;
 use rayon::prelude::*;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 fn check_fp(ctx: &Context, found: u64) -> Result<()> {
     ctx.check_fingerprint(found)
@@ -39,10 +41,12 @@ impl Encryptor {
         let num_q = pt.poly.num_q;
         let num_p = ctx.num_p();
         let mut rng = seeded_rng(&os_seed(), 0);
-        let v: Vec<i64> = ternary(&mut rng, ctx.n()).into_iter().map(i64::from).collect();
-        let e0 = gaussian(&mut rng, ctx.n());
-        let e1 = gaussian(&mut rng, ctx.n());
-        let v = ctx.poly_from_signed(&v, num_q, num_p);
+        // v, e_0, e_1 would decrypt the message if they leaked: wiped.
+        let v: Zeroizing<Vec<i64>> = Zeroizing::new(ternary(&mut rng, ctx.n()).into_iter().map(i64::from).collect());
+        let e0 = Zeroizing::new(gaussian(&mut rng, ctx.n()));
+        let e1 = Zeroizing::new(gaussian(&mut rng, ctx.n()));
+        wipe_rng(&mut rng);
+        let v = Zeroizing::new(ctx.poly_from_signed(&v, num_q, num_p));
         let mut c0 = ctx.poly_from_signed(&e0, num_q, num_p);
         let mut c1 = ctx.poly_from_signed(&e1, num_q, num_p);
         let b = restrict(&self.pk.b, num_q);
@@ -55,68 +59,7 @@ impl Encryptor {
         let mut c0 = mod_down(ctx, &c0);
         let c1 = mod_down(ctx, &c1);
         ctx.add_assign(&mut c0, &pt.poly);
-        Ok(Ciphertext {
-            parts: vec![c0, c1],
-            c1_seed: None,
-            scale: pt.scale,
-            slots: pt.slots,
-            fingerprint: ctx.fingerprint(),
-        })
-    }
-}
-
-/// Secret-key side: decryption, and secret-key encryption whose uniform part
-/// is a 32-byte seed (half-size uploads).
-#[derive(Debug)]
-pub struct Decryptor<'a> {
-    sk: &'a SecretKey,
-}
-
-impl<'a> Decryptor<'a> {
-    /// Decryptor holding a borrowed secret key.
-    pub fn new(sk: &'a SecretKey) -> Self {
-        Self { sk }
-    }
-
-    /// `m = c_0 + c_1·s (+ c_2·s²)`.
-    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
-        let ctx = &self.sk.ctx;
-        check_fp(ctx, ct.fingerprint)?;
-        let num_q = ct.parts[0].num_q;
-        let s = self.sk.ntt_restricted(num_q, false);
-        let mut m = ct.parts[0].clone();
-        let mut s_pow = s.clone();
-        for (i, part) in ct.parts.iter().enumerate().skip(1) {
-            if i > 1 {
-                ctx.mul_assign(&mut s_pow, &s);
-            }
-            let mut t = part.clone();
-            ctx.mul_assign(&mut t, &s_pow);
-            ctx.add_assign(&mut m, &t);
-        }
-        Ok(Plaintext { poly: m, scale: ct.scale, slots: ct.slots, fingerprint: ct.fingerprint })
-    }
-
-    /// `(−a·s + e + m, a)` with `a` expanded from a fresh seed.
-    pub fn encrypt_symmetric(&self, pt: &Plaintext) -> Result<Ciphertext> {
-        let ctx = &self.sk.ctx;
-        check_fp(ctx, pt.fingerprint)?;
-        let num_q = pt.poly.num_q;
-        let seed = os_seed();
-        let a = expand_ciphertext_a(ctx, &seed, num_q);
-        let e = gaussian(&mut seeded_rng(&os_seed(), 0), ctx.n());
-        let mut c0 = ctx.poly_from_signed(&e, num_q, 0);
-        let mut as_ = a.clone();
-        ctx.mul_assign(&mut as_, &self.sk.ntt_restricted(num_q, false));
-        ctx.sub_assign(&mut c0, &as_);
-        ctx.add_assign(&mut c0, &pt.poly);
-        Ok(Ciphertext {
-            parts: vec![c0, a],
-            c1_seed: Some(seed),
-            scale: pt.scale,
-            slots: pt.slots,
-            fingerprint: ctx.fingerprint(),
-        })
+        Ok(Ciphertext { parts: vec![c0, c1], scale: pt.scale, slots: pt.slots, fingerprint: ctx.fingerprint() })
     }
 }
 

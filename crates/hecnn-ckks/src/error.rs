@@ -1,5 +1,6 @@
 //! Typed errors of the CKKS library.
 
+use crate::keys::KeySetId;
 use thiserror::Error;
 
 /// Everything that can go wrong in `hecnn-ckks`, by cause.
@@ -44,6 +45,12 @@ pub enum CkksError {
     /// Bootstrapping keys absent or made for other slot counts.
     #[error("missing bootstrapping keys: {0}")]
     MissingBootstrapKeys(String),
+    /// Keys or files of two different key sets were combined.
+    #[error("key-set mismatch: made by key set {found}, expected key set {expected}")]
+    KeySetMismatch { expected: KeySetId, found: KeySetId },
+    /// A secret key that does not belong with the public keys it was checked against.
+    #[error("the secret key does not match the public keys: {0}")]
+    KeyCheck(String),
     /// Serialized bytes that cannot be loaded.
     #[error("format error: {0}")]
     Format(#[from] FormatError),
@@ -76,6 +83,16 @@ pub enum FormatError {
     /// Bytes after the end of the object.
     #[error("{0} trailing bytes")]
     TrailingBytes(usize),
+    /// Made for another key set than the caller's.
+    #[error("made for key set {found}, expected key set {expected}")]
+    KeySetMismatch { expected: KeySetId, found: KeySetId },
+    /// A file written for another role or index (e.g. a data ciphertext
+    /// where a model ciphertext belongs).
+    #[error("labelled {found:?}, expected {expected:?}")]
+    LabelMismatch { expected: String, found: String },
+    /// Parameters that are valid but are not one of this build's presets.
+    #[error("parameter set {0:?} is not one of this build's presets")]
+    UnknownParameterSet(String),
     /// The parameters in the file are insecure and the caller did not opt in.
     #[error("insecure parameters refused (load with the insecure opt-in to allow)")]
     InsecureRefused,

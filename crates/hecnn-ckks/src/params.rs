@@ -1,7 +1,7 @@
 //! Parameter sets, named presets and the 128-bit security check.
 
 use crate::error::{CkksError, Result};
-use crate::ring::primes::{ntt_primes, PrimeSide};
+use crate::ring::primes::{is_prime, ntt_primes, PrimeSide};
 use serde::{Deserialize, Serialize};
 
 /// Largest log2(QP) giving 128-bit classical security for a uniform ternary
@@ -96,17 +96,6 @@ impl Preset {
         }
     }
 
-    /// Levels left for computation after a bootstrap with the default
-    /// [`crate::circuits::BootstrapConfig`] (`None`: not bootstrappable).
-    pub fn levels_after_bootstrap(self) -> Option<usize> {
-        match self {
-            Preset::Bootstrappable => {
-                crate::circuits::BootstrapConfig::default().levels_left(self.params().max_level())
-            }
-            _ => None,
-        }
-    }
-
     /// Builds the parameter set (checked for 128-bit security).
     pub fn params(self) -> Parameters {
         let (log_n, chain, dnum): (u32, Vec<u32>, usize) = match self {
@@ -114,9 +103,7 @@ impl Preset {
             Preset::Medium => (15, chain(60, 40, 14), 3),
             Preset::Deep => (16, chain(60, 40, 29), 3),
             Preset::Training2Iter => (15, chain(60, 40, 9), 2),
-            Preset::Bootstrappable => {
-                (16, crate::circuits::BootstrapConfig::default().chain_bits(Self::BOOTSTRAPPABLE_COMPUTATION_LEVELS), 5)
-            }
+            Preset::Bootstrappable => (16, bootstrappable_chain(), 5),
         };
         Parameters::new(self.name(), log_n, &chain, dnum, 40).expect("presets are valid and secure")
     }
@@ -130,31 +117,49 @@ impl Preset {
     pub const BOOTSTRAPPABLE_COMPUTATION_LEVELS: usize = 11;
 }
 
+/// The `bootstrappable` chain, bottom first: q_0 (60 bits: room for the
+/// message ratio), the computation levels and SlotsToCoeffs' 3 levels (40),
+/// then EvalMod's 9 and CoeffsToSlots' 4 levels (60). The shape belongs to
+/// `circuits::BootstrapConfig::default()`; a test there checks that
+/// `chain_bits` gives exactly this, so parameters do not depend on circuits.
+fn bootstrappable_chain() -> Vec<u32> {
+    const STC_LEVELS: usize = 3;
+    const EVAL_MOD_AND_CTS_LEVELS: usize = 9 + 4;
+    let mut bits = chain(60, 40, Preset::BOOTSTRAPPABLE_COMPUTATION_LEVELS + STC_LEVELS);
+    bits.extend(std::iter::repeat_n(60, EVAL_MOD_AND_CTS_LEVELS));
+    bits
+}
+
 fn chain(first: u32, rest: u32, count: usize) -> Vec<u32> {
     std::iter::once(first).chain(std::iter::repeat_n(rest, count)).collect()
 }
 
 /// A complete CKKS parameter set. The primes themselves (not only their
 /// sizes) are part of it, so the fingerprint pins down the exact ring.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// The fields are private and there is no `Deserialize`: a value exists
+/// only after [`Parameters::new`], [`Parameters::insecure_for_tests`] or
+/// [`Parameters::from_bytes`], all of which run [`Parameters::validate`], so
+/// every limit the arithmetic relies on holds for every `Parameters`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Parameters {
-    /// Name for reports (preset name or "custom").
-    pub name: String,
-    /// log2 of the ring degree N.
-    pub log_n: u32,
-    /// Ciphertext primes q_0..q_L (q_0 first, rescaling drops from the end).
-    pub q: Vec<u64>,
-    /// Special primes p_0..p_{k-1} for hybrid key switching.
-    pub p: Vec<u64>,
-    /// Number of key-switching digits.
-    pub dnum: usize,
-    /// Default scale is 2^log_scale.
-    pub log_scale: u32,
-    /// Secret-key distribution.
-    pub secret: SecretDistribution,
-    /// Set only by [`Parameters::insecure_for_tests`].
-    pub insecure: bool,
+    name: String,
+    log_n: u32,
+    q: Vec<u64>,
+    p: Vec<u64>,
+    dnum: usize,
+    log_scale: u32,
+    secret: SecretDistribution,
+    insecure: bool,
 }
+
+/// Most primes in one key-switching digit, and most special primes plus one:
+/// the basis conversions accumulate that many 120-bit products in 128 bits.
+pub const MAX_CONVERSION_TERMS: usize = 32;
+/// Most ciphertext primes in a chain.
+pub const MAX_Q_PRIMES: usize = 64;
+/// Largest prime the modular arithmetic accepts (exclusive): 2^61.
+pub const MAX_PRIME: u64 = 1 << 61;
 
 impl Parameters {
     /// Parameters with primes of the given bit sizes (first entry: q_0, then
@@ -215,7 +220,7 @@ impl Parameters {
         let k = ((max_digit_bits - 2.0) / 60.0).ceil().max(1.0) as usize;
         let p = ntt_primes(60, k, two_n, PrimeSide::Below, &q)
             .ok_or_else(|| CkksError::InvalidParameters("not enough special primes".into()))?;
-        Ok(Self {
+        let params = Self {
             name: name.to_string(),
             log_n,
             q,
@@ -224,7 +229,124 @@ impl Parameters {
             log_scale,
             secret: SecretDistribution::UniformTernary,
             insecure,
-        })
+        };
+        params.validate()?;
+        Ok(params)
+    }
+
+    /// Assembles a parameter set read from bytes; [`Parameters::validate`]
+    /// is the caller's next step.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        name: String,
+        log_n: u32,
+        q: Vec<u64>,
+        p: Vec<u64>,
+        dnum: usize,
+        log_scale: u32,
+        secret: SecretDistribution,
+        insecure: bool,
+    ) -> Self {
+        Self { name, log_n, q, p, dnum, log_scale, secret, insecure }
+    }
+
+    /// Every limit the ring arithmetic relies on: ring degree, prime counts
+    /// and sizes, NTT-friendliness, primality, no prime twice (in q or p or
+    /// both), digit and special-prime counts within the 128-bit lazy
+    /// accumulation, P covering the largest digit, and a sane scale. Run on
+    /// every construction path, so [`crate::Context::new`] cannot panic.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(CkksError::InvalidParameters(m));
+        if !(if self.insecure { 4..=17 } else { 12..=17 }).contains(&self.log_n) {
+            return bad(format!("log_n = {} out of range", self.log_n));
+        }
+        if self.q.is_empty() || self.q.len() > MAX_Q_PRIMES {
+            return bad(format!("{} ciphertext primes (need 1 to {MAX_Q_PRIMES})", self.q.len()));
+        }
+        if self.p.is_empty() || self.p.len() + 1 > MAX_CONVERSION_TERMS {
+            return bad(format!("{} special primes (need 1 to {})", self.p.len(), MAX_CONVERSION_TERMS - 1));
+        }
+        if self.dnum == 0 || self.dnum > self.q.len() {
+            return bad(format!("dnum = {} must be in 1..={}", self.dnum, self.q.len()));
+        }
+        if self.digit_size() > MAX_CONVERSION_TERMS {
+            return bad(format!("more than {MAX_CONVERSION_TERMS} primes per digit"));
+        }
+        if !(10..=60).contains(&self.log_scale) {
+            return bad(format!("log_scale = {} outside 10..=60", self.log_scale));
+        }
+        let two_n = 2u64 << self.log_n;
+        let mut seen = std::collections::BTreeSet::new();
+        for &x in self.q.iter().chain(&self.p) {
+            if !(1 << 17..MAX_PRIME).contains(&x) || x % two_n != 1 || !is_prime(x) {
+                return bad(format!("{x} is not an NTT-friendly prime below 2^61 for N = 2^{}", self.log_n));
+            }
+            if !seen.insert(x) {
+                return bad(format!("prime {x} appears twice"));
+            }
+        }
+        if let SecretDistribution::SparseTernary { hamming_weight } = self.secret {
+            if hamming_weight == 0 || hamming_weight > self.n() {
+                return bad(format!("hamming weight {hamming_weight}"));
+            }
+        }
+        let p_bits: f64 = self.p.iter().map(|&x| (x as f64).log2()).sum();
+        if p_bits + 2.5 < self.max_digit_bits() {
+            return bad("special primes P smaller than a key-switching digit".into());
+        }
+        Ok(())
+    }
+
+    /// log2 of the largest key-switching digit's modulus.
+    fn max_digit_bits(&self) -> f64 {
+        self.q.chunks(self.digit_size()).map(|c| c.iter().map(|&x| (x as f64).log2()).sum::<f64>()).fold(0.0, f64::max)
+    }
+
+    /// Name for reports (the preset's name, or a custom one).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// log2 of the ring degree N.
+    pub fn log_n(&self) -> u32 {
+        self.log_n
+    }
+
+    /// Ciphertext primes q_0..q_L (q_0 first; rescaling drops from the end).
+    pub fn q(&self) -> &[u64] {
+        &self.q
+    }
+
+    /// Special primes p_0..p_{k-1} of hybrid key switching.
+    pub fn p(&self) -> &[u64] {
+        &self.p
+    }
+
+    /// Number of key-switching digits.
+    pub fn dnum(&self) -> usize {
+        self.dnum
+    }
+
+    /// The default scale is 2^log_scale.
+    pub fn log_scale(&self) -> u32 {
+        self.log_scale
+    }
+
+    /// Distribution of the secret key.
+    pub fn secret(&self) -> SecretDistribution {
+        self.secret
+    }
+
+    /// Made by [`Parameters::insecure_for_tests`] (refused by loaders
+    /// unless the caller opts in).
+    pub fn is_insecure(&self) -> bool {
+        self.insecure
+    }
+
+    /// The preset these parameters are exactly equal to, if any: what a
+    /// server that only runs its own parameter sets accepts.
+    pub fn preset(&self) -> Option<Preset> {
+        Preset::from_name(&self.name).ok().filter(|p| p.params() == *self)
     }
 
     /// Ring degree N.

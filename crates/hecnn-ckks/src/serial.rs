@@ -1,22 +1,27 @@
 //! Versioned binary format for parameters, keys, plaintexts and ciphertexts.
 //!
 //! Layout: `magic "HECNNCK\0"`, `version: u16`, `kind: u8`, `reserved: u8`,
-//! `fingerprint: u64`, `body_len: u64`, body, `blake3(header ‖ body)`.
+//! `fingerprint: u64`, `key_set: [u8; 16]`, `label_len: u8`, `label`,
+//! `body_len: u64`, body, `blake3(header ‖ body)`. The key set and the label
+//! (the file's role and index, e.g. `upload/x/0/3`) sit inside the
+//! checksummed header, so a file of another key set or another role is
+//! refused by name instead of decrypting to noise — or, worse, to data.
 //! Residues are bit-packed at the width of their modulus; uniform "a" parts
 //! are stored as their 32-byte seed. Every load checks the magic, version,
 //! kind, checksum, parameter fingerprint, every count against the context
 //! and every residue against its modulus, and returns a typed
 //! [`FormatError`] — never panics.
 
-use crate::ciphertext::{Ciphertext, Plaintext};
+use crate::ciphertext::{Ciphertext, Plaintext, SeededCiphertext};
 use crate::circuits::bootstrap::{encapsulation_context, BootstrapKeys};
 use crate::context::Context;
 use crate::error::{CkksError, FormatError, Result};
 use crate::keys::public::{GaloisKeys, PublicKey, RelinKey};
+#[cfg(feature = "client")]
 use crate::keys::secret::SecretKey;
 use crate::keys::switching::SwitchingKey;
-use crate::params::{Parameters, SecretDistribution};
-use crate::ring::primes::is_prime;
+use crate::keys::KeySetId;
+use crate::params::{Parameters, SecretDistribution, MAX_CONVERSION_TERMS, MAX_PRIME, MAX_Q_PRIMES};
 use crate::ring::RnsPoly;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,9 +30,68 @@ use zeroize::Zeroizing;
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"HECNNCK\0";
 /// Format version written and read by this build.
-pub const VERSION: u16 = 2;
-const HEADER_LEN: usize = 8 + 2 + 1 + 1 + 8 + 8;
+pub const VERSION: u16 = 3;
+/// Header bytes before the label.
+const FIXED_HEADER_LEN: usize = 8 + 2 + 1 + 1 + 8 + 16 + 1;
+/// Header bytes with an empty label (the smallest header).
+const HEADER_LEN: usize = FIXED_HEADER_LEN + 8;
 const CHECKSUM_LEN: usize = 32;
+/// Longest label.
+pub const MAX_LABEL_LEN: usize = 64;
+
+/// What a file belongs to: its key set and its role/index label. Written in
+/// the checksummed header; readers compare it with what they expect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    key_set: KeySetId,
+    label: String,
+}
+
+impl Binding {
+    /// A binding; the label is 1 to [`MAX_LABEL_LEN`] printable ASCII bytes.
+    pub fn new(key_set: KeySetId, label: impl Into<String>) -> Result<Self> {
+        let label = label.into();
+        if label.is_empty() || label.len() > MAX_LABEL_LEN || !label.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(FormatError::InvalidField { field: "label", reason: format!("{label:?}") }.into());
+        }
+        Ok(Self { key_set, label })
+    }
+
+    /// Fixed label of a key kind (keys carry their own key set).
+    fn fixed(key_set: KeySetId, label: &'static str) -> Self {
+        Self { key_set, label: label.to_string() }
+    }
+
+    /// The key set.
+    pub fn key_set(&self) -> KeySetId {
+        self.key_set
+    }
+
+    /// The label.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Fails unless `found` is this binding.
+    fn check(&self, found: &Binding) -> std::result::Result<(), FormatError> {
+        if found.key_set != self.key_set {
+            return Err(FormatError::KeySetMismatch { expected: self.key_set, found: found.key_set });
+        }
+        if found.label != self.label {
+            return Err(FormatError::LabelMismatch { expected: self.label.clone(), found: found.label.clone() });
+        }
+        Ok(())
+    }
+}
+
+const PARAMS_LABEL: &str = "params";
+const PUBLIC_KEY_LABEL: &str = "public-key";
+const RELIN_KEY_LABEL: &str = "relin-key";
+const GALOIS_KEYS_LABEL: &str = "galois-keys";
+const BOOTSTRAP_KEYS_LABEL: &str = "bootstrap-keys";
+const BOOTSTRAP_GALOIS_LABEL: &str = "bootstrap-keys/galois";
+#[cfg(feature = "client")]
+const SECRET_KEY_LABEL: &str = "secret-key";
 
 /// What a file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +113,8 @@ pub enum Kind {
     SecretKey = 7,
     /// [`BootstrapKeys`].
     BootstrapKeys = 8,
+    /// [`SeededCiphertext`].
+    SeededCiphertext = 9,
 }
 
 // ---------------------------------------------------------------- writing
@@ -153,9 +219,9 @@ impl<'s> Writer<'s> {
     }
 
     /// `header ‖ body ‖ blake3(header ‖ body)`.
-    fn envelope(&mut self, kind: Kind, fingerprint: u64, body: Body<'_>) {
+    fn envelope(&mut self, kind: Kind, fingerprint: u64, binding: &Binding, body: Body<'_>) {
         if self.sink.is_none() {
-            self.len += (HEADER_LEN + CHECKSUM_LEN) as u64;
+            self.len += (HEADER_LEN + binding.label.len() + CHECKSUM_LEN) as u64;
             body(self);
             return;
         }
@@ -170,6 +236,9 @@ impl<'s> Writer<'s> {
         self.u16(VERSION);
         self.put(&[kind as u8, 0]);
         self.u64(fingerprint);
+        self.put(&binding.key_set.0);
+        self.u8(binding.label.len() as u8);
+        self.put(binding.label.as_bytes());
         self.u64(body_len);
         let start = self.len;
         body(self);
@@ -191,24 +260,30 @@ impl<'s> Writer<'s> {
 }
 
 /// Length of one serialized object, without serializing it.
-fn serialized_len(kind: Kind, fingerprint: u64, body: Body<'_>) -> u64 {
+fn serialized_len(kind: Kind, fingerprint: u64, binding: &Binding, body: Body<'_>) -> u64 {
     let mut c = Writer::counter();
-    c.envelope(kind, fingerprint, body);
+    c.envelope(kind, fingerprint, binding, body);
     c.len
 }
 
 /// One object streamed to `out`; returns the bytes written.
-fn write_object(out: &mut dyn std::io::Write, kind: Kind, fingerprint: u64, body: Body<'_>) -> std::io::Result<u64> {
+fn write_object(
+    out: &mut dyn std::io::Write,
+    kind: Kind,
+    fingerprint: u64,
+    binding: &Binding,
+    body: Body<'_>,
+) -> std::io::Result<u64> {
     let mut w = Writer::streaming(out);
-    w.envelope(kind, fingerprint, body);
+    w.envelope(kind, fingerprint, binding, body);
     w.finish()
 }
 
 /// One object in memory, allocated once at its exact length.
-fn to_vec(kind: Kind, fingerprint: u64, body: Body<'_>) -> Vec<u8> {
-    let len = serialized_len(kind, fingerprint, body);
+fn to_vec(kind: Kind, fingerprint: u64, binding: &Binding, body: Body<'_>) -> Vec<u8> {
+    let len = serialized_len(kind, fingerprint, binding, body);
     let mut out = Vec::with_capacity(usize::try_from(len).expect("object fits in memory"));
-    write_object(&mut out, kind, fingerprint, body).expect("writing to memory cannot fail");
+    write_object(&mut out, kind, fingerprint, binding, body).expect("writing to memory cannot fail");
     out
 }
 
@@ -238,14 +313,20 @@ struct Reader<'a> {
     base: usize,
 }
 
+/// What an envelope's header says about its object.
+struct Header {
+    fingerprint: u64,
+    binding: Binding,
+}
+
 impl<'a> Reader<'a> {
     /// Checks the envelope and returns a reader over the body.
-    fn open(bytes: &'a [u8], kind: Kind) -> std::result::Result<(Self, u64), FormatError> {
+    fn open(bytes: &'a [u8], kind: Kind) -> std::result::Result<(Self, Header), FormatError> {
+        if bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
         if bytes.len() < HEADER_LEN {
             return Err(FormatError::Truncated { offset: bytes.len(), needed: HEADER_LEN - bytes.len() });
-        }
-        if &bytes[..8] != MAGIC {
-            return Err(FormatError::BadMagic);
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
         if version != VERSION {
@@ -254,9 +335,26 @@ impl<'a> Reader<'a> {
         if bytes[10] != kind as u8 {
             return Err(FormatError::WrongKind { found: bytes[10], expected: kind as u8 });
         }
+        if bytes[11] != 0 {
+            return Err(FormatError::InvalidField { field: "reserved", reason: format!("{}", bytes[11]) });
+        }
         let fingerprint = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-        let body_len = u64::from_le_bytes(bytes[20..28].try_into().expect("8 bytes"));
-        let total = (HEADER_LEN as u64).checked_add(body_len).and_then(|x| x.checked_add(CHECKSUM_LEN as u64));
+        let key_set = KeySetId(bytes[20..36].try_into().expect("16 bytes"));
+        let label_len = bytes[36] as usize;
+        if label_len == 0 || label_len > MAX_LABEL_LEN {
+            return Err(FormatError::InvalidField { field: "label length", reason: format!("{label_len}") });
+        }
+        let header_len = HEADER_LEN + label_len;
+        if bytes.len() < header_len {
+            return Err(FormatError::Truncated { offset: bytes.len(), needed: header_len - bytes.len() });
+        }
+        let label = &bytes[FIXED_HEADER_LEN..FIXED_HEADER_LEN + label_len];
+        if !label.iter().all(u8::is_ascii_graphic) {
+            return Err(FormatError::InvalidField { field: "label", reason: "not printable ASCII".into() });
+        }
+        let label = String::from_utf8_lossy(label).into_owned();
+        let body_len = u64::from_le_bytes(bytes[header_len - 8..header_len].try_into().expect("8 bytes"));
+        let total = (header_len as u64).checked_add(body_len).and_then(|x| x.checked_add(CHECKSUM_LEN as u64));
         let total = match total {
             Some(t) if t <= bytes.len() as u64 => t as usize,
             Some(t) => {
@@ -271,7 +369,8 @@ impl<'a> Reader<'a> {
         if blake3::hash(content).as_bytes() != &bytes[total - CHECKSUM_LEN..total] {
             return Err(FormatError::Checksum);
         }
-        Ok((Self { body: &bytes[HEADER_LEN..total - CHECKSUM_LEN], pos: 0, base: HEADER_LEN }, fingerprint))
+        let reader = Self { body: &bytes[header_len..total - CHECKSUM_LEN], pos: 0, base: header_len };
+        Ok((reader, Header { fingerprint, binding: Binding { key_set, label } }))
     }
 
     fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], FormatError> {
@@ -370,57 +469,80 @@ fn check_fp(ctx: &Context, found: u64) -> std::result::Result<(), FormatError> {
     Ok(())
 }
 
+/// Opens a key's envelope: kind, parameters and the kind's fixed label;
+/// returns the reader and the key set the key belongs to.
+fn open_key<'a>(
+    ctx: &Context,
+    bytes: &'a [u8],
+    kind: Kind,
+    label: &'static str,
+) -> std::result::Result<(Reader<'a>, KeySetId), FormatError> {
+    let (r, h) = Reader::open(bytes, kind)?;
+    check_fp(ctx, h.fingerprint)?;
+    Binding::fixed(h.binding.key_set, label).check(&h.binding)?;
+    Ok((r, h.binding.key_set))
+}
+
 // ---------------------------------------------------------------- parameters
 
 impl Parameters {
-    /// Serializes the parameter set.
+    /// Serializes the parameter set (not bound to a key set: key sets may
+    /// share parameters; every key and ciphertext names them by fingerprint).
     pub fn to_bytes(&self) -> Vec<u8> {
-        to_vec(Kind::Parameters, self.fingerprint(), &|w| self.write_body(w))
+        to_vec(Kind::Parameters, self.fingerprint(), &Binding::fixed(KeySetId::NONE, PARAMS_LABEL), &|w| {
+            self.write_body(w)
+        })
     }
 
     fn write_body(&self, w: &mut Writer<'_>) {
-        let name = self.name.as_bytes();
+        let name = self.name().as_bytes();
         w.u16(name.len().min(255) as u16);
         w.bytes(&name[..name.len().min(255)]);
-        w.u32(self.log_n);
-        for list in [&self.q, &self.p] {
+        w.u32(self.log_n());
+        for list in [self.q(), self.p()] {
             w.u16(list.len() as u16);
             list.iter().for_each(|&x| w.u64(x));
         }
-        w.u16(self.dnum as u16);
-        w.u32(self.log_scale);
-        match self.secret {
+        w.u16(self.dnum() as u16);
+        w.u32(self.log_scale());
+        match self.secret() {
             SecretDistribution::UniformTernary => w.u8(0),
             SecretDistribution::SparseTernary { hamming_weight } => {
                 w.u8(1);
                 w.u32(hamming_weight as u32);
             }
         }
-        w.u8(self.insecure as u8);
+        w.u8(self.is_insecure() as u8);
     }
 
-    /// Loads and validates a parameter set. Insecure sets are refused unless
-    /// `allow_insecure` (tests only).
+    /// Loads a parameter set. Without `allow_insecure` only this build's
+    /// presets are accepted — a server runs parameter sets it would have
+    /// generated itself, nothing crafted — and with it any set that passes
+    /// [`Parameters::validate`] (tests).
     pub fn from_bytes(bytes: &[u8], allow_insecure: bool) -> Result<Self> {
-        let (mut r, fp) = Reader::open(bytes, Kind::Parameters)?;
+        let (mut r, h) = Reader::open(bytes, Kind::Parameters)?;
+        Binding::fixed(KeySetId::NONE, PARAMS_LABEL).check(&h.binding)?;
         let name_len = r.u16()? as usize;
+        if name_len > 255 {
+            return Err(FormatError::InvalidField { field: "name", reason: format!("{name_len} bytes") }.into());
+        }
         let name = String::from_utf8(r.take(name_len)?.to_vec())
             .map_err(|_| FormatError::InvalidField { field: "name", reason: "not UTF-8".into() })?;
         let log_n = r.u32()?;
         if !(4..=17).contains(&log_n) {
             return Err(FormatError::InvalidField { field: "log_n", reason: format!("{log_n}") }.into());
         }
-        let two_n = 2u64 << log_n;
         let mut lists = [Vec::new(), Vec::new()];
         for (li, list) in lists.iter_mut().enumerate() {
             let count = r.u16()? as usize;
-            if count == 0 || count > 64 {
+            let max = if li == 0 { MAX_Q_PRIMES } else { MAX_CONVERSION_TERMS - 1 };
+            if count == 0 || count > max {
                 let field = if li == 0 { "q count" } else { "p count" };
-                return Err(FormatError::InvalidField { field, reason: format!("{count}") }.into());
+                return Err(FormatError::InvalidField { field, reason: format!("{count} (at most {max})") }.into());
             }
             for _ in 0..count {
                 let q = r.u64()?;
-                if q >= 1 << 61 || q % two_n != 1 || !is_prime(q) || list.contains(&q) {
+                if q >= MAX_PRIME {
                     return Err(FormatError::InvalidField { field: "prime", reason: format!("{q}") }.into());
                 }
                 list.push(q);
@@ -428,22 +550,10 @@ impl Parameters {
         }
         let [q, p] = lists;
         let dnum = r.u16()? as usize;
-        if dnum == 0 || dnum > q.len() || q.len().div_ceil(dnum) > 32 {
-            return Err(FormatError::InvalidField { field: "dnum", reason: format!("{dnum}") }.into());
-        }
         let log_scale = r.u32()?;
-        if !(10..=60).contains(&log_scale) {
-            return Err(FormatError::InvalidField { field: "log_scale", reason: format!("{log_scale}") }.into());
-        }
         let secret = match r.u8()? {
             0 => SecretDistribution::UniformTernary,
-            1 => {
-                let h = r.u32()? as usize;
-                if h == 0 || h > 1 << log_n {
-                    return Err(FormatError::InvalidField { field: "hamming weight", reason: format!("{h}") }.into());
-                }
-                SecretDistribution::SparseTernary { hamming_weight: h }
-            }
+            1 => SecretDistribution::SparseTernary { hamming_weight: r.u32()? as usize },
             t => {
                 return Err(
                     FormatError::InvalidField { field: "secret distribution", reason: format!("tag {t}") }.into()
@@ -456,23 +566,19 @@ impl Parameters {
             t => return Err(FormatError::InvalidField { field: "insecure flag", reason: format!("{t}") }.into()),
         };
         r.end()?;
-        let params = Parameters { name, log_n, q, p, dnum, log_scale, secret, insecure };
-        if params.fingerprint() != fp {
-            return Err(FormatError::ParameterMismatch { expected: params.fingerprint(), found: fp }.into());
+        let params = Parameters::from_parts(name, log_n, q, p, dnum, log_scale, secret, insecure);
+        if params.fingerprint() != h.fingerprint {
+            return Err(FormatError::ParameterMismatch { expected: params.fingerprint(), found: h.fingerprint }.into());
         }
-        let digit_bits = params
-            .q
-            .chunks(params.digit_size())
-            .map(|c| c.iter().map(|&x| (x as f64).log2()).sum::<f64>())
-            .fold(0.0, f64::max);
-        let p_bits: f64 = params.p.iter().map(|&x| (x as f64).log2()).sum();
-        if p_bits + 2.5 < digit_bits {
-            return Err(
-                FormatError::InvalidField { field: "special primes", reason: "P smaller than a digit".into() }.into()
-            );
+        params.validate()?;
+        if allow_insecure {
+            return Ok(params);
         }
-        if (insecure || params.check_security().is_err()) && !allow_insecure {
+        if insecure || params.check_security().is_err() {
             return Err(FormatError::InsecureRefused.into());
+        }
+        if params.preset().is_none() {
+            return Err(FormatError::UnknownParameterSet(params.name().to_string()).into());
         }
         Ok(params)
     }
@@ -481,64 +587,75 @@ impl Parameters {
 // ---------------------------------------------------------------- objects
 
 impl Ciphertext {
-    /// Serializes; a fresh secret-key ciphertext stores its `c_1` as a seed.
-    pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        to_vec(Kind::Ciphertext, self.fingerprint, &|w| self.write_body(ctx, w))
+    /// Serializes, bound to `binding` (key set and role label).
+    pub fn to_bytes(&self, ctx: &Context, binding: &Binding) -> Vec<u8> {
+        to_vec(Kind::Ciphertext, self.fingerprint, binding, &|w| self.write_body(ctx, w))
     }
 
     /// Length of [`Ciphertext::to_bytes`], computed without serializing.
-    pub fn serialized_len(&self, ctx: &Context) -> u64 {
-        serialized_len(Kind::Ciphertext, self.fingerprint, &|w| self.write_body(ctx, w))
+    pub fn serialized_len(&self, ctx: &Context, binding: &Binding) -> u64 {
+        serialized_len(Kind::Ciphertext, self.fingerprint, binding, &|w| self.write_body(ctx, w))
     }
 
     fn write_body(&self, ctx: &Context, w: &mut Writer<'_>) {
         w.f64(self.scale);
         w.u32(self.slots as u32);
         w.u8(self.parts.len() as u8);
-        match &self.c1_seed {
-            Some(seed) => {
-                w.u8(1);
-                w.bytes(seed);
-                w.poly(ctx, &self.parts[0]);
-            }
-            None => {
-                w.u8(0);
-                self.parts.iter().for_each(|p| w.poly(ctx, p));
-            }
-        }
+        self.parts.iter().for_each(|p| w.poly(ctx, p));
     }
 
-    /// Loads and validates a ciphertext for `ctx`.
-    pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8]) -> Result<Self> {
-        let (mut r, fp) = Reader::open(bytes, Kind::Ciphertext)?;
-        check_fp(ctx, fp)?;
+    /// Loads and validates a ciphertext for `ctx`, refusing one bound to
+    /// anything but `expected`.
+    pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8], expected: &Binding) -> Result<Self> {
+        let (mut r, h) = Reader::open(bytes, Kind::Ciphertext)?;
+        check_fp(ctx, h.fingerprint)?;
+        expected.check(&h.binding)?;
         let (scale, slots) = read_scale_slots(&mut r, ctx)?;
         let nparts = r.u8()? as usize;
         if !(2..=3).contains(&nparts) {
             return Err(FormatError::InvalidField { field: "parts", reason: format!("{nparts}") }.into());
         }
-        let seeded = r.u8()?;
-        let (parts, c1_seed) = match seeded {
-            1 if nparts == 2 => {
-                let seed = r.seed()?;
-                let c0 = r.poly(ctx, PolyShape { num_q: None, num_p: 0 })?;
-                let c1 = crate::encrypt::expand_ciphertext_a(ctx, &seed, c0.num_q);
-                (vec![c0, c1], Some(seed))
-            }
-            0 => {
-                let c0 = r.poly(ctx, PolyShape { num_q: None, num_p: 0 })?;
-                let shape = PolyShape { num_q: Some(c0.num_q), num_p: 0 };
-                let mut parts = vec![c0];
-                for _ in 1..nparts {
-                    parts.push(r.poly(ctx, shape)?);
-                }
-                (parts, None)
-            }
-            t => return Err(FormatError::InvalidField { field: "seed flag", reason: format!("{t}") }.into()),
-        };
+        let c0 = r.poly(ctx, PolyShape { num_q: None, num_p: 0 })?;
+        let shape = PolyShape { num_q: Some(c0.num_q), num_p: 0 };
+        let mut parts = vec![c0];
+        for _ in 1..nparts {
+            parts.push(r.poly(ctx, shape)?);
+        }
         r.end()?;
         check_scale_level(ctx, scale, parts[0].num_q - 1)?;
-        Ok(Ciphertext { parts, c1_seed, scale, slots, fingerprint: fp })
+        Ok(Ciphertext { parts, scale, slots, fingerprint: h.fingerprint })
+    }
+}
+
+impl SeededCiphertext {
+    /// Serializes `c_0` and the seed, bound to `binding`.
+    pub fn to_bytes(&self, ctx: &Context, binding: &Binding) -> Vec<u8> {
+        to_vec(Kind::SeededCiphertext, self.fingerprint, binding, &|w| self.write_body(ctx, w))
+    }
+
+    /// Length of [`SeededCiphertext::to_bytes`], computed without serializing.
+    pub fn serialized_len(&self, ctx: &Context, binding: &Binding) -> u64 {
+        serialized_len(Kind::SeededCiphertext, self.fingerprint, binding, &|w| self.write_body(ctx, w))
+    }
+
+    fn write_body(&self, ctx: &Context, w: &mut Writer<'_>) {
+        w.f64(self.scale);
+        w.u32(self.slots as u32);
+        w.bytes(&self.seed);
+        w.poly(ctx, &self.c0);
+    }
+
+    /// Loads and validates a seeded ciphertext bound to `expected`.
+    pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8], expected: &Binding) -> Result<Self> {
+        let (mut r, h) = Reader::open(bytes, Kind::SeededCiphertext)?;
+        check_fp(ctx, h.fingerprint)?;
+        expected.check(&h.binding)?;
+        let (scale, slots) = read_scale_slots(&mut r, ctx)?;
+        let seed = r.seed()?;
+        let c0 = r.poly(ctx, PolyShape { num_q: None, num_p: 0 })?;
+        r.end()?;
+        check_scale_level(ctx, scale, c0.num_q - 1)?;
+        Ok(SeededCiphertext { c0, seed, scale, slots, fingerprint: h.fingerprint })
     }
 }
 
@@ -557,31 +674,32 @@ fn check_scale_level(ctx: &Context, scale: f64, level: usize) -> Result<()> {
 }
 
 impl Plaintext {
-    /// Serializes the plaintext.
-    pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        to_vec(Kind::Plaintext, self.fingerprint, &|w| {
+    /// Serializes the plaintext, bound to `binding`.
+    pub fn to_bytes(&self, ctx: &Context, binding: &Binding) -> Vec<u8> {
+        to_vec(Kind::Plaintext, self.fingerprint, binding, &|w| {
             w.f64(self.scale);
             w.u32(self.slots as u32);
             w.poly(ctx, &self.poly);
         })
     }
 
-    /// Loads and validates a plaintext for `ctx`.
-    pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8]) -> Result<Self> {
-        let (mut r, fp) = Reader::open(bytes, Kind::Plaintext)?;
-        check_fp(ctx, fp)?;
+    /// Loads and validates a plaintext for `ctx` bound to `expected`.
+    pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8], expected: &Binding) -> Result<Self> {
+        let (mut r, h) = Reader::open(bytes, Kind::Plaintext)?;
+        check_fp(ctx, h.fingerprint)?;
+        expected.check(&h.binding)?;
         let (scale, slots) = read_scale_slots(&mut r, ctx)?;
         let poly = r.poly(ctx, PolyShape { num_q: None, num_p: 0 })?;
         r.end()?;
         check_scale_level(ctx, scale, poly.num_q - 1)?;
-        Ok(Plaintext { poly, scale, slots, fingerprint: fp })
+        Ok(Plaintext { poly, scale, slots, fingerprint: h.fingerprint })
     }
 }
 
 impl PublicKey {
     /// Serializes `b` and the seed of `a`.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        to_vec(Kind::PublicKey, self.fingerprint, &|w| {
+        to_vec(Kind::PublicKey, self.fingerprint, &Binding::fixed(self.key_set, PUBLIC_KEY_LABEL), &|w| {
             w.bytes(&self.seed);
             w.poly(ctx, &self.b);
         })
@@ -589,12 +707,11 @@ impl PublicKey {
 
     /// Loads a public key, re-expanding `a` from its seed.
     pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8]) -> Result<Self> {
-        let (mut r, fp) = Reader::open(bytes, Kind::PublicKey)?;
-        check_fp(ctx, fp)?;
+        let (mut r, key_set) = open_key(ctx, bytes, Kind::PublicKey, PUBLIC_KEY_LABEL)?;
         let seed = r.seed()?;
         let b = r.poly(ctx, PolyShape { num_q: Some(ctx.max_level() + 1), num_p: ctx.num_p() })?;
         r.end()?;
-        Ok(PublicKey { a: PublicKey::expand_a(ctx, &seed), b, seed, fingerprint: fp })
+        Ok(PublicKey { a: PublicKey::expand_a(ctx, &seed), b, seed, fingerprint: ctx.fingerprint(), key_set })
     }
 }
 
@@ -607,7 +724,7 @@ fn write_switching_key(w: &mut Writer<'_>, ctx: &Context, k: &SwitchingKey) {
 fn read_switching_key(r: &mut Reader<'_>, ctx: &Context) -> Result<SwitchingKey> {
     let seed = r.seed()?;
     let dnum = r.u16()? as usize;
-    if dnum != ctx.params().dnum {
+    if dnum != ctx.params().dnum() {
         return Err(FormatError::InvalidField { field: "dnum", reason: format!("{dnum}") }.into());
     }
     let shape = PolyShape { num_q: Some(ctx.max_level() + 1), num_p: ctx.num_p() };
@@ -616,41 +733,52 @@ fn read_switching_key(r: &mut Reader<'_>, ctx: &Context) -> Result<SwitchingKey>
 }
 
 impl RelinKey {
+    fn binding(&self) -> Binding {
+        Binding::fixed(self.key_set, RELIN_KEY_LABEL)
+    }
+
     /// Serializes the key (`b` parts and one seed).
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        to_vec(Kind::RelinKey, self.fingerprint, &|w| write_switching_key(w, ctx, &self.key))
+        to_vec(Kind::RelinKey, self.fingerprint, &self.binding(), &|w| write_switching_key(w, ctx, &self.key))
     }
 
     /// Length of [`RelinKey::to_bytes`], computed without serializing.
     pub fn serialized_len(&self, ctx: &Context) -> u64 {
-        serialized_len(Kind::RelinKey, self.fingerprint, &|w| write_switching_key(w, ctx, &self.key))
+        serialized_len(Kind::RelinKey, self.fingerprint, &self.binding(), &|w| write_switching_key(w, ctx, &self.key))
     }
 
-    /// Loads a relinearization key.
+    /// Loads a relinearization key (its key set is in [`RelinKey::key_set`]).
     pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8]) -> Result<Self> {
-        let (mut r, fp) = Reader::open(bytes, Kind::RelinKey)?;
-        check_fp(ctx, fp)?;
+        let (mut r, key_set) = open_key(ctx, bytes, Kind::RelinKey, RELIN_KEY_LABEL)?;
         let key = read_switching_key(&mut r, ctx)?;
         r.end()?;
-        Ok(RelinKey { key, fingerprint: fp })
+        Ok(RelinKey { key, fingerprint: ctx.fingerprint(), key_set })
     }
 }
 
 impl GaloisKeys {
     /// Serializes every key with its Galois element.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        to_vec(Kind::GaloisKeys, ctx.fingerprint(), &|w| self.write_body(ctx, w))
+        to_vec(Kind::GaloisKeys, ctx.fingerprint(), &self.binding(GALOIS_KEYS_LABEL), &|w| self.write_body(ctx, w))
     }
 
     /// Streams [`GaloisKeys::to_bytes`] to `out` (a few MiB buffered, not the
     /// whole key set); returns the bytes written.
     pub fn write_to(&self, ctx: &Context, out: &mut dyn std::io::Write) -> std::io::Result<u64> {
-        write_object(out, Kind::GaloisKeys, ctx.fingerprint(), &|w| self.write_body(ctx, w))
+        write_object(out, Kind::GaloisKeys, ctx.fingerprint(), &self.binding(GALOIS_KEYS_LABEL), &|w| {
+            self.write_body(ctx, w)
+        })
     }
 
     /// Length of [`GaloisKeys::to_bytes`], computed without serializing.
     pub fn serialized_len(&self, ctx: &Context) -> u64 {
-        serialized_len(Kind::GaloisKeys, ctx.fingerprint(), &|w| self.write_body(ctx, w))
+        serialized_len(Kind::GaloisKeys, ctx.fingerprint(), &self.binding(GALOIS_KEYS_LABEL), &|w| {
+            self.write_body(ctx, w)
+        })
+    }
+
+    fn binding(&self, label: &'static str) -> Binding {
+        Binding::fixed(self.key_set, label)
     }
 
     fn write_body(&self, ctx: &Context, w: &mut Writer<'_>) {
@@ -663,8 +791,11 @@ impl GaloisKeys {
 
     /// Loads Galois keys.
     pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8]) -> Result<Self> {
-        let (mut r, fp) = Reader::open(bytes, Kind::GaloisKeys)?;
-        check_fp(ctx, fp)?;
+        Self::from_bytes_labelled(ctx, bytes, GALOIS_KEYS_LABEL)
+    }
+
+    fn from_bytes_labelled(ctx: &Arc<Context>, bytes: &[u8], label: &'static str) -> Result<Self> {
+        let (mut r, key_set) = open_key(ctx, bytes, Kind::GaloisKeys, label)?;
         let count = r.u32()? as usize;
         if count > ctx.n() {
             return Err(FormatError::InvalidField { field: "key count", reason: format!("{count}") }.into());
@@ -679,27 +810,31 @@ impl GaloisKeys {
             keys.insert(g, read_switching_key(&mut r, ctx)?);
         }
         r.end()?;
-        Ok(GaloisKeys { keys, fingerprint: fp })
+        Ok(GaloisKeys { keys, fingerprint: ctx.fingerprint(), key_set })
     }
 }
 
 impl BootstrapKeys {
+    fn binding(&self) -> Binding {
+        Binding::fixed(self.key_set, BOOTSTRAP_KEYS_LABEL)
+    }
+
     /// Serializes the slot counts, the dense→sparse key (in its two-prime
     /// ring q_0·p_0), the sparse→dense key and the Galois keys; every `a`
     /// part is a 32-byte seed.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
-        to_vec(Kind::BootstrapKeys, self.fingerprint, &|w| self.write_body(ctx, w))
+        to_vec(Kind::BootstrapKeys, self.fingerprint, &self.binding(), &|w| self.write_body(ctx, w))
     }
 
     /// Streams [`BootstrapKeys::to_bytes`] to `out` with a few MiB buffered
-    /// (the keys are ≈ 3.6 GB at N=2^16); returns the bytes written.
+    /// (the keys are ≈ 3 GB at N=2^16); returns the bytes written.
     pub fn write_to(&self, ctx: &Context, out: &mut dyn std::io::Write) -> std::io::Result<u64> {
-        write_object(out, Kind::BootstrapKeys, self.fingerprint, &|w| self.write_body(ctx, w))
+        write_object(out, Kind::BootstrapKeys, self.fingerprint, &self.binding(), &|w| self.write_body(ctx, w))
     }
 
     /// Length of [`BootstrapKeys::to_bytes`], computed without serializing.
     pub fn serialized_len(&self, ctx: &Context) -> u64 {
-        serialized_len(Kind::BootstrapKeys, self.fingerprint, &|w| self.write_body(ctx, w))
+        serialized_len(Kind::BootstrapKeys, self.fingerprint, &self.binding(), &|w| self.write_body(ctx, w))
     }
 
     fn write_body(&self, ctx: &Context, w: &mut Writer<'_>) {
@@ -707,14 +842,14 @@ impl BootstrapKeys {
         self.slots.iter().for_each(|&s| w.u32(s as u32));
         write_switching_key(w, &self.encapsulation, &self.to_sparse);
         write_switching_key(w, ctx, &self.to_dense);
-        w.u64(self.galois.serialized_len(ctx));
-        w.envelope(Kind::GaloisKeys, ctx.fingerprint(), &|w| self.galois.write_body(ctx, w));
+        let galois = self.galois.binding(BOOTSTRAP_GALOIS_LABEL);
+        w.u64(serialized_len(Kind::GaloisKeys, ctx.fingerprint(), &galois, &|w| self.galois.write_body(ctx, w)));
+        w.envelope(Kind::GaloisKeys, ctx.fingerprint(), &galois, &|w| self.galois.write_body(ctx, w));
     }
 
     /// Loads bootstrapping keys.
     pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8]) -> Result<Self> {
-        let (mut r, fp) = Reader::open(bytes, Kind::BootstrapKeys)?;
-        check_fp(ctx, fp)?;
+        let (mut r, key_set) = open_key(ctx, bytes, Kind::BootstrapKeys, BOOTSTRAP_KEYS_LABEL)?;
         let count = r.u32()? as usize;
         if count > 32 {
             return Err(FormatError::InvalidField { field: "slot count", reason: format!("{count}") }.into());
@@ -722,7 +857,7 @@ impl BootstrapKeys {
         let mut slots = Vec::with_capacity(count);
         for _ in 0..count {
             let s = r.u32()? as usize;
-            if !s.is_power_of_two() || s > ctx.n() / 2 {
+            if !s.is_power_of_two() || s < 2 || s > ctx.n() / 2 || slots.contains(&s) {
                 return Err(FormatError::InvalidField { field: "slots", reason: format!("{s}") }.into());
             }
             slots.push(s);
@@ -731,24 +866,33 @@ impl BootstrapKeys {
         let to_sparse = read_switching_key(&mut r, &encapsulation)?;
         let to_dense = read_switching_key(&mut r, ctx)?;
         let len = r.u64()?;
-        let galois = GaloisKeys::from_bytes(ctx, r.take(usize::try_from(len).unwrap_or(usize::MAX))?)?;
+        let galois = GaloisKeys::from_bytes_labelled(
+            ctx,
+            r.take(usize::try_from(len).unwrap_or(usize::MAX))?,
+            BOOTSTRAP_GALOIS_LABEL,
+        )?;
         r.end()?;
-        Ok(BootstrapKeys { to_sparse, encapsulation, to_dense, galois, slots, fingerprint: fp })
+        if galois.key_set != key_set {
+            return Err(FormatError::KeySetMismatch { expected: key_set, found: galois.key_set }.into());
+        }
+        Ok(BootstrapKeys { to_sparse, encapsulation, to_dense, galois, slots, fingerprint: ctx.fingerprint(), key_set })
     }
 }
 
+#[cfg(feature = "client")]
 impl SecretKey {
     /// The secret key's bytes (2 bits per coefficient). Handle as a secret:
     /// write only to client-side storage with restrictive permissions.
     pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
         let codes: Zeroizing<Vec<u64>> = Zeroizing::new(self.coeffs.iter().map(|&c| (c + 1) as u64).collect());
-        Zeroizing::new(to_vec(Kind::SecretKey, self.ctx.fingerprint(), &|w| w.packed(&codes, 2)))
+        let binding = Binding::fixed(self.key_set, SECRET_KEY_LABEL);
+        Zeroizing::new(to_vec(Kind::SecretKey, self.ctx.fingerprint(), &binding, &|w| w.packed(&codes, 2)))
     }
 
-    /// Loads a secret key for `ctx`.
+    /// Loads a secret key for `ctx` (check it against the public keys with
+    /// [`SecretKey::check_relin_key`] before use).
     pub fn from_secret_bytes(ctx: &Arc<Context>, bytes: &[u8]) -> Result<Self> {
-        let (mut r, fp) = Reader::open(bytes, Kind::SecretKey)?;
-        check_fp(ctx, fp)?;
+        let (mut r, key_set) = open_key(ctx, bytes, Kind::SecretKey, SECRET_KEY_LABEL)?;
         let raw = r.take(ctx.n().div_ceil(4))?;
         r.end()?;
         let mut codes = Zeroizing::new(vec![0u64; ctx.n()]);
@@ -757,6 +901,17 @@ impl SecretKey {
             return Err(FormatError::InvalidField { field: "secret coefficient", reason: "not ternary".into() }.into());
         }
         let coeffs: Vec<i8> = codes.iter().map(|&c| c as i8 - 1).collect();
-        Ok(SecretKey::from_coeffs(ctx, coeffs))
+        Ok(SecretKey::from_coeffs(ctx, coeffs, key_set))
+    }
+}
+
+/// Recomputes the trailing checksum of a serialized object in place: what
+/// anyone can do to a file they altered (the checksum catches corruption,
+/// not tampering; see docs/security.md). For attack tests and tools.
+pub fn reseal(bytes: &mut [u8]) {
+    if bytes.len() >= CHECKSUM_LEN {
+        let end = bytes.len() - CHECKSUM_LEN;
+        let sum = blake3::hash(&bytes[..end]);
+        bytes[end..].copy_from_slice(sum.as_bytes());
     }
 }

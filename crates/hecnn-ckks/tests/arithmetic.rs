@@ -27,7 +27,7 @@ fn encrypt_decrypt_public_and_secret_key() {
     let ct = s.encrypt(&v);
     assert!(max_err(&v, &s.decrypt(&ct)) < 1e-6);
     let pt = s.encoder.encode_real(&v, 2048, 8, s.ctx.params().scale()).unwrap();
-    let ct2 = Decryptor::new(&s.sk).encrypt_symmetric(&pt).unwrap();
+    let ct2 = Decryptor::new(&s.sk).encrypt_symmetric(&pt).unwrap().expand(&s.ctx).unwrap();
     assert!(max_err(&v, &s.decrypt(&ct2)) < 1e-6);
 }
 
@@ -136,12 +136,13 @@ fn mixing_parameter_sets_is_an_error() {
 fn insecure_parameters_are_refused() {
     let err = Parameters::new("too-big", 13, &[60; 5], 1, 40).unwrap_err();
     assert!(matches!(err, CkksError::InsecureParameters { log_n: 13, .. }));
-    let mut p = Parameters::insecure_for_tests(13, &[60; 5], 1, 40).unwrap();
-    p.insecure = false;
-    assert!(matches!(Context::new(p), Err(CkksError::InsecureParameters { .. })));
+    // An insecure set cannot lose its mark: it loads only with the opt-in.
+    let p = Parameters::insecure_for_tests(13, &[60; 5], 1, 40).unwrap();
+    assert!(p.is_insecure());
+    assert!(Parameters::from_bytes(&p.to_bytes(), false).is_err());
     for preset in Preset::ALL {
         let p = preset.params();
-        assert!(p.log_qp() <= hecnn_ckks::params::max_log_qp_128(p.log_n).unwrap() as f64);
+        assert!(p.log_qp() <= hecnn_ckks::params::max_log_qp_128(p.log_n()).unwrap() as f64);
         assert!(p.security_bits() >= 128.0);
     }
 }

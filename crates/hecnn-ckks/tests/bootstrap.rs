@@ -91,7 +91,7 @@ fn bootstrap_n16_full_slots() {
     let full = s.ctx.n() / 2;
     let bs = Bootstrapper::new(&s.ctx, config.clone(), &[full]).unwrap();
     assert_eq!(bs.levels_left(), 11);
-    assert_eq!(Preset::Bootstrappable.levels_after_bootstrap(), Some(11));
+    assert_eq!(config.levels_left(Preset::Bootstrappable.params().max_level()), Some(11));
     eprintln!(
         "setup {:.1}s, {} key switches per bootstrap",
         t.elapsed().as_secs_f64(),

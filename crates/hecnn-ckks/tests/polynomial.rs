@@ -34,7 +34,7 @@ fn setup(levels: usize) -> Setup {
 impl Setup {
     fn encrypt(&self, v: &[f64]) -> Ciphertext {
         let pt = self.enc.encode_real(v, v.len(), self.ctx.max_level(), self.ctx.params().scale()).unwrap();
-        Decryptor::new(&self.sk).encrypt_symmetric(&pt).unwrap()
+        Decryptor::new(&self.sk).encrypt_symmetric(&pt).unwrap().expand(&self.ctx).unwrap()
     }
 
     fn decrypt(&self, ct: &Ciphertext) -> Vec<f64> {

@@ -6,8 +6,9 @@
 //! `cargo bench -p hecnn-ml --bench train`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use hecnn_ckks::{Context, GaloisKeys, Preset, RelinKey, SecretKey};
-use hecnn_ml::mlr::encrypted::{Trainer, TrainingClient, PAPER_SIGMOID};
+use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, Preset, RelinKey, SecretKey};
+use hecnn_ml::mlr::client::TrainingClient;
+use hecnn_ml::mlr::server::{Trainer, PAPER_SIGMOID};
 use hecnn_ml::packing::Layout;
 use std::time::Duration;
 
@@ -28,7 +29,9 @@ fn bench(c: &mut Criterion) {
     let y: Vec<u8> = (0..n).map(|i| (i % classes) as u8).collect();
     let init = vec![vec![0.0128; d]; classes];
     let data = TrainingClient::new(&sk).encrypt_dataset(&x, &xs, &y, classes, &init, layout).unwrap();
-    let trainer = Trainer::new(&ctx, &rlk, &gk);
+    let data = data.expand(&ctx).unwrap();
+    let keys = EvaluationKeySet::new(&ctx, rlk, gk, None).unwrap();
+    let trainer = Trainer::new(&keys);
     let mut g = c.benchmark_group("train");
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
     g.bench_function("server_128x241_2iter_n15", |b| {

@@ -149,18 +149,41 @@ impl Layout {
         v
     }
 
-    /// Reads a `classes × d` weight matrix back from its blocks (sample 0).
-    pub fn unpack_weights(&self, blocks: &[Vec<f64>], classes: usize, d: usize) -> Vec<Vec<f64>> {
+    /// Reads a `classes × d` weight matrix back from its blocks (sample 0);
+    /// `None` when a block is too short or missing (blocks from outside).
+    pub fn unpack_weights(&self, blocks: &[Vec<f64>], classes: usize, d: usize) -> Option<Vec<Vec<f64>>> {
         (0..classes)
             .map(|k| {
                 (0..d)
                     .map(|j| {
                         let (fb, f) = (j / self.features_per_block, j % self.features_per_block);
-                        blocks.get(fb).map_or(0.0, |b| b[self.slot(0, f, k)])
+                        blocks.get(fb)?.get(self.slot(0, f, k)).copied()
                     })
                     .collect()
             })
             .collect()
+    }
+
+    /// Checks the shape from outside (a manifest, a client record): powers
+    /// of two whose product is `slots`, and room for `classes`.
+    pub fn validate(&self, classes: usize) -> Result<(), String> {
+        let l = self;
+        let ok = l.samples_per_block.is_power_of_two()
+            && l.features_per_block.is_power_of_two()
+            && l.class_slots.is_power_of_two()
+            && l.slots.is_power_of_two()
+            && classes >= 1
+            && l.class_slots >= classes
+            && l.samples_per_block.checked_mul(l.features_per_block).and_then(|x| x.checked_mul(l.class_slots))
+                == Some(l.slots);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "layout {}×{}×{} in {} slots for {classes} classes is not a valid split",
+                l.samples_per_block, l.features_per_block, l.class_slots, l.slots
+            ))
+        }
     }
 
     /// `scale` at (f = 0, k < classes), zero elsewhere.
@@ -192,6 +215,8 @@ mod tests {
         let l = Layout::choose(64, 70, 10, 1 << 12).unwrap();
         let w: Vec<Vec<f64>> = (0..10).map(|k| (0..70).map(|j| (k * 100 + j) as f64).collect()).collect();
         let blocks: Vec<Vec<f64>> = (0..l.feature_blocks(70)).map(|fb| l.pack_weights(&w, fb)).collect();
-        assert_eq!(l.unpack_weights(&blocks, 10, 70), w);
+        assert_eq!(l.unpack_weights(&blocks, 10, 70), Some(w));
+        assert_eq!(l.unpack_weights(&blocks[..1], 10, 70), None);
+        assert_eq!(l.unpack_weights(&[vec![0.0; 1]], 10, 70), None);
     }
 }

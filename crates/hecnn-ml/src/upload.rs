@@ -1,11 +1,19 @@
 //! Files exchanged between client and server: the training upload (what
 //! the server may read: parameters, evaluation keys, ciphertexts) and the
 //! encrypted model it sends back. Every load names the file that failed.
+//!
+//! Every ciphertext file is bound, inside its checksummed header, to the key
+//! set and to its role and index (`upload/x/0/3`, `model/w/2`): files of
+//! another key set, or moved to another role or position, are refused by
+//! name. Every count in a manifest is bounded before anything is allocated.
 
-use crate::mlr::encrypted::{EncryptedDataset, EncryptedModel};
+use crate::mlr::server::{EncryptedDataset, EncryptedModel};
 use crate::packing::Layout;
 use hecnn_ckks::circuits::BootstrapKeys;
-use hecnn_ckks::{Ciphertext, CkksError, Context, GaloisKeys, Parameters, RelinKey};
+use hecnn_ckks::{
+    Binding, Ciphertext, CkksError, Context, EvaluationKeySet, GaloisKeys, KeySetId, Parameters, RelinKey,
+    SeededCiphertext,
+};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +28,17 @@ const MAX_OBJECT: u64 = 1 << 32;
 const MAX_BOOTSTRAP_KEYS: u64 = 1 << 34;
 /// File name of the optional bootstrapping keys in an upload.
 pub const BOOTSTRAP_KEYS_FILE: &str = "bootstrap.key";
+/// Most samples an upload may declare.
+pub const MAX_SAMPLES: usize = 1 << 20;
+/// Most features an upload may declare.
+pub const MAX_FEATURES: usize = 1 << 16;
+/// Most classes (labels are bytes).
+pub const MAX_CLASSES: usize = 256;
+/// Most ciphertext files in an upload.
+pub const MAX_CIPHERTEXTS: usize = 8192;
+/// Most memory the upload's ciphertexts may take once expanded (16 GiB):
+/// the server refuses larger jobs before reading a single ciphertext.
+pub const MAX_UPLOAD_MEMORY: u64 = 16 << 30;
 
 /// Why an upload or model directory could not be read or written.
 #[derive(Debug, Error)]
@@ -50,10 +69,9 @@ pub struct Manifest {
     pub layout: Layout,
     /// Parameter fingerprint (hex) the ciphertexts were made for.
     pub fingerprint: String,
-    /// Which key set (hash of the relinearization key): binds the files of
-    /// one client together, so keys or models from another key set are
-    /// caught instead of decrypting to noise.
-    pub key_id: String,
+    /// The key set (hex [`KeySetId`]) every file must be bound to, so keys,
+    /// ciphertexts or models of another key set are caught by name.
+    pub key_set: String,
     /// Hash of `bootstrap.key` when the upload carries bootstrapping keys:
     /// keys from another key set, or a missing file, are caught on load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,7 +83,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    fn describe(format: &str, ctx: &Context, data: &EncryptedDataset, key_id: String) -> Self {
+    fn describe<C>(format: &str, ctx: &Context, data: &EncryptedDataset<C>, key_set: KeySetId) -> Self {
         Manifest {
             format: format.into(),
             samples: data.samples,
@@ -73,17 +91,31 @@ impl Manifest {
             classes: data.classes,
             layout: data.layout,
             fingerprint: format!("{:016x}", ctx.fingerprint()),
-            key_id,
+            key_set: key_set.to_hex(),
             bootstrap_key_id: None,
             iterations: None,
         }
     }
+
+    /// The key set, parsed.
+    pub fn key_set_id(&self) -> Option<KeySetId> {
+        KeySetId::from_hex(&self.key_set)
+    }
 }
 
-/// Identifier of a key set: the first 8 bytes of blake3 over the
-/// serialized relinearization key (`relin.key`'s contents).
-pub fn key_id(relin_key_bytes: &[u8]) -> String {
-    hash_id(&blake3::hash(relin_key_bytes))
+/// Binding of an upload ciphertext: `upload/<role>/<index>`.
+pub fn upload_binding(key_set: KeySetId, role_index: &str) -> Result<Binding, CkksError> {
+    Binding::new(key_set, format!("upload/{role_index}"))
+}
+
+/// Binding of a model ciphertext: `model/<w|v>/<feature block>`.
+pub fn model_binding(key_set: KeySetId, sequence: &str, block: usize) -> Result<Binding, CkksError> {
+    Binding::new(key_set, format!("model/{sequence}/{block}"))
+}
+
+/// File name of a ciphertext labelled `role/i/j`: `role-i-j.ct`.
+fn file_name(role_index: &str) -> String {
+    format!("{}.ct", role_index.replace('/', "-"))
 }
 
 const UPLOAD_FORMAT: &str = "hecnn-training-upload-v1";
@@ -143,164 +175,187 @@ fn hash_id(h: &blake3::Hash) -> String {
     h.as_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn load_ct(ctx: &Arc<Context>, path: &Path) -> Result<Ciphertext, UploadError> {
-    let bytes = read_bounded(path, MAX_OBJECT)?;
-    Ciphertext::from_bytes(ctx, &bytes).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })
+fn format_err(path: &Path) -> impl FnOnce(CkksError) -> UploadError + '_ {
+    move |source| UploadError::Format { path: path.to_path_buf(), source }
 }
 
-/// Loads parameters from a file; insecure sets are refused.
+fn load_ct(ctx: &Arc<Context>, path: &Path, binding: &Binding) -> Result<Ciphertext, UploadError> {
+    let bytes = read_bounded(path, MAX_OBJECT)?;
+    Ciphertext::from_bytes(ctx, &bytes, binding).map_err(format_err(path))
+}
+
+fn load_seeded(ctx: &Arc<Context>, path: &Path, binding: &Binding) -> Result<Ciphertext, UploadError> {
+    let bytes = read_bounded(path, MAX_OBJECT)?;
+    let seeded = SeededCiphertext::from_bytes(ctx, &bytes, binding).map_err(format_err(path))?;
+    seeded.expand(ctx).map_err(format_err(path))
+}
+
+/// Loads parameters from a file: only this build's presets are accepted.
 pub fn load_params(path: &Path) -> Result<Parameters, UploadError> {
     let bytes = read_bounded(path, MAX_MANIFEST)?;
-    Parameters::from_bytes(&bytes, false).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })
+    Parameters::from_bytes(&bytes, false).map_err(format_err(path))
 }
 
-/// Loads a relinearization key and its key-set identifier.
-pub fn load_relin(ctx: &Arc<Context>, path: &Path) -> Result<(RelinKey, String), UploadError> {
+/// Loads a relinearization key (its key set is [`RelinKey::key_set`]).
+pub fn load_relin(ctx: &Arc<Context>, path: &Path) -> Result<RelinKey, UploadError> {
     let bytes = read_bounded(path, MAX_OBJECT)?;
-    let key =
-        RelinKey::from_bytes(ctx, &bytes).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })?;
-    Ok((key, key_id(&bytes)))
+    RelinKey::from_bytes(ctx, &bytes).map_err(format_err(path))
 }
 
 /// Loads Galois keys.
 pub fn load_galois(ctx: &Arc<Context>, path: &Path) -> Result<GaloisKeys, UploadError> {
     let bytes = read_bounded(path, MAX_OBJECT)?;
-    GaloisKeys::from_bytes(ctx, &bytes).map_err(|source| UploadError::Format { path: path.to_path_buf(), source })
+    GaloisKeys::from_bytes(ctx, &bytes).map_err(format_err(path))
 }
 
-fn block_names(prefix: &str, rows: usize, cols: usize) -> Vec<Vec<String>> {
-    (0..rows).map(|b| (0..cols).map(|f| format!("{prefix}-{b}-{f}.ct")).collect()).collect()
+/// Loads bootstrapping keys, checking the bytes against the manifest's hash.
+pub fn load_bootstrap_keys(ctx: &Arc<Context>, path: &Path, id: &str) -> Result<BootstrapKeys, UploadError> {
+    let bytes = read_bounded(path, MAX_BOOTSTRAP_KEYS)?;
+    if hash_id(&blake3::hash(&bytes)) != id {
+        return Err(UploadError::Manifest {
+            path: path.to_path_buf(),
+            reason: "bootstrapping keys other than the manifest's (another key set, or altered)".into(),
+        });
+    }
+    BootstrapKeys::from_bytes(ctx, &bytes).map_err(format_err(path))
 }
 
 /// Writes the upload: parameters, evaluation keys (with the bootstrapping
-/// keys when given), manifest, ciphertexts. Returns the number of bytes
-/// written.
+/// keys when the key set has them), manifest, and the seeded ciphertexts,
+/// each bound to the key set and its role. Returns the bytes written.
 pub fn save_upload(
     dir: &Path,
-    ctx: &Context,
-    rlk: &RelinKey,
-    gk: &GaloisKeys,
-    boot: Option<&BootstrapKeys>,
-    data: &EncryptedDataset,
+    keys: &EvaluationKeySet,
+    data: &EncryptedDataset<SeededCiphertext>,
 ) -> Result<u64, UploadError> {
+    let ctx = keys.context();
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut total = write(&dir.join("params.bin"), &ctx.params().to_bytes())?;
-    let relin_bytes = rlk.to_bytes(ctx);
-    total += write(&dir.join("relin.key"), &relin_bytes)?;
-    total += write_streamed(&dir.join("galois.key"), |out| gk.write_to(ctx, out))?.0;
-    let mut manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, key_id(&relin_bytes));
-    if let Some(keys) = boot {
-        let (len, id) = write_streamed(&dir.join(BOOTSTRAP_KEYS_FILE), |out| keys.write_to(ctx, out))?;
+    total += write(&dir.join("relin.key"), &keys.relin().to_bytes(ctx))?;
+    total += write_streamed(&dir.join("galois.key"), |out| keys.galois().write_to(ctx, out))?.0;
+    let mut manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, keys.key_set());
+    if let Some(boot) = keys.bootstrap() {
+        let (len, id) = write_streamed(&dir.join(BOOTSTRAP_KEYS_FILE), |out| boot.write_to(ctx, out))?;
         manifest.bootstrap_key_id = Some(id);
         total += len;
     }
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     total += write(&dir.join("manifest.json"), &json)?;
-    let (nb, nf) = (data.x.len(), data.weights.len());
-    for (prefix, blocks) in [("x", &data.x), ("xs", &data.x_scaled)] {
-        for (row, names) in blocks.iter().zip(block_names(prefix, nb, nf)) {
-            for (ct, name) in row.iter().zip(names) {
-                total += write(&dir.join(name), &ct.to_bytes(ctx))?;
-            }
-        }
-    }
-    for (b, ct) in data.labels.iter().enumerate() {
-        total += write(&dir.join(format!("y-{b}.ct")), &ct.to_bytes(ctx))?;
-    }
-    for (fb, ct) in data.weights.iter().enumerate() {
-        total += write(&dir.join(format!("w0-{fb}.ct")), &ct.to_bytes(ctx))?;
+    for (label, ct) in data.labelled() {
+        let path = dir.join(file_name(&label));
+        let binding = upload_binding(keys.key_set(), &label).map_err(format_err(&path))?;
+        total += write(&path, &ct.to_bytes(ctx, &binding))?;
     }
     Ok(total)
 }
 
-/// An upload as the server sees it.
+/// An upload as the server sees it: one evaluation-key set and the data.
 pub struct LoadedUpload {
-    /// Context of the uploaded parameters (checked 128-bit secure).
-    pub ctx: Arc<Context>,
-    /// Relinearization key.
-    pub relin: RelinKey,
-    /// Key-set identifier from the manifest (checked against `relin`).
-    pub key_id: String,
-    /// Rotation keys.
-    pub galois: GaloisKeys,
-    /// Bootstrapping keys, when the client sent them (`bootstrap.key`).
-    pub bootstrap: Option<BootstrapKeys>,
-    /// The encrypted dataset.
+    /// Relinearization, Galois and (optionally) bootstrapping keys of one
+    /// key set, for the upload's parameters (checked 128-bit secure).
+    pub keys: EvaluationKeySet,
+    /// The encrypted dataset (seeds expanded).
     pub data: EncryptedDataset,
 }
 
+fn manifest_err(path: &Path, reason: impl Into<String>) -> UploadError {
+    UploadError::Manifest { path: path.to_path_buf(), reason: reason.into() }
+}
+
+/// Reads a manifest and bounds every count in it before anything is
+/// allocated from them: sizes, layout, number of files.
 fn read_manifest(path: &Path, format: &str) -> Result<Manifest, UploadError> {
     let bytes = read_bounded(path, MAX_MANIFEST)?;
-    let m: Manifest = serde_json::from_slice(&bytes)
-        .map_err(|e| UploadError::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| manifest_err(path, e.to_string()))?;
     if m.format != format {
-        return Err(UploadError::Manifest { path: path.to_path_buf(), reason: format!("format {:?}", m.format) });
+        return Err(manifest_err(path, format!("format {:?}, expected {format:?}", m.format)));
     }
-    let l = &m.layout;
-    let sane = m.samples > 0
-        && m.features > 0
-        && m.classes > 0
-        && m.samples <= 1 << 20
-        && m.features <= 1 << 16
-        && l.samples_per_block.is_power_of_two()
-        && l.features_per_block.is_power_of_two()
-        && l.class_slots.is_power_of_two()
-        && l.class_slots >= m.classes
-        && l.samples_per_block.checked_mul(l.features_per_block).and_then(|x| x.checked_mul(l.class_slots))
-            == Some(l.slots);
-    if !sane {
-        return Err(UploadError::Manifest { path: path.to_path_buf(), reason: "inconsistent sizes or layout".into() });
+    if !(1..=MAX_SAMPLES).contains(&m.samples)
+        || !(1..=MAX_FEATURES).contains(&m.features)
+        || !(1..=MAX_CLASSES).contains(&m.classes)
+    {
+        return Err(manifest_err(
+            path,
+            format!(
+                "{} samples, {} features, {} classes (limits {MAX_SAMPLES}, {MAX_FEATURES}, {MAX_CLASSES})",
+                m.samples, m.features, m.classes
+            ),
+        ));
+    }
+    m.layout.validate(m.classes).map_err(|e| manifest_err(path, e))?;
+    let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
+    let files = 2 * nb * nf + nb + nf;
+    if files > MAX_CIPHERTEXTS {
+        return Err(manifest_err(path, format!("{files} ciphertexts (at most {MAX_CIPHERTEXTS})")));
+    }
+    if m.key_set_id().is_none() {
+        return Err(manifest_err(path, format!("key set {:?} is not 32 hex digits", m.key_set)));
     }
     Ok(m)
 }
 
-/// Reads and validates an upload directory (parameters, keys, every ciphertext).
+/// Checks a manifest against the parameters it claims: fingerprint, slot
+/// count, and the memory its ciphertexts take.
+fn check_manifest_params(path: &Path, m: &Manifest, ctx: &Context) -> Result<(), UploadError> {
+    if m.fingerprint != format!("{:016x}", ctx.fingerprint()) {
+        return Err(manifest_err(path, "made for other parameters"));
+    }
+    if m.layout.slots != ctx.n() / 2 {
+        return Err(manifest_err(path, format!("layout of {} slots; the ring has {}", m.layout.slots, ctx.n() / 2)));
+    }
+    let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
+    let per_ct = 2 * (ctx.max_level() as u64 + 1) * ctx.n() as u64 * 8;
+    let memory = (2 * nb * nf + nb + nf) as u64 * per_ct;
+    if memory > MAX_UPLOAD_MEMORY {
+        return Err(manifest_err(
+            path,
+            format!("the ciphertexts would take {} GiB (at most {} GiB)", memory >> 30, MAX_UPLOAD_MEMORY >> 30),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads and validates an upload directory (parameters, keys, every
+/// ciphertext), refusing anything not bound to the manifest's key set.
 pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
-    let params = load_params(&dir.join("params.bin"))?;
-    let ctx = Context::new(params).map_err(|source| UploadError::Format { path: dir.join("params.bin"), source })?;
+    let ppath = dir.join("params.bin");
+    let params = load_params(&ppath)?;
+    let ctx = Context::new(params).map_err(format_err(&ppath))?;
     let mpath = dir.join("manifest.json");
     let m = read_manifest(&mpath, UPLOAD_FORMAT)?;
-    if m.fingerprint != format!("{:016x}", ctx.fingerprint()) || m.layout.slots != ctx.n() / 2 {
-        return Err(UploadError::Manifest { path: mpath, reason: "made for other parameters".into() });
+    check_manifest_params(&mpath, &m, &ctx)?;
+    let key_set = m.key_set_id().expect("checked by read_manifest");
+    let rpath = dir.join("relin.key");
+    let relin = load_relin(&ctx, &rpath)?;
+    let gpath = dir.join("galois.key");
+    let galois = load_galois(&ctx, &gpath)?;
+    for (path, found) in [(&rpath, relin.key_set()), (&gpath, galois.key_set())] {
+        if found != key_set {
+            return Err(UploadError::Format {
+                path: path.clone(),
+                source: CkksError::KeySetMismatch { expected: key_set, found },
+            });
+        }
     }
-    let (relin, relin_id) = load_relin(&ctx, &dir.join("relin.key"))?;
-    if relin_id != m.key_id {
-        return Err(UploadError::Manifest {
-            path: dir.join("relin.key"),
-            reason: "relinearization key of another key set than the manifest's".into(),
-        });
-    }
-    let galois = load_galois(&ctx, &dir.join("galois.key"))?;
     let bpath = dir.join(BOOTSTRAP_KEYS_FILE);
-    let bootstrap = match (&m.bootstrap_key_id, bpath.exists()) {
+    let present = std::fs::symlink_metadata(&bpath).is_ok();
+    let bootstrap = match (&m.bootstrap_key_id, present) {
         (None, false) => None,
-        (None, true) => {
-            return Err(UploadError::Manifest { path: mpath, reason: format!("{BOOTSTRAP_KEYS_FILE} is not listed") })
-        }
+        (None, true) => return Err(manifest_err(&mpath, format!("{BOOTSTRAP_KEYS_FILE} is not listed"))),
         (Some(_), false) => {
-            return Err(UploadError::Manifest {
-                path: bpath,
-                reason: "bootstrapping keys listed in manifest.json but missing".into(),
-            })
+            return Err(manifest_err(&bpath, "bootstrapping keys listed in manifest.json but missing"));
         }
-        (Some(id), true) => {
-            let bytes = read_bounded(&bpath, MAX_BOOTSTRAP_KEYS)?;
-            if key_id(&bytes) != *id {
-                return Err(UploadError::Manifest {
-                    path: bpath,
-                    reason: "bootstrapping keys other than the manifest's (another key set, or altered)".into(),
-                });
-            }
-            let keys = BootstrapKeys::from_bytes(&ctx, &bytes);
-            Some(keys.map_err(|source| UploadError::Format { path: bpath, source })?)
-        }
+        (Some(id), true) => Some(load_bootstrap_keys(&ctx, &bpath, id)?),
     };
+    let keys = EvaluationKeySet::new(&ctx, relin, galois, bootstrap).map_err(format_err(dir))?;
     let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
+    let load = |label: String| -> Result<Ciphertext, UploadError> {
+        let path = dir.join(file_name(&label));
+        let binding = upload_binding(key_set, &label).map_err(format_err(&path))?;
+        load_seeded(&ctx, &path, &binding)
+    };
     let blocks = |prefix: &str| -> Result<Vec<Vec<Ciphertext>>, UploadError> {
-        block_names(prefix, nb, nf)
-            .into_iter()
-            .map(|row| row.into_iter().map(|name| load_ct(&ctx, &dir.join(name))).collect())
-            .collect()
+        (0..nb).map(|b| (0..nf).map(|f| load(format!("{prefix}/{b}/{f}"))).collect()).collect()
     };
     let data = EncryptedDataset {
         layout: m.layout,
@@ -309,50 +364,75 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
         classes: m.classes,
         x: blocks("x")?,
         x_scaled: blocks("xs")?,
-        labels: (0..nb).map(|b| load_ct(&ctx, &dir.join(format!("y-{b}.ct")))).collect::<Result<_, _>>()?,
-        weights: (0..nf).map(|fb| load_ct(&ctx, &dir.join(format!("w0-{fb}.ct")))).collect::<Result<_, _>>()?,
+        labels: (0..nb).map(|b| load(format!("y/{b}"))).collect::<Result<_, _>>()?,
+        weights: (0..nf).map(|f| load(format!("w0/{f}"))).collect::<Result<_, _>>()?,
     };
-    Ok(LoadedUpload { ctx, relin, key_id: m.key_id, galois, bootstrap, data })
+    Ok(LoadedUpload { keys, data })
 }
 
 /// Writes the encrypted model (W and V blocks after `iterations`) and its
-/// manifest, tagged with the key set of the upload it was trained on.
+/// manifest, bound to the key set of the upload it was trained on.
 pub fn save_model(
     dir: &Path,
-    ctx: &Context,
+    keys: &EvaluationKeySet,
     data: &EncryptedDataset,
     model: &EncryptedModel,
-    key_id: &str,
-    iterations: usize,
 ) -> Result<u64, UploadError> {
+    let ctx = keys.context();
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut manifest = Manifest::describe(MODEL_FORMAT, ctx, data, key_id.to_string());
-    manifest.iterations = Some(iterations);
+    let mut manifest = Manifest::describe(MODEL_FORMAT, ctx, data, keys.key_set());
+    manifest.iterations = Some(model.iterations);
     let mut total = write(&dir.join("manifest.json"), &serde_json::to_vec_pretty(&manifest).expect("serializes"))?;
-    for (prefix, blocks) in [("w", &model.w), ("v", &model.v)] {
+    for (seq, blocks) in [("w", &model.w), ("v", &model.v)] {
         for (fb, ct) in blocks.iter().enumerate() {
-            total += write(&dir.join(format!("{prefix}-{fb}.ct")), &ct.to_bytes(ctx))?;
+            let path = dir.join(format!("{seq}-{fb}.ct"));
+            let binding = model_binding(keys.key_set(), seq, fb).map_err(format_err(&path))?;
+            total += write(&path, &ct.to_bytes(ctx, &binding))?;
         }
     }
     Ok(total)
 }
 
-/// Reads an encrypted model for the client's context and key set.
+/// Most iterations a model manifest may claim.
+pub const MAX_MODEL_ITERATIONS: usize = 10_000;
+
+/// Reads an encrypted model for the client's context and key set: the
+/// manifest must describe `layout`, `classes` and `features` (the client's
+/// own job) and every file must be bound to `key_set` and its position.
+/// The ciphertexts' levels, scales and values are the client's next check
+/// (`mlr::client::TrainingClient::release_model`).
 pub fn load_model(
     dir: &Path,
     ctx: &Arc<Context>,
-    key_id: &str,
-) -> Result<(Manifest, Vec<Ciphertext>, Vec<Ciphertext>), UploadError> {
+    key_set: KeySetId,
+    job: (&Layout, usize, usize),
+) -> Result<(Manifest, EncryptedModel), UploadError> {
+    let (layout, classes, features) = job;
     let mpath = dir.join("manifest.json");
     let m = read_manifest(&mpath, MODEL_FORMAT)?;
-    if m.fingerprint != format!("{:016x}", ctx.fingerprint()) {
-        return Err(UploadError::Manifest { path: mpath, reason: "made for other parameters".into() });
+    check_manifest_params(&mpath, &m, ctx)?;
+    if m.key_set_id() != Some(key_set) {
+        return Err(manifest_err(&mpath, "trained on an upload of another key set"));
     }
-    if m.key_id != key_id {
-        return Err(UploadError::Manifest { path: mpath, reason: "trained on an upload of another key set".into() });
+    if m.layout != *layout || m.classes != classes || m.features != features {
+        return Err(manifest_err(&mpath, "describes another job than the client's (layout, classes or features)"));
     }
-    let nf = m.layout.feature_blocks(m.features);
-    let w = (0..nf).map(|fb| load_ct(ctx, &dir.join(format!("w-{fb}.ct")))).collect::<Result<_, _>>()?;
-    let v = (0..nf).map(|fb| load_ct(ctx, &dir.join(format!("v-{fb}.ct")))).collect::<Result<_, _>>()?;
-    Ok((m, w, v))
+    let iterations = match m.iterations {
+        Some(t) if (1..=MAX_MODEL_ITERATIONS).contains(&t) => t,
+        other => {
+            return Err(manifest_err(&mpath, format!("iterations {other:?} (expected 1 to {MAX_MODEL_ITERATIONS})")))
+        }
+    };
+    let nf = layout.feature_blocks(features);
+    let seq = |name: &str| -> Result<Vec<Ciphertext>, UploadError> {
+        (0..nf)
+            .map(|fb| {
+                let path = dir.join(format!("{name}-{fb}.ct"));
+                let binding = model_binding(key_set, name, fb).map_err(format_err(&path))?;
+                load_ct(ctx, &path, &binding)
+            })
+            .collect()
+    };
+    let model = EncryptedModel { w: seq("w")?, v: seq("v")?, iterations };
+    Ok((m, model))
 }

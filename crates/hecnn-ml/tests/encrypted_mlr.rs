@@ -1,7 +1,8 @@
 //! Encrypted training equals the same algorithm run in f64.
 
 use hecnn_ckks::*;
-use hecnn_ml::mlr::encrypted::*;
+use hecnn_ml::mlr::client::TrainingClient;
+use hecnn_ml::mlr::server::*;
 use hecnn_ml::packing::Layout;
 
 #[global_allocator]
@@ -67,12 +68,9 @@ impl Refresh for ClientRefresh<'_> {
         (0..blocks)
             .map(|j| {
                 let block: Vec<f64> = (0..layout.slots).map(|i| v[j * p + i % p]).collect();
-                Ok(dec.encrypt_symmetric(&enc.encode_real(
-                    &block,
-                    layout.slots,
-                    self.level,
-                    ctx.params().scale(),
-                )?)?)
+                Ok(dec
+                    .encrypt_symmetric(&enc.encode_real(&block, layout.slots, self.level, ctx.params().scale())?)?
+                    .expand(ctx)?)
             })
             .collect()
     }
@@ -85,7 +83,7 @@ fn refresh_plan_counts_levels() {
     assert_eq!(refresh_plan(29, 13, 30).unwrap().len(), 8); // 7 from the top, then 3 per refresh
     assert_eq!(refresh_plan(3, 9, 1).unwrap(), vec![0]);
     // The bootstrappable preset: two iterations per bootstrap (one level goes to unpacking).
-    let l = Preset::Bootstrappable.levels_after_bootstrap().unwrap();
+    let l = hecnn_ml::mlr::setup::data_level(&Preset::Bootstrappable.params());
     assert_eq!(refresh_plan(l, l - 1, 30).unwrap().len(), 14);
     assert!(matches!(refresh_plan(9, 0, 3), Err(TrainError::LevelBudget { iterations: 3, needed: 13, available: 9 })));
     assert!(matches!(refresh_plan(9, 4, 3), Err(TrainError::LevelBudget { .. })));
@@ -107,7 +105,7 @@ fn refresh_plan_counts_levels() {
 fn two_encrypted_iterations_match_the_reference() {
     let toy = Toy::new(toy_ring(), &[]);
     let data = toy.upload(toy.ctx.max_level());
-    let trainer = Trainer::new(&toy.ctx, &toy.rlk, &toy.gk);
+    let trainer = Trainer::new(&toy.keys);
     let (model, stats) = trainer.train(&data, 2, &PAPER_SIGMOID, &mut |_| {}).unwrap();
     let (ew, ev) = toy.weight_errors(&model, 2);
     eprintln!("max |W - ref| = {ew:.2e}, max |V - ref| = {ev:.2e}, stats {stats:?}");
@@ -129,8 +127,7 @@ struct Toy {
     c: usize,
     layout: Layout,
     sk: SecretKey,
-    rlk: RelinKey,
-    gk: GaloisKeys,
+    keys: EvaluationKeySet,
 }
 
 /// A small insecure ring with 9 levels.
@@ -158,23 +155,37 @@ impl Toy {
         let mut steps = layout.rotation_steps();
         steps.extend_from_slice(extra_steps);
         let gk = GaloisKeys::generate(&sk, &steps, false);
-        Toy { ctx, x, xs, y, c, layout, sk, rlk, gk }
+        let keys = EvaluationKeySet::new(&ctx, rlk, gk, None).unwrap();
+        Toy { ctx, x, xs, y, c, layout, sk, keys }
+    }
+
+    /// The same problem's keys with bootstrapping keys added.
+    fn with_bootstrap_keys(mut self, boot: hecnn_ckks::circuits::BootstrapKeys) -> Self {
+        self.keys = EvaluationKeySet::new(&self.ctx, self.keys.relin().clone(), self.keys.galois().clone(), Some(boot))
+            .unwrap();
+        self
     }
 
     /// The client's upload, encrypted at `level`.
     fn upload(&self, level: usize) -> EncryptedDataset {
         let init = vec![vec![0.0128; self.x[0].len()]; self.c];
         let client = TrainingClient::new(&self.sk).at_level(level);
-        client.encrypt_dataset(&self.x, &self.xs, &self.y, self.c, &init, self.layout).unwrap()
+        let seeded = client.encrypt_dataset(&self.x, &self.xs, &self.y, self.c, &init, self.layout).unwrap();
+        seeded.expand(&self.ctx).unwrap()
+    }
+
+    /// Raw decryption of weight blocks (no flooding: the test measures the
+    /// trainer's own error).
+    fn decrypt_weights(&self, blocks: &[Ciphertext]) -> Vec<Vec<f64>> {
+        let (enc, dec) = (Encoder::new(&self.ctx), Decryptor::new(&self.sk));
+        let plain: Vec<Vec<f64>> = blocks.iter().map(|c| enc.decode_real(&dec.decrypt(c).unwrap()).unwrap()).collect();
+        self.layout.unpack_weights(&plain, self.c, self.x[0].len()).unwrap()
     }
 
     /// Max |decrypted − f64 reference| of W and of V after `iterations`.
     fn weight_errors(&self, model: &EncryptedModel, iterations: usize) -> (f64, f64) {
-        let d = self.x[0].len();
         let (w_ref, v_ref) = reference(&self.x, &self.xs, &self.y, self.c, iterations, &PAPER_SIGMOID, 0.0128);
-        let client = TrainingClient::new(&self.sk);
-        let w = client.decrypt_weights(&model.w, &self.layout, self.c, d).unwrap();
-        let v = client.decrypt_weights(&model.v, &self.layout, self.c, d).unwrap();
+        let (w, v) = (self.decrypt_weights(&model.w), self.decrypt_weights(&model.v));
         let err = |a: &[Vec<f64>], b: &[Vec<f64>]| {
             a.iter().flatten().zip(b.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max)
         };
@@ -187,7 +198,7 @@ fn refreshed_training_runs_past_the_level_budget() {
     let toy = Toy::new(toy_ring(), &[]);
     let data = toy.upload(toy.ctx.max_level());
     let refresh = ClientRefresh { sk: &toy.sk, level: 9 };
-    let trainer = Trainer::new(&toy.ctx, &toy.rlk, &toy.gk).with_refresh(&refresh);
+    let trainer = Trainer::new(&toy.keys).with_refresh(&refresh);
     let iterations = 6;
     let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
     assert_eq!(stats.refreshes, refresh_plan(9, 9, iterations).unwrap().len());
@@ -211,9 +222,10 @@ fn bootstrapped_training_matches_the_reference() {
     let config = BootstrapConfig::default();
     let boot = Bootstrapper::new(&toy.ctx, config.clone(), &[slots]).unwrap();
     let bkeys = BootstrapKeys::generate(&toy.sk, &config, &[slots]).unwrap();
+    let toy = toy.with_bootstrap_keys(bkeys);
     let data = toy.upload(boot.levels_left());
-    let refresh = BootstrapRefresh::new(&toy.ctx, &boot, &bkeys, &toy.rlk, &toy.gk);
-    let trainer = Trainer::new(&toy.ctx, &toy.rlk, &toy.gk).with_refresh(&refresh);
+    let refresh = BootstrapRefresh::new(&toy.keys, &boot).unwrap();
+    let trainer = Trainer::new(&toy.keys).with_refresh(&refresh);
     let iterations = 5;
     let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
     assert_eq!(stats.refreshes, refresh_plan(boot.levels_left(), boot.levels_left() - 1, iterations).unwrap().len());

@@ -84,7 +84,7 @@ fn encrypted(circuit: &CompositeCircuit, preset: &str, progress: &dyn Fn(&str)) 
     let mut rng = rand::rngs::StdRng::seed_from_u64(13);
     let x: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
     let scale = ctx.params().scale();
-    let ct = dec.encrypt_symmetric(&enc.encode_real(&x, slots, level, scale)?)?;
+    let ct = dec.encrypt_symmetric(&enc.encode_real(&x, slots, level, scale)?)?.expand(&ctx)?;
     let ev = Evaluator::new(&ctx);
     let pe = PolyEvaluator::new(&ev, &rlk);
     progress("evaluating ReLU on the ciphertext");

@@ -54,8 +54,8 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     let x: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
     let y: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let ct = dec.encrypt_symmetric(&enc.encode_real(&x, slots, 0, ctx.params().scale())?)?;
-    let ct_y = dec.encrypt_symmetric(&enc.encode_real(&y, slots, 0, ctx.params().scale())?)?;
+    let ct = dec.encrypt_symmetric(&enc.encode_real(&x, slots, 0, ctx.params().scale())?)?.expand(&ctx)?;
+    let ct_y = dec.encrypt_symmetric(&enc.encode_real(&y, slots, 0, ctx.params().scale())?)?.expand(&ctx)?;
     let mut times = Vec::with_capacity(reps);
     let mut worst = 0.0f64;
     for r in 0..reps.max(1) {

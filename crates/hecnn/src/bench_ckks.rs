@@ -163,14 +163,15 @@ pub fn run(params: Parameters, reps: usize, progress: &dyn Fn(&str)) -> Result<C
     let want_rot: Vec<f64> = (0..slots).map(|i| a[(i + 1) % slots]).collect();
     let got_rot = encoder.decode_real(&dec.decrypt(&rot.expect("ran"))?)?;
     let one_gk = GaloisKeys::generate(&sk, &[1], false);
+    let binding = hecnn_ckks::Binding::new(sk.key_set(), "upload/x/0/0")?;
     let seeded = dec.encrypt_symmetric(&encoder.encode_real(&a, slots, level, scale)?)?;
     Ok(CkksBench {
-        preset: params.name.clone(),
+        preset: params.name().to_string(),
         n,
         log_qp: params.log_qp(),
         levels: params.max_level(),
-        dnum: params.dnum,
-        special_primes: params.p.len(),
+        dnum: params.dnum(),
+        special_primes: params.p().len(),
         security_bits: params.security_bits(),
         threads: rayon::current_num_threads(),
         slots,
@@ -192,8 +193,9 @@ pub fn run(params: Parameters, reps: usize, progress: &dyn Fn(&str)) -> Result<C
             rotate: bits(&want_rot, &got_rot),
         },
         bytes: Sizes {
-            ciphertext: ca.to_bytes(&ctx).len(),
-            ciphertext_seeded: seeded.to_bytes(&ctx).len(),
+            // (A ciphertext's label is part of its size; "upload/x/0/0" is typical.)
+            ciphertext: ca.serialized_len(&ctx, &binding) as usize,
+            ciphertext_seeded: seeded.serialized_len(&ctx, &binding) as usize,
             relin_key: rlk.to_bytes(&ctx).len(),
             galois_key: one_gk.to_bytes(&ctx).len(),
         },

@@ -117,9 +117,17 @@ enum Command {
         /// Encrypted model directory.
         #[arg(long)]
         model: PathBuf,
-        /// Weights JSON to write.
+        /// Weights JSON to write (created 0600; must not exist).
         #[arg(long)]
         out: PathBuf,
+        /// Statistical security of the noise flooding, in bits (default 30,
+        /// as OpenFHE; lower it only knowingly: see docs/security.md).
+        #[arg(long, conflicts_with = "private")]
+        statistical_security: Option<u32>,
+        /// Full precision without flooding, for the client's own use only:
+        /// the file is marked private and must not be published.
+        #[arg(long)]
+        private: bool,
     },
     /// Client: test accuracy of decrypted weights.
     Evaluate {
@@ -290,9 +298,9 @@ fn preset_rows() -> Vec<PresetRow> {
                 n: q.n(),
                 log_qp: (q.log_qp() * 10.0).round() / 10.0,
                 levels: q.max_level(),
-                log_scale: q.log_scale,
-                dnum: q.dnum,
-                special_primes: q.p.len(),
+                log_scale: q.log_scale(),
+                dnum: q.dnum(),
+                special_primes: q.p().len(),
                 security_bits: q.security_bits().floor(),
             }
         })
@@ -359,7 +367,10 @@ fn main() -> Result<()> {
         Command::Keygen { out, preset } => roles::keygen(&out, &preset, false)?,
         Command::Encrypt { keys, out, samples, data } => roles::encrypt(&keys, &out, samples, &data.options(), false)?,
         Command::TrainServer { upload, out, iterations } => roles::train_server(&upload, &out, iterations, false)?,
-        Command::DecryptModel { keys, model, out } => roles::decrypt_model(&keys, &model, &out)?,
+        Command::DecryptModel { keys, model, out, statistical_security, private } => {
+            let output = if private { roles::Output::Private } else { roles::Output::Release(statistical_security) };
+            roles::decrypt_model(&keys, &model, &out, output, false)?
+        }
         Command::Evaluate { keys, weights, data, json } => {
             let report = roles::evaluate(&keys, &weights, &data.options(), json)?;
             if json {

@@ -2,14 +2,12 @@
 //! `encrypt`, `decrypt-model`, `evaluate`) holds the secret key; the server
 //! (`train-server`) reads only the upload directory, which holds no secret.
 
-use crate::train::{
-    self, all_layout_steps, bootstrap_keys_for, bootstrapper_for, load_data, prepare, spinner, DataOptions, CLASSES,
-};
+use crate::train::{self, load_data, prepare, spinner, DataOptions, CLASSES};
 use anyhow::{bail, Context as _, Result};
-use hecnn_ckks::{Context, GaloisKeys, Preset, RelinKey, SecretKey};
-use hecnn_ml::mlr::encrypted::{TrainProgress, TrainingClient, PAPER_SIGMOID};
-use hecnn_ml::mlr::refresh::BootstrapRefresh;
-use hecnn_ml::mlr::{self, Scaler};
+use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, KeySetId, Preset, RelinKey, SecretKey};
+use hecnn_ml::mlr::client::{training_bootstrap_keys, ModelExpectation, ReleasePolicy, TrainingClient};
+use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
+use hecnn_ml::mlr::{self, setup, Scaler};
 use hecnn_ml::packing::Layout;
 use hecnn_ml::upload;
 use serde::{Deserialize, Serialize};
@@ -17,21 +15,42 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-/// What the client remembers between `encrypt` and `evaluate`.
+/// What the client remembers between `encrypt` and `decrypt-model`: its
+/// own record of the job, so a returned model is checked against what the
+/// client asked for, not against what the server's manifest says.
 #[derive(Serialize, Deserialize)]
 struct ClientState {
     samples: usize,
     features: usize,
+    classes: usize,
     scaler: Scaler,
+    layout: Layout,
+    /// Hex key-set id of the upload.
+    key_set: String,
+    /// Level the data was encrypted at.
+    data_level: usize,
+    /// Level a bootstrap returns W and V at (bootstrapped jobs).
+    refresh_level: Option<usize>,
+    /// Where the features came from (to recompute the reference).
+    data: DataOptions,
 }
 
-/// Decrypted model file.
+/// Decrypted model file (flooded and rounded: safe to publish).
 #[derive(Serialize, Deserialize)]
 pub struct WeightsFile {
     pub classes: usize,
     pub features: usize,
     /// Iterations the server reports it ran (from the model's manifest).
     pub iterations_hint: Option<usize>,
+    /// Statistical security of the noise flooding, in bits.
+    #[serde(default)]
+    pub statistical_security: Option<u32>,
+    /// The values are rounded to multiples of this.
+    #[serde(default)]
+    pub precision: Option<f64>,
+    /// Full-precision values for the client's own use: never publish.
+    #[serde(default)]
+    pub private: bool,
     /// The model (W), classes × features, bias first.
     pub w: Vec<Vec<f64>>,
     /// The look-ahead sequence V.
@@ -51,13 +70,27 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn load_client(keys: &Path) -> Result<(Arc<Context>, SecretKey)> {
+/// The client's parameters, secret key and relinearization key, the secret
+/// checked against the relinearization key before anything uses it.
+fn load_client(keys: &Path) -> Result<(Arc<Context>, SecretKey, RelinKey)> {
     let params = upload::load_params(&keys.join("params.bin"))?;
     let ctx = Context::new(params)?;
     let path = keys.join("secret.key");
     let bytes = zeroize::Zeroizing::new(upload::read_bounded(&path, 1 << 20)?);
     let sk = SecretKey::from_secret_bytes(&ctx, &bytes).with_context(|| format!("{}", path.display()))?;
-    Ok((ctx, sk))
+    let rpath = keys.join("relin.key");
+    let rlk = upload::load_relin(&ctx, &rpath)?;
+    sk.check_relin_key(&rlk).with_context(|| format!("{} and {}", path.display(), rpath.display()))?;
+    Ok((ctx, sk, rlk))
+}
+
+fn load_state(keys: &Path) -> Result<ClientState> {
+    let path = keys.join("client.json");
+    let state: ClientState = serde_json::from_slice(&upload::read_bounded(&path, 1 << 24)?).with_context(|| {
+        format!("{}: not a client record of this version (run `hecnn encrypt` again)", path.display())
+    })?;
+    state.layout.validate(state.classes).map_err(anyhow::Error::msg).with_context(|| format!("{}", path.display()))?;
+    Ok(state)
 }
 
 /// `hecnn keygen`: secret key (0600), relinearization and rotation keys.
@@ -69,17 +102,19 @@ pub fn keygen(out: &Path, preset: &str, quiet: bool) -> Result<()> {
     let ctx = Context::new(preset.params())?;
     let sk = SecretKey::generate(&ctx);
     let rlk = RelinKey::generate(&sk);
-    let gk = GaloisKeys::generate(&sk, &all_layout_steps(ctx.n() / 2, CLASSES.next_power_of_two()), false);
+    let steps = setup::any_layout_rotation_steps(ctx.n() / 2, CLASSES.next_power_of_two());
+    let gk = GaloisKeys::generate(&sk, &steps, false);
     std::fs::write(out.join("params.bin"), ctx.params().to_bytes())?;
     write_secret(&out.join("secret.key"), &sk.to_secret_bytes())?;
     std::fs::write(out.join("relin.key"), rlk.to_bytes(&ctx))?;
     upload::write_streamed(&out.join("galois.key"), |w| gk.write_to(&ctx, w))?;
     pb.finish_and_clear();
     println!(
-        "keys for {} (N={}, ~{:.0}-bit security) in {}: secret.key stays here; params.bin, relin.key, galois.key go to the server",
+        "keys for {} (N={}, ~{:.0}-bit security, key set {}) in {}: secret.key stays here; params.bin, relin.key, galois.key go to the server",
         preset.name(),
         ctx.n(),
         ctx.params().security_bits(),
+        sk.key_set(),
         out.display()
     );
     Ok(())
@@ -88,42 +123,47 @@ pub fn keygen(out: &Path, preset: &str, quiet: bool) -> Result<()> {
 /// `hecnn encrypt`: features → encrypted upload directory.
 pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quiet: bool) -> Result<()> {
     train::fresh_dir(out)?;
-    let (ctx, sk) = load_client(keys)?;
+    let (ctx, sk, rlk) = load_client(keys)?;
     let (train_split, _) = load_data(samples, opts, quiet)?;
     let prep = prepare(&train_split)?;
     let d = prep.x[0].len();
     let layout = Layout::choose(samples, d, CLASSES, ctx.n() / 2).context("no layout fits")?;
     let pb = spinner(quiet, "encrypting");
-    let (rlk, _) = upload::load_relin(&ctx, &keys.join("relin.key"))?;
     let mut gk = upload::load_galois(&ctx, &keys.join("galois.key"))?;
-    // The bootstrappable preset: bootstrapping keys for this layout's packed
+    // A bootstrappable key set: bootstrapping keys for this layout's packed
     // model state go with the upload, and the data sits below the
     // bootstrapping levels.
-    let bootstrap_level = Preset::from_name(&ctx.params().name)
-        .ok()
-        .filter(|p| p.params() == *ctx.params())
-        .and_then(Preset::levels_after_bootstrap);
-    let (client, boot) = match bootstrap_level {
-        Some(level) => {
-            pb.set_message("bootstrapping keys (sparse-secret encapsulation, transform rotations)");
-            let (boot, unpack) = bootstrap_keys_for(&sk, &layout, d)?;
-            gk.extend(GaloisKeys::generate(&sk, &unpack, false))?;
-            (TrainingClient::new(&sk).at_level(level), Some(boot))
-        }
-        None => (TrainingClient::new(&sk), None),
+    let boot = if setup::bootstraps(ctx.params()) {
+        pb.set_message("bootstrapping keys (sparse-secret encapsulation, transform rotations)");
+        gk.extend(GaloisKeys::generate(&sk, &setup::refresh_rotation_steps(&layout, d), false))?;
+        Some(training_bootstrap_keys(&sk, &layout, d)?)
+    } else {
+        None
     };
+    let evaluation = EvaluationKeySet::new(&ctx, rlk, gk, boot)?;
+    let client = TrainingClient::new(&sk).at_level(setup::data_level(ctx.params()));
     pb.set_message("encrypting");
     let init = vec![vec![mlr::DEFAULT_INIT; d]; CLASSES];
     let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
-    let bytes = upload::save_upload(out, &ctx, &rlk, &gk, boot.as_ref(), &data)?;
-    let state = ClientState { samples, features: d, scaler: prep.scaler };
+    let bytes = upload::save_upload(out, &evaluation, &data)?;
+    let state = ClientState {
+        samples,
+        features: d,
+        classes: CLASSES,
+        scaler: prep.scaler,
+        layout,
+        key_set: sk.key_set().to_hex(),
+        data_level: client.level(),
+        refresh_level: setup::refresh_level(ctx.params()),
+        data: opts.clone(),
+    };
     std::fs::write(keys.join("client.json"), serde_json::to_vec_pretty(&state)?)?;
     pb.finish_and_clear();
     println!(
         "upload in {}: {} ciphertexts + evaluation keys{}, {:.1} MiB (no secret key); layout {}×{}×{}",
         out.display(),
         data.num_ciphertexts(),
-        if boot.is_some() { " + bootstrapping keys" } else { "" },
+        if evaluation.bootstrap().is_some() { " + bootstrapping keys" } else { "" },
         bytes as f64 / 1048576.0,
         layout.samples_per_block,
         layout.features_per_block,
@@ -137,21 +177,17 @@ pub fn train_server(upload_dir: &Path, out: &Path, iterations: usize, quiet: boo
     train::fresh_dir(out)?;
     let pb = spinner(quiet, "server: loading and validating the upload");
     let up = upload::load_upload(upload_dir)?;
+    pb.set_message("server: preparing the trainer");
+    let server = TrainingServer::new(up.keys)?;
     pb.finish_and_clear();
     let bar =
         if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new((iterations * 4) as u64) };
     let t = std::time::Instant::now();
-    let boot = up.bootstrap.as_ref().map(|keys| bootstrapper_for(&up.ctx, keys)).transpose()?;
-    let refresh = boot
-        .as_ref()
-        .zip(up.bootstrap.as_ref())
-        .map(|(b, keys)| BootstrapRefresh::new(&up.ctx, b, keys, &up.relin, &up.galois));
-    let trainer = train::trainer(&up.ctx, &up.relin, &up.galois, refresh.as_ref());
-    let (model, stats) = trainer.train(&up.data, iterations, &PAPER_SIGMOID, &mut |p| match p {
+    let (model, stats) = server.train(&up.data, iterations, &mut |p| match p {
         TrainProgress::Stage { iteration, stage } => bar.set_position((iteration * 4 + stage) as u64),
     })?;
     bar.finish_and_clear();
-    let bytes = upload::save_model(out, &up.ctx, &up.data, &model, &up.key_id, iterations)?;
+    let bytes = upload::save_model(out, server.keys(), &up.data, &model)?;
     println!(
         "server: {iterations} iterations in {:.2} s, {} key switches, {} bootstraps; encrypted model in {} ({:.1} MiB)",
         t.elapsed().as_secs_f64(),
@@ -163,17 +199,96 @@ pub fn train_server(upload_dir: &Path, out: &Path, iterations: usize, quiet: boo
     Ok(())
 }
 
-/// `hecnn decrypt-model`: encrypted model → weights JSON.
-pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path) -> Result<()> {
-    let (ctx, sk) = load_client(keys)?;
-    let (_, key_id) = upload::load_relin(&ctx, &keys.join("relin.key"))?;
-    let (m, w_cts, v_cts) = upload::load_model(model_dir, &ctx, &key_id)?;
+/// How `decrypt-model` writes the weights.
+pub enum Output {
+    /// Flooded at this statistical security (default 30) and rounded: safe
+    /// to publish.
+    Release(Option<u32>),
+    /// Full precision, for the client's own use only (marked private).
+    Private,
+}
+
+/// `hecnn decrypt-model`: encrypted model → weights JSON, after checking
+/// the model against the client's own job and plaintext reference.
+pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path, output: Output, quiet: bool) -> Result<()> {
+    let (ctx, sk, _) = load_client(keys)?;
+    let state = load_state(keys)?;
+    let key_set = KeySetId::from_hex(&state.key_set).context("client.json: key set is not 32 hex digits")?;
+    if key_set != sk.key_set() {
+        bail!("{}: client.json belongs to key set {}, secret.key to {}", keys.display(), key_set, sk.key_set());
+    }
+    let job = (&state.layout, state.classes, state.features);
+    let (_, model) = upload::load_model(model_dir, &ctx, key_set, job)?;
+    // The reference for the claimed iteration count, from the client's own data.
+    let (train_split, _) = load_data(state.samples, &state.data, quiet)?;
+    let prep = prepare(&train_split)?;
+    if prep.x[0].len() != state.features {
+        bail!("the client's data now has {} features, the job had {}", prep.x[0].len(), state.features);
+    }
+    let cfg = mlr::MlrConfig { iterations: model.iterations, ..mlr::MlrConfig::default() };
+    let reference = mlr::train(&prep.x, &prep.y, state.classes, &cfg)?;
+    let mut policy = ReleasePolicy::for_job(state.refresh_level.is_some());
+    if let Output::Release(Some(s)) = output {
+        policy.statistical_security = s;
+    }
+    let expect = ModelExpectation {
+        layout: state.layout,
+        classes: state.classes,
+        features: state.features,
+        key_set,
+        data_level: state.data_level,
+        refresh_level: state.refresh_level,
+        log_scale: ctx.params().log_scale(),
+        max_iterations: upload::MAX_MODEL_ITERATIONS,
+        value_tolerance: policy.reference_tolerance,
+        reference: Some(reference.w),
+    };
     let client = TrainingClient::new(&sk);
-    let w = client.decrypt_weights(&w_cts, &m.layout, m.classes, m.features)?;
-    let v = client.decrypt_weights(&v_cts, &m.layout, m.classes, m.features)?;
-    let file = WeightsFile { classes: m.classes, features: m.features, iterations_hint: m.iterations, w, v };
-    std::fs::write(out, serde_json::to_vec_pretty(&file)?).with_context(|| format!("{}", out.display()))?;
-    println!("decrypted model ({} classes × {} weights) written to {}", m.classes, m.features, out.display());
+    let refused = || format!("{}: model refused", model_dir.display());
+    let (file, how) = match output {
+        Output::Release(_) => {
+            let r = client.release_model(&model, &expect, &policy).with_context(refused)?;
+            let how = format!(
+                "flooded for {}-bit statistical security, rounded to {:.1e}",
+                policy.statistical_security, r.precision
+            );
+            let file = WeightsFile {
+                classes: state.classes,
+                features: state.features,
+                iterations_hint: Some(r.iterations),
+                statistical_security: Some(policy.statistical_security),
+                precision: Some(r.precision),
+                private: false,
+                w: r.w,
+                v: r.v,
+            };
+            (file, how)
+        }
+        Output::Private => {
+            let (w, v) =
+                client.decrypt_model_private(&model, &expect, policy.reference_tolerance).with_context(refused)?;
+            let file = WeightsFile {
+                classes: state.classes,
+                features: state.features,
+                iterations_hint: Some(model.iterations),
+                statistical_security: None,
+                precision: None,
+                private: true,
+                w,
+                v,
+            };
+            (file, "at full precision, PRIVATE: do not publish (not flooded)".to_string())
+        }
+    };
+    write_secret(out, &serde_json::to_vec_pretty(&file)?)?;
+    println!(
+        "decrypted model ({} classes × {} weights, {} iterations) written to {}: checked against the plaintext \
+         reference, {how}",
+        state.classes,
+        state.features,
+        model.iterations,
+        out.display(),
+    );
     Ok(())
 }
 
@@ -196,13 +311,24 @@ pub struct Evaluation {
 /// `hecnn evaluate`: accuracy of decrypted weights on the test set, next
 /// to the plaintext reference the client can recompute from its own data.
 pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) -> Result<Evaluation> {
-    let state: ClientState = serde_json::from_slice(&upload::read_bounded(&keys.join("client.json"), 1 << 24)?)
-        .with_context(|| format!("{}", keys.join("client.json").display()))?;
+    let state = load_state(keys)?;
     let file: WeightsFile = serde_json::from_slice(&upload::read_bounded(weights, 1 << 28)?)
         .with_context(|| format!("{}: not a weights file", weights.display()))?;
-    if file.features != state.features || file.w.len() != file.classes {
-        bail!("{}: {} features, the client prepared {}", weights.display(), file.features, state.features);
+    if file.features != state.features || file.classes != state.classes || file.w.len() != file.classes {
+        bail!(
+            "{}: {} classes × {} features, the client prepared {} × {}",
+            weights.display(),
+            file.classes,
+            file.features,
+            state.classes,
+            state.features
+        );
     }
+    if file.w.iter().any(|r| r.len() != file.features || r.iter().any(|x| !x.is_finite())) {
+        bail!("{}: a weight row of the wrong length, or a value that is not finite", weights.display());
+    }
+    // The data the job was made from, unless the caller names other files.
+    let opts = if opts.features_csv.is_none() && opts.mnist_dir.is_none() { &state.data } else { opts };
     let (train_split, test) = load_data(state.samples, opts, quiet)?;
     let test = test.context("no test set: give --test-features-csv with --features-csv")?;
     let test_accuracy = train::evaluate(&file.w, &state.scaler, &test)?;
@@ -220,7 +346,7 @@ pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) ->
             bail!("{}: {} features, the client's data has {}", weights.display(), file.features, prep.x[0].len());
         }
         let cfg = mlr::MlrConfig { iterations, ..mlr::MlrConfig::default() };
-        let reference = mlr::train(&prep.x, &prep.y, CLASSES, &cfg)?;
+        let reference = mlr::train(&prep.x, &prep.y, state.classes, &cfg)?;
         reference_accuracy = Some(train::evaluate(&reference.w, &state.scaler, &test)?);
         let err = file.w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b).abs());
         max_weight_error = Some(err.fold(0.0, f64::max));

@@ -3,11 +3,10 @@
 //! plaintext reference alongside.
 
 use anyhow::{bail, Context as _, Result};
-use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};
-use hecnn_ckks::{Context, GaloisKeys, Preset, RelinKey, SecretKey};
-use hecnn_ml::mlr::encrypted::{required_levels, TrainProgress, Trainer, TrainingClient, PAPER_SIGMOID};
-use hecnn_ml::mlr::refresh::{packed_slots, unpack_steps, BootstrapRefresh};
-use hecnn_ml::mlr::{self, fit_scaler, with_bias, MlrConfig, Scaler};
+use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, RelinKey, SecretKey};
+use hecnn_ml::mlr::client::{training_bootstrap_keys, ModelExpectation, ReleasePolicy, TrainingClient};
+use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
+use hecnn_ml::mlr::{self, fit_scaler, setup, with_bias, MlrConfig, Scaler};
 use hecnn_ml::packing::Layout;
 use hecnn_nn::mnist::{bundled_mnist_dir, Mnist};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -25,7 +24,7 @@ pub struct Split {
 }
 
 /// Where the features come from.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct DataOptions {
     /// `label,f1,…,fd` CSV for training (else MNIST through the backbone).
     pub features_csv: Option<PathBuf>,
@@ -111,57 +110,6 @@ pub fn evaluate(w: &[Vec<f64>], scaler: &Scaler, split: &Split) -> Result<f64> {
     Ok(mlr::accuracy(w, &x, &split.y)?)
 }
 
-/// The parameter preset for `iterations`: the smallest that fits without
-/// bootstrapping, else the bootstrappable one (which refreshes W and V).
-pub fn preset_for(iterations: usize) -> Preset {
-    [Preset::Training2Iter, Preset::Deep]
-        .into_iter()
-        .find(|p| p.params().max_level() >= required_levels(iterations))
-        .unwrap_or(Preset::Bootstrappable)
-}
-
-/// Client side of bootstrapped training: the bootstrapping keys for the
-/// packed W/V state of `layout` (d features) and the rotation steps that
-/// unpack it, which the Galois keys must also cover.
-pub fn bootstrap_keys_for(sk: &SecretKey, layout: &Layout, d: usize) -> Result<(BootstrapKeys, Vec<i64>)> {
-    let blocks = 2 * layout.feature_blocks(d);
-    let keys = BootstrapKeys::generate(sk, &BootstrapConfig::default(), &[packed_slots(layout, blocks)])?;
-    Ok((keys, unpack_steps(layout, blocks)))
-}
-
-/// Server side: the bootstrapper for the slot counts `keys` cover.
-pub fn bootstrapper_for(ctx: &std::sync::Arc<Context>, keys: &BootstrapKeys) -> Result<Bootstrapper> {
-    Ok(Bootstrapper::new(ctx, BootstrapConfig::default(), keys.slots())?)
-}
-
-/// Server side: the trainer, refreshing W and V by bootstrapping when a
-/// refresh is given.
-pub fn trainer<'a>(
-    ctx: &std::sync::Arc<Context>,
-    rlk: &'a RelinKey,
-    gk: &'a GaloisKeys,
-    refresh: Option<&'a BootstrapRefresh<'a>>,
-) -> Trainer<'a> {
-    let trainer = Trainer::new(ctx, rlk, gk);
-    match refresh {
-        Some(r) => trainer.with_refresh(r),
-        None => trainer,
-    }
-}
-
-/// Rotation steps for every layout with `class_slots` innermost in `slots`:
-/// ±class_slots·2^j. Key generation does not need to know n and d.
-pub fn all_layout_steps(slots: usize, class_slots: usize) -> Vec<i64> {
-    let mut steps = Vec::new();
-    let mut s = class_slots;
-    while s < slots {
-        steps.push(s as i64);
-        steps.push(-(s as i64));
-        s *= 2;
-    }
-    steps
-}
-
 /// Peak resident memory of this process in MiB (Linux `VmHWM`).
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -186,6 +134,9 @@ pub struct TrainReport {
     pub reference_accuracy: f64,
     pub reference_train_accuracy: f64,
     pub max_weight_error: f64,
+    /// Root mean square of decrypted − reference: the noise's standard
+    /// deviation, what the release's flooding is sized from.
+    pub rms_weight_error: f64,
     pub keygen_seconds: f64,
     pub encrypt_seconds: f64,
     pub train_seconds: f64,
@@ -198,10 +149,25 @@ pub struct TrainReport {
     pub bootstraps: usize,
     /// Server seconds spent inside those bootstraps (part of `train_seconds`).
     pub bootstrap_seconds: f64,
+    /// Statistical security of the release's noise flooding.
+    pub statistical_security: u32,
+    /// What `decrypt-model` would publish.
+    pub release: Release,
     pub uploaded_ciphertexts: usize,
     pub upload_bytes: u64,
     pub upload_key_bytes: u64,
     pub peak_rss_mb: f64,
+}
+
+/// The publishable model of a run: flooded and rounded, or refused when
+/// flooding at the statistical security would drown it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Release {
+    /// Released: its test accuracy, distance from the reference, rounding grid.
+    Released { accuracy: f64, max_weight_error: f64, precision: f64 },
+    /// Refused, and why.
+    Refused(String),
 }
 
 /// Runs client, server and client again in one process.
@@ -210,8 +176,7 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
     if iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let preset = preset_for(iterations);
-    let bootstrapping = preset == Preset::Bootstrappable;
+    let preset = setup::preset_for(iterations);
     let (train, test) = load_data(samples, opts, quiet)?;
     let prep = prepare(&train)?;
     let d = prep.x[0].len();
@@ -225,63 +190,90 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
     let pb = spinner(quiet, &format!("client: key generation ({})", preset.name()));
     let t = Instant::now();
     let ctx = Context::new(preset.params())?;
+    let bootstrapping = setup::bootstraps(ctx.params());
     let layout = Layout::choose(samples, d, CLASSES, ctx.n() / 2).context("no layout fits")?;
     let sk = SecretKey::generate(&ctx);
     let rlk = RelinKey::generate(&sk);
     let mut steps = layout.rotation_steps();
     let boot = if bootstrapping {
         pb.set_message("client: bootstrapping keys (sparse-secret encapsulation, transform rotations)");
-        let (keys, unpack) = bootstrap_keys_for(&sk, &layout, d)?;
-        steps.extend(unpack);
-        Some((bootstrapper_for(&ctx, &keys)?, keys))
+        steps.extend(setup::refresh_rotation_steps(&layout, d));
+        Some(training_bootstrap_keys(&sk, &layout, d)?)
     } else {
         None
     };
     let gk = GaloisKeys::generate(&sk, &steps, false);
+    let keys = EvaluationKeySet::new(&ctx, rlk, gk, boot)?;
     let keygen_seconds = t.elapsed().as_secs_f64();
     pb.set_message("client: encrypting features, labels, B̄⊙X and the initial weights");
     let t = Instant::now();
-    let client = match &boot {
-        Some((b, _)) => TrainingClient::new(&sk).at_level(b.levels_left()),
-        None => TrainingClient::new(&sk),
-    };
-    let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
+    let client = TrainingClient::new(&sk).at_level(setup::data_level(ctx.params()));
+    let upload = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
     let encrypt_seconds = t.elapsed().as_secs_f64();
-    let boot_key_bytes = boot.as_ref().map_or(0, |(_, k)| k.serialized_len(&ctx));
-    let upload_key_bytes = rlk.serialized_len(&ctx) + gk.serialized_len(&ctx) + boot_key_bytes;
-    let ct_bytes: u64 = data
-        .x
-        .iter()
-        .flatten()
-        .chain(data.x_scaled.iter().flatten())
-        .chain(&data.labels)
-        .chain(&data.weights)
-        .map(|c| c.serialized_len(&ctx))
-        .sum();
+    let boot_key_bytes = keys.bootstrap().map_or(0, |k| k.serialized_len(&ctx));
+    let upload_key_bytes = keys.relin().serialized_len(&ctx) + keys.galois().serialized_len(&ctx) + boot_key_bytes;
+    let mut ct_bytes = 0;
+    for (label, ct) in upload.labelled() {
+        ct_bytes += ct.serialized_len(&ctx, &hecnn_ml::upload::upload_binding(keys.key_set(), &label)?);
+    }
     pb.finish_and_clear();
 
-    // Server: evaluation keys and ciphertexts only.
+    // Server: evaluation keys and ciphertexts only (the seeds expanded, as
+    // the server does on load).
+    let data = upload.expand(&ctx)?;
+    drop(upload);
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new((iterations * 4) as u64) };
     bar.set_style(
         ProgressStyle::with_template("server: training {bar:30} {pos}/{len} stages [{elapsed}] {msg}").expect("valid"),
     );
+    let server = TrainingServer::new(keys)?;
     let t = Instant::now();
-    let refresh = boot.as_ref().map(|(b, k)| BootstrapRefresh::new(&ctx, b, k, &rlk, &gk));
-    let trainer = trainer(&ctx, &rlk, &gk, refresh.as_ref());
-    let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |p| match p {
+    let (model, stats) = server.train(&data, iterations, &mut |p| match p {
         TrainProgress::Stage { iteration, stage } => {
             bar.set_message(format!("iteration {}", iteration + 1));
             bar.set_position((iteration * 4 + stage) as u64);
         }
     })?;
     let train_seconds = t.elapsed().as_secs_f64();
-    let bootstrap_seconds = refresh.as_ref().map_or(0.0, BootstrapRefresh::bootstrap_seconds);
+    let bootstrap_seconds = stats.bootstrap_seconds;
     bar.finish_and_clear();
 
-    // Client: decrypt and evaluate.
-    let w = client.decrypt_weights(&model.w, &layout, CLASSES, d)?;
+    // Client: check and decrypt (privately, at full precision), then the
+    // release a client would publish (flooded and rounded).
+    let policy = ReleasePolicy::for_job(bootstrapping);
+    let expect = ModelExpectation {
+        layout,
+        classes: CLASSES,
+        features: d,
+        key_set: sk.key_set(),
+        data_level: client.level(),
+        refresh_level: setup::refresh_level(ctx.params()),
+        log_scale: ctx.params().log_scale(),
+        max_iterations: iterations,
+        value_tolerance: policy.reference_tolerance,
+        reference: Some(reference.w.clone()),
+    };
+    let (w, _) = client.decrypt_model_private(
+        &model,
+        &ModelExpectation { reference: None, ..expect.clone() },
+        policy.reference_tolerance,
+    )?;
     let max_weight_error =
         w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let sq: f64 = w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b) * (a - b)).sum();
+    let rms_weight_error = (sq / (CLASSES * d) as f64).sqrt();
+    let release = match client.release_model(&model, &expect, &policy) {
+        Ok(r) => {
+            let err = r.w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b).abs());
+            let accuracy = match &test {
+                Some(ts) => evaluate(&r.w, &prep.scaler, ts)?,
+                None => mlr::accuracy(&r.w, &prep.x, &prep.y)?,
+            };
+            Release::Released { accuracy, max_weight_error: err.fold(0.0, f64::max), precision: r.precision }
+        }
+        Err(e @ hecnn_ml::mlr::client::ModelError::NoPrecisionLeft { .. }) => Release::Refused(e.to_string()),
+        Err(e) => return Err(e.into()),
+    };
     let train_accuracy = mlr::accuracy(&w, &prep.x, &prep.y)?;
     let reference_train_accuracy = mlr::accuracy(&reference.w, &prep.x, &prep.y)?;
     let (test_accuracy, reference_accuracy) = match &test {
@@ -301,6 +293,7 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
         reference_accuracy,
         reference_train_accuracy,
         max_weight_error,
+        rms_weight_error,
         keygen_seconds,
         encrypt_seconds,
         train_seconds,
@@ -311,6 +304,8 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
         key_switches_per_iteration: stats.key_switches() as f64 / iterations as f64,
         bootstraps: stats.refreshes,
         bootstrap_seconds,
+        statistical_security: policy.statistical_security,
+        release,
         uploaded_ciphertexts: data.num_ciphertexts(),
         upload_bytes: ct_bytes + upload_key_bytes,
         upload_key_bytes,
@@ -358,7 +353,21 @@ pub fn print(r: &TrainReport) {
             pct(r.reference_train_accuracy)
         ),
     }
-    println!("  weights     max |decrypted − reference| = {:.2e}", r.max_weight_error);
+    println!(
+        "  weights     max |decrypted − reference| = {:.2e}, rms {:.2e} = 2^{:.1} (client-private, full precision)",
+        r.max_weight_error,
+        r.rms_weight_error,
+        r.rms_weight_error.log2()
+    );
+    match &r.release {
+        Release::Released { accuracy, max_weight_error, precision } => println!(
+            "  release     flooded for {}-bit statistical security and rounded to {precision:.1e}: accuracy {:.2}%, \
+             max |released − reference| = {max_weight_error:.2e}",
+            r.statistical_security,
+            pct(*accuracy)
+        ),
+        Release::Refused(why) => println!("  release     refused: {why}"),
+    }
     println!(
         "  time        total {:.1} s (keygen {:.1} s, encrypt {:.1} s); peak memory {:.0} MiB",
         r.total_seconds, r.keygen_seconds, r.encrypt_seconds, r.peak_rss_mb

@@ -29,7 +29,15 @@ fn client_server_client_round_trip_and_bad_files() {
     run_ok(&["decrypt-model", "--keys", p(&keys), "--model", p(&model), "--out", p(&weights)]);
     let out = run_ok(&["evaluate", "--keys", p(&keys), "--weights", p(&weights)]);
     let acc: f64 = out.split_whitespace().nth(2).unwrap().trim_end_matches('%').parse().unwrap();
-    assert!(acc > 30.0, "test accuracy {acc}% after 2 iterations on 64 samples");
+    // The released model is flooded for 30-bit statistical security (the
+    // reference reaches ~60% here; flooding costs some of it).
+    assert!(acc > 25.0, "test accuracy {acc}% after 2 iterations on 64 samples");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&weights).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "weights file readable by others");
+    }
     assert!(out.contains("plaintext reference after 2 iterations"), "{out}");
     // The iteration count comes from the server: an absurd one is refused, not run.
     let mut w: serde_json::Value = serde_json::from_slice(&std::fs::read(&weights).unwrap()).unwrap();
@@ -66,12 +74,31 @@ fn client_server_client_round_trip_and_bad_files() {
     run_ok(&["keygen", "--out", p(&other)]);
     std::fs::copy(other.join("relin.key"), bad.join("relin.key")).unwrap();
     let err = run_err(&["train-server", "--upload", p(&bad), "--out", p(&tmp.path().join("m6"))]);
-    assert!(err.contains("relin.key") && err.contains("another key set"), "{err}");
+    assert!(err.contains("relin.key") && err.contains("key set"), "{err}");
+    std::fs::copy(upload.join("relin.key"), bad.join("relin.key")).unwrap();
+
+    // x and y swapped inside the upload: each file is bound to its role.
+    std::fs::copy(upload.join("y-0.ct"), bad.join("x-0-3.ct")).unwrap();
+    let err = run_err(&["train-server", "--upload", p(&bad), "--out", p(&tmp.path().join("m6b"))]);
+    assert!(err.contains("x-0-3.ct") && err.contains("upload/y/0"), "{err}");
+    std::fs::copy(upload.join("x-0-3.ct"), bad.join("x-0-3.ct")).unwrap();
 
     // The model decrypted with another client's keys: refused, not noise.
+    let other_upload = tmp.path().join("other-upload");
+    run_ok(&["encrypt", "--keys", p(&other), "--out", p(&other_upload), "--samples", "64"]);
     let err =
         run_err(&["decrypt-model", "--keys", p(&other), "--model", p(&model), "--out", p(&tmp.path().join("w2.json"))]);
     assert!(err.contains("another key set"), "{err}");
+
+    // The model carrying the training data out: the upload's first data
+    // ciphertext put where the first weight block belongs is refused.
+    let stolen = tmp.path().join("stolen-model");
+    copy_dir(&model, &stolen);
+    std::fs::copy(upload.join("x-0-0.ct"), stolen.join("w-0.ct")).unwrap();
+    let err =
+        run_err(&["decrypt-model", "--keys", p(&keys), "--model", p(&stolen), "--out", p(&tmp.path().join("w3.json"))]);
+    assert!(err.contains("w-0.ct"), "{err}");
+    assert!(!tmp.path().join("w3.json").exists());
 
     // Parameters of another preset swapped in: the manifest no longer matches.
     let light = tmp.path().join("light-keys");

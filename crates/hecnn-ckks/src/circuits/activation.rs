@@ -146,7 +146,7 @@ impl CompositeCircuit {
         self.check_levels(d, self.relu_depth())?;
         let ev = pe.evaluator();
         let gate_level = d.level() - self.sign_depth();
-        let q = ev.context().params().q[gate_level] as f64;
+        let q = ev.context().params().q()[gate_level] as f64;
         let h = self.scaled_sign(pe, d, 0.5, target * q / d.scale())?;
         let p = ev.mul_relin(d, &h, pe.relin_key())?;
         pe.count(1);

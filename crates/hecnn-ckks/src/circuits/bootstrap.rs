@@ -32,13 +32,10 @@ use crate::encoding::Encoder;
 use crate::error::{CkksError, Result};
 use crate::eval::Evaluator;
 use crate::keys::public::{GaloisKeys, RelinKey};
-use crate::keys::secret::SecretKey;
 use crate::keys::switching::{key_switch, SwitchingKey};
-use crate::ring::sampling::{os_seed, sparse_ternary};
+use crate::keys::KeySetId;
 use crate::ring::RnsPoly;
 use num_complex::Complex64;
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::f64::consts::TAU;
@@ -126,7 +123,7 @@ impl BootstrapConfig {
         max_level.checked_sub(self.depth())
     }
 
-    fn check(&self, ctx: &Context) -> Result<()> {
+    pub(crate) fn check(&self, ctx: &Context) -> Result<()> {
         if self.cts_levels == 0 || self.stc_levels == 0 || self.cheb_degree < 2 || self.k < 1.0 {
             return Err(CkksError::InvalidParameters(format!("bootstrap config {self:?}")));
         }
@@ -155,7 +152,7 @@ const ARCSINE_CHEB: [f64; 4] = [0.0, 1.0 + 3.0 / 24.0, 0.0, 1.0 / 24.0];
 
 /// The CoeffsToSlots/SlotsToCoeffs transforms for one slot count.
 #[derive(Clone, Debug)]
-struct SlotPlan {
+pub(crate) struct SlotPlan {
     slots: usize,
     cts: Vec<LinearTransform>,
     stc: Vec<LinearTransform>,
@@ -171,7 +168,7 @@ struct SlotPlan {
 }
 
 impl SlotPlan {
-    fn new(ctx: &Context, slots: usize, config: &BootstrapConfig) -> Self {
+    pub(crate) fn new(ctx: &Context, slots: usize, config: &BootstrapConfig) -> Self {
         let stages = fft_stages(slots, 2 * ctx.n());
         let mut cts = group(stages.iter().rev().map(|s| s.inverse.clone()).collect(), config.cts_levels);
         let mut stc = group(stages.iter().map(|s| s.forward.clone()).collect(), config.stc_levels);
@@ -201,7 +198,8 @@ impl SlotPlan {
         Self { slots, cts, stc, trace, packed }
     }
 
-    fn rotations(&self) -> Vec<i64> {
+    #[cfg(feature = "client")]
+    pub(crate) fn rotations(&self) -> Vec<i64> {
         let mut r: Vec<i64> = self.cts.iter().chain(&self.stc).flat_map(|t| t.rotations()).collect();
         r.extend(&self.trace);
         r.sort_unstable();
@@ -296,6 +294,7 @@ pub struct BootstrapKeys {
     pub(crate) galois: GaloisKeys,
     pub(crate) slots: Vec<usize>,
     pub(crate) fingerprint: u64,
+    pub(crate) key_set: KeySetId,
 }
 
 /// The ring of the dense → sparse key: N with the primes q_0 and p_0 only.
@@ -313,32 +312,6 @@ pub(crate) fn encapsulation_context(ctx: &Context) -> Result<Arc<Context>> {
 }
 
 impl BootstrapKeys {
-    /// Generates keys for bootstrapping ciphertexts of each of `slots`.
-    /// The sparse secret lives only inside this call.
-    pub fn generate(sk: &SecretKey, config: &BootstrapConfig, slots: &[usize]) -> Result<Self> {
-        let ctx = sk.context();
-        config.check(ctx)?;
-        let mut rotations = Vec::new();
-        for &s in slots {
-            check_slots(ctx, s)?;
-            rotations.extend(SlotPlan::new(ctx, s, config).rotations());
-        }
-        rotations.sort_unstable();
-        rotations.dedup();
-        let galois = GaloisKeys::generate(sk, &rotations, true);
-        let encapsulation = encapsulation_context(ctx)?;
-        let mut rng = ChaCha20Rng::from_seed(os_seed());
-        let sparse = SecretKey::from_coeffs(&encapsulation, sparse_ternary(&mut rng, ctx.n(), config.hamming_weight));
-        let dense_low = SecretKey::from_coeffs(&encapsulation, sk.coeffs.to_vec());
-        let to_sparse = SwitchingKey::generate(&encapsulation, &sparse, &dense_low.ntt, os_seed());
-        let sparse_full = SecretKey::from_coeffs(ctx, sparse.coeffs.to_vec());
-        let to_dense = SwitchingKey::generate(ctx, sk, &sparse_full.ntt, os_seed());
-        let mut slots = slots.to_vec();
-        slots.sort_unstable();
-        slots.dedup();
-        Ok(Self { to_sparse, encapsulation, to_dense, galois, slots, fingerprint: ctx.fingerprint() })
-    }
-
     /// Slot counts these keys can bootstrap.
     pub fn slots(&self) -> &[usize] {
         &self.slots
@@ -348,9 +321,14 @@ impl BootstrapKeys {
     pub fn galois_keys(&self) -> &GaloisKeys {
         &self.galois
     }
+
+    /// The key set these keys belong to.
+    pub fn key_set(&self) -> KeySetId {
+        self.key_set
+    }
 }
 
-fn check_slots(ctx: &Context, slots: usize) -> Result<()> {
+pub(crate) fn check_slots(ctx: &Context, slots: usize) -> Result<()> {
     if !slots.is_power_of_two() || slots < 2 || slots > ctx.n() / 2 {
         return Err(CkksError::InvalidSlots(format!("{slots} slots: need a power of two in 2..={}", ctx.n() / 2)));
     }
@@ -439,8 +417,8 @@ impl Bootstrapper {
     /// let keys = BootstrapKeys::generate(&sk, &BootstrapConfig::default(), &[slots]).unwrap();
     /// let boot = Bootstrapper::new(&ctx, BootstrapConfig::default(), &[slots]).unwrap();
     /// let (enc, dec) = (Encoder::new(&ctx), Decryptor::new(&sk));
-    /// let a = dec.encrypt_symmetric(&enc.encode_real(&[0.5, -0.25], slots, 0, ctx.params().scale()).unwrap()).unwrap();
-    /// let b = dec.encrypt_symmetric(&enc.encode_real(&[0.125, 1.0], slots, 0, ctx.params().scale()).unwrap()).unwrap();
+    /// let a = dec.encrypt_symmetric(&enc.encode_real(&[0.5, -0.25], slots, 0, ctx.params().scale()).unwrap()).unwrap().expand(&ctx).unwrap();
+    /// let b = dec.encrypt_symmetric(&enc.encode_real(&[0.125, 1.0], slots, 0, ctx.params().scale()).unwrap()).unwrap().expand(&ctx).unwrap();
     /// let (a2, b2) = boot.bootstrap_real_pair(&a, &b, &rlk, &keys).unwrap();
     /// assert_eq!(a2.level(), boot.levels_left());
     /// ```
@@ -517,7 +495,7 @@ impl Bootstrapper {
             CkksError::InvalidSlots(format!("bootstrapper built without transforms for {slots} slots"))
         })?;
         let gk = &keys.galois;
-        let q0 = ctx.params().q[0] as f64;
+        let q0 = ctx.params().q()[0] as f64;
 
         // 1. Scale up at level 0 (exact integer product).
         let f = (q0 / (self.log_message_ratio(slots).exp2() * ct.scale())).round().max(1.0);
@@ -536,13 +514,8 @@ impl Bootstrapper {
         // Values t·c with c = Δ_in/(q_0 (K+1) N): the CtS 1/slots, the 1/2 of
         // the real/imaginary split and the sub-sum's N/(2·slots) together.
         let k1 = self.config.k + 1.0;
-        let mut x = Ciphertext {
-            parts: vec![c0, v1],
-            c1_seed: None,
-            scale: q0 * k1 * ctx.n() as f64,
-            slots,
-            fingerprint: ctx.fingerprint(),
-        };
+        let mut x =
+            Ciphertext { parts: vec![c0, v1], scale: q0 * k1 * ctx.n() as f64, slots, fingerprint: ctx.fingerprint() };
 
         // 3. Sub-sum.
         for &r in &plan.trace {
@@ -554,7 +527,7 @@ impl Bootstrapper {
 
         // 4. CoeffsToSlots, landing on scale ≈ q at the EvalMod input level.
         let top = x.level();
-        let q = |l: usize| ctx.params().q[l] as f64;
+        let q = |l: usize| ctx.params().q()[l] as f64;
         let end_scale = q(top - plan.cts.len());
         // The last transform is left unrescaled so the conjugation's
         // key-switch noise is divided by q_l with everything else (at scale
@@ -632,7 +605,7 @@ impl Bootstrapper {
         let poly = PolyEvaluator::new(ev, rlk);
         let d = poly_depth(self.config.cheb_degree);
         let l_out = ct.level().checked_sub(d).ok_or(CkksError::LevelExhausted { needed: d, level: ct.level() })?;
-        let target = self.ctx.params().q[l_out] as f64;
+        let target = self.ctx.params().q()[l_out] as f64;
         let mut c = poly.chebyshev(ct, &self.cheb, target)?;
         for _ in 0..self.config.double_angle {
             let sq = ev.mul_relin_rescale(&c, &c, rlk)?;
@@ -686,17 +659,30 @@ impl Bootstrapper {
         for p in &mut out.parts {
             ctx.mul_assign(p, &m);
         }
-        out.c1_seed = None;
         out
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "client"))]
 mod tests {
     use super::*;
-    use crate::encrypt::{Decryptor, Encryptor};
+    use crate::decrypt::Decryptor;
+    use crate::encrypt::Encryptor;
     use crate::keys::public::PublicKey;
+    use crate::keys::secret::SecretKey;
     use crate::params::Parameters;
+
+    /// The preset's chain (built in `params` without this module) is the
+    /// default circuit's chain with its computation levels.
+    #[test]
+    fn bootstrappable_preset_is_the_default_circuits_chain() {
+        let config = BootstrapConfig::default();
+        let preset = crate::params::Preset::Bootstrappable.params();
+        let levels = crate::params::Preset::BOOTSTRAPPABLE_COMPUTATION_LEVELS;
+        let built = Parameters::new("bootstrappable", 16, &config.chain_bits(levels), preset.dnum(), 40).unwrap();
+        assert_eq!(built, preset);
+        assert_eq!(config.levels_left(preset.max_level()), Some(levels));
+    }
 
     /// The only key under the sparse secret lives modulo q_0·p_0 and
     /// nothing more: two limbs, one digit, ≈ 120 bits at N=2^16.
@@ -704,7 +690,7 @@ mod tests {
     fn sparse_secret_key_is_confined_to_q0_p0() {
         let params = crate::params::Preset::Bootstrappable.params();
         let ring = params.encapsulation();
-        assert_eq!((ring.q.as_slice(), ring.p.as_slice(), ring.dnum), (&params.q[..1], &params.p[..1], 1));
+        assert_eq!((ring.q(), ring.p(), ring.dnum()), (&params.q()[..1], &params.p()[..1], 1));
         assert!(ring.log_qp() < 121.0, "log2(q_0·p_0) = {}", ring.log_qp());
         let ctx =
             Context::new(Parameters::insecure_for_tests(10, &BootstrapConfig::default().chain_bits(1), 5, 40).unwrap())
@@ -712,7 +698,7 @@ mod tests {
         let sk = SecretKey::generate(&ctx);
         let keys = BootstrapKeys::generate(&sk, &BootstrapConfig::default(), &[8]).unwrap();
         assert_eq!((keys.to_sparse.b.len(), keys.to_sparse.b[0].num_q, keys.to_sparse.b[0].num_p), (1, 1, 1));
-        assert_eq!(keys.encapsulation.params().q, vec![ctx.params().q[0]]);
+        assert_eq!(keys.encapsulation.params().q(), vec![ctx.params().q()[0]]);
     }
 
     /// Sparse slots (2·slots ≤ N/2) pack both coefficient halves into one
@@ -784,7 +770,7 @@ mod tests {
             u_re.iter().map(|&u| (TAU * ((kk + 1.0) * u - 0.25) / (1u64 << r) as f64).cos()).collect();
         let approx = cheb_f64.iter().zip(&cos_exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         eprintln!("Chebyshev approximation error:    2^{:.1}", approx.log2());
-        let target = ctx.params().q[cts["re"].level() - crate::circuits::poly::depth(config.cheb_degree)] as f64;
+        let target = ctx.params().q()[cts["re"].level() - crate::circuits::poly::depth(config.cheb_degree)] as f64;
         let c = PolyEvaluator::new(&bs.ev, &rlk).chebyshev(&cts["re"], &bs.cheb, target).unwrap();
         let got_c = encoder.decode_real(&dec.decrypt(&c).unwrap()).unwrap();
         let pe = got_c.iter().zip(&cheb_f64).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);

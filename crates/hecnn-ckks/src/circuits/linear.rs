@@ -239,7 +239,7 @@ impl LinearTransform {
                 gk.get(g, Some(s))?;
             }
         }
-        let q_l = ev.context().params().q[l] as f64;
+        let q_l = ev.context().params().q()[l] as f64;
         let pt_scale = target_scale * q_l / ct.scale();
         let dec = ev.decompose_for_rotation(ct)?;
         let mut babies: BTreeMap<i64, Ciphertext> = BTreeMap::new();

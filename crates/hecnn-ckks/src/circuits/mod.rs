@@ -3,6 +3,8 @@
 
 pub mod activation;
 pub mod bootstrap;
+#[cfg(feature = "client")]
+mod bootstrap_keygen;
 pub mod linear;
 pub mod poly;
 

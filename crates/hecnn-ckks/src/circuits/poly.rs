@@ -97,7 +97,7 @@ impl<'a> PolyEvaluator<'a> {
     /// # let rlk = RelinKey::generate(&sk);
     /// # let (enc, dec) = (Encoder::new(&ctx), Decryptor::new(&sk));
     /// let ev = Evaluator::new(&ctx);
-    /// let x = dec.encrypt_symmetric(&enc.encode_real(&[0.5], 1, 3, ctx.params().scale()).unwrap()).unwrap();
+    /// let x = dec.encrypt_symmetric(&enc.encode_real(&[0.5], 1, 3, ctx.params().scale()).unwrap()).unwrap().expand(&ctx).unwrap();
     /// // 1 + 2 T_1 + 3 T_2 + 4 T_3 at x = 0.5: T_2 = -0.5, T_3 = -1
     /// let y = PolyEvaluator::new(&ev, &rlk).chebyshev(&x, &[1.0, 2.0, 3.0, 4.0], ctx.params().scale()).unwrap();
     /// assert_eq!(y.level(), 1);
@@ -144,7 +144,7 @@ impl<'a> PolyEvaluator<'a> {
         if level < depth {
             return Err(CkksError::LevelExhausted { needed: depth, level });
         }
-        let q: Vec<f64> = self.ev.context().params().q.iter().map(|&q| q as f64).collect();
+        let q: Vec<f64> = self.ev.context().params().q().iter().map(|&q| q as f64).collect();
         let mut best: Option<(usize, u32)> = None;
         let mut last_err = None;
         for baby_log in 1..=depth as u32 {
@@ -208,7 +208,7 @@ impl Backend for Real<'_> {
     }
 
     fn modulus(&self, level: usize) -> f64 {
-        self.ev.context().params().q[level] as f64
+        self.ev.context().params().q()[level] as f64
     }
 
     fn chebyshev_step(&mut self, a: &Ciphertext, b: &Ciphertext, sub: Option<&Ciphertext>) -> Result<Ciphertext> {
@@ -223,7 +223,7 @@ impl Backend for Real<'_> {
     }
 
     fn leaf(&mut self, terms: &[(&Ciphertext, f64)], c0: f64, level: usize, scale: f64) -> Result<Ciphertext> {
-        let q = self.ev.context().params().q[level + 1] as f64;
+        let q = self.ev.context().params().q()[level + 1] as f64;
         let sum = self.ev.linear_combination(terms, scale * q, level + 1)?;
         let sum = if c0 != 0.0 { self.ev.add_const(&sum, c0)? } else { sum };
         self.ev.rescale(&sum)

@@ -37,7 +37,6 @@ impl Evaluator {
                 self.ctx.add_assign(&mut x.parts[i], py);
             }
         }
-        x.c1_seed = None;
         x.scale = a.scale;
         Ok(x)
     }
@@ -59,7 +58,6 @@ impl Evaluator {
         for p in &mut x.parts {
             self.ctx.neg_assign(p);
         }
-        x.c1_seed = None;
         Ok(x)
     }
 
@@ -83,7 +81,6 @@ impl Evaluator {
         } else {
             self.ctx.add_assign(&mut x.parts[0], &pt.poly);
         }
-        x.c1_seed = None;
         Ok(x)
     }
 
@@ -98,7 +95,6 @@ impl Evaluator {
             self.ctx.mul_assign(part, &pt.poly);
         }
         x.scale = scale;
-        x.c1_seed = None;
         Ok(x)
     }
 
@@ -113,7 +109,6 @@ impl Evaluator {
             let m = self.ctx.moduli()[i];
             x.parts[0].data[i * n..(i + 1) * n].iter_mut().for_each(|v| *v = m.add(*v, r));
         }
-        x.c1_seed = None;
         Ok(x)
     }
 
@@ -124,7 +119,7 @@ impl Evaluator {
     /// [`rescale`]: Evaluator::rescale
     pub fn mul_const(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext> {
         self.check_ct(a)?;
-        let ql = self.ctx.params().q[a.level()] as f64;
+        let ql = self.ctx.params().q()[a.level()] as f64;
         self.mul_const_with_scale(a, c, ql)
     }
 
@@ -140,7 +135,6 @@ impl Evaluator {
             self.ctx.mul_limb_constants(p, &residues);
         }
         x.scale = scale;
-        x.c1_seed = None;
         Ok(x)
     }
 
@@ -157,9 +151,9 @@ impl Evaluator {
     /// # let dec = Decryptor::new(&sk);
     /// let ev = Evaluator::new(&ctx);
     /// let s = ctx.params().scale();
-    /// let a = dec.encrypt_symmetric(&enc.encode_real(&[1.0], 1, 2, s).unwrap()).unwrap();
-    /// let b = dec.encrypt_symmetric(&enc.encode_real(&[2.0], 1, 1, 1.5 * s).unwrap()).unwrap();
-    /// let target = s * ctx.params().q[1] as f64;
+    /// let a = dec.encrypt_symmetric(&enc.encode_real(&[1.0], 1, 2, s).unwrap()).unwrap().expand(&ctx).unwrap();
+    /// let b = dec.encrypt_symmetric(&enc.encode_real(&[2.0], 1, 1, 1.5 * s).unwrap()).unwrap().expand(&ctx).unwrap();
+    /// let target = s * ctx.params().q()[1] as f64;
     /// let sum = ev.rescale(&ev.linear_combination(&[(&a, 0.25), (&b, -1.5)], target, 1).unwrap()).unwrap();
     /// assert!((enc.decode_real(&dec.decrypt(&sum).unwrap()).unwrap()[0] + 2.75).abs() < 1e-6);
     /// ```
@@ -201,7 +195,6 @@ impl Evaluator {
         }
         Ok(Ciphertext {
             parts: parts.into(),
-            c1_seed: None,
             scale: target_scale,
             slots: terms.iter().map(|(ct, _)| ct.slots).max().unwrap_or(first.slots),
             fingerprint: first.fingerprint,
@@ -216,7 +209,6 @@ impl Evaluator {
         for p in &mut x.parts {
             self.ctx.mul_limb_constants(p, &residues);
         }
-        x.c1_seed = None;
         Ok(x)
     }
 

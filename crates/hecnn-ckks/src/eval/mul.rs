@@ -40,13 +40,7 @@ impl Evaluator {
                 }
             },
         );
-        Ok(Ciphertext {
-            parts: vec![d0, d1, d2],
-            c1_seed: None,
-            scale,
-            slots: x.slots.max(y.slots),
-            fingerprint: x.fingerprint,
-        })
+        Ok(Ciphertext { parts: vec![d0, d1, d2], scale, slots: x.slots.max(y.slots), fingerprint: x.fingerprint })
     }
 
     /// `a²` without relinearization.
@@ -101,14 +95,8 @@ impl Evaluator {
         }
         let c0 = mod_down_rescale(ctx, &x0);
         let c1 = mod_down_rescale(ctx, &x1);
-        let ql = ctx.params().q[l] as f64;
-        Ok(Ciphertext {
-            parts: vec![c0, c1],
-            c1_seed: None,
-            scale: t.scale / ql,
-            slots: t.slots,
-            fingerprint: t.fingerprint,
-        })
+        let ql = ctx.params().q()[l] as f64;
+        Ok(Ciphertext { parts: vec![c0, c1], scale: t.scale / ql, slots: t.slots, fingerprint: t.fingerprint })
     }
 
     /// Divides by the last prime q_l (rounding) and drops it: level − 1,
@@ -119,15 +107,9 @@ impl Evaluator {
         if l == 0 {
             return Err(CkksError::LevelExhausted { needed: 1, level: 0 });
         }
-        let ql = self.ctx.params().q[l];
+        let ql = self.ctx.params().q()[l];
         let parts = ct.parts.iter().map(|p| self.rescale_poly(p)).collect();
-        Ok(Ciphertext {
-            parts,
-            c1_seed: None,
-            scale: ct.scale / ql as f64,
-            slots: ct.slots,
-            fingerprint: ct.fingerprint,
-        })
+        Ok(Ciphertext { parts, scale: ct.scale / ql as f64, slots: ct.slots, fingerprint: ct.fingerprint })
     }
 
     fn rescale_poly(&self, p: &RnsPoly) -> RnsPoly {
@@ -178,7 +160,7 @@ impl Evaluator {
         if l == 0 {
             return Err(CkksError::LevelExhausted { needed: 1, level: 0 });
         }
-        let ql = self.ctx.params().q[l] as f64;
+        let ql = self.ctx.params().q()[l] as f64;
         let pt_scale = target * ql / ct.scale;
         let pt = encoder.encode_real(values, ct.slots, l, pt_scale)?;
         let mut out = self.rescale(&self.mul_plain(ct, &pt)?)?;
@@ -195,7 +177,7 @@ impl Evaluator {
         if l == 0 {
             return Err(CkksError::LevelExhausted { needed: 1, level: 0 });
         }
-        let ql = self.ctx.params().q[l] as f64;
+        let ql = self.ctx.params().q()[l] as f64;
         let mut out = self.rescale(&self.mul_const_with_scale(ct, c, target * ql / ct.scale)?)?;
         Self::check_scales(out.scale, target)?;
         out.scale = target;
@@ -205,6 +187,6 @@ impl Evaluator {
     /// Scale after multiplying two ciphertexts of scales `a`, `b` at level
     /// `level` and rescaling (for planning circuits ahead of time).
     pub fn product_scale(&self, a: f64, b: f64, level: usize) -> f64 {
-        a * b / self.ctx.params().q[level] as f64
+        a * b / self.ctx.params().q()[level] as f64
     }
 }

@@ -1,14 +1,14 @@
-//! Public key, relinearization key, Galois keys and the server-side bundle.
+//! Public key, relinearization key and Galois keys: public material a
+//! server may hold. Their generation is client-side (`keys::keygen`).
 
 use crate::context::Context;
 use crate::error::{CkksError, Result};
-use crate::keys::secret::SecretKey;
 use crate::keys::switching::SwitchingKey;
-use crate::ring::sampling::{fill_uniform, gaussian, os_seed, seeded_rng};
+use crate::keys::KeySetId;
+use crate::ring::sampling::{fill_uniform, seeded_rng};
 use crate::ring::RnsPoly;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// `(b, a) = (−a·s + e, a)` over all ciphertext *and special* primes, NTT
 /// form; `a` is expanded from `seed`. Encryption happens modulo Q·P and is
@@ -19,22 +19,10 @@ pub struct PublicKey {
     pub(crate) a: RnsPoly,
     pub(crate) seed: [u8; 32],
     pub(crate) fingerprint: u64,
+    pub(crate) key_set: KeySetId,
 }
 
 impl PublicKey {
-    /// Derives the public key of `sk`.
-    pub fn generate(sk: &SecretKey) -> Self {
-        let ctx = &sk.ctx;
-        let seed = os_seed();
-        let a = Self::expand_a(ctx, &seed);
-        let e = gaussian(&mut seeded_rng(&os_seed(), 0), ctx.n());
-        let mut b = ctx.poly_from_signed(&e, ctx.max_level() + 1, ctx.num_p());
-        let mut as_ = a.clone();
-        ctx.mul_assign(&mut as_, &sk.ntt);
-        ctx.sub_assign(&mut b, &as_);
-        Self { b, a, seed, fingerprint: ctx.fingerprint() }
-    }
-
     pub(crate) fn expand_a(ctx: &Context, seed: &[u8; 32]) -> RnsPoly {
         let n = ctx.n();
         let num_q = ctx.max_level() + 1;
@@ -45,6 +33,11 @@ impl PublicKey {
         });
         a
     }
+
+    /// The key set this key belongs to.
+    pub fn key_set(&self) -> KeySetId {
+        self.key_set
+    }
 }
 
 /// Switching key `s² → s`, used after ciphertext multiplication.
@@ -52,6 +45,7 @@ impl PublicKey {
 pub struct RelinKey {
     pub(crate) key: SwitchingKey,
     pub(crate) fingerprint: u64,
+    pub(crate) key_set: KeySetId,
 }
 
 impl RelinKey {
@@ -60,14 +54,9 @@ impl RelinKey {
         &self.key
     }
 
-    /// Generates the relinearization key of `sk`.
-    pub fn generate(sk: &SecretKey) -> Self {
-        let ctx = &sk.ctx;
-        let mut s2 = sk.ntt.clone();
-        ctx.mul_assign(&mut s2, &sk.ntt);
-        let key = SwitchingKey::generate(ctx, sk, &s2, os_seed());
-        zeroize::Zeroize::zeroize(&mut s2);
-        Self { key, fingerprint: ctx.fingerprint() }
+    /// The key set this key belongs to.
+    pub fn key_set(&self) -> KeySetId {
+        self.key_set
     }
 }
 
@@ -76,40 +65,23 @@ impl RelinKey {
 pub struct GaloisKeys {
     pub(crate) keys: BTreeMap<u64, SwitchingKey>,
     pub(crate) fingerprint: u64,
+    pub(crate) key_set: KeySetId,
 }
 
 impl GaloisKeys {
-    /// Keys for left rotations by each of `steps` and, if asked, conjugation.
-    pub fn generate(sk: &SecretKey, steps: &[i64], conjugation: bool) -> Self {
-        let ctx = &sk.ctx;
-        let mut elements: Vec<u64> = steps.iter().map(|&s| ctx.galois_element(s)).collect();
-        if conjugation {
-            elements.push(ctx.conjugation_element());
-        }
-        Self::generate_elements(sk, &elements)
-    }
-
-    /// Keys for the given Galois elements (odd, < 2N).
-    pub fn generate_elements(sk: &SecretKey, elements: &[u64]) -> Self {
-        let ctx = &sk.ctx;
-        let mut keys = BTreeMap::new();
-        for &g in elements {
-            if g == 1 || keys.contains_key(&g) {
-                continue;
-            }
-            let mut s_rot = ctx.automorphism(&sk.ntt, g);
-            keys.insert(g, SwitchingKey::generate(ctx, sk, &s_rot, os_seed()));
-            zeroize::Zeroize::zeroize(&mut s_rot);
-        }
-        Self { keys, fingerprint: ctx.fingerprint() }
-    }
-
-    /// Adds (or replaces) keys from another set of the same parameters.
+    /// Adds (or replaces) keys from another set of the same parameters and
+    /// key set.
     pub fn extend(&mut self, other: GaloisKeys) -> Result<()> {
-        if !self.keys.is_empty() && self.fingerprint != other.fingerprint {
-            return Err(CkksError::ParameterMismatch { expected: self.fingerprint, found: other.fingerprint });
+        if !self.keys.is_empty() {
+            if self.fingerprint != other.fingerprint {
+                return Err(CkksError::ParameterMismatch { expected: self.fingerprint, found: other.fingerprint });
+            }
+            if self.key_set != other.key_set {
+                return Err(CkksError::KeySetMismatch { expected: self.key_set, found: other.key_set });
+            }
         }
         self.fingerprint = other.fingerprint;
+        self.key_set = other.key_set;
         self.keys.extend(other.keys);
         Ok(())
     }
@@ -119,18 +91,12 @@ impl GaloisKeys {
         self.keys.keys().copied()
     }
 
+    /// The key set these keys belong to.
+    pub fn key_set(&self) -> KeySetId {
+        self.key_set
+    }
+
     pub(crate) fn get(&self, g: u64, rotation: Option<i64>) -> Result<&SwitchingKey> {
         self.keys.get(&g).ok_or(CkksError::MissingGaloisKey { galois_element: g, rotation })
     }
-}
-
-/// Everything a server needs to compute, and nothing that decrypts.
-#[derive(Clone, Debug)]
-pub struct EvaluationKeys {
-    /// Parameters the keys belong to.
-    pub ctx: Arc<Context>,
-    /// Relinearization key (ct×ct).
-    pub relin: Option<RelinKey>,
-    /// Rotation and conjugation keys.
-    pub galois: GaloisKeys,
 }

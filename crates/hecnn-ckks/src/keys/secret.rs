@@ -1,7 +1,9 @@
 //! The secret key: client-side only, zeroized on drop, never `Serialize`.
 
 use crate::context::Context;
+use crate::keys::KeySetId;
 use crate::params::SecretDistribution;
+use crate::ring::sampling::wipe_rng;
 use crate::ring::sampling::{sparse_ternary, ternary};
 use crate::ring::RnsPoly;
 use rand_chacha::ChaCha20Rng;
@@ -19,6 +21,7 @@ pub struct SecretKey {
     pub(crate) ctx: Arc<Context>,
     pub(crate) coeffs: Zeroizing<Vec<i8>>,
     pub(crate) ntt: RnsPoly,
+    pub(crate) key_set: KeySetId,
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -42,21 +45,32 @@ impl SecretKey {
     /// A secret derived from a 32-byte seed (reproducible; keep the seed secret).
     pub fn from_seed(ctx: &Arc<Context>, seed: [u8; 32]) -> Self {
         let mut seed = Zeroizing::new(seed);
+        // The key set's public name: a one-way function of the seed.
+        let key_set = {
+            let h = blake3::derive_key("hecnn-ckks key set id v1", &seed[..]);
+            KeySetId(h[..16].try_into().expect("16 bytes"))
+        };
         let mut rng = ChaCha20Rng::from_seed(*seed);
         seed.zeroize();
         let n = ctx.n();
-        let coeffs = match ctx.params().secret {
+        let coeffs = match ctx.params().secret() {
             SecretDistribution::UniformTernary => ternary(&mut rng, n),
             SecretDistribution::SparseTernary { hamming_weight } => sparse_ternary(&mut rng, n, hamming_weight),
         };
-        Self::from_coeffs(ctx, coeffs)
+        wipe_rng(&mut rng);
+        Self::from_coeffs(ctx, coeffs, key_set)
     }
 
-    pub(crate) fn from_coeffs(ctx: &Arc<Context>, coeffs: Vec<i8>) -> Self {
+    pub(crate) fn from_coeffs(ctx: &Arc<Context>, coeffs: Vec<i8>, key_set: KeySetId) -> Self {
         let coeffs = Zeroizing::new(coeffs);
         let wide: Zeroizing<Vec<i64>> = Zeroizing::new(coeffs.iter().map(|&c| c as i64).collect());
         let ntt = ctx.poly_from_signed(&wide, ctx.max_level() + 1, ctx.num_p());
-        Self { ctx: ctx.clone(), coeffs, ntt }
+        Self { ctx: ctx.clone(), coeffs, ntt, key_set }
+    }
+
+    /// The key set this secret defines.
+    pub fn key_set(&self) -> KeySetId {
+        self.key_set
     }
 
     /// The context this key belongs to.
@@ -65,10 +79,11 @@ impl SecretKey {
     }
 
     /// `s` restricted to the first `num_q` ciphertext primes (and optionally P).
-    pub(crate) fn ntt_restricted(&self, num_q: usize, with_p: bool) -> RnsPoly {
+    /// The copy is wiped when dropped (before its buffer goes back to the pool).
+    pub(crate) fn ntt_restricted(&self, num_q: usize, with_p: bool) -> Zeroizing<RnsPoly> {
         let n = self.ctx.n();
         let num_p = if with_p { self.ctx.num_p() } else { 0 };
-        let mut p = RnsPoly::uninit(n, num_q, num_p, true);
+        let mut p = Zeroizing::new(RnsPoly::uninit(n, num_q, num_p, true));
         p.data[..num_q * n].copy_from_slice(&self.ntt.data[..num_q * n]);
         if with_p {
             let full_q = self.ctx.max_level() + 1;

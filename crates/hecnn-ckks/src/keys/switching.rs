@@ -7,8 +7,7 @@
 //! INTT k + conversion k→(l+1) + NTT (l+1).
 
 use crate::context::Context;
-use crate::keys::secret::SecretKey;
-use crate::ring::sampling::{fill_uniform, gaussian, seeded_rng};
+use crate::ring::sampling::{fill_uniform, seeded_rng};
 use crate::ring::{pool, RnsPoly};
 use rayon::prelude::*;
 
@@ -30,43 +29,12 @@ pub struct Decomposed {
 }
 
 impl SwitchingKey {
-    /// Generates the key from `s'` (NTT over all of Q·P) to `sk`.
-    pub(crate) fn generate(ctx: &Context, sk: &SecretKey, s_from: &RnsPoly, seed: [u8; 32]) -> Self {
-        let n = ctx.n();
-        let num_q = ctx.max_level() + 1;
-        let num_p = ctx.num_p();
-        let digit_size = ctx.params().digit_size();
-        let a = Self::expand_a(ctx, &seed);
-        let mut b = Vec::with_capacity(a.len());
-        let mut err_rng = seeded_rng(&crate::ring::sampling::os_seed(), 0);
-        for (j, aj) in a.iter().enumerate() {
-            let e = gaussian(&mut err_rng, n);
-            let mut bj = ctx.poly_from_signed(&e, num_q, num_p);
-            let mut as_ = aj.clone();
-            ctx.mul_assign(&mut as_, &sk.ntt);
-            ctx.sub_assign(&mut bj, &as_);
-            // + P·s' on the limbs of digit j.
-            let start = j * digit_size;
-            let end = (start + digit_size).min(num_q);
-            for i in start..end {
-                let m = ctx.moduli()[i];
-                let pm = ctx.p_mod_q[i];
-                let src = &s_from.data[i * n..(i + 1) * n];
-                for (x, &s) in bj.limb_mut(i).iter_mut().zip(src) {
-                    *x = m.add(*x, m.mul(pm, s));
-                }
-            }
-            b.push(bj);
-        }
-        Self { b, a, seed }
-    }
-
     /// Regenerates the uniform `a_j` parts from the seed.
     pub(crate) fn expand_a(ctx: &Context, seed: &[u8; 32]) -> Vec<RnsPoly> {
         let n = ctx.n();
         let num_q = ctx.max_level() + 1;
         let num_p = ctx.num_p();
-        (0..ctx.params().dnum)
+        (0..ctx.params().dnum())
             .map(|j| {
                 let mut a = RnsPoly::uninit(n, num_q, num_p, true);
                 a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {

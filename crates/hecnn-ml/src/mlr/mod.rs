@@ -1,15 +1,18 @@
 //! Multiclass logistic regression trained with Nesterov-accelerated
 //! quadratic gradient — the last layer of the transfer-learning pipeline.
 //!
-//! [`train`] is the plaintext `f64` reference; [`encrypted`] runs the same
-//! iterations on ciphertexts ([`schedule`], [`gradient`],
-//! [`preconditioner`] are shared).
+//! [`train`] is the plaintext `f64` reference; [`server`] runs the same
+//! iterations on ciphertexts with evaluation keys only, [`client`] (feature
+//! `client`) encrypts the upload and checks and releases the model.
 
-pub mod encrypted;
+#[cfg(feature = "client")]
+pub mod client;
 mod reference;
 pub mod refresh;
 mod scaler;
 mod schedule;
+pub mod server;
+pub mod setup;
 
 pub use reference::{
     accuracy, gradient, log_likelihood, preconditioner, predict, sigmoid, sigmoid_poly, train, train_observed,

@@ -11,12 +11,11 @@
 //! `log2(s/P)` rotations. The data X never needs bootstrapping: products
 //! read its top-level limbs in place.
 
-use super::encrypted::{Refresh, TrainError};
+use super::server::{Refresh, TrainError};
 use crate::packing::Layout;
 use hecnn_ckks::circuits::{BootstrapKeys, Bootstrapper};
-use hecnn_ckks::{Ciphertext, Context, Encoder, Evaluator, GaloisKeys, RelinKey};
+use hecnn_ckks::{Ciphertext, CkksError, Encoder, EvaluationKeySet, Evaluator, GaloisKeys, RelinKey};
 use std::cell::Cell;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A [`Refresh`] by packed sparse bootstrapping (server side, public keys only).
@@ -32,15 +31,22 @@ pub struct BootstrapRefresh<'a> {
 }
 
 impl<'a> BootstrapRefresh<'a> {
-    /// Refresher over `boot`; `gk` must hold [`unpack_steps`] for the layout.
-    pub fn new(
-        ctx: &Arc<Context>,
-        boot: &'a Bootstrapper,
-        keys: &'a BootstrapKeys,
-        rlk: &'a RelinKey,
-        gk: &'a GaloisKeys,
-    ) -> Self {
-        Self { boot, keys, rlk, gk, ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), seconds: Cell::new(0.0) }
+    /// Refresher over `boot` with the bootstrapping keys of `keys` (whose
+    /// Galois keys must hold [`unpack_steps`] for the layout).
+    pub fn new(keys: &'a EvaluationKeySet, boot: &'a Bootstrapper) -> Result<Self, TrainError> {
+        let ctx = keys.context();
+        let bk = keys
+            .bootstrap()
+            .ok_or_else(|| CkksError::MissingBootstrapKeys("the key set has no bootstrapping keys".into()))?;
+        Ok(Self {
+            boot,
+            keys: bk,
+            rlk: keys.relin(),
+            gk: keys.galois(),
+            ev: Evaluator::new(ctx),
+            encoder: Encoder::new(ctx),
+            seconds: Cell::new(0.0),
+        })
     }
 
     /// Seconds spent bootstrapping so far (without the unpacking).

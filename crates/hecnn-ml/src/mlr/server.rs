@@ -1,15 +1,18 @@
-//! Encrypted MLR training: the client encrypts its data, the server runs
-//! quadratic-gradient Nesterov iterations on ciphertexts with evaluation
-//! keys only, the client decrypts the model.
+//! Server side of encrypted MLR training: quadratic-gradient Nesterov
+//! iterations on ciphertexts with one [`EvaluationKeySet`] and nothing that
+//! decrypts. (The client side — encryption of the upload, decryption and
+//! checks of the model — is `mlr::client`, behind the `client` feature.)
 //!
 //! Depth per iteration is 4 on the critical path (`X·Vᵀ` 1, degree-3
 //! sigmoid 2, gradient 1); the mask and the step size `1+γ_t` ride on the
 //! sigmoid's plaintext multiplications, and the Nesterov mix of W costs one
 //! level off the critical path. So T iterations need `4T + 1` levels.
 
+use super::refresh::BootstrapRefresh;
 pub use super::schedule::schedule;
 use crate::packing::Layout;
-use hecnn_ckks::{Ciphertext, CkksError, Decryptor, Encoder, Evaluator, GaloisKeys, RelinKey, SecretKey};
+use hecnn_ckks::circuits::{BootstrapConfig, Bootstrapper};
+use hecnn_ckks::{Ciphertext, CkksError, Context, Encoder, EvaluationKeySet, Evaluator, SeededCiphertext};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -64,7 +67,7 @@ pub trait Refresh {
 /// iteration takes V down by 4 and needs [`LEVELS_PER_ITERATION`] to start.
 ///
 /// ```
-/// use hecnn_ml::mlr::encrypted::refresh_plan;
+/// use hecnn_ml::mlr::server::refresh_plan;
 /// assert_eq!(refresh_plan(9, 9, 2).unwrap(), Vec::<usize>::new()); // the paper's workload
 /// assert_eq!(refresh_plan(9, 13, 6).unwrap(), vec![2, 5]); // 9, 5, then 13, 9, 5 per refresh
 /// ```
@@ -89,9 +92,11 @@ pub fn refresh_plan(top: usize, level_after: usize, iterations: usize) -> Result
     Ok(plan)
 }
 
-/// Everything the client uploads for training (ciphertexts only).
+/// Everything the client uploads for training (ciphertexts only). The
+/// client makes it of [`SeededCiphertext`]s (what travels); the server
+/// [`expand`](EncryptedDataset::expand)s it to full ciphertexts.
 #[derive(Clone, Debug)]
-pub struct EncryptedDataset {
+pub struct EncryptedDataset<C = Ciphertext> {
     /// Block layout.
     pub layout: Layout,
     /// Samples n.
@@ -101,22 +106,59 @@ pub struct EncryptedDataset {
     /// Classes c.
     pub classes: usize,
     /// `X` blocks `[sample block][feature block]`.
-    pub x: Vec<Vec<Ciphertext>>,
+    pub x: Vec<Vec<C>>,
     /// `B̄ ⊙ X` blocks (client-side preconditioning saves a level).
-    pub x_scaled: Vec<Vec<Ciphertext>>,
+    pub x_scaled: Vec<Vec<C>>,
     /// One-hot labels at f = 0, one per sample block.
-    pub labels: Vec<Ciphertext>,
+    pub labels: Vec<C>,
     /// Initial weights (W₀ = V₀), one per feature block.
-    pub weights: Vec<Ciphertext>,
+    pub weights: Vec<C>,
 }
 
-impl EncryptedDataset {
+impl<C> EncryptedDataset<C> {
     /// Number of ciphertexts in the upload.
     pub fn num_ciphertexts(&self) -> usize {
         self.x.iter().map(Vec::len).sum::<usize>()
             + self.x_scaled.iter().map(Vec::len).sum::<usize>()
             + self.labels.len()
             + self.weights.len()
+    }
+
+    /// Every ciphertext with its role and index (`x/b/f`, `xs/b/f`, `y/b`,
+    /// `w0/f`): the order and names the upload files use.
+    pub fn labelled(&self) -> Vec<(String, &C)> {
+        let mut out = Vec::with_capacity(self.num_ciphertexts());
+        for (prefix, blocks) in [("x", &self.x), ("xs", &self.x_scaled)] {
+            for (b, row) in blocks.iter().enumerate() {
+                out.extend(row.iter().enumerate().map(|(f, c)| (format!("{prefix}/{b}/{f}"), c)));
+            }
+        }
+        out.extend(self.labels.iter().enumerate().map(|(b, c)| (format!("y/{b}"), c)));
+        out.extend(self.weights.iter().enumerate().map(|(f, c)| (format!("w0/{f}"), c)));
+        out
+    }
+
+    /// The same dataset with `f` applied to every ciphertext.
+    pub fn try_map<D, E>(&self, f: impl Fn(&C) -> Result<D, E>) -> Result<EncryptedDataset<D>, E> {
+        let rows =
+            |m: &Vec<Vec<C>>| -> Result<Vec<Vec<D>>, E> { m.iter().map(|r| r.iter().map(&f).collect()).collect() };
+        Ok(EncryptedDataset {
+            layout: self.layout,
+            samples: self.samples,
+            features: self.features,
+            classes: self.classes,
+            x: rows(&self.x)?,
+            x_scaled: rows(&self.x_scaled)?,
+            labels: self.labels.iter().map(&f).collect::<Result<_, _>>()?,
+            weights: self.weights.iter().map(&f).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+impl EncryptedDataset<SeededCiphertext> {
+    /// Full ciphertexts, each `c_1` regenerated from its seed (server side).
+    pub fn expand(&self, ctx: &Context) -> Result<EncryptedDataset<Ciphertext>, TrainError> {
+        Ok(self.try_map(|c| c.expand(ctx))?)
     }
 }
 
@@ -142,99 +184,14 @@ pub struct TrainStats {
     pub refreshes: usize,
     /// Ciphertext × ciphertext products (tensor only).
     pub ct_ct_products: usize,
+    /// Seconds spent inside those bootstraps (part of the training time).
+    pub bootstrap_seconds: f64,
 }
 
 impl TrainStats {
     /// Total key switches.
     pub fn key_switches(&self) -> usize {
         self.rotations + self.relinearizations
-    }
-}
-
-/// Client side: encrypts the upload with the secret key (seeded "a" parts
-/// halve its size) and decrypts the model.
-pub struct TrainingClient<'a> {
-    sk: &'a SecretKey,
-    encoder: Encoder,
-    level: usize,
-}
-
-impl<'a> TrainingClient<'a> {
-    /// Client holding the secret key.
-    pub fn new(sk: &'a SecretKey) -> Self {
-        Self { encoder: Encoder::new(sk.context()), sk, level: sk.context().max_level() }
-    }
-
-    /// Encrypts at `level` instead of the top: with a bootstrappable chain the
-    /// levels above the computation levels belong to bootstrapping (larger
-    /// primes) and the data must start below them.
-    pub fn at_level(mut self, level: usize) -> Self {
-        self.level = level.min(self.sk.context().max_level());
-        self
-    }
-
-    /// Encrypts `x` (bias column included), `x_scaled = B̄ ⊙ x`, the labels
-    /// and the initial weights `init` at the top level.
-    pub fn encrypt_dataset(
-        &self,
-        x: &[Vec<f64>],
-        x_scaled: &[Vec<f64>],
-        labels: &[u8],
-        classes: usize,
-        init: &[Vec<f64>],
-        layout: Layout,
-    ) -> Result<EncryptedDataset, TrainError> {
-        let ctx = self.sk.context();
-        let n = x.len();
-        let d = x.first().map_or(0, Vec::len);
-        if n == 0 || d == 0 || x_scaled.len() != n || labels.len() != n {
-            return Err(TrainError::InvalidInput(format!(
-                "{n} samples, {} scaled rows, {} labels",
-                x_scaled.len(),
-                labels.len()
-            )));
-        }
-        if layout.slots != ctx.n() / 2 {
-            return Err(TrainError::InvalidInput(format!(
-                "layout for {} slots, ring has {}",
-                layout.slots,
-                ctx.n() / 2
-            )));
-        }
-        let level = self.level;
-        let scale = ctx.params().scale();
-        let dec = Decryptor::new(self.sk);
-        let enc = |v: Vec<f64>| -> Result<Ciphertext, TrainError> {
-            Ok(dec.encrypt_symmetric(&self.encoder.encode_real(&v, layout.slots, level, scale)?)?)
-        };
-        let (nb, nf) = (layout.sample_blocks(n), layout.feature_blocks(d));
-        let blocks = |m: &[Vec<f64>]| -> Result<Vec<Vec<Ciphertext>>, TrainError> {
-            (0..nb).map(|b| (0..nf).map(|fb| enc(layout.pack_data(m, b, fb, classes))).collect()).collect()
-        };
-        Ok(EncryptedDataset {
-            layout,
-            samples: n,
-            features: d,
-            classes,
-            x: blocks(x)?,
-            x_scaled: blocks(x_scaled)?,
-            labels: (0..nb).map(|b| enc(layout.pack_labels(labels, b, classes))).collect::<Result<_, _>>()?,
-            weights: (0..nf).map(|fb| enc(layout.pack_weights(init, fb))).collect::<Result<_, _>>()?,
-        })
-    }
-
-    /// Decrypts weight blocks into a `classes × features` matrix.
-    pub fn decrypt_weights(
-        &self,
-        blocks: &[Ciphertext],
-        layout: &Layout,
-        classes: usize,
-        features: usize,
-    ) -> Result<Vec<Vec<f64>>, TrainError> {
-        let dec = Decryptor::new(self.sk);
-        let plain: Vec<Vec<f64>> =
-            blocks.iter().map(|c| self.encoder.decode_real(&dec.decrypt(c)?)).collect::<Result<_, CkksError>>()?;
-        Ok(layout.unpack_weights(&plain, classes, features))
     }
 }
 
@@ -249,16 +206,23 @@ pub enum TrainProgress {
 pub struct Trainer<'a> {
     ev: Evaluator,
     encoder: Encoder,
-    rlk: &'a RelinKey,
-    gk: &'a GaloisKeys,
+    rlk: &'a hecnn_ckks::RelinKey,
+    gk: &'a hecnn_ckks::GaloisKeys,
     refresher: Option<&'a dyn Refresh>,
 }
 
 impl<'a> Trainer<'a> {
-    /// Server for the context of `rlk`/`gk` (which must include
+    /// Server for the context of `keys` (whose Galois keys must include
     /// [`Layout::rotation_steps`]).
-    pub fn new(ctx: &std::sync::Arc<hecnn_ckks::Context>, rlk: &'a RelinKey, gk: &'a GaloisKeys) -> Self {
-        Self { ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), rlk, gk, refresher: None }
+    pub fn new(keys: &'a EvaluationKeySet) -> Self {
+        let ctx = keys.context();
+        Self {
+            ev: Evaluator::new(ctx),
+            encoder: Encoder::new(ctx),
+            rlk: keys.relin(),
+            gk: keys.galois(),
+            refresher: None,
+        }
     }
 
     /// Lets the trainer refresh W and V (bootstrapping) when their levels run
@@ -365,7 +329,7 @@ impl<'a> Trainer<'a> {
         }
         let ctx = self.ev.context();
         let target = ctx.params().scale();
-        let q = ctx.params().q[level] as f64;
+        let q = ctx.params().q()[level] as f64;
         let s = super::refresh::packed_slots(layout, blocks.len());
         let mut acc: Option<Ciphertext> = None;
         for (j, terms) in blocks.iter().enumerate() {
@@ -499,5 +463,75 @@ impl<'a> Trainer<'a> {
         (0..data.weights.len())
             .map(|fb| self.sum_of_products(e.iter().zip(data.x_scaled.iter().map(|row| &row[fb])), &steps, stats))
             .collect()
+    }
+}
+
+/// Levels of (W, V) after `iterations` iterations that start at level
+/// `top`, with refreshes back to `level_after` where [`refresh_plan`] puts
+/// them (`None`: no refresh). The client checks a returned model against it.
+pub fn model_levels(top: usize, level_after: Option<usize>, iterations: usize) -> Result<(usize, usize), TrainError> {
+    let after = level_after.unwrap_or(0);
+    let plan = refresh_plan(top, after, iterations)?;
+    let (mut w, mut v) = (top, top);
+    for t in 0..iterations {
+        if t == 0 && plan.contains(&0) {
+            v = after;
+        }
+        // The gradient, and with it V' = W + G, lands 4 levels below V; the
+        // Nesterov mix puts W' one level below V' (or both are refreshed).
+        let v_next = v.checked_sub(4).ok_or(TrainError::LevelBudget { iterations, needed: 4, available: v })?;
+        (w, v) = if plan.contains(&(t + 1)) { (after, after) } else { (v_next.saturating_sub(1), v_next) };
+    }
+    Ok((w, v))
+}
+
+/// The server's whole training setup from one evaluation-key set: the
+/// trainer, and — when the key set has bootstrapping keys — the
+/// bootstrapper and the refresh of W and V, so any number of iterations
+/// runs. The CLI, a service or a Python binding all train through this.
+pub struct TrainingServer {
+    keys: EvaluationKeySet,
+    bootstrapper: Option<Bootstrapper>,
+}
+
+impl TrainingServer {
+    /// Prepares training with `keys` (precomputes the bootstrapping
+    /// transforms when the key set can bootstrap).
+    pub fn new(keys: EvaluationKeySet) -> Result<Self, TrainError> {
+        let bootstrapper = match keys.bootstrap() {
+            Some(b) => Some(Bootstrapper::new(keys.context(), BootstrapConfig::default(), b.slots())?),
+            None => None,
+        };
+        Ok(Self { keys, bootstrapper })
+    }
+
+    /// The evaluation keys.
+    pub fn keys(&self) -> &EvaluationKeySet {
+        &self.keys
+    }
+
+    /// Level W and V come back at from a refresh (`None`: no bootstrapping).
+    pub fn refresh_level(&self) -> Option<usize> {
+        self.bootstrapper.as_ref().map(|b| b.levels_left() - 1)
+    }
+
+    /// Runs `iterations` iterations of the paper's training on `data`.
+    pub fn train(
+        &self,
+        data: &EncryptedDataset,
+        iterations: usize,
+        progress: &mut dyn FnMut(TrainProgress),
+    ) -> Result<(EncryptedModel, TrainStats), TrainError> {
+        let refresh = match &self.bootstrapper {
+            Some(b) => Some(BootstrapRefresh::new(&self.keys, b)?),
+            None => None,
+        };
+        let mut trainer = Trainer::new(&self.keys);
+        if let Some(r) = &refresh {
+            trainer = trainer.with_refresh(r);
+        }
+        let (model, mut stats) = trainer.train(data, iterations, &PAPER_SIGMOID, progress)?;
+        stats.bootstrap_seconds = refresh.as_ref().map_or(0.0, BootstrapRefresh::bootstrap_seconds);
+        Ok((model, stats))
     }
 }

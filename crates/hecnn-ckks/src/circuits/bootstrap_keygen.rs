@@ -1,0 +1,50 @@
+//! Bootstrapping key generation (client side, feature `client`): the
+//! ephemeral sparse secret and the keys that switch to and from it, plus
+//! the rotation keys of the transforms.
+
+use super::bootstrap::{check_slots, encapsulation_context, BootstrapConfig, BootstrapKeys, SlotPlan};
+use crate::error::Result;
+use crate::keys::keygen::switching_key;
+use crate::keys::public::GaloisKeys;
+use crate::keys::secret::SecretKey;
+use crate::ring::sampling::{os_seed, sparse_ternary, wipe_rng};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+impl BootstrapKeys {
+    /// Generates keys for bootstrapping ciphertexts of each of `slots`.
+    /// The sparse secret lives only inside this call (wiped on return).
+    pub fn generate(sk: &SecretKey, config: &BootstrapConfig, slots: &[usize]) -> Result<Self> {
+        let ctx = sk.context();
+        config.check(ctx)?;
+        let mut rotations = Vec::new();
+        for &s in slots {
+            check_slots(ctx, s)?;
+            rotations.extend(SlotPlan::new(ctx, s, config).rotations());
+        }
+        rotations.sort_unstable();
+        rotations.dedup();
+        let galois = GaloisKeys::generate(sk, &rotations, true);
+        let encapsulation = encapsulation_context(ctx)?;
+        let mut rng = ChaCha20Rng::from_seed(os_seed());
+        let sparse_coeffs = sparse_ternary(&mut rng, ctx.n(), config.hamming_weight);
+        wipe_rng(&mut rng);
+        let sparse = SecretKey::from_coeffs(&encapsulation, sparse_coeffs, sk.key_set);
+        let dense_low = SecretKey::from_coeffs(&encapsulation, sk.coeffs.to_vec(), sk.key_set);
+        let to_sparse = switching_key(&encapsulation, &sparse, &dense_low.ntt, os_seed());
+        let sparse_full = SecretKey::from_coeffs(ctx, sparse.coeffs.to_vec(), sk.key_set);
+        let to_dense = switching_key(ctx, sk, &sparse_full.ntt, os_seed());
+        let mut slots = slots.to_vec();
+        slots.sort_unstable();
+        slots.dedup();
+        Ok(Self {
+            to_sparse,
+            encapsulation,
+            to_dense,
+            galois,
+            slots,
+            fingerprint: ctx.fingerprint(),
+            key_set: sk.key_set,
+        })
+    }
+}

@@ -1,0 +1,438 @@
+//! Client side of encrypted MLR training (feature `client`): encrypting
+//! the upload with the secret key, and reading back a model the server
+//! claims to have trained — which the client treats as hostile input.
+//!
+//! A returned model is decrypted only after its ciphertexts match what the
+//! client's own training job must produce (count, slots, parts, levels,
+//! scales), and released only after the decrypted values pass the checks
+//! an honest model passes: the padding slots decrypt to ~0, the weights are
+//! replicated over the sample axis, they are real and finite, and (when the
+//! client supplies it) they agree with the plaintext reference. What leaves
+//! the client is noise-flooded and rounded (see [`ReleasePolicy`]).
+
+use super::server::{model_levels, EncryptedDataset, EncryptedModel, TrainError};
+use crate::packing::Layout;
+use hecnn_ckks::decrypt::Flooding;
+use hecnn_ckks::{Ciphertext, CkksError, Complex64, Decryptor, Encoder, KeySetId, SecretKey, SeededCiphertext};
+use thiserror::Error;
+
+/// A `classes × features` weight matrix.
+pub type Matrix = Vec<Vec<f64>>;
+
+/// Encrypts the upload with the secret key (seeded "a" parts halve its
+/// size) and decrypts, checks and releases the model.
+pub struct TrainingClient<'a> {
+    sk: &'a SecretKey,
+    encoder: Encoder,
+    level: usize,
+}
+
+impl<'a> TrainingClient<'a> {
+    /// Client holding the secret key.
+    pub fn new(sk: &'a SecretKey) -> Self {
+        Self { encoder: Encoder::new(sk.context()), sk, level: sk.context().max_level() }
+    }
+
+    /// Encrypts at `level` instead of the top: with a bootstrappable chain the
+    /// levels above the computation levels belong to bootstrapping (larger
+    /// primes) and the data must start below them.
+    pub fn at_level(mut self, level: usize) -> Self {
+        self.level = level.min(self.sk.context().max_level());
+        self
+    }
+
+    /// Level the data is encrypted at.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// Encrypts `x` (bias column included), `x_scaled = B̄ ⊙ x`, the labels
+    /// and the initial weights `init`.
+    pub fn encrypt_dataset(
+        &self,
+        x: &[Vec<f64>],
+        x_scaled: &[Vec<f64>],
+        labels: &[u8],
+        classes: usize,
+        init: &[Vec<f64>],
+        layout: Layout,
+    ) -> Result<EncryptedDataset<SeededCiphertext>, TrainError> {
+        let ctx = self.sk.context();
+        let n = x.len();
+        let d = x.first().map_or(0, Vec::len);
+        if n == 0 || d == 0 || x_scaled.len() != n || labels.len() != n {
+            return Err(TrainError::InvalidInput(format!(
+                "{n} samples, {} scaled rows, {} labels",
+                x_scaled.len(),
+                labels.len()
+            )));
+        }
+        if layout.slots != ctx.n() / 2 {
+            return Err(TrainError::InvalidInput(format!(
+                "layout for {} slots, ring has {}",
+                layout.slots,
+                ctx.n() / 2
+            )));
+        }
+        let level = self.level;
+        let scale = ctx.params().scale();
+        let dec = Decryptor::new(self.sk);
+        let enc = |v: Vec<f64>| -> Result<SeededCiphertext, TrainError> {
+            Ok(dec.encrypt_symmetric(&self.encoder.encode_real(&v, layout.slots, level, scale)?)?)
+        };
+        let (nb, nf) = (layout.sample_blocks(n), layout.feature_blocks(d));
+        let blocks = |m: &[Vec<f64>]| -> Result<Vec<Vec<SeededCiphertext>>, TrainError> {
+            (0..nb).map(|b| (0..nf).map(|fb| enc(layout.pack_data(m, b, fb, classes))).collect()).collect()
+        };
+        Ok(EncryptedDataset {
+            layout,
+            samples: n,
+            features: d,
+            classes,
+            x: blocks(x)?,
+            x_scaled: blocks(x_scaled)?,
+            labels: (0..nb).map(|b| enc(layout.pack_labels(labels, b, classes))).collect::<Result<_, _>>()?,
+            weights: (0..nf).map(|fb| enc(layout.pack_weights(init, fb))).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Checks the model's ciphertexts against `expect`, decrypts them,
+    /// checks the values, and releases `W` and `V` under `policy`: flooded
+    /// and rounded, safe to publish.
+    pub fn release_model(
+        &self,
+        model: &EncryptedModel,
+        expect: &ModelExpectation,
+        policy: &ReleasePolicy,
+    ) -> Result<ReleasedModel, ModelError> {
+        let flooding = policy.flooding()?;
+        let step = policy.precision()?;
+        // Every check runs on the exact decryption (a refusal tells the
+        // server one bit); only values that passed are released, from a
+        // second, flooded decryption.
+        self.decrypt_checked(model, expect, None, policy.reference_tolerance)?;
+        let w = self.decrypt_blocks(&model.w, "W", expect, Some(&flooding))?;
+        let v = self.decrypt_blocks(&model.v, "V", expect, Some(&flooding))?;
+        let round = |m: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+            m.into_iter().map(|row| row.into_iter().map(|x| (x / step).round() * step).collect()).collect()
+        };
+        Ok(ReleasedModel { w: round(w), v: round(v), iterations: model.iterations, precision: step })
+    }
+
+    /// The same checks without flooding or rounding: the model at full
+    /// precision for the client's own use (evaluation, reports). Its values
+    /// carry the ciphertext noise: never publish them.
+    pub fn decrypt_model_private(
+        &self,
+        model: &EncryptedModel,
+        expect: &ModelExpectation,
+        reference_tolerance: f64,
+    ) -> Result<(Matrix, Matrix), ModelError> {
+        self.decrypt_checked(model, expect, None, reference_tolerance)
+    }
+
+    fn decrypt_checked(
+        &self,
+        model: &EncryptedModel,
+        expect: &ModelExpectation,
+        flooding: Option<&Flooding>,
+        reference_tolerance: f64,
+    ) -> Result<(Matrix, Matrix), ModelError> {
+        expect.check_ciphertexts(self.sk.context().n() / 2, model)?;
+        let w = self.decrypt_blocks(&model.w, "W", expect, flooding)?;
+        let v = self.decrypt_blocks(&model.v, "V", expect, flooding)?;
+        if let Some(reference) = &expect.reference {
+            let err = max_abs_diff(&w, reference).ok_or(ModelError::Shape("reference of another shape".into()))?;
+            if err > reference_tolerance {
+                return Err(ModelError::FarFromReference { tolerance: reference_tolerance });
+            }
+        }
+        Ok((w, v))
+    }
+
+    /// Decrypts one sequence's blocks (flooded when asked), checks padding,
+    /// replication and imaginary parts, and unpacks `classes × features`.
+    fn decrypt_blocks(
+        &self,
+        blocks: &[Ciphertext],
+        name: &'static str,
+        expect: &ModelExpectation,
+        flooding: Option<&Flooding>,
+    ) -> Result<Vec<Vec<f64>>, ModelError> {
+        let dec = Decryptor::new(self.sk);
+        let l = &expect.layout;
+        // Honest blocks hold exactly zero / exact copies up to their noise
+        // (and the flooding's, 8σ): anything further off is not this job's.
+        let tol = expect.value_tolerance + flooding.map_or(0.0, |f| 8.0 * f.slot_sigma());
+        let mut decoded = Vec::with_capacity(blocks.len());
+        for (fb, ct) in blocks.iter().enumerate() {
+            let pt = match flooding {
+                Some(f) => dec.decrypt_flooded(ct, f)?,
+                None => dec.decrypt(ct)?,
+            };
+            let slots: Vec<Complex64> = self.encoder.decode(&pt)?;
+            check_block(&slots, l, fb, expect, name, tol)?;
+            decoded.push(slots.iter().map(|z| z.re).collect::<Vec<f64>>());
+        }
+        l.unpack_weights(&decoded, expect.classes, expect.features)
+            .ok_or_else(|| ModelError::Shape(format!("{name}: blocks shorter than the layout")))
+    }
+}
+
+/// What the client's own training job must return: the client knows all of
+/// it from its own records, not from the server's manifest.
+#[derive(Clone, Debug)]
+pub struct ModelExpectation {
+    /// The job's layout (slots = N/2).
+    pub layout: Layout,
+    /// Classes c.
+    pub classes: usize,
+    /// Features d (bias included).
+    pub features: usize,
+    /// The key set the upload was made with.
+    pub key_set: KeySetId,
+    /// Level the client encrypted the data at.
+    pub data_level: usize,
+    /// Level a refresh (bootstrap) returns W and V at; `None` without
+    /// bootstrapping keys.
+    pub refresh_level: Option<usize>,
+    /// log2 of the default scale Δ.
+    pub log_scale: u32,
+    /// Largest iteration count the client accepts.
+    pub max_iterations: usize,
+    /// A padding slot, an imaginary part or a copy's spread above this (in
+    /// weight units, before flooding) rejects the model: a few times the
+    /// computation's own noise.
+    pub value_tolerance: f64,
+    /// The plaintext reference `W` for the claimed iteration count, when the
+    /// client computed it: the released `W` must agree with it.
+    pub reference: Option<Vec<Vec<f64>>>,
+}
+
+impl ModelExpectation {
+    /// Shape, slots, parts, levels and scales of every model ciphertext.
+    fn check_ciphertexts(&self, max_slots: usize, model: &EncryptedModel) -> Result<(), ModelError> {
+        let l = &self.layout;
+        if l.slots != max_slots {
+            return Err(ModelError::Shape(format!("layout of {} slots, the ring has {max_slots}", l.slots)));
+        }
+        if model.iterations == 0 || model.iterations > self.max_iterations {
+            return Err(ModelError::Iterations { claimed: model.iterations, max: self.max_iterations });
+        }
+        let nf = l.feature_blocks(self.features);
+        if model.w.len() != nf || model.v.len() != nf {
+            return Err(ModelError::Shape(format!(
+                "{} W and {} V blocks, the layout has {nf}",
+                model.w.len(),
+                model.v.len()
+            )));
+        }
+        let (w_level, v_level) = model_levels(self.data_level, self.refresh_level, model.iterations)
+            .map_err(|e| ModelError::Shape(e.to_string()))?;
+        let delta = (self.log_scale as f64).exp2();
+        for (name, blocks, level) in [("W", &model.w, w_level), ("V", &model.v, v_level)] {
+            for (fb, ct) in blocks.iter().enumerate() {
+                if ct.slots() != l.slots || ct.num_parts() != 2 {
+                    return Err(ModelError::Shape(format!(
+                        "{name} block {fb}: {} slots, {} parts (expected {} slots, 2 parts)",
+                        ct.slots(),
+                        ct.num_parts(),
+                        l.slots
+                    )));
+                }
+                if ct.level() != level {
+                    return Err(ModelError::Level {
+                        block: format!("{name}/{fb}"),
+                        found: ct.level(),
+                        expected: level,
+                    });
+                }
+                // The trainer's scales stay within a factor 4 of Δ.
+                let ratio = ct.scale() / delta;
+                if !(0.25..=4.0).contains(&ratio) {
+                    return Err(ModelError::Scale { block: format!("{name}/{fb}"), log2_ratio: ratio.log2() });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How decrypted weights may leave the client.
+///
+/// Decrypted CKKS values carry the ciphertext's noise; published at full
+/// precision they let whoever holds the ciphertext solve for the secret
+/// key (Li–Micciancio, IND-CPA^D). So the release decrypts with Gaussian
+/// flooding of standard deviation `√(12τ)·2^(λ_s/2)·σ_e` (OpenFHE's
+/// `NOISE_FLOODING_DECRYPT`, with its defaults λ_s = 30, τ = 1), where σ_e is
+/// the estimated standard deviation of the computation's own noise, and
+/// rounds to the power of two below that (finer digits would be noise).
+/// See docs/security.md.
+#[derive(Clone, Debug)]
+pub struct ReleasePolicy {
+    /// Statistical security λ_s in bits.
+    pub statistical_security: u32,
+    /// Number of decryptions of ciphertexts related to the same key the
+    /// adversary may see (τ).
+    pub queries: u32,
+    /// log2 of the estimated noise standard deviation σ_e per slot, in
+    /// weight units: a public function of the job (see
+    /// [`ReleasePolicy::for_job`]), never measured on the data.
+    pub log2_noise: f64,
+    /// Largest flooding noise per weight the release accepts: above it the
+    /// weights would be noise, and the release is refused instead.
+    pub max_noise: f64,
+    /// Largest |W − reference| accepted (before flooding) when the client
+    /// checks against its plaintext reference.
+    pub reference_tolerance: f64,
+}
+
+impl ReleasePolicy {
+    /// OpenFHE's defaults (λ_s = 30, τ = 1) with the noise estimate of the
+    /// job class: `bootstrapped` or not. The estimates sit about a bit above the
+    /// rms errors measured on the bundled workloads (docs/security.md).
+    pub fn for_job(bootstrapped: bool) -> Self {
+        let log2_noise = if bootstrapped { BOOTSTRAPPED_LOG2_NOISE } else { LEVELED_LOG2_NOISE };
+        Self {
+            statistical_security: DEFAULT_STATISTICAL_SECURITY,
+            queries: 1,
+            log2_noise,
+            max_noise: MAX_RELEASE_NOISE,
+            reference_tolerance: 64.0 * log2_noise.exp2(),
+        }
+    }
+
+    /// The flooding, or why this policy cannot release anything useful.
+    pub fn flooding(&self) -> Result<Flooding, ModelError> {
+        let f = Flooding::new(self.statistical_security, self.queries, self.log2_noise);
+        if f.slot_sigma() > self.max_noise {
+            return Err(ModelError::NoPrecisionLeft {
+                statistical_security: self.statistical_security,
+                sigma: f.slot_sigma(),
+                max: self.max_noise,
+            });
+        }
+        Ok(f)
+    }
+
+    /// Grid the released values are rounded to: the power of two at or
+    /// below the flooding noise's standard deviation.
+    pub fn precision(&self) -> Result<f64, ModelError> {
+        Ok(self.flooding()?.slot_sigma().log2().floor().exp2())
+    }
+}
+
+/// OpenFHE's default statistical security for flooding.
+pub const DEFAULT_STATISTICAL_SECURITY: u32 = 30;
+/// log2 σ_e of a leveled (2-iteration) job's weights.
+pub const LEVELED_LOG2_NOISE: f64 = -23.5;
+/// log2 σ_e of a bootstrapped job's weights.
+pub const BOOTSTRAPPED_LOG2_NOISE: f64 = -17.5;
+/// Flooding noise per weight above which a release is refused.
+pub const MAX_RELEASE_NOISE: f64 = 1.0 / 64.0;
+
+/// What the client writes out: flooded, rounded `W` and `V`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReleasedModel {
+    /// The model, classes × features, bias first.
+    pub w: Vec<Vec<f64>>,
+    /// The look-ahead sequence.
+    pub v: Vec<Vec<f64>>,
+    /// Iterations the server ran.
+    pub iterations: usize,
+    /// Rounding grid of the values.
+    pub precision: f64,
+}
+
+/// Why a returned model was refused. Messages say which check failed and
+/// where, never the decrypted values (they are what must not leak).
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// Block counts, slot counts, parts, or a layout that is not the job's.
+    #[error("model shape: {0}")]
+    Shape(String),
+    /// An iteration count outside what the client accepts.
+    #[error("the model claims {claimed} iterations; this client accepts 1 to {max}")]
+    Iterations { claimed: usize, max: usize },
+    /// A ciphertext at a level the trainer cannot produce.
+    #[error("model block {block} is at level {found}; the trainer leaves it at level {expected}")]
+    Level { block: String, found: usize, expected: usize },
+    /// A scale the trainer cannot produce.
+    #[error("model block {block} has a scale 2^{log2_ratio:.1} times Δ; the trainer keeps it within 4×")]
+    Scale { block: String, log2_ratio: f64 },
+    /// A padding slot (class ≥ c, feature ≥ d) that does not decrypt to ~0.
+    #[error("model block {block}: a padding slot is not zero (not a model of this job)")]
+    Padding { block: String },
+    /// The sample copies of a weight differ: not a weight vector.
+    #[error("model block {block}: the copies over the sample axis differ (not a model of this job)")]
+    NotReplicated { block: String },
+    /// A slot with an imaginary part, NaN or infinity.
+    #[error("model block {block}: a value is complex or not finite")]
+    NotReal { block: String },
+    /// The released W is farther from the plaintext reference than allowed.
+    #[error("the model differs from the plaintext reference by more than {tolerance:e}")]
+    FarFromReference { tolerance: f64 },
+    /// Flooding at the asked statistical security would drown the weights.
+    #[error(
+        "flooding for {statistical_security}-bit statistical security adds noise σ = {sigma:.2e} per weight, above \
+         the {max:.2e} a useful model allows; lower the statistical security explicitly, or keep the model private"
+    )]
+    NoPrecisionLeft { statistical_security: u32, sigma: f64, max: f64 },
+    /// Decryption failed (parameters of another set, ...).
+    #[error(transparent)]
+    Ckks(#[from] CkksError),
+}
+
+/// Checks one decrypted block: every slot real and finite; padding slots
+/// (class ≥ c, or feature ≥ d in the last block) ~0; every copy over the
+/// sample axis equal to sample 0's.
+fn check_block(
+    slots: &[Complex64],
+    l: &Layout,
+    fb: usize,
+    expect: &ModelExpectation,
+    name: &str,
+    tol: f64,
+) -> Result<(), ModelError> {
+    let block = || format!("{name}/{fb}");
+    if slots.len() != l.slots {
+        return Err(ModelError::Shape(format!("{name} block {fb}: {} slots decoded", slots.len())));
+    }
+    if slots.iter().any(|z| !z.re.is_finite() || !z.im.is_finite() || z.im.abs() > tol) {
+        return Err(ModelError::NotReal { block: block() });
+    }
+    for f in 0..l.features_per_block {
+        let feature_used = fb * l.features_per_block + f < expect.features;
+        for k in 0..l.class_slots {
+            let used = feature_used && k < expect.classes;
+            let first = slots[l.slot(0, f, k)].re;
+            if !used && first.abs() > tol {
+                return Err(ModelError::Padding { block: block() });
+            }
+            if (1..l.samples_per_block).any(|i| (slots[l.slot(i, f, k)].re - first).abs() > tol) {
+                return Err(ModelError::NotReplicated { block: block() });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn max_abs_diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> Option<f64> {
+    if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.len() != y.len()) {
+        return None;
+    }
+    Some(a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max))
+}
+
+/// The bootstrapping keys of a training job: for the packed W/V state of
+/// `layout` with `features` features (one sparse slot count).
+pub fn training_bootstrap_keys(
+    sk: &SecretKey,
+    layout: &Layout,
+    features: usize,
+) -> Result<hecnn_ckks::circuits::BootstrapKeys, TrainError> {
+    use super::refresh::packed_slots;
+    use super::setup::state_blocks;
+    let slots = packed_slots(layout, state_blocks(layout, features));
+    Ok(hecnn_ckks::circuits::BootstrapKeys::generate(sk, &hecnn_ckks::circuits::BootstrapConfig::default(), &[slots])?)
+}

@@ -1,0 +1,2 @@
+//! Must not compile: the server side cannot reach the training client.
+pub use hecnn_ml::mlr::client::TrainingClient;

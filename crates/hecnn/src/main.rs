@@ -70,6 +70,9 @@ enum Command {
         iterations: usize,
         #[command(flatten)]
         data: DataArgs,
+        /// Statistical security of the release's noise flooding (default 30).
+        #[arg(long)]
+        statistical_security: Option<u32>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -353,11 +356,11 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo { samples, iterations } => {
-            let report = train::run(samples, iterations, &train::DataOptions::default(), false)?;
+            let report = train::run(samples, iterations, &train::DataOptions::default(), None, false)?;
             train::print(&report);
         }
-        Command::Train { samples, iterations, data, json } => {
-            let report = train::run(samples, iterations, &data.options(), json)?;
+        Command::Train { samples, iterations, data, statistical_security, json } => {
+            let report = train::run(samples, iterations, &data.options(), statistical_security, json)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

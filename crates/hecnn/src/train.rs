@@ -171,7 +171,13 @@ pub enum Release {
 }
 
 /// Runs client, server and client again in one process.
-pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -> Result<TrainReport> {
+pub fn run(
+    samples: usize,
+    iterations: usize,
+    opts: &DataOptions,
+    statistical_security: Option<u32>,
+    quiet: bool,
+) -> Result<TrainReport> {
     let total = Instant::now();
     if iterations == 0 {
         bail!("--iterations must be at least 1");
@@ -240,7 +246,10 @@ pub fn run(samples: usize, iterations: usize, opts: &DataOptions, quiet: bool) -
 
     // Client: check and decrypt (privately, at full precision), then the
     // release a client would publish (flooded and rounded).
-    let policy = ReleasePolicy::for_job(bootstrapping);
+    let mut policy = ReleasePolicy::for_job(bootstrapping);
+    if let Some(s) = statistical_security {
+        policy.statistical_security = s;
+    }
     let expect = ModelExpectation {
         layout,
         classes: CLASSES,

@@ -143,3 +143,42 @@ fn gaussian_wide(rng: &mut rand_chacha::ChaCha20Rng, n: usize, sigma: f64) -> Ve
     out.truncate(n);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::public::{GaloisKeys, PublicKey, RelinKey};
+    use crate::{Context, Encoder, Encryptor, Parameters};
+
+    /// Secret-equivalent temporaries (restricted copies and powers of `s`,
+    /// products `a·s`, `v·b`) are wiped before their buffers go back to the
+    /// pool: after key generation, encryption and decryption, no pooled
+    /// buffer holds a run of the secret's NTT residues.
+    #[test]
+    fn pooled_buffers_hold_no_secret_material() {
+        // Large enough that polynomials go through the pool (≥ 2^15 words).
+        let params = Parameters::insecure_for_tests(12, &[50, 40, 40, 40, 40, 40, 40, 40], 2, 40).unwrap();
+        let ctx = Context::new(params).unwrap();
+        let sk = SecretKey::generate(&ctx);
+        let n = ctx.n();
+        let _ = (RelinKey::generate(&sk), GaloisKeys::generate(&sk, &[1, 2], true), PublicKey::generate(&sk));
+        let enc = Encoder::new(&ctx);
+        let pt = enc.encode_real(&[0.5, 0.25], 2, ctx.max_level(), ctx.params().scale()).unwrap();
+        let dec = Decryptor::new(&sk);
+        let ct = dec.encrypt_symmetric(&pt).unwrap().expand(&ctx).unwrap();
+        let ct2 = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap().encrypt(&pt).unwrap();
+        let three = crate::Evaluator::new(&ctx).mul(&ct, &ct2).unwrap();
+        for c in [&ct, &ct2, &three] {
+            dec.decrypt(c).unwrap();
+        }
+        // Look for 8 consecutive residues of s (limb 0, and limb 1) in every pooled buffer.
+        let needles: Vec<&[u64]> = (0..2).map(|l| &sk.ntt.data[l * n + 100..l * n + 108]).collect();
+        let pooled = crate::ring::pool::drain();
+        assert!(!pooled.is_empty(), "the test must exercise the pool");
+        for buf in &pooled {
+            for needle in &needles {
+                assert!(!buf.windows(needle.len()).any(|w| w == *needle), "a pooled buffer holds the secret");
+            }
+        }
+    }
+}

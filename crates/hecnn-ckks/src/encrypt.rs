@@ -49,9 +49,9 @@ impl Encryptor {
         let v = Zeroizing::new(ctx.poly_from_signed(&v, num_q, num_p));
         let mut c0 = ctx.poly_from_signed(&e0, num_q, num_p);
         let mut c1 = ctx.poly_from_signed(&e1, num_q, num_p);
-        let b = restrict(&self.pk.b, num_q);
-        let a = restrict(&self.pk.a, num_q);
-        let (mut vb, mut va) = (b, a);
+        // v·b would unmask this ciphertext's message: wiped too.
+        let mut vb = Zeroizing::new(restrict(&self.pk.b, num_q));
+        let mut va = Zeroizing::new(restrict(&self.pk.a, num_q));
         ctx.mul_assign(&mut vb, &v);
         ctx.mul_assign(&mut va, &v);
         ctx.add_assign(&mut c0, &vb);

@@ -61,3 +61,9 @@ pub fn give(v: Vec<u64>) {
         }
     }
 }
+
+/// Empties the pool and returns what it held (tests inspect it).
+#[cfg(test)]
+pub(crate) fn drain() -> Vec<Vec<u64>> {
+    POOL.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
+}

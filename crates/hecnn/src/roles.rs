@@ -219,6 +219,21 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path, output: Output, 
     }
     let job = (&state.layout, state.classes, state.features);
     let (_, model) = upload::load_model(model_dir, &ctx, key_set, job)?;
+    let mut expect = ModelExpectation {
+        layout: state.layout,
+        classes: state.classes,
+        features: state.features,
+        key_set,
+        data_level: state.data_level,
+        refresh_level: state.refresh_level,
+        log_scale: ctx.params().log_scale(),
+        max_iterations: upload::MAX_MODEL_ITERATIONS,
+        value_tolerance: 0.0,
+        reference: None,
+    };
+    // The ciphertexts first: the claimed iteration count must match their
+    // levels before it decides how long the reference below runs.
+    expect.check_ciphertexts(ctx.n() / 2, &model).with_context(|| format!("{}: model refused", model_dir.display()))?;
     // The reference for the claimed iteration count, from the client's own data.
     let (train_split, _) = load_data(state.samples, &state.data, quiet)?;
     let prep = prepare(&train_split)?;
@@ -231,18 +246,8 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path, output: Output, 
     if let Output::Release(Some(s)) = output {
         policy.statistical_security = s;
     }
-    let expect = ModelExpectation {
-        layout: state.layout,
-        classes: state.classes,
-        features: state.features,
-        key_set,
-        data_level: state.data_level,
-        refresh_level: state.refresh_level,
-        log_scale: ctx.params().log_scale(),
-        max_iterations: upload::MAX_MODEL_ITERATIONS,
-        value_tolerance: policy.reference_tolerance,
-        reference: Some(reference.w),
-    };
+    expect.value_tolerance = policy.reference_tolerance;
+    expect.reference = Some(reference.w);
     let client = TrainingClient::new(&sk);
     let refused = || format!("{}: model refused", model_dir.display());
     let (file, how) = match output {

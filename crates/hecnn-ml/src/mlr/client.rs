@@ -210,8 +210,9 @@ pub struct ModelExpectation {
 }
 
 impl ModelExpectation {
-    /// Shape, slots, parts, levels and scales of every model ciphertext.
-    fn check_ciphertexts(&self, max_slots: usize, model: &EncryptedModel) -> Result<(), ModelError> {
+    /// Shape, slots, parts, levels and scales of every model ciphertext
+    /// (cheap: run it before work that the claimed iteration count drives).
+    pub fn check_ciphertexts(&self, max_slots: usize, model: &EncryptedModel) -> Result<(), ModelError> {
         let l = &self.layout;
         if l.slots != max_slots {
             return Err(ModelError::Shape(format!("layout of {} slots, the ring has {max_slots}", l.slots)));

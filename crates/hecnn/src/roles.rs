@@ -7,9 +7,9 @@ use crate::train::{
 };
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, GaloisKeys, Preset, RelinKey, SecretKey};
+use hecnn_ml::mlr::client::{self, Scaler};
 use hecnn_ml::mlr::encrypted::{TrainProgress, TrainingClient, PAPER_SIGMOID};
 use hecnn_ml::mlr::refresh::BootstrapRefresh;
-use hecnn_ml::mlr::{self, Scaler};
 use hecnn_ml::packing::Layout;
 use hecnn_ml::upload;
 use serde::{Deserialize, Serialize};
@@ -113,7 +113,7 @@ pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quie
         None => (TrainingClient::new(&sk), None),
     };
     pb.set_message("encrypting");
-    let init = vec![vec![mlr::DEFAULT_INIT; d]; CLASSES];
+    let init = vec![vec![client::DEFAULT_INIT; d]; CLASSES];
     let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
     let bytes = upload::save_upload(out, &ctx, &rlk, &gk, boot.as_ref(), &data)?;
     let state = ClientState { samples, features: d, scaler: prep.scaler };
@@ -215,15 +215,15 @@ pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) ->
                 weights.display()
             );
         }
-        let prep = prepare(&train_split)?;
-        if prep.x[0].len() != file.features {
-            bail!("{}: {} features, the client's data has {}", weights.display(), file.features, prep.x[0].len());
+        // The reference starts from the raw features, with its own scaling:
+        // it does not trust the scaler the client saved at `encrypt`.
+        let reference = train::reference_run(&train_split, Some(&test), iterations)?;
+        let reference_features = reference.w[0].len();
+        if reference_features != file.features {
+            bail!("{}: {} features, the client's data has {reference_features}", weights.display(), file.features);
         }
-        let cfg = mlr::MlrConfig { iterations, ..mlr::MlrConfig::default() };
-        let reference = mlr::train(&prep.x, &prep.y, CLASSES, &cfg)?;
-        reference_accuracy = Some(train::evaluate(&reference.w, &state.scaler, &test)?);
-        let err = file.w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b).abs());
-        max_weight_error = Some(err.fold(0.0, f64::max));
+        reference_accuracy = reference.test_accuracy;
+        max_weight_error = Some(train::max_weight_error(&file.w, &reference.w)?);
     }
     Ok(Evaluation {
         test_accuracy,

@@ -1,19 +1,28 @@
 //! Multiclass logistic regression trained with Nesterov-accelerated
 //! quadratic gradient — the last layer of the transfer-learning pipeline.
 //!
-//! [`train`] is the plaintext `f64` reference; [`encrypted`] runs the same
-//! iterations on ciphertexts ([`schedule`], [`gradient`],
-//! [`preconditioner`] are shared).
+//! Who owns what:
+//!
+//! - [`reference`](mod@reference): the plaintext `f64` oracle ([`reference::train`]). Self-
+//!   contained — its own schedule, sigmoid evaluation, preconditioner,
+//!   scaling and accuracy — so that a bug on the encrypted side cannot hide
+//!   in code the oracle shares.
+//! - [`client`]: what the data owner computes in plaintext for the upload
+//!   and after decryption: scaling and bias ([`client::Scaler`]), `B̄` and
+//!   `B̄ ⊙ X`, the initial weights, accuracy of decrypted weights.
+//! - [`schedule`]: the Nesterov constants the server uses, and the `f64`
+//!   model of its update.
+//! - [`encrypted`]: the client's encryption/decryption and the server's
+//!   iterations on ciphertexts (with its own sigmoid coefficients,
+//!   [`encrypted::PAPER_SIGMOID`]).
+//! - [`refresh`]: bootstrapping the model state during training.
+//!
+//! `tests/mlr_crosscheck.rs` holds each reference piece against its
+//! counterpart on the encrypted side.
 
+pub mod client;
 pub mod encrypted;
-mod reference;
+pub mod reference;
 pub mod refresh;
 mod scaler;
-mod schedule;
-
-pub use reference::{
-    accuracy, gradient, log_likelihood, preconditioner, predict, sigmoid, sigmoid_poly, train, train_observed,
-    IterationStats, Method, MlrConfig, MlrTrace, SigmoidFn, DEFAULT_EPSILON, DEFAULT_INIT, Z3,
-};
-pub use scaler::{fit_scaler, with_bias, Scaler};
-pub use schedule::{alpha, nesterov_step, schedule, NesterovState, ALPHA0};
+pub mod schedule;

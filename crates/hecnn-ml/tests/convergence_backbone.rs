@@ -30,7 +30,9 @@
 
 use std::sync::OnceLock;
 
-use hecnn_ml::mlr::{accuracy, fit_scaler, train, train_observed, with_bias, Method, MlrConfig, MlrTrace, SigmoidFn};
+use hecnn_ml::mlr::reference::{
+    accuracy, design_matrix, feature_maxima, train, train_observed, Method, MlrConfig, MlrTrace, SigmoidFn,
+};
 use hecnn_nn::backbone::bundled_backbone;
 use hecnn_nn::features::extract_features;
 use hecnn_nn::mnist::{bundled_mnist_dir, Mnist};
@@ -41,6 +43,12 @@ struct Features {
     train_labels: Vec<u8>,
     test: Vec<Vec<f64>>,
     test_labels: Vec<u8>,
+}
+
+/// The raw features with the bias column `x_i0 = 1` prepended, unscaled
+/// (as the paper's Python experiment uses them).
+fn with_bias(x: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    x.iter().map(|r| std::iter::once(1.0).chain(r.iter().copied()).collect()).collect()
 }
 
 fn features() -> &'static Features {
@@ -109,16 +117,18 @@ fn reproduces_the_papers_plaintext_comparison() {
     // QG keeps improving; the baseline is still far behind after 10 iterations.
     assert!(q[9].log_likelihood > q[1].log_likelihood && qg.1[9] > qg.1[0]);
     assert!(q[9].log_likelihood > 5.0 * b[9].log_likelihood, "QG's loss at iteration 10 is not far lower");
-    assert!(qg.1[9] > 0.9, "QG test accuracy after 10 iterations: {}", qg.1[9]);
+    // Measured 0.9217 (deterministic f64 on the bundled backbone's features);
+    // a 0.7-point margin for feature extraction on other CPUs.
+    assert!(qg.1[9] > 0.915, "QG test accuracy after 10 iterations: {}", qg.1[9]);
 }
 
 #[test]
 fn z3_protocol_setting() {
     let f = features();
     let (raw, labels) = (&f.train[..10_000], &f.train_labels[..10_000]);
-    let scaler = fit_scaler(raw).unwrap();
-    let x = with_bias(&scaler.apply(raw).unwrap());
-    let xt = with_bias(&scaler.apply(&f.test).unwrap());
+    let maxima = feature_maxima(raw).unwrap();
+    let x = design_matrix(raw, &maxima).unwrap();
+    let xt = design_matrix(&f.test, &maxima).unwrap();
     let cfg = |method| MlrConfig { iterations: 10, method, ..MlrConfig::default() };
     let qg = run(&x, labels, &xt, &f.test_labels, &cfg(Method::QuadraticGradient));
     let nag = run(&x, labels, &xt, &f.test_labels, &cfg(Method::PaperNag));
@@ -131,5 +141,6 @@ fn z3_protocol_setting() {
     assert!(q[9].train_accuracy > b[9].train_accuracy);
     // The default configuration is this one: `train` gives the same model.
     assert_eq!(train(&x, labels, 10, &cfg(Method::QuadraticGradient)).unwrap(), qg.0);
-    assert!(qg.1[9] > 0.85, "test accuracy {}", qg.1[9]);
+    // Measured 0.8807; a 0.6-point margin likewise.
+    assert!(qg.1[9] > 0.875, "test accuracy {}", qg.1[9]);
 }

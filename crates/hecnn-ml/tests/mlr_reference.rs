@@ -1,12 +1,13 @@
-//! Integration tests of the plaintext MLR reference: a hand-computed step,
-//! convergence on real MNIST against plain NAG, properties, typed errors.
+//! Integration tests of the plaintext MLR reference on its own: a
+//! hand-computed step, convergence on real MNIST against plain NAG,
+//! properties, typed errors. (Each of its parts against the encrypted
+//! side's counterpart, and by hand: `mlr_crosscheck.rs`.)
 
 use std::io::Read;
 use std::path::PathBuf;
 
-use hecnn_ml::mlr::{
-    accuracy, fit_scaler, gradient, log_likelihood, nesterov_step, preconditioner, predict, schedule, train, with_bias,
-    Method, MlrConfig, MlrTrace, NesterovState, SigmoidFn, Z3,
+use hecnn_ml::mlr::reference::{
+    accuracy, gradient, log_likelihood, preconditioner, predict, train, Method, MlrConfig, MlrTrace, SigmoidFn, Z3,
 };
 use hecnn_ml::MlError;
 use proptest::prelude::*;
@@ -108,88 +109,14 @@ fn one_clipped_logistic_nag_iteration_by_hand() {
     }
 }
 
-/// The schedule's constants for the first two steps, and a hand-applied
-/// second step through the public step function.
-#[test]
-fn schedule_and_step_by_hand() {
-    let a0: f64 = 0.01;
-    let a1 = (1.0 + (1.0 + 4.0 * a0 * a0).sqrt()) / 2.0;
-    let a2 = (1.0 + (1.0 + 4.0 * a1 * a1).sqrt()) / 2.0;
-    let (e0, g0) = schedule(0, 128);
-    let (e1, g1) = schedule(1, 128);
-    assert_eq!((e0, g0), ((1.0 - a0) / a1, 1.0 / 128.0));
-    assert_eq!((e1, g1), ((1.0 - a1) / a2, 1.0 / 256.0));
-    // η₀ ≈ 0.99: the first W barely leaves V₀; η₁ < 0: momentum afterwards.
-    assert!(e0 > 0.98 && e1 < 0.0);
-
-    let mut st = NesterovState::new(1, 2, 0.5);
-    nesterov_step(&mut st, &[vec![1.0, -2.0]]).unwrap();
-    nesterov_step(&mut st, &[vec![0.25, 4.0]]).unwrap();
-    for (j, (s0, s1)) in [(1.0, 0.25), (-2.0, 4.0)].into_iter().enumerate() {
-        let tmp0 = 0.5 + s0;
-        let w0 = (1.0 - e0) * tmp0 + e0 * 0.5;
-        let tmp1 = w0 + s1;
-        let w1 = (1.0 - e1) * tmp1 + e1 * tmp0;
-        assert_eq!(st.v[0][j], tmp1);
-        assert!((st.w[0][j] - w1).abs() < 1e-15);
-    }
-    assert_eq!(st.t, 2);
-    // A step of the wrong shape is refused and changes nothing.
-    let before = st.clone();
-    assert_eq!(nesterov_step(&mut st, &[vec![1.0]]), Err(MlError::WeightShape { row: 0, expected: 2, found: 1 }));
-    assert_eq!(
-        nesterov_step(&mut st, &[vec![1.0, 1.0], vec![1.0, 1.0]]),
-        Err(MlError::ClassRows { expected: 1, found: 2 })
-    );
-    assert_eq!(st, before);
-}
-
-/// The public pieces an encrypted trainer checks itself against —
-/// `preconditioner`, `gradient`, `schedule`, `nesterov_step` — composed by
-/// hand reproduce `train` bit for bit, for both methods.
-#[test]
-fn public_steps_compose_to_train_exactly() {
-    let x = with_bias(&[
-        vec![0.2, -0.7, 0.9],
-        vec![-1.0, 0.3, 0.1],
-        vec![0.6, 0.6, -0.4],
-        vec![0.0, -0.2, 0.8],
-        vec![0.9, 0.1, 0.3],
-    ]);
-    let y = [0u8, 2, 1, 2, 0];
-    let n = x.len();
-    for method in [Method::QuadraticGradient, Method::PlainNag { learning_rate: 0.3 }, Method::PaperNag] {
-        let cfg = MlrConfig { iterations: 4, method, ..MlrConfig::default() };
-        let trace = train(&x, &y, 3, &cfg).unwrap();
-        let bbar = preconditioner(&x, cfg.epsilon).unwrap();
-        let mut st = NesterovState::new(3, 4, cfg.init);
-        for t in 0..4 {
-            let g = gradient(&x, &y, &st.v, cfg.sigmoid.coefficients().unwrap()).unwrap();
-            let (_, gamma) = schedule(t, n);
-            let step: Vec<Vec<f64>> = g
-                .iter()
-                .map(|row| {
-                    row.iter()
-                        .zip(&bbar)
-                        .map(|(gj, bj)| match method {
-                            Method::QuadraticGradient => (1.0 + gamma) * (bj * gj),
-                            Method::PlainNag { learning_rate } => gj * learning_rate,
-                            Method::PaperNag => gj * gamma,
-                        })
-                        .collect()
-                })
-                .collect();
-            nesterov_step(&mut st, &step).unwrap();
-            assert_eq!(trace.per_iteration[t].log_likelihood, log_likelihood(&st.w, &x, &y).unwrap());
-            assert_eq!(trace.per_iteration[t].train_accuracy, accuracy(&st.w, &x, &y).unwrap());
-        }
-        assert_eq!((&trace.w, &trace.v), (&st.w, &st.v), "{method:?}");
-    }
-}
-
 // ---------------------------------------------------------------------------
 // 2. Convergence on MNIST.
 // ---------------------------------------------------------------------------
+
+/// Prepends the bias column `x_i0 = 1` to unscaled features.
+fn with_bias(x: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    x.iter().map(|r| std::iter::once(1.0).chain(r.iter().copied()).collect()).collect()
+}
 
 fn mnist_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
@@ -326,9 +253,10 @@ fn quadratic_gradient_against_plain_nag_on_mnist() {
 
 /// Measured test accuracy of `W` after 10 QG iterations: 0.7651 (10,000
 /// test images; plain NAG: 0.722 / 0.7791 / 0.098 for lr = 0.1, 1, 10 /n),
-/// minus a 1.5-point margin. Lower than a well-tuned pixel MLR (~85%)
+/// minus a 0.5-point margin (the computation is deterministic f64; the
+/// margin covers `exp`/`ln` differing in the last bit across platforms). Lower than a well-tuned pixel MLR (~85%)
 /// because `Z3` is only a rough sigmoid and leaves its range by iteration 5.
-const TEST_ACCURACY_THRESHOLD: f64 = 0.75;
+const TEST_ACCURACY_THRESHOLD: f64 = 0.76;
 
 // ---------------------------------------------------------------------------
 // 3. Properties.
@@ -370,22 +298,6 @@ proptest! {
         prop_assert!(b.iter().all(|v| v.is_finite() && *v > 0.0));
     }
 
-    #[test]
-    fn scaler_maps_training_set_into_unit_box(x in prop::collection::vec(prop::collection::vec(-50.0f64..50.0, 3), 1..10)) {
-        let s = fit_scaler(&x).unwrap();
-        let y = s.apply(&x).unwrap();
-        prop_assert!(y.iter().flatten().all(|v| (-1.0..=1.0).contains(v)));
-    }
-}
-
-#[test]
-fn scaler_keeps_zero_features_zero_and_bias_is_column_zero() {
-    let x = vec![vec![0.0, -4.0, 2.0], vec![0.0, 2.0, 1.0]];
-    let s = fit_scaler(&x).unwrap();
-    assert_eq!(s.max_abs, vec![0.0, 4.0, 2.0]);
-    assert_eq!(s.apply(&x).unwrap(), vec![vec![0.0, -1.0, 1.0], vec![0.0, 0.5, 0.5]]);
-    assert_eq!(with_bias(&[vec![3.0]]), vec![vec![1.0, 3.0]]);
-    assert_eq!(s.apply(&[vec![1.0]]), Err(MlError::RaggedRow { row: 0, expected: 3, found: 1 }));
 }
 
 #[test]
@@ -464,7 +376,6 @@ fn errors_are_typed_and_name_the_place() {
         accuracy(&[vec![0.0, 1.0]], &ok_x, &[0, 1]),
         Err(MlError::LabelOutOfRange { row: 1, label: 1, classes: 1 })
     );
-    assert_eq!(fit_scaler(&[vec![1.0], vec![1.0, 2.0]]), Err(MlError::RaggedRow { row: 1, expected: 1, found: 2 }));
     // The messages name the place too.
     assert_eq!(
         MlError::NonFinite { row: 3, column: 7, value: f64::NAN }.to_string(),

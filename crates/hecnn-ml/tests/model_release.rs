@@ -5,7 +5,11 @@
 //! shapes from outside never panic the client.
 
 use hecnn_ckks::*;
-use hecnn_ml::mlr::client::{ModelError, ModelExpectation, ReleasePolicy, TrainingClient};
+use hecnn_ml::mlr::client::{
+    precondition, preconditioner, ModelError, ModelExpectation, ReleasePolicy, TrainingClient, DEFAULT_EPSILON,
+    DEFAULT_INIT,
+};
+use hecnn_ml::mlr::reference;
 use hecnn_ml::mlr::server::*;
 use hecnn_ml::packing::Layout;
 use std::sync::{Arc, OnceLock};
@@ -42,7 +46,7 @@ fn job() -> &'static Job {
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
         let x: Vec<Vec<f64>> = (0..N).map(|_| std::iter::once(1.0).chain((1..D).map(|_| rnd())).collect()).collect();
-        let xs: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|v| v * 0.05).collect()).collect();
+        let xs = precondition(&x, &preconditioner(&x, DEFAULT_EPSILON).unwrap());
         let y: Vec<u8> = (0..N).map(|i| (i % C) as u8).collect();
         let layout = Layout::choose(N, D, C, ctx.n() / 2).unwrap();
         let sk = SecretKey::generate(&ctx);
@@ -53,35 +57,19 @@ fn job() -> &'static Job {
             None,
         )
         .unwrap();
-        let init = vec![vec![0.0128; D]; C];
+        let init = vec![vec![DEFAULT_INIT; D]; C];
         let upload = TrainingClient::new(&sk).encrypt_dataset(&x, &xs, &y, C, &init, layout).unwrap();
         let data = upload.expand(&ctx).unwrap();
         let (model, _) = TrainingServer::new(keys.clone()).unwrap().train(&data, 2, &mut |_| {}).unwrap();
-        let reference = reference_w(&x, &xs, &y, 2);
+        let reference = reference_w(&x, &y, 2);
         Job { ctx, sk, keys, layout, data, model, reference }
     })
 }
 
-/// The protocol in f64 (as tests/encrypted_mlr.rs), W only.
-fn reference_w(x: &[Vec<f64>], xs: &[Vec<f64>], y: &[u8], iters: usize) -> Vec<Vec<f64>> {
-    let sig = PAPER_SIGMOID;
-    let mut w = vec![vec![0.0128; D]; C];
-    let mut v = w.clone();
-    for t in 0..iters {
-        let (eta, gamma) = schedule(t, N);
-        let mut g = vec![vec![0.0; D]; C];
-        for i in 0..N {
-            for k in 0..C {
-                let z: f64 = (0..D).map(|j| x[i][j] * v[k][j]).sum();
-                let e = f64::from(y[i] as usize == k) - (sig[0] + sig[1] * z + sig[2] * z * z + sig[3] * z * z * z);
-                (0..D).for_each(|j| g[k][j] += e * xs[i][j]);
-            }
-        }
-        let tmp: Vec<Vec<f64>> = (0..C).map(|k| (0..D).map(|j| w[k][j] + (1.0 + gamma) * g[k][j]).collect()).collect();
-        w = (0..C).map(|k| (0..D).map(|j| (1.0 - eta) * tmp[k][j] + eta * v[k][j]).collect()).collect();
-        v = tmp;
-    }
-    w
+/// The plaintext reference's W (its own schedule, B̄ and sigmoid).
+fn reference_w(x: &[Vec<f64>], y: &[u8], iterations: usize) -> Vec<Vec<f64>> {
+    let cfg = reference::MlrConfig { iterations, ..reference::MlrConfig::default() };
+    reference::train(x, y, C, &cfg).unwrap().w
 }
 
 fn expectation(j: &Job) -> ModelExpectation {

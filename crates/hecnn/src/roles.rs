@@ -5,9 +5,9 @@
 use crate::train::{self, load_data, prepare, spinner, DataOptions, CLASSES};
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, KeySetId, Preset, RelinKey, SecretKey};
-use hecnn_ml::mlr::client::{training_bootstrap_keys, ModelExpectation, ReleasePolicy, TrainingClient};
+use hecnn_ml::mlr::client::{self, training_bootstrap_keys, ModelExpectation, ReleasePolicy, Scaler, TrainingClient};
 use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
-use hecnn_ml::mlr::{self, setup, Scaler};
+use hecnn_ml::mlr::setup;
 use hecnn_ml::packing::Layout;
 use hecnn_ml::upload;
 use serde::{Deserialize, Serialize};
@@ -143,7 +143,7 @@ pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quie
     let evaluation = EvaluationKeySet::new(&ctx, rlk, gk, boot)?;
     let client = TrainingClient::new(&sk).at_level(setup::data_level(ctx.params()));
     pb.set_message("encrypting");
-    let init = vec![vec![mlr::DEFAULT_INIT; d]; CLASSES];
+    let init = vec![vec![client::DEFAULT_INIT; d]; CLASSES];
     let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
     let bytes = upload::save_upload(out, &evaluation, &data)?;
     let state = ClientState {
@@ -236,12 +236,10 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path, output: Output, 
     expect.check_ciphertexts(ctx.n() / 2, &model).with_context(|| format!("{}: model refused", model_dir.display()))?;
     // The reference for the claimed iteration count, from the client's own data.
     let (train_split, _) = load_data(state.samples, &state.data, quiet)?;
-    let prep = prepare(&train_split)?;
-    if prep.x[0].len() != state.features {
-        bail!("the client's data now has {} features, the job had {}", prep.x[0].len(), state.features);
+    let reference = train::reference_run(&train_split, None, model.iterations)?;
+    if reference.w[0].len() != state.features {
+        bail!("the client's data now has {} features, the job had {}", reference.w[0].len(), state.features);
     }
-    let cfg = mlr::MlrConfig { iterations: model.iterations, ..mlr::MlrConfig::default() };
-    let reference = mlr::train(&prep.x, &prep.y, state.classes, &cfg)?;
     let mut policy = ReleasePolicy::for_job(state.refresh_level.is_some());
     if let Output::Release(Some(s)) = output {
         policy.statistical_security = s;
@@ -346,15 +344,15 @@ pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) ->
                 weights.display()
             );
         }
-        let prep = prepare(&train_split)?;
-        if prep.x[0].len() != file.features {
-            bail!("{}: {} features, the client's data has {}", weights.display(), file.features, prep.x[0].len());
+        // The reference starts from the raw features, with its own scaling:
+        // it does not trust the scaler the client saved at `encrypt`.
+        let reference = train::reference_run(&train_split, Some(&test), iterations)?;
+        let reference_features = reference.w[0].len();
+        if reference_features != file.features {
+            bail!("{}: {} features, the client's data has {reference_features}", weights.display(), file.features);
         }
-        let cfg = mlr::MlrConfig { iterations, ..mlr::MlrConfig::default() };
-        let reference = mlr::train(&prep.x, &prep.y, state.classes, &cfg)?;
-        reference_accuracy = Some(train::evaluate(&reference.w, &state.scaler, &test)?);
-        let err = file.w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b).abs());
-        max_weight_error = Some(err.fold(0.0, f64::max));
+        reference_accuracy = reference.test_accuracy;
+        max_weight_error = Some(train::max_weight_error(&file.w, &reference.w)?);
     }
     Ok(Evaluation {
         test_accuracy,

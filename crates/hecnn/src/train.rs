@@ -1,12 +1,21 @@
 //! Encrypted MLR training by transfer learning, end to end: the client's
 //! data preparation, the encrypted run, decryption and evaluation, with the
 //! plaintext reference alongside.
+//!
+//! The two sides share no code: the upload and the scoring of decrypted
+//! weights use `mlr::client` ([`prepare`], [`evaluate`]); the reference
+//! ([`reference_run`]) starts again from the raw features with
+//! `mlr::reference`'s own scaling, preconditioner and accuracy.
 
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, RelinKey, SecretKey};
-use hecnn_ml::mlr::client::{training_bootstrap_keys, ModelExpectation, ReleasePolicy, TrainingClient};
+use hecnn_ml::mlr::client::{
+    self, fit_scaler, training_bootstrap_keys, with_bias, ModelError, ModelExpectation, ReleasePolicy, Scaler,
+    TrainingClient,
+};
+use hecnn_ml::mlr::reference::{self, MlrConfig};
 use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
-use hecnn_ml::mlr::{self, fit_scaler, setup, with_bias, MlrConfig, Scaler};
+use hecnn_ml::mlr::setup;
 use hecnn_ml::packing::Layout;
 use hecnn_nn::mnist::{bundled_mnist_dir, Mnist};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -95,19 +104,58 @@ pub struct Prepared {
     pub y: Vec<u8>,
 }
 
-/// Scales, adds the bias column and computes `B̄ ⊙ X`.
+/// Scales, adds the bias column and computes `B̄ ⊙ X` (client side, for
+/// the upload).
 pub fn prepare(train: &Split) -> Result<Prepared> {
     let scaler = fit_scaler(&train.x)?;
     let x = with_bias(&scaler.apply(&train.x)?);
-    let b = mlr::preconditioner(&x, mlr::DEFAULT_EPSILON)?;
-    let x_scaled = x.iter().map(|r| r.iter().zip(&b).map(|(v, bj)| v * bj).collect()).collect();
+    let b = client::preconditioner(&x, client::DEFAULT_EPSILON)?;
+    let x_scaled = client::precondition(&x, &b);
     Ok(Prepared { scaler, x, x_scaled, y: train.y.clone() })
 }
 
-/// Accuracy of `w` on a split, with the client's scaler.
+/// Accuracy of decrypted weights `w` on a split, with the client's scaler.
 pub fn evaluate(w: &[Vec<f64>], scaler: &Scaler, split: &Split) -> Result<f64> {
     let x = with_bias(&scaler.apply(&split.x)?);
-    Ok(mlr::accuracy(w, &x, &split.y)?)
+    Ok(client::accuracy(w, &x, &split.y)?)
+}
+
+/// The plaintext reference's model and accuracies.
+pub struct Reference {
+    /// `W` after the iterations (classes × features, bias first).
+    pub w: Vec<Vec<f64>>,
+    /// Accuracy of `W` on the training split.
+    pub train_accuracy: f64,
+    /// Accuracy of `W` on the test split, when there is one.
+    pub test_accuracy: Option<f64>,
+}
+
+/// Runs the plaintext reference for `iterations` from the *raw* features,
+/// with none of the client's preparation: the reference scales, adds the
+/// bias, preconditions and scores with its own code, so a slip in
+/// [`prepare`] or [`evaluate`] shows as a difference instead of being
+/// shared.
+pub fn reference_run(train: &Split, test: Option<&Split>, iterations: usize) -> Result<Reference> {
+    let maxima = reference::feature_maxima(&train.x)?;
+    let x = reference::design_matrix(&train.x, &maxima)?;
+    let cfg = MlrConfig { iterations, ..MlrConfig::default() };
+    let w = reference::train(&x, &train.y, CLASSES, &cfg)?.w;
+    let train_accuracy = reference::accuracy(&w, &x, &train.y)?;
+    let test_accuracy = match test {
+        Some(t) => Some(reference::accuracy(&w, &reference::design_matrix(&t.x, &maxima)?, &t.y)?),
+        None => None,
+    };
+    Ok(Reference { w, train_accuracy, test_accuracy })
+}
+
+/// `max |a − b|` over two weight matrices of the same shape (decrypted
+/// against reference).
+pub fn max_weight_error(a: &[Vec<f64>], b: &[Vec<f64>]) -> Result<f64> {
+    if a.len() != b.len() || a.iter().zip(b).any(|(r, s)| r.len() != s.len()) {
+        let shape = |m: &[Vec<f64>]| format!("{} × {}", m.len(), m.first().map_or(0, Vec::len));
+        bail!("weights of different shapes: {} against {}", shape(a), shape(b));
+    }
+    Ok(a.iter().flatten().zip(b.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max))
 }
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`).
@@ -186,11 +234,10 @@ pub fn run(
     let (train, test) = load_data(samples, opts, quiet)?;
     let prep = prepare(&train)?;
     let d = prep.x[0].len();
-    let init = vec![vec![mlr::DEFAULT_INIT; d]; CLASSES];
+    let init = vec![vec![client::DEFAULT_INIT; d]; CLASSES];
 
-    // Plaintext reference: the same algorithm in f64.
-    let cfg = MlrConfig { iterations, ..MlrConfig::default() };
-    let reference = mlr::train(&prep.x, &prep.y, CLASSES, &cfg)?;
+    // Plaintext reference: the same algorithm in f64, from the raw features.
+    let reference = reference_run(&train, test.as_ref(), iterations)?;
 
     // Client: keys and the encrypted upload.
     let pb = spinner(quiet, &format!("client: key generation ({})", preset.name()));
@@ -267,28 +314,25 @@ pub fn run(
         &ModelExpectation { reference: None, ..expect.clone() },
         policy.reference_tolerance,
     )?;
-    let max_weight_error =
-        w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let private_error = max_weight_error(&w, &reference.w)?;
     let sq: f64 = w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b) * (a - b)).sum();
     let rms_weight_error = (sq / (CLASSES * d) as f64).sqrt();
     let release = match client.release_model(&model, &expect, &policy) {
         Ok(r) => {
-            let err = r.w.iter().flatten().zip(reference.w.iter().flatten()).map(|(a, b)| (a - b).abs());
             let accuracy = match &test {
                 Some(ts) => evaluate(&r.w, &prep.scaler, ts)?,
-                None => mlr::accuracy(&r.w, &prep.x, &prep.y)?,
+                None => client::accuracy(&r.w, &prep.x, &prep.y)?,
             };
-            Release::Released { accuracy, max_weight_error: err.fold(0.0, f64::max), precision: r.precision }
+            let released_error = max_weight_error(&r.w, &reference.w)?;
+            Release::Released { accuracy, max_weight_error: released_error, precision: r.precision }
         }
-        Err(e @ hecnn_ml::mlr::client::ModelError::NoPrecisionLeft { .. }) => Release::Refused(e.to_string()),
+        Err(e @ ModelError::NoPrecisionLeft { .. }) => Release::Refused(e.to_string()),
         Err(e) => return Err(e.into()),
     };
-    let train_accuracy = mlr::accuracy(&w, &prep.x, &prep.y)?;
-    let reference_train_accuracy = mlr::accuracy(&reference.w, &prep.x, &prep.y)?;
-    let (test_accuracy, reference_accuracy) = match &test {
-        Some(ts) => (Some(evaluate(&w, &prep.scaler, ts)?), evaluate(&reference.w, &prep.scaler, ts)?),
-        None => (None, reference_train_accuracy),
-    };
+    let train_accuracy = client::accuracy(&w, &prep.x, &prep.y)?;
+    let reference_train_accuracy = reference.train_accuracy;
+    let test_accuracy = test.as_ref().map(|ts| evaluate(&w, &prep.scaler, ts)).transpose()?;
+    let reference_accuracy = reference.test_accuracy.unwrap_or(reference_train_accuracy);
     Ok(TrainReport {
         samples,
         iterations,
@@ -301,7 +345,7 @@ pub fn run(
         train_accuracy,
         reference_accuracy,
         reference_train_accuracy,
-        max_weight_error,
+        max_weight_error: private_error,
         rms_weight_error,
         keygen_seconds,
         encrypt_seconds,

@@ -56,7 +56,8 @@ fn split_roles_bootstrap_past_the_level_budget() {
     // Measured 6.3e-7 (2026-12-01); bound ~16× that.
     assert!(err <= 1e-5, "decrypted weights {err:e} from the plaintext reference");
     let (acc, reference) = (v["test_accuracy"].as_f64().unwrap(), v["reference_accuracy"].as_f64().unwrap());
-    assert!((acc - reference).abs() <= 0.003, "test accuracy {acc} vs reference {reference}");
+    // Measured 0 in every documented run; 3 of 10,000 images may flip.
+    assert!((acc - reference).abs() <= 0.0003, "test accuracy {acc} vs reference {reference}");
     assert_eq!(v["test_samples"].as_u64(), Some(10_000));
 }
 

@@ -10,6 +10,9 @@
 //! client supplies it) they agree with the plaintext reference. What leaves
 //! the client is noise-flooded and rounded (see [`ReleasePolicy`]).
 
+pub use super::prep::{
+    accuracy, fit_scaler, precondition, preconditioner, predict, with_bias, Scaler, DEFAULT_EPSILON, DEFAULT_INIT,
+};
 use super::server::{model_levels, EncryptedDataset, EncryptedModel, TrainError};
 use crate::packing::Layout;
 use hecnn_ckks::decrypt::Flooding;

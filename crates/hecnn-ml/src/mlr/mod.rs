@@ -1,22 +1,32 @@
 //! Multiclass logistic regression trained with Nesterov-accelerated
 //! quadratic gradient — the last layer of the transfer-learning pipeline.
 //!
-//! [`train`] is the plaintext `f64` reference; [`server`] runs the same
-//! iterations on ciphertexts with evaluation keys only, [`client`] (feature
-//! `client`) encrypts the upload and checks and releases the model.
+//! Who owns what:
+//!
+//! - [`reference`](mod@reference): the plaintext `f64` oracle ([`reference::train`]). Self-
+//!   contained — its own schedule, sigmoid evaluation, preconditioner,
+//!   scaling and accuracy — so that a bug on the encrypted side cannot hide
+//!   in code the oracle shares.
+//! - [`prep`]: what the data owner computes in plaintext for the upload
+//!   and after decryption: scaling and bias ([`prep::Scaler`]), `B̄` and
+//!   `B̄ ⊙ X`, the initial weights, accuracy of decrypted weights.
+//! - [`client`] (feature `client`): encryption of the upload with the
+//!   secret key, and the checks and noise-flooded release of a returned model.
+//! - [`server`]: the server's iterations on ciphertexts with one evaluation
+//!   key set (with its own sigmoid coefficients, [`server::PAPER_SIGMOID`]);
+//!   [`refresh`]: bootstrapping the model state during training.
+//! - [`schedule`]: the Nesterov constants the server uses, and the `f64`
+//!   model of its update; [`setup`]: decisions both roles make the same way.
+//!
+//! `tests/mlr_crosscheck.rs` holds each reference piece against its
+//! counterpart on the encrypted side.
 
 #[cfg(feature = "client")]
 pub mod client;
-mod reference;
+pub mod prep;
+pub mod reference;
 pub mod refresh;
 mod scaler;
-mod schedule;
+pub mod schedule;
 pub mod server;
 pub mod setup;
-
-pub use reference::{
-    accuracy, gradient, log_likelihood, preconditioner, predict, sigmoid, sigmoid_poly, train, train_observed,
-    IterationStats, Method, MlrConfig, MlrTrace, SigmoidFn, DEFAULT_EPSILON, DEFAULT_INIT, Z3,
-};
-pub use scaler::{fit_scaler, with_bias, Scaler};
-pub use schedule::{alpha, nesterov_step, schedule, NesterovState, ALPHA0};

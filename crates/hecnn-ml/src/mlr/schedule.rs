@@ -1,8 +1,11 @@
-//! The Nesterov schedule of the paper's trainer and one update step.
+//! The Nesterov schedule of the encrypted trainer and the `f64` model of its
+//! update step.
 //!
-//! Kept apart from the data path so that an encrypted implementation, which
-//! computes its step `S` on ciphertexts, can apply exactly the same constants
-//! and check `W`, `V` after every iteration against [`nesterov_step`].
+//! The server takes `(η_t, γ_t)` from [`schedule`] and applies the update on
+//! ciphertexts; [`nesterov_step`] is the same update on plaintext matrices.
+//! The plaintext reference (`mlr::reference`) has its own schedule and
+//! update, written independently; `tests/mlr_crosscheck.rs` holds the two
+//! together.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +14,8 @@ use crate::MlError;
 /// `α₀` of the schedule (the paper's code starts at 0.01, not 0).
 pub const ALPHA0: f64 = 0.01;
 
-/// `α_t`: `α₀ = 0.01`, `α_{t+1} = (1 + √(1 + 4α_t²)) / 2`.
+/// `α_t`: `α₀ = 0.01`, `α_{t+1} = (1 + √(1 + 4α_t²)) / 2` — the momentum
+/// sequence the trainer's `η_t` comes from.
 pub fn alpha(t: usize) -> f64 {
     let mut a = ALPHA0;
     for _ in 0..t {
@@ -27,7 +31,8 @@ fn next_alpha(a: f64) -> f64 {
 /// The constants of iteration `t` (0-based) for `n` samples:
 /// `(η_t, γ_t)` with `η_t = (1 − α_t)/α_{t+1}` and `γ_t = 1/((t+1)·n)`.
 ///
-/// `n = 0` gives `γ_t = +inf`; [`crate::mlr::train`] never calls it so.
+/// The encrypted trainer calls it once per iteration; `n = 0` gives
+/// `γ_t = +inf` (an upload always has samples).
 pub fn schedule(t: usize, n: usize) -> (f64, f64) {
     let a = alpha(t);
     let eta = (1.0 - a) / next_alpha(a);
@@ -62,9 +67,10 @@ impl NesterovState {
 /// `tmp = W + S`, `W ← (1−η_t)·tmp + η_t·V`, `V ← tmp`, `t ← t+1`.
 ///
 /// For the quadratic gradient `S = (1+γ_t)·(B̄ ⊙ g(V))`; for plain NAG
-/// `S = lr·g(V)`. A step whose shape differs from `W` is rejected (and the
-/// state left untouched) rather than silently truncated, since this is the
-/// function an encrypted implementation checks itself against.
+/// `S = lr·g(V)`. This is the server's update in `f64`, so that tests can
+/// compose the encrypted side's pieces in plaintext and hold them against
+/// the reference. A step whose shape differs from `W` is rejected (and the
+/// state left untouched) rather than silently truncated.
 pub fn nesterov_step(state: &mut NesterovState, step: &[Vec<f64>]) -> Result<(), MlError> {
     if step.len() != state.w.len() {
         return Err(MlError::ClassRows { expected: state.w.len(), found: step.len() });

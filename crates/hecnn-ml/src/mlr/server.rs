@@ -9,7 +9,7 @@
 //! level off the critical path. So T iterations need `4T + 1` levels.
 
 use super::refresh::BootstrapRefresh;
-pub use super::schedule::schedule;
+use super::schedule::schedule;
 use crate::packing::Layout;
 use hecnn_ckks::circuits::{BootstrapConfig, Bootstrapper};
 use hecnn_ckks::{Ciphertext, CkksError, Context, Encoder, EvaluationKeySet, Evaluator, SeededCiphertext};
@@ -36,8 +36,23 @@ pub enum TrainError {
 /// Sigmoid polynomial `c0 + c1·t + c2·t² + c3·t³` (power basis).
 pub type Sigmoid3 = [f64; 4];
 
-/// The paper's sigmoid fit on [−8, 8] (the reference's `Z3`).
-pub const PAPER_SIGMOID: Sigmoid3 = super::reference::Z3;
+/// The paper's sigmoid fit on [−8, 8] (`DESIGN.md`): the trainer's own copy
+/// of the coefficients; `tests/mlr_crosscheck.rs` checks it against the
+/// reference's `Z3`.
+pub const PAPER_SIGMOID: Sigmoid3 = [0.5, 0.10679534503216294, 0.0, -0.00038503259805075];
+
+/// `σ(t)` in `f64`, term by term in the order [`Trainer`] evaluates it on
+/// ciphertexts: `(c₃·t)·t² + c₂·t² + c₁·t + c₀` (the step `1+γ_t` and the
+/// mask, which ride on the same products, left out). Exists so that tests
+/// can hold the circuit's polynomial against the reference's Horner form.
+pub fn sigmoid3(sig: &Sigmoid3, t: f64) -> f64 {
+    let square = t * t;
+    let mut poly = square * (sig[3] * t);
+    if sig[2] != 0.0 {
+        poly += sig[2] * square;
+    }
+    poly + sig[1] * t + sig[0]
+}
 
 /// Levels needed for `iterations` iterations (W's mix one level below V).
 pub fn required_levels(iterations: usize) -> usize {

@@ -133,6 +133,13 @@ pub fn timeout() -> Duration {
 /// is its own (other test threads only build small inputs meanwhile).
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Runs `f` while no reader call runs (fixtures: their allocations stay
+/// out of the cases' heap peaks). Not from inside [`run_bounded`].
+pub fn exclusive<T>(f: impl FnOnce() -> T) -> T {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
 /// Runs `f` (a reader call and what its caller does next) on its own
 /// thread. `Err` describes a panic, a call still running after
 /// [`timeout`] (left behind; the test fails), or a heap peak above

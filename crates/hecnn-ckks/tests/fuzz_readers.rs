@@ -19,7 +19,7 @@ mod harness;
 
 use envelope::{finish, hot_spots, post, Post};
 use harness::{apply_all, mutations, run_bounded, Mutation};
-use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys};
+use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};
 use hecnn_ckks::ring::primes::{ntt_primes, PrimeSide};
 use hecnn_ckks::serial::{reseal, MAGIC, VERSION};
 use hecnn_ckks::*;
@@ -118,20 +118,23 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        if harness::regenerate() {
-            write_corpus();
-        }
-        let files: Vec<Vec<u8>> = FILES.iter().map(|(_, p)| harness::read_corpus(p)).collect();
-        let file = |name: &str| &files[FILES.iter().position(|(n, _)| *n == name).unwrap()];
-        let params = Parameters::from_bytes(file("params"), true).expect("corpus parameters load");
-        let ctx = Context::new(params).unwrap();
-        let sk = SecretKey::from_secret_bytes(&ctx, file("secret-key")).expect("corpus secret key loads");
-        let rlk = RelinKey::from_bytes(&ctx, file("relin-key")).expect("corpus relinearization key loads");
-        let gk = GaloisKeys::from_bytes(&ctx, file("galois-keys")).expect("corpus Galois keys load");
-        let binding = Binding::new(sk.key_set(), LABEL).unwrap();
-        let ct = Ciphertext::from_bytes(&ctx, file("ciphertext"), &binding).expect("corpus ciphertext loads");
-        let ct3 = Ciphertext::from_bytes(&ctx, file("ciphertext-3"), &binding).expect("corpus 3-part ciphertext loads");
-        Fixture { ctx, sk, rlk, gk, ct, ct3, binding, files }
+        harness::exclusive(|| {
+            if harness::regenerate() {
+                write_corpus();
+            }
+            let files: Vec<Vec<u8>> = FILES.iter().map(|(_, p)| harness::read_corpus(p)).collect();
+            let file = |name: &str| &files[FILES.iter().position(|(n, _)| *n == name).unwrap()];
+            let params = Parameters::from_bytes(file("params"), true).expect("corpus parameters load");
+            let ctx = Context::new(params).unwrap();
+            let sk = SecretKey::from_secret_bytes(&ctx, file("secret-key")).expect("corpus secret key loads");
+            let rlk = RelinKey::from_bytes(&ctx, file("relin-key")).expect("corpus relinearization key loads");
+            let gk = GaloisKeys::from_bytes(&ctx, file("galois-keys")).expect("corpus Galois keys load");
+            let binding = Binding::new(sk.key_set(), LABEL).unwrap();
+            let ct = Ciphertext::from_bytes(&ctx, file("ciphertext"), &binding).expect("corpus ciphertext loads");
+            let ct3 =
+                Ciphertext::from_bytes(&ctx, file("ciphertext-3"), &binding).expect("corpus 3-part ciphertext loads");
+            Fixture { ctx, sk, rlk, gk, ct, ct3, binding, files }
+        })
     })
 }
 
@@ -230,7 +233,12 @@ fn check_bootstrap_keys(f: &'static Fixture, b: &[u8]) {
     let r = BootstrapKeys::from_bytes(&f.ctx, b);
     harness::tally("bootstrap_keys", &harness::outcome(&r));
     if let Ok(bk) = r {
-        let _ = bk.slots();
+        // What a server does next: the bootstrapper for the keys' slot counts.
+        if let Ok(b) = Bootstrapper::new(&f.ctx, tiny_bootstrap(), bk.slots()) {
+            for &s in bk.slots() {
+                let _ = b.rotation_count(s);
+            }
+        }
         let _ = EvaluationKeySet::new(&f.ctx, f.rlk.clone(), f.gk.clone(), Some(bk));
     }
 }
@@ -439,7 +447,7 @@ proptest! {
     }
 
     /// `BootstrapKeys::from_bytes` (nested Galois envelope resealed too), then
-    /// the evaluation-key set.
+    /// a bootstrapper for its slot counts and the evaluation-key set.
     #[test]
     fn fuzz_bootstrap_keys(ms in mutations(), post in post()) {
         run(mutate("bootstrap-keys", &ms, post), check_bootstrap_keys)?;

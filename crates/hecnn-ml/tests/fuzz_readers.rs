@@ -91,17 +91,19 @@ struct Upload {
 fn upload_fixture() -> &'static Upload {
     static U: OnceLock<Upload> = OnceLock::new();
     U.get_or_init(|| {
-        let dir = tempdir();
-        make_upload(dir.path());
-        for name in ["manifest.json", "params.bin"] {
-            let rel = format!("upload/{name}");
-            if harness::regenerate() {
-                harness::write_corpus(&rel, &std::fs::read(dir.path().join(name)).unwrap());
+        harness::exclusive(|| {
+            let dir = tempdir();
+            make_upload(dir.path());
+            for name in ["manifest.json", "params.bin"] {
+                let rel = format!("upload/{name}");
+                if harness::regenerate() {
+                    harness::write_corpus(&rel, &std::fs::read(dir.path().join(name)).unwrap());
+                }
+                std::fs::write(dir.path().join(name), harness::read_corpus(&rel)).unwrap();
             }
-            std::fs::write(dir.path().join(name), harness::read_corpus(&rel)).unwrap();
-        }
-        let names = listing(dir.path());
-        Upload { dir, names }
+            let names = listing(dir.path());
+            Upload { dir, names }
+        })
     })
 }
 
@@ -164,19 +166,21 @@ struct ModelFixture {
 fn model_fixture() -> &'static ModelFixture {
     static M: OnceLock<ModelFixture> = OnceLock::new();
     M.get_or_init(|| {
-        if harness::regenerate() {
-            write_model_corpus();
-        }
-        let params = Parameters::from_bytes(&harness::read_corpus("model-client/params.bin"), true).unwrap();
-        let ctx = Context::new(params).unwrap();
-        let sk = SecretKey::from_secret_bytes(&ctx, &harness::read_corpus("model-client/secret.key")).unwrap();
-        let layout = model_layout(&ctx);
-        let names = listing(&harness::corpus_dir().join("model"));
-        let dir = tempdir();
-        for n in &names {
-            std::fs::write(dir.path().join(n), harness::read_corpus(&format!("model/{n}"))).unwrap();
-        }
-        ModelFixture { ctx, sk, layout, dir, names }
+        harness::exclusive(|| {
+            if harness::regenerate() {
+                write_model_corpus();
+            }
+            let params = Parameters::from_bytes(&harness::read_corpus("model-client/params.bin"), true).unwrap();
+            let ctx = Context::new(params).unwrap();
+            let sk = SecretKey::from_secret_bytes(&ctx, &harness::read_corpus("model-client/secret.key")).unwrap();
+            let layout = model_layout(&ctx);
+            let names = listing(&harness::corpus_dir().join("model"));
+            let dir = tempdir();
+            for n in &names {
+                std::fs::write(dir.path().join(n), harness::read_corpus(&format!("model/{n}"))).unwrap();
+            }
+            ModelFixture { ctx, sk, layout, dir, names }
+        })
     })
 }
 
@@ -323,7 +327,7 @@ proptest! {
 
     /// `upload::load_upload` on a mutated upload directory (`light`
     /// parameters, relinearization and Galois keys, manifest, four seeded
-    /// ciphertexts).
+    /// ciphertexts), then the training server on what loads.
     #[test]
     fn fuzz_upload_dir(which in any::<Index>(), change in change()) {
         let up = upload_fixture();
@@ -333,6 +337,10 @@ proptest! {
         run_dir(move || {
             let r = upload::load_upload(&dir);
             tally("upload_dir", &outcome(&r));
+            if let Ok(up) = r {
+                // What `hecnn train-server` does next.
+                let _ = TrainingServer::new(up.keys);
+            }
         })?;
     }
 }

@@ -19,6 +19,7 @@ use hecnn_nn::csv::{format_features, read_features, FeatureSet};
 use hecnn_nn::mnist::{load_images, load_labels, Mnist};
 use hecnn_nn::model::{ChannelAffine, Conv2d, Linear, Model, Node, Op, Pool2d, Tensor};
 use proptest::prelude::*;
+#[cfg(feature = "onnx")]
 use proptest::sample::Index;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -128,25 +129,28 @@ struct Fixture {
     mnist_files: [Vec<u8>; 4],
     csv: Vec<Vec<u8>>,
     model: Vec<u8>,
+    #[cfg_attr(not(feature = "onnx"), allow(dead_code))]
     onnx: Vec<Vec<u8>>,
 }
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        if harness::regenerate() {
-            write_corpus();
-        }
-        let mnist_files =
-            [IMAGES, LABELS, TEST_IMAGES, TEST_LABELS].map(|n| harness::read_corpus(&format!("mnist/{n}")));
-        let idx = [0, 1, 2, 3].map(|i| if i < 2 { mnist_files[i].clone() } else { gunzip(&mnist_files[i]) });
-        Fixture {
-            idx,
-            mnist_files,
-            csv: ["csv/features.csv", "csv/hand-written.csv"].iter().map(|p| harness::read_corpus(p)).collect(),
-            model: harness::read_corpus("nn/all-ops.bin"),
-            onnx: ONNX.iter().map(|n| harness::read_corpus(&format!("onnx/{n}"))).collect(),
-        }
+        harness::exclusive(|| {
+            if harness::regenerate() {
+                write_corpus();
+            }
+            let mnist_files =
+                [IMAGES, LABELS, TEST_IMAGES, TEST_LABELS].map(|n| harness::read_corpus(&format!("mnist/{n}")));
+            let idx = [0, 1, 2, 3].map(|i| if i < 2 { mnist_files[i].clone() } else { gunzip(&mnist_files[i]) });
+            Fixture {
+                idx,
+                mnist_files,
+                csv: ["csv/features.csv", "csv/hand-written.csv"].iter().map(|p| harness::read_corpus(p)).collect(),
+                model: harness::read_corpus("nn/all-ops.bin"),
+                onnx: ONNX.iter().map(|n| harness::read_corpus(&format!("onnx/{n}"))).collect(),
+            }
+        })
     })
 }
 

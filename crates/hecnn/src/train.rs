@@ -84,6 +84,9 @@ pub fn load_data(samples: usize, opts: &DataOptions, quiet: bool) -> Result<(Spl
     if samples > 10_000 {
         bail!("--samples {samples}: the private subsets come from the first 10,000 training images (the backbone saw the rest)");
     }
+    if samples > mnist.train_images.len() {
+        bail!("{}: has {} training images, {samples} requested", dir.display(), mnist.train_images.len());
+    }
     pb.set_message("extracting features with the frozen backbone (client side)");
     let backbone = hecnn_nn::backbone::bundled_backbone()?;
     let train_images = mnist.train_images.slice(0..samples);

@@ -1,5 +1,7 @@
 //! Criterion benches of the CKKS primitives at N=2^15 and N=2^16 (top
-//! level, full slots). Threads: `RAYON_NUM_THREADS=1|2`.
+//! level, full slots): `ckks/n15` (`medium`), `ckks/n16` (`deep`) and
+//! `ckks/n16-boot` (`bootstrappable`, whose key switches bootstrapping
+//! runs). Threads: `RAYON_NUM_THREADS=1|2`.
 //!
 //! `cargo bench -p hecnn-ckks --bench ckks`
 
@@ -12,9 +14,9 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn bench_preset(c: &mut Criterion, preset: Preset) {
+fn bench_preset(c: &mut Criterion, preset: Preset, suffix: &str) {
     let params = preset.params();
-    let label = format!("n{}", params.log_n());
+    let label = format!("n{}{suffix}", params.log_n());
     let ctx = Context::new(params).unwrap();
     let sk = SecretKey::generate(&ctx);
     let enc = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap();
@@ -56,8 +58,9 @@ fn bench_preset(c: &mut Criterion, preset: Preset) {
 }
 
 fn benches(c: &mut Criterion) {
-    bench_preset(c, Preset::Medium);
-    bench_preset(c, Preset::Deep);
+    bench_preset(c, Preset::Medium, "");
+    bench_preset(c, Preset::Deep, "");
+    bench_preset(c, Preset::Bootstrappable, "-boot");
 }
 
 criterion_group!(ckks, benches);

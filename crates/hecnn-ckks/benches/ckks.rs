@@ -1,20 +1,29 @@
 //! Criterion benches of the CKKS primitives at N=2^15 and N=2^16 (top
-//! level, full slots). Threads: `RAYON_NUM_THREADS=1|2`.
+//! level, full slots): `ckks/n15` (`medium`), `ckks/n16` (`deep`) and
+//! `ckks/n16-boot` (`bootstrappable`, whose key switches bootstrapping
+//! runs). Threads: `RAYON_NUM_THREADS=1|2`; `HECNN_BENCH_CLOCK=cpu`
+//! measures process CPU time instead of wall-clock time (steadier on a
+//! shared machine; `support/clock.rs`).
 //!
 //! `cargo bench -p hecnn-ckks --bench ckks`
+
+mod support {
+    pub mod clock;
+}
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use hecnn_ckks::keys::switching::{decompose, inner_product, mod_down};
 use hecnn_ckks::ring::ntt::NttTable;
 use hecnn_ckks::*;
 use std::time::Duration;
+use support::clock::Clock;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn bench_preset(c: &mut Criterion, preset: Preset) {
+fn bench_preset(c: &mut Criterion<Clock>, preset: Preset, suffix: &str) {
     let params = preset.params();
-    let label = format!("n{}", params.log_n());
+    let label = format!("n{}{suffix}", params.log_n());
     let ctx = Context::new(params).unwrap();
     let sk = SecretKey::generate(&ctx);
     let enc = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap();
@@ -55,10 +64,15 @@ fn bench_preset(c: &mut Criterion, preset: Preset) {
     g.finish();
 }
 
-fn benches(c: &mut Criterion) {
-    bench_preset(c, Preset::Medium);
-    bench_preset(c, Preset::Deep);
+fn benches(c: &mut Criterion<Clock>) {
+    bench_preset(c, Preset::Medium, "");
+    bench_preset(c, Preset::Deep, "");
+    bench_preset(c, Preset::Bootstrappable, "-boot");
 }
 
-criterion_group!(ckks, benches);
+criterion_group! {
+    name = ckks;
+    config = Criterion::default().with_measurement(Clock::from_env());
+    targets = benches
+}
 criterion_main!(ckks);

@@ -62,7 +62,7 @@ fn main() {
             ctx.ntt_forward(&mut poly);
         });
         {
-            let a = ctx.params().digit_size();
+            let a = ctx.params().digit_ranges().iter().map(|r| r.len()).max().unwrap_or(1);
             let total = ctx.moduli().len();
             let qs = &ctx.moduli()[..a];
             let dst = &ctx.moduli()[a..total];

@@ -83,7 +83,7 @@ impl Context {
         let num_q = params.q().len();
         let qs = &moduli[..num_q];
         let ps = &moduli[num_q..];
-        let digit_size = params.digit_size();
+        let digit_ranges = params.digit_ranges();
         let levels = (0..num_q)
             .into_par_iter()
             .map(|l| {
@@ -94,10 +94,12 @@ impl Context {
                         (inv, qs[i].shoup(inv))
                     })
                     .collect();
-                let digits = (0..=l)
-                    .step_by(digit_size)
-                    .map(|start| {
-                        let end = (start + digit_size).min(l + 1);
+                // The digits present at level l, the top one cut at l + 1.
+                let digits = digit_ranges
+                    .iter()
+                    .take_while(|r| r.start <= l)
+                    .map(|r| {
+                        let (start, end) = (r.start, r.end.min(l + 1));
                         let dst: Vec<Modulus> = ql
                             .iter()
                             .enumerate()

@@ -12,6 +12,11 @@ pub enum CkksError {
     /// A parameter set below 128-bit security.
     #[error("insecure parameters: N=2^{log_n} with log2(QP)={log_qp:.1} exceeds the 128-bit bound {max_log_qp}")]
     InsecureParameters { log_n: u32, log_qp: f64, max_log_qp: u32 },
+    /// A sparse ternary secret without a published 128-bit estimate.
+    #[error(
+        "no published 128-bit estimate for a sparse ternary secret of Hamming weight {hamming_weight} at N=2^{log_n}"
+    )]
+    UnestimatedSecret { log_n: u32, hamming_weight: usize },
     /// No preset of that name.
     #[error("unknown preset {0:?} (known: light, training-2iter, medium, deep, bootstrappable)")]
     UnknownPreset(String),

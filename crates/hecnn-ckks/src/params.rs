@@ -3,27 +3,81 @@
 use crate::error::{CkksError, Result};
 use crate::ring::primes::{is_prime, ntt_primes, PrimeSide};
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
-/// Largest log2(QP) giving 128-bit classical security for a uniform ternary
-/// secret and σ = 3.2 (HomomorphicEncryption.org standard; 2^16 and 2^17 as
-/// extrapolated by SEAL/OpenFHE).
+/// Largest log2(Q·P) giving 128-bit classical security for a uniform
+/// ternary secret and σ = 3.19 (ours is 3.2): Table 5.2 of the HE security guidelines v2
+/// (Bossuat, Cammarota, Cheon et al., "Security Guidelines for Implementing
+/// Homomorphic Encryption", ePrint 2024/463; lattice-estimator, MATZOV
+/// cost model, usvp / dual hybrid / primal hybrid / bdd, m = ∞).
+///
+/// It is the most conservative published table: for N ≤ 2^15 it is lower
+/// than HomomorphicEncryption.org v1.1, SEAL and OpenFHE (868 against 881
+/// at 2^15, 430 against 438 at 2^14, ...), and for 2^16 and 2^17 it is what
+/// OpenFHE uses since its PR #807 (1747, 3523; SEAL has no entry there).
+/// As OpenFHE and the guidelines' own checks do, it bounds log2 of Q·P,
+/// special primes included. `tests/security_table.rs` checks every preset
+/// against an independent copy of this table and of OpenFHE's.
 pub fn max_log_qp_128(log_n: u32) -> Option<u32> {
     Some(match log_n {
-        10 => 27,
-        11 => 54,
-        12 => 109,
-        13 => 218,
-        14 => 438,
-        15 => 881,
-        16 => 1772,
-        17 => 3544,
+        10 => 26,
+        11 => 53,
+        12 => 106,
+        13 => 214,
+        14 => 430,
+        15 => 868,
+        16 => 1747,
+        17 => 3523,
         _ => return None,
     })
 }
 
-/// Rough classical security estimate: lattice security grows about linearly
-/// in N/log(QP), so we scale the 128-bit bound. Reliable near 128 bits only;
-/// used to report, never to accept (acceptance uses the table itself).
+/// A published 128-bit estimate for RLWE with a sparse ternary secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SparseSecretBound {
+    /// log2 of the ring degree.
+    pub log_n: u32,
+    /// Number of non-zero secret coefficients.
+    pub hamming_weight: usize,
+    /// Largest log2(Q·P) the estimate covers.
+    pub max_log_qp: u32,
+}
+
+/// Sparse ternary secrets with a published estimate of at least 128 bits
+/// (σ = 3.19–3.2). The HE security guidelines exclude sparse secrets, so
+/// each entry rests on its own sources:
+///
+/// - N = 2^16, h = 32, log2(Q·P) ≤ 121 (bootstrapping's encapsulation key,
+///   q_0·p_0 ≈ 2^120): Lattigo, which uses the same construction, "ensure\[s\]
+///   over 128-bit security for an evaluation key of modulus 121 bits"
+///   (`circuits/ckks/bootstrapping/parameters_literal.go`); the
+///   lattice-estimator gives ≈ 2^172 for its best default attack at
+///   log2 q = 121 (primal MITM hybrid; HomomorphicEncryption/SparseLWEkit,
+///   `lattice_estimator_estimates.csv`, ID 9) and ≈ 2^164 for the
+///   Cheon–Hhan–Hong–Son dual-MITM hybrid (164.6 at log2 q = 117 in
+///   SparseLWEkit's former run, 163.8 at log2 q = 120 in our own run).
+///   Estimates for sparse secrets are less mature (tools have differed by
+///   ≈ 12 bits), so we claim 128 bits with a ≈ 35-bit margin, not 164.
+///
+/// Anything not listed is refused by [`Parameters::check_security`].
+pub const SPARSE_SECRET_BOUNDS_128: &[SparseSecretBound] =
+    &[SparseSecretBound { log_n: 16, hamming_weight: 32, max_log_qp: 121 }];
+
+/// Largest log2(Q·P) with a published 128-bit estimate for a sparse ternary
+/// secret of weight `hamming_weight` at N = 2^log_n
+/// ([`SPARSE_SECRET_BOUNDS_128`]); `None` when there is none.
+pub fn max_log_qp_128_sparse(log_n: u32, hamming_weight: usize) -> Option<u32> {
+    SPARSE_SECRET_BOUNDS_128
+        .iter()
+        .find(|b| b.log_n == log_n && b.hamming_weight == hamming_weight)
+        .map(|b| b.max_log_qp)
+}
+
+/// Rough classical security estimate for a uniform ternary secret: lattice
+/// security grows about linearly in N/log(QP), so we scale the 128-bit
+/// bound of [`max_log_qp_128`] (a conservative table, so the estimate is
+/// too). Reliable near 128 bits only; used to report, never to accept
+/// (acceptance uses the table itself).
 pub fn estimated_security_bits(log_n: u32, log_qp: f64) -> f64 {
     match max_log_qp_128(log_n) {
         Some(max) => (128.0 * max as f64 / log_qp).min(256.0),
@@ -56,8 +110,9 @@ pub enum Preset {
     /// N=2^15, primes [60, 9×40] + special 4×60, dnum 2: exactly the 9
     /// levels of 2 encrypted MLR iterations (4 each + the final W mix).
     Training2Iter,
-    /// N=2^16, primes [60, 11×40 | 3×40 | 9×60 | 4×60] + special 6×60, dnum
-    /// 5 (log2 QP = 1760): 11 computation levels, then SlotsToCoeffs,
+    /// N=2^16, primes [60, 11×40 | 3×40 | 9×60 | 4×60] + special 5×60, dnum
+    /// 5 in digits [60, 6×40] [7×40] [40, 4×60] [5×60] [4×60] (log2 QP ≈
+    /// 1700 ≤ 1747): 11 computation levels, then SlotsToCoeffs,
     /// EvalMod (with the arcsine correction) and CoeffsToSlots for
     /// [`crate::circuits::Bootstrapper`] with the default
     /// [`crate::circuits::BootstrapConfig`] (11 levels left after a bootstrap).
@@ -110,10 +165,10 @@ impl Preset {
 }
 
 impl Preset {
-    /// Computation levels of the bootstrappable chain: 11 fit under the
-    /// 128-bit bound next to the 16 levels a bootstrap consumes, and are
-    /// what training needs for two iterations (2 × 5) plus the unpacking
-    /// level between bootstraps.
+    /// Computation levels of the bootstrappable chain, next to the 16
+    /// levels a bootstrap consumes: what training needs for two iterations
+    /// (2 × 5) plus the unpacking level between bootstraps. (A 12th 40-bit
+    /// level would still fit the 128-bit bound, log2 QP ≈ 1740 ≤ 1747.)
     pub const BOOTSTRAPPABLE_COMPUTATION_LEVELS: usize = 11;
 }
 
@@ -194,11 +249,10 @@ impl Parameters {
         if !(10..=60).contains(&log_scale) {
             return Err(CkksError::InvalidParameters(format!("log_scale = {log_scale} outside 10..=60")));
         }
-        let two_n = 2u64 << log_n;
-        let digit_size = q_bits.len().div_ceil(dnum);
-        if digit_size > 32 {
-            return Err(CkksError::InvalidParameters("more than 32 primes per digit".into()));
+        if q_bits.len() > dnum * MAX_CONVERSION_TERMS {
+            return Err(CkksError::InvalidParameters(format!("more than {MAX_CONVERSION_TERMS} primes per digit")));
         }
+        let two_n = 2u64 << log_n;
         // Ciphertext primes: q_0 below 2^b, the others around 2^b (keeps the
         // scale close to 2^b after each rescale).
         let mut q: Vec<u64> = Vec::with_capacity(q_bits.len());
@@ -213,8 +267,8 @@ impl Parameters {
             q.extend(got);
             i += count;
         }
-        let max_digit_bits: f64 =
-            q.chunks(digit_size).map(|c| c.iter().map(|&x| (x as f64).log2()).sum::<f64>()).fold(0.0, f64::max);
+        let digits = balanced_digits(&q, dnum).expect("dnum and the prime count were checked above");
+        let max_digit_bits = max_digit_bits(&q, &digits);
         // P within 2 bits of the largest digit: the ModUp error then adds at
         // most 2 bits to a key-switching noise that is ~2^30 below Δ anyway.
         let k = ((max_digit_bits - 2.0) / 60.0).ceil().max(1.0) as usize;
@@ -269,7 +323,7 @@ impl Parameters {
         if self.dnum == 0 || self.dnum > self.q.len() {
             return bad(format!("dnum = {} must be in 1..={}", self.dnum, self.q.len()));
         }
-        if self.digit_size() > MAX_CONVERSION_TERMS {
+        if self.q.len() > self.dnum * MAX_CONVERSION_TERMS {
             return bad(format!("more than {MAX_CONVERSION_TERMS} primes per digit"));
         }
         if !(10..=60).contains(&self.log_scale) {
@@ -291,15 +345,35 @@ impl Parameters {
             }
         }
         let p_bits: f64 = self.p.iter().map(|&x| (x as f64).log2()).sum();
-        if p_bits + 2.5 < self.max_digit_bits() {
+        if p_bits + 2.5 < max_digit_bits(&self.q, &self.digit_ranges()) {
             return bad("special primes P smaller than a key-switching digit".into());
         }
         Ok(())
     }
 
-    /// log2 of the largest key-switching digit's modulus.
-    fn max_digit_bits(&self) -> f64 {
-        self.q.chunks(self.digit_size()).map(|c| c.iter().map(|&x| (x as f64).log2()).sum::<f64>()).fold(0.0, f64::max)
+    /// The key-switching digits: `dnum` contiguous, non-empty ranges of
+    /// ciphertext-prime indices, bottom first, covering q_0..q_L. At level l
+    /// a digit is its range cut at l + 1 (digits above l are absent).
+    /// Everything that forms digits uses this: the special-prime count,
+    /// [`Parameters::validate`], the context's ModUp tables, key generation
+    /// and key switching.
+    ///
+    /// The partition is the one of at most [`MAX_CONVERSION_TERMS`] primes
+    /// per digit that minimises the largest digit's modulus, which the
+    /// special primes P must cover: P, and with it every key-switching limb
+    /// it adds, is as small as `dnum` allows. Among the partitions reaching
+    /// that minimum it is the one whose digits, from the bottom, each take
+    /// as many primes as fit. It is a deterministic function of the primes
+    /// and `dnum`, which the fingerprint covers; sizes are compared as
+    /// integer fixed-point logarithms, never through a platform's
+    /// `f64::log2`, so client and server always agree on a key's digits.
+    ///
+    /// Equal chunks of ⌈L/dnum⌉ primes (what earlier versions used) give the
+    /// same digits for every preset but `bootstrappable`, whose chain
+    /// [60, 14×40, 13×60] they cut into a 6×60 = 360-bit digit; balanced,
+    /// its largest digit is 300 bits and P has 5 special primes, not 6.
+    pub fn digit_ranges(&self) -> Vec<Range<usize>> {
+        balanced_digits(&self.q, self.dnum).expect("validate checks dnum and the prime count")
     }
 
     /// Name for reports (the preset's name, or a custom one).
@@ -374,21 +448,37 @@ impl Parameters {
         self.q.iter().chain(&self.p).map(|&x| (x as f64).log2()).sum()
     }
 
-    /// Primes per key-switching digit.
-    pub fn digit_size(&self) -> usize {
-        self.q.len().div_ceil(self.dnum)
-    }
-
-    /// Estimated classical security in bits (see [`estimated_security_bits`]).
+    /// Estimated classical security in bits: for a uniform ternary secret
+    /// see [`estimated_security_bits`]; for a sparse one only what the
+    /// published estimates vouch for, 128 if [`Parameters::check_security`]
+    /// passes and 0 otherwise.
     pub fn security_bits(&self) -> f64 {
-        estimated_security_bits(self.log_n, self.log_qp())
+        match self.secret {
+            SecretDistribution::UniformTernary => estimated_security_bits(self.log_n, self.log_qp()),
+            SecretDistribution::SparseTernary { .. } => {
+                if self.check_security().is_ok() {
+                    128.0
+                } else {
+                    0.0
+                }
+            }
+        }
     }
 
-    /// Checks the set against the 128-bit table.
+    /// Checks the set for 128-bit security: a uniform ternary secret against
+    /// [`max_log_qp_128`], a sparse one against the published estimates of
+    /// [`SPARSE_SECRET_BOUNDS_128`] (a weight or ring degree without one is
+    /// refused).
     pub fn check_security(&self) -> Result<()> {
-        let max = max_log_qp_128(self.log_n).unwrap_or(0);
         let log_qp = self.log_qp();
-        if self.secret != SecretDistribution::UniformTernary || log_qp > max as f64 {
+        let max = match self.secret {
+            SecretDistribution::UniformTernary => max_log_qp_128(self.log_n).unwrap_or(0),
+            SecretDistribution::SparseTernary { hamming_weight } => {
+                max_log_qp_128_sparse(self.log_n, hamming_weight)
+                    .ok_or(CkksError::UnestimatedSecret { log_n: self.log_n, hamming_weight })?
+            }
+        };
+        if log_qp > max as f64 {
             return Err(CkksError::InsecureParameters { log_n: self.log_n, log_qp, max_log_qp: max });
         }
         Ok(())
@@ -396,8 +486,10 @@ impl Parameters {
 
     /// The two-prime ring q_0·p_0 of bootstrapping's dense → sparse key
     /// (see `circuits::bootstrap::encapsulation_context`): one digit, one
-    /// special prime. Insecure sets stay marked insecure.
-    pub(crate) fn encapsulation(&self) -> Parameters {
+    /// special prime, labelled with the sparse secret of weight
+    /// `hamming_weight` it carries, so [`Parameters::check_security`] applies
+    /// the sparse rule. Insecure sets stay marked insecure.
+    pub(crate) fn encapsulation(&self, hamming_weight: usize) -> Parameters {
         Parameters {
             name: format!("{}/encapsulation", self.name),
             log_n: self.log_n,
@@ -405,7 +497,7 @@ impl Parameters {
             p: vec![self.p[0]],
             dnum: 1,
             log_scale: self.log_scale,
-            secret: self.secret,
+            secret: SecretDistribution::SparseTernary { hamming_weight },
             insecure: self.insecure,
         }
     }
@@ -430,5 +522,223 @@ impl Parameters {
         };
         h.update(&[self.insecure as u8]);
         u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+    }
+}
+
+/// [`Parameters::digit_ranges`] of the primes `q` with `dnum` digits; `None`
+/// if no partition exists (`dnum` is 0 or above the prime count, or there
+/// are more than 32·dnum primes).
+fn balanced_digits(q: &[u64], dnum: usize) -> Option<Vec<Range<usize>>> {
+    let len = q.len();
+    if dnum == 0 || dnum > len || len > dnum * MAX_CONVERSION_TERMS {
+        return None;
+    }
+    let mut prefix = vec![0u64; len + 1];
+    for (i, &x) in q.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + log2_fixed(x);
+    }
+    let size = |r: &Range<usize>| prefix[r.end] - prefix[r.start];
+    // From `start`, the end of the longest digit within `bound` that leaves
+    // a prime for each of the `left` digits after it.
+    let reach = |start: usize, bound: u64, left: usize| {
+        let mut end = start + 1;
+        while end < len - left && end - start < MAX_CONVERSION_TERMS && size(&(start..end + 1)) <= bound {
+            end += 1;
+        }
+        end
+    };
+    // Bottom-first greedy digits within `bound`: `None` unless `dnum` digits
+    // cover every prime (a first digit over the bound is never taken).
+    let greedy = |bound: u64| -> Option<Vec<Range<usize>>> {
+        let mut out = Vec::with_capacity(dnum);
+        let mut start = 0;
+        for j in 0..dnum {
+            let end = if j + 1 == dnum { len } else { reach(start, bound, dnum - 1 - j) };
+            let r = start..end;
+            if size(&r) > bound || r.len() > MAX_CONVERSION_TERMS {
+                return None;
+            }
+            out.push(r);
+            start = end;
+        }
+        Some(out)
+    };
+    // The smallest feasible bound is the size of some range: binary search
+    // over all of them (greedy feasibility is monotone in the bound).
+    let mut sizes: Vec<u64> = (0..len)
+        .flat_map(|a| (a + 1..=len.min(a + MAX_CONVERSION_TERMS)).map(move |b| (a, b)))
+        .map(|(a, b)| size(&(a..b)))
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let first = sizes.partition_point(|&b| greedy(b).is_none());
+    greedy(*sizes.get(first)?)
+}
+
+/// log2 of the largest digit's modulus.
+fn max_digit_bits(q: &[u64], digits: &[Range<usize>]) -> f64 {
+    digits.iter().map(|r| q[r.clone()].iter().map(|&x| (x as f64).log2()).sum::<f64>()).fold(0.0, f64::max)
+}
+
+/// log2(x) in fixed point with 32 fractional bits (truncated), computed
+/// with integer arithmetic only, so it is the same on every platform.
+fn log2_fixed(x: u64) -> u64 {
+    debug_assert!(x > 0);
+    let int = 63 - x.leading_zeros();
+    // y = x / 2^int ∈ [1, 2) with 62 fractional bits; squaring it moves the
+    // next fractional bit of log2 into the integer part.
+    let one = 1u128 << 62;
+    let mut y = if int <= 62 { (x as u128) << (62 - int) } else { (x as u128) >> (int - 62) };
+    let mut frac = 0u64;
+    for bit in (0..32).rev() {
+        y = (y * y) >> 62;
+        if y >= 2 * one {
+            y >>= 1;
+            frac |= 1 << bit;
+        }
+    }
+    ((int as u64) << 32) | frac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Context;
+
+    /// The equal chunks of ⌈L/dnum⌉ primes that earlier versions used.
+    fn chunks(len: usize, dnum: usize) -> Vec<Range<usize>> {
+        let size = len.div_ceil(dnum);
+        (0..len).step_by(size).map(|s| s..(s + size).min(len)).collect()
+    }
+
+    fn bits(p: &Parameters, r: &Range<usize>) -> f64 {
+        p.q()[r.clone()].iter().map(|&x| (x as f64).log2()).sum()
+    }
+
+    /// Every preset but `bootstrappable` keeps its digits (so its primes,
+    /// fingerprint and key files); `bootstrappable` goes from a 360-bit
+    /// digit and 6 special primes to 300 bits and 5, 60 bits off log2 QP.
+    #[test]
+    fn balanced_digits_change_only_the_bootstrappable_preset() {
+        for preset in Preset::ALL {
+            let p = preset.params();
+            let digits = p.digit_ranges();
+            assert_eq!(digits.len(), p.dnum());
+            if preset == Preset::Bootstrappable {
+                assert_eq!(digits, vec![0..7, 7..14, 14..19, 19..24, 24..28]);
+                assert_eq!(chunks(p.q().len(), p.dnum()), vec![0..6, 6..12, 12..18, 18..24, 24..28]);
+                assert_eq!(p.p().len(), 5);
+                let largest = digits.iter().map(|r| bits(&p, r)).fold(0.0, f64::max);
+                assert!((299.0..301.0).contains(&largest), "{largest}");
+                assert!((1699.0..1701.0).contains(&p.log_qp()), "{}", p.log_qp());
+            } else {
+                assert_eq!(digits, chunks(p.q().len(), p.dnum()), "{}", preset.name());
+            }
+        }
+        let expected_p = [(Preset::Light, 1), (Preset::Training2Iter, 4), (Preset::Medium, 4), (Preset::Deep, 7)];
+        for (preset, k) in expected_p {
+            assert_eq!(preset.params().p().len(), k, "{}", preset.name());
+        }
+    }
+
+    /// Brute force over every contiguous partition: the balanced digits are
+    /// exactly `dnum` non-empty ranges covering the primes in order, and no
+    /// partition has a smaller largest digit.
+    #[test]
+    fn balanced_digits_minimise_the_largest_digit() {
+        fn best(w: &[u64], dnum: usize) -> u64 {
+            if dnum == 1 {
+                return w.iter().sum();
+            }
+            (1..=w.len() - (dnum - 1)).map(|c| w[..c].iter().sum::<u64>().max(best(&w[c..], dnum - 1))).min().unwrap()
+        }
+        let pool: Vec<u64> = [20u32, 30, 40, 50, 60, 61]
+            .iter()
+            .flat_map(|&b| ntt_primes(b.min(60), 3, 1 << 13, PrimeSide::Below, &[]).unwrap())
+            .collect();
+        let mut state = 7u64;
+        for case in 0..300 {
+            let len = 1 + case % 11;
+            let q: Vec<u64> = (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    pool[(state >> 33) as usize % pool.len()]
+                })
+                .collect();
+            let w: Vec<u64> = q.iter().map(|&x| log2_fixed(x)).collect();
+            for dnum in 1..=len {
+                let d = balanced_digits(&q, dnum).unwrap();
+                assert_eq!(d.len(), dnum);
+                assert_eq!((d[0].start, d[dnum - 1].end), (0, len));
+                assert!(d.iter().all(|r| !r.is_empty()) && d.windows(2).all(|x| x[0].end == x[1].start));
+                let largest = d.iter().map(|r| w[r.clone()].iter().sum::<u64>()).max().unwrap();
+                assert_eq!(largest, best(&w, dnum), "{q:?}, dnum {dnum}");
+            }
+            assert_eq!(balanced_digits(&q, 0), None);
+            assert_eq!(balanced_digits(&q, len + 1), None);
+        }
+        // At most 32 primes per digit, even where the bits alone would put
+        // 40 in one (40×30 | 20×60 halves the bits exactly).
+        let mut q = ntt_primes(30, 40, 1 << 13, PrimeSide::Below, &[]).unwrap();
+        q.extend(ntt_primes(60, 20, 1 << 13, PrimeSide::Below, &q).unwrap());
+        let d = balanced_digits(&q, 2).unwrap();
+        assert!(d.iter().all(|r| r.len() <= MAX_CONVERSION_TERMS), "{d:?}");
+        assert_eq!(balanced_digits(&q[..33], 1), None);
+    }
+
+    #[test]
+    fn fixed_point_log2_matches_f64() {
+        for x in [3u64, 65537, (1 << 40) + 1, (1 << 60) - 93, (1 << 61) - 1, u64::MAX] {
+            let got = log2_fixed(x) as f64 / 2f64.powi(32);
+            assert!((got - (x as f64).log2()).abs() < 2e-8, "{x}: {got}");
+        }
+        assert_eq!(log2_fixed(1 << 40), 40 << 32);
+    }
+
+    /// The encapsulation ring carries the sparse label and passes the sparse
+    /// rule; the same secret over a larger modulus, another weight or
+    /// another ring degree is refused, by the check and by `Context::new`.
+    #[test]
+    fn sparse_rule_admits_only_the_published_estimate() {
+        let params = Preset::Bootstrappable.params();
+        let ring = params.encapsulation(32);
+        assert_eq!(ring.secret(), SecretDistribution::SparseTernary { hamming_weight: 32 });
+        assert!(!ring.is_insecure());
+        assert!(ring.log_qp() <= 121.0, "{}", ring.log_qp());
+        ring.check_security().unwrap();
+        assert_eq!(ring.security_bits(), 128.0);
+        Context::new(ring.clone()).unwrap();
+
+        // q_0·p_0·p_1 ≈ 2^180 under the same sparse secret.
+        let larger = Parameters { p: params.p()[..2].to_vec(), ..ring.clone() };
+        larger.validate().unwrap();
+        let err = larger.check_security().unwrap_err();
+        assert!(matches!(err, CkksError::InsecureParameters { log_n: 16, max_log_qp: 121, .. }), "{err}");
+        assert_eq!(Context::new(larger.clone()).unwrap_err(), err);
+        assert_eq!(larger.security_bits(), 0.0);
+
+        let heavier = params.encapsulation(64);
+        let err = CkksError::UnestimatedSecret { log_n: 16, hamming_weight: 64 };
+        assert_eq!(heavier.check_security().unwrap_err(), err);
+        assert_eq!(Context::new(heavier).unwrap_err(), err);
+        let smaller_ring = Preset::Medium.params().encapsulation(32);
+        assert!(matches!(smaller_ring.check_security(), Err(CkksError::UnestimatedSecret { log_n: 15, .. })));
+        // The dense rule never applies to a sparse secret: 120 bits would
+        // pass the uniform-ternary table at N=2^15 by far.
+        assert!(Context::new(smaller_ring).is_err());
+    }
+
+    #[test]
+    fn tables_are_the_guidelines_v2() {
+        let v2 = [(10, 26), (11, 53), (12, 106), (13, 214), (14, 430), (15, 868), (16, 1747), (17, 3523)];
+        for (log_n, max) in v2 {
+            assert_eq!(max_log_qp_128(log_n), Some(max));
+        }
+        assert_eq!((max_log_qp_128(9), max_log_qp_128(18)), (None, None));
+        assert_eq!(max_log_qp_128_sparse(16, 32), Some(121));
+        assert_eq!(max_log_qp_128_sparse(16, 33), None);
+        // The rough estimate is 128 at the bound and grows below it.
+        assert_eq!(estimated_security_bits(16, 1747.0), 128.0);
+        assert!(estimated_security_bits(16, 1700.0) > 128.0 && estimated_security_bits(16, 1800.0) < 128.0);
     }
 }

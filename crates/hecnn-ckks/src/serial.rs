@@ -13,7 +13,7 @@
 //! [`FormatError`] — never panics.
 
 use crate::ciphertext::{Ciphertext, Plaintext, SeededCiphertext};
-use crate::circuits::bootstrap::{encapsulation_context, BootstrapKeys};
+use crate::circuits::bootstrap::{encapsulation_context, BootstrapConfig, BootstrapKeys};
 use crate::context::Context;
 use crate::error::{CkksError, FormatError, Result};
 use crate::keys::public::{GaloisKeys, PublicKey, RelinKey};
@@ -862,7 +862,12 @@ impl BootstrapKeys {
             }
             slots.push(s);
         }
-        let encapsulation = encapsulation_context(ctx)?;
+        // The file does not record the sparse secret's weight (the server
+        // could not check it: the secret is the client's). Secure parameters
+        // admit only the weight with a published estimate, h = 32 at
+        // N = 2^16, which is the default's; insecure test sets are not
+        // checked. The label changes no arithmetic.
+        let encapsulation = encapsulation_context(ctx, BootstrapConfig::default().hamming_weight)?;
         let to_sparse = read_switching_key(&mut r, &encapsulation)?;
         let to_dense = read_switching_key(&mut r, ctx)?;
         let len = r.u64()?;

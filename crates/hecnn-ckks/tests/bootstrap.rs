@@ -74,9 +74,11 @@ fn bootstrap_small_ring_full_and_sparse_slots() {
     assert_eq!(bs.levels_left(), 2);
     assert_eq!(config.depth(), 16);
     let bk = BootstrapKeys::generate(&s.sk, &config, &slots).unwrap();
-    for (i, &n) in slots.iter().enumerate() {
+    // Measured 2^-27.3, 2^-30.7, 2^-32.3 (full, 64, 8 slots); bounds ≈ 20× those.
+    let bounds = [-23.0, -26.5, -28.0];
+    for (i, (&n, bound)) in slots.iter().zip(bounds).enumerate() {
         let err = boot_check(&s, &bs, &bk, n, 10 * i as u64);
-        assert!(err < 2f64.powi(-20), "slots {n}: error 2^{:.1}", err.log2());
+        assert!(err < f64::exp2(bound), "slots {n}: error 2^{:.1} (bound 2^{bound})", err.log2());
     }
 }
 
@@ -108,8 +110,9 @@ fn bootstrap_n16_full_slots() {
     // The worst of the 2^15 slots ≥ 20 bits (the target), the
     // mean (as Lattigo reports it) about 2 bits better.
     let (max, mean) = boot_errors(&s, &bs, &bk, full, 7);
-    assert!(max < 2f64.powi(-20), "max error 2^{:.1}", max.log2());
-    assert!(mean < 2f64.powi(-22), "mean error 2^{:.1}", mean.log2());
+    // Measured 22.4–22.9 bits worst, 24.5 mean (2026-12-01..05).
+    assert!(max < f64::exp2(-21.5), "max error 2^{:.1}", max.log2());
+    assert!(mean < f64::exp2(-23.5), "mean error 2^{:.1}", mean.log2());
 }
 
 /// A near-constant vector puts a coefficient of magnitude ≈ 0.9 through
@@ -167,7 +170,8 @@ fn bootstrap_five_times_with_computation_in_between() {
         want = want.iter().zip(&v).map(|(x, y)| 0.5 * x * x + 0.5 * y).collect();
         let err = max_err(&s.decrypt(&ct)[..slots], &want);
         eprintln!("round {round}: error 2^{:.1}", err.log2());
-        assert!(err < 2f64.powi(-18), "round {round}: error 2^{:.1}", err.log2());
+        // Measured 2^-30.4 to 2^-31.5.
+        assert!(err < 2f64.powi(-26), "round {round}: error 2^{:.1}", err.log2());
     }
 }
 
@@ -225,7 +229,8 @@ fn bootstrap_keys_round_trip_through_bytes() {
     let loaded = BootstrapKeys::from_bytes(&s.ctx, &bytes).unwrap();
     assert_eq!(loaded.slots(), &[16]);
     let err = boot_check(&s, &bs, &loaded, 16, 5);
-    assert!(err < 2f64.powi(-20), "error 2^{:.1}", err.log2());
+    // Measured 2^-31.5.
+    assert!(err < 2f64.powi(-27), "error 2^{:.1}", err.log2());
     let mut bad = bytes.clone();
     bad[40] ^= 1;
     assert!(matches!(BootstrapKeys::from_bytes(&s.ctx, &bad), Err(CkksError::Format(_))));
@@ -253,7 +258,10 @@ fn bootstrap_real_pair_refreshes_two_vectors_at_once() {
             let got = s.encoder.decode(&dec.decrypt(out).unwrap()).unwrap();
             let err =
                 got.iter().zip(want.iter()).map(|(g, &w)| (g - Complex64::new(w, 0.0)).norm()).fold(0.0, f64::max);
-            assert!(err < 2f64.powi(-20), "{n} slots: error 2^{:.1}", err.log2());
+            eprintln!("real pair, {n} slots: error 2^{:.1}", err.log2());
+            // Measured 2^-26.5 (full) and 2^-29.8 (64 slots); bounds ≈ 16× those.
+            let bound = if n == 64 { -25.5 } else { -22.5 };
+            assert!(err < f64::exp2(bound), "{n} slots: error 2^{:.1}", err.log2());
         }
     }
     let v = random_vec(64, 3);

@@ -1,10 +1,18 @@
 //! Server-side encrypted training time: the paper's workload shape
 //! (128 samples × 241 features × 10 classes, 2 iterations) at the
 //! `training-2iter` preset (N=2^15, 128-bit secure). Data values do not
-//! change the cost, so they are synthetic here.
+//! change the cost, so they are synthetic here. `HECNN_BENCH_CLOCK=cpu`
+//! measures process CPU time instead of wall-clock time (steadier on a
+//! shared machine).
 //!
 //! `cargo bench -p hecnn-ml --bench train`
 
+// The CKKS benches' measurement, shared by path (benches cannot import
+// each other across crates).
+#[path = "../../hecnn-ckks/benches/support/clock.rs"]
+mod clock;
+
+use clock::Clock;
 use criterion::{criterion_group, criterion_main, Criterion};
 use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, Preset, RelinKey, SecretKey};
 use hecnn_ml::mlr::client::TrainingClient;
@@ -15,7 +23,7 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion<Clock>) {
     let (n, d, classes) = (128usize, 241usize, 10usize);
     let ctx = Context::new(Preset::Training2Iter.params()).unwrap();
     let layout = Layout::choose(n, d, classes, ctx.n() / 2).unwrap();
@@ -40,5 +48,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(train, bench);
+criterion_group! {
+    name = train;
+    config = Criterion::default().with_measurement(Clock::from_env());
+    targets = bench
+}
 criterion_main!(train);

@@ -297,18 +297,28 @@ pub struct BootstrapKeys {
     pub(crate) key_set: KeySetId,
 }
 
-/// The ring of the dense → sparse key: N with the primes q_0 and p_0 only.
+/// The ring of the dense → sparse key: N with the primes q_0 and p_0 only,
+/// labelled with the sparse secret of weight `hamming_weight` it carries.
 ///
-/// A key under the sparse secret (h = 32) is a sparse-secret RLWE sample,
-/// and sparse secrets are weaker than uniform ternary ones for the same
-/// modulus. Lattigo's encapsulation therefore keeps that key at q_0·p_0
-/// (≈ 2^120 here, against 1772 bits allowed for uniform ternary secrets at
-/// N=2^16); key-switching a level-0 ciphertext needs nothing more (one
-/// digit, q_0, and a special prime of the same size). Earlier versions
+/// A key under the sparse secret is a sparse-secret RLWE sample, and sparse
+/// secrets are weaker than uniform ternary ones for the same modulus.
+/// Lattigo's encapsulation therefore keeps that key at q_0·p_0 (≈ 2^120
+/// here); key-switching a level-0 ciphertext needs nothing more (one digit,
+/// q_0, and a special prime of the same size). Unless the parameters are
+/// insecure test ones, the ring must pass the sparse-secret rule of
+/// [`Parameters::check_security`]: N = 2^16, h = 32, log2(q_0·p_0) ≤ 121
+/// is the published estimate (≈ 2^164 for the best known attack); any
+/// other weight, ring degree or larger modulus is refused. Earlier versions
 /// zeroed the limbs above q_0 of a key over q_0·P ≈ 2^420, a far larger
 /// modulus whose sparse-secret security was never established.
-pub(crate) fn encapsulation_context(ctx: &Context) -> Result<Arc<Context>> {
-    Context::new(ctx.params().encapsulation())
+///
+/// [`Parameters::check_security`]: crate::Parameters::check_security
+pub(crate) fn encapsulation_context(ctx: &Context, hamming_weight: usize) -> Result<Arc<Context>> {
+    let params = ctx.params().encapsulation(hamming_weight);
+    if !params.is_insecure() {
+        params.check_security()?;
+    }
+    Context::new(params)
 }
 
 impl BootstrapKeys {
@@ -689,7 +699,7 @@ mod tests {
     #[test]
     fn sparse_secret_key_is_confined_to_q0_p0() {
         let params = crate::params::Preset::Bootstrappable.params();
-        let ring = params.encapsulation();
+        let ring = params.encapsulation(32);
         assert_eq!((ring.q(), ring.p(), ring.dnum()), (&params.q()[..1], &params.p()[..1], 1));
         assert!(ring.log_qp() < 121.0, "log2(q_0·p_0) = {}", ring.log_qp());
         let ctx =
@@ -699,6 +709,29 @@ mod tests {
         let keys = BootstrapKeys::generate(&sk, &BootstrapConfig::default(), &[8]).unwrap();
         assert_eq!((keys.to_sparse.b.len(), keys.to_sparse.b[0].num_q, keys.to_sparse.b[0].num_p), (1, 1, 1));
         assert_eq!(keys.encapsulation.params().q(), vec![ctx.params().q()[0]]);
+    }
+
+    /// `encapsulation_context` labels the ring with the config's sparse
+    /// weight and runs the sparse rule: the bootstrappable preset's q_0·p_0
+    /// passes for h = 32; another weight, or a ring degree without a
+    /// published estimate, is refused (keys cannot be made).
+    #[test]
+    fn encapsulation_context_runs_the_sparse_check() {
+        let ctx = Context::new(crate::params::Preset::Bootstrappable.params()).unwrap();
+        let ring = encapsulation_context(&ctx, 32).unwrap();
+        assert_eq!(ring.params().secret(), crate::params::SecretDistribution::SparseTernary { hamming_weight: 32 });
+        assert!(ring.params().log_qp() <= 121.0);
+        let refused = CkksError::UnestimatedSecret { log_n: 16, hamming_weight: 16 };
+        assert_eq!(encapsulation_context(&ctx, 16).unwrap_err(), refused);
+        let light = Context::new(crate::params::Preset::Light.params()).unwrap();
+        assert!(matches!(encapsulation_context(&light, 32), Err(CkksError::UnestimatedSecret { log_n: 14, .. })));
+        let sk = SecretKey::generate(&light);
+        let config =
+            BootstrapConfig { cts_levels: 1, stc_levels: 1, cheb_degree: 3, arcsine: false, ..Default::default() };
+        assert!(matches!(
+            BootstrapKeys::generate(&sk, &config, &[light.n() / 2]),
+            Err(CkksError::UnestimatedSecret { log_n: 14, .. })
+        ));
     }
 
     /// Sparse slots (2·slots ≤ N/2) pack both coefficient halves into one

@@ -17,6 +17,9 @@ impl BootstrapKeys {
     pub fn generate(sk: &SecretKey, config: &BootstrapConfig, slots: &[usize]) -> Result<Self> {
         let ctx = sk.context();
         config.check(ctx)?;
+        // First: a sparse weight or ring without a published estimate fails
+        // before any key is made.
+        let encapsulation = encapsulation_context(ctx, config.hamming_weight)?;
         let mut rotations = Vec::new();
         for &s in slots {
             check_slots(ctx, s)?;
@@ -25,7 +28,6 @@ impl BootstrapKeys {
         rotations.sort_unstable();
         rotations.dedup();
         let galois = GaloisKeys::generate(sk, &rotations, true);
-        let encapsulation = encapsulation_context(ctx)?;
         let mut rng = ChaCha20Rng::from_seed(os_seed());
         let sparse_coeffs = sparse_ternary(&mut rng, ctx.n(), config.hamming_weight);
         wipe_rng(&mut rng);

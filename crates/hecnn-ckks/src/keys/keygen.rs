@@ -76,20 +76,19 @@ pub(crate) fn switching_key(ctx: &Context, sk: &SecretKey, s_from: &RnsPoly, see
     let n = ctx.n();
     let num_q = ctx.max_level() + 1;
     let num_p = ctx.num_p();
-    let digit_size = ctx.params().digit_size();
+    let digits = ctx.params().digit_ranges();
     let a = SwitchingKey::expand_a(ctx, &seed);
+    debug_assert_eq!(a.len(), digits.len());
     let mut b = Vec::with_capacity(a.len());
     let mut err_rng = seeded_rng(&os_seed(), 0);
-    for (j, aj) in a.iter().enumerate() {
+    for (aj, digit) in a.iter().zip(digits) {
         let e = Zeroizing::new(gaussian(&mut err_rng, n));
         let mut bj = ctx.poly_from_signed(&e, num_q, num_p);
         let mut as_ = Zeroizing::new(aj.clone());
         ctx.mul_assign(&mut as_, &sk.ntt);
         ctx.sub_assign(&mut bj, &as_);
         // + P·s' on the limbs of digit j.
-        let start = j * digit_size;
-        let end = (start + digit_size).min(num_q);
-        for i in start..end {
+        for i in digit {
             let m = ctx.moduli()[i];
             let pm = ctx.p_mod_q[i];
             let src = &s_from.data[i * n..(i + 1) * n];

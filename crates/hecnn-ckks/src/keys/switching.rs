@@ -29,7 +29,8 @@ pub struct Decomposed {
 }
 
 impl SwitchingKey {
-    /// Regenerates the uniform `a_j` parts from the seed.
+    /// Regenerates the uniform `a_j` parts from the seed, one per digit of
+    /// [`crate::Parameters::digit_ranges`] (always `dnum` of them).
     pub(crate) fn expand_a(ctx: &Context, seed: &[u8; 32]) -> Vec<RnsPoly> {
         let n = ctx.n();
         let num_q = ctx.max_level() + 1;

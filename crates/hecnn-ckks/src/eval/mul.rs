@@ -112,7 +112,12 @@ impl Evaluator {
         Ok(Ciphertext { parts, scale: ct.scale / ql as f64, slots: ct.slots, fingerprint: ct.fingerprint })
     }
 
-    fn rescale_poly(&self, p: &RnsPoly) -> RnsPoly {
+    /// `round(p / q_l)` over Q_{l−1} for one polynomial `p` in NTT form over
+    /// Q_l (no special limbs), what [`Evaluator::rescale`] applies to every
+    /// part. Test hook for the big-integer oracle in `tests/ring_oracles.rs`;
+    /// not part of the supported API.
+    #[doc(hidden)]
+    pub fn rescale_poly(&self, p: &RnsPoly) -> RnsPoly {
         let ctx = &self.ctx;
         let n = ctx.n();
         let l = p.num_q - 1;

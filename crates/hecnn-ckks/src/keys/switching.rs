@@ -2,9 +2,9 @@
 //! Q_l·P, the inner product with a switching key, and ModDown.
 //!
 //! Cost at level l with `d` digits of α primes and k special primes:
-//! INTT (l+1) + per digit NTT (l+1+k−α) after a fast basis conversion
-//! α→(l+1+k−α); inner product 2·d products per residue; ModDown per output
-//! INTT k + conversion k→(l+1) + NTT (l+1).
+//! INTT (l+1) + per digit NTT (l+1+k−α) after a (centred, exact) basis
+//! conversion α→(l+1+k−α); inner product 2·d products per residue; ModDown
+//! per output INTT k + conversion k→(l+1) + NTT (l+1).
 
 use crate::context::Context;
 use crate::ring::sampling::{fill_uniform, seeded_rng};
@@ -50,6 +50,16 @@ impl SwitchingKey {
     /// Number of digits.
     pub fn dnum(&self) -> usize {
         self.b.len()
+    }
+}
+
+impl Decomposed {
+    /// The raised digits (NTT form over Q_l·P), digit j first. Test hook for
+    /// the big-integer ModUp oracle in `tests/ring_oracles.rs`; not part of
+    /// the supported API.
+    #[doc(hidden)]
+    pub fn digits(&self) -> &[RnsPoly] {
+        &self.digits
     }
 }
 

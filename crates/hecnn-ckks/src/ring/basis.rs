@@ -1,10 +1,16 @@
-//! Fast RNS basis conversion (ModUp / ModDown building block).
+//! RNS basis conversion (ModUp / ModDown building block).
 //!
-//! Given residues `x_i = x mod q_i` over a source basis Q, computes
-//! `Σ_i [x_i·(Q/q_i)^{-1}]_{q_i} · (Q/q_i) mod t` for each target prime t,
-//! which equals `x + u·Q` for a small `0 ≤ u < |Q|`: the approximate
-//! conversion of hybrid key switching. Products are accumulated in 128 bits
-//! and reduced once per output (lazy reduction).
+//! Given residues `x_i = x mod q_i` over a source basis Q (x ∈ [0, Q)),
+//! computes `y_i = [x_i·(Q/q_i)^{-1}]_{q_i}`, then
+//! `Σ_i y_i · (Q/q_i) − v·Q mod t` for each target prime t, with
+//! `v = round(Σ_i y_i / q_i)` estimated in f64. Since `Σ_i y_i·(Q/q_i) =
+//! x + u·Q` with `u = floor(Σ_i y_i / q_i)` (the "fast" conversion, 0 ≤ u <
+//! |Q|), subtracting `v·Q` instead gives the *centred* representative
+//! `[x]_Q ∈ (−Q/2, Q/2)` exactly: `x` if `x < Q/2`, `x − Q` otherwise. The
+//! only inexact case is `|x/Q − 1/2| < 2^-42` (the f64 error bound for up to
+//! 32 source primes), where `x` itself may come out instead of `x − Q`.
+//! `tests/ring_oracles.rs` checks this against big-integer CRT. Products are
+//! accumulated in 128 bits and reduced once per output (lazy reduction).
 
 use super::modulus::Modulus;
 use rayon::prelude::*;

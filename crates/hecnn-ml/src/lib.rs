@@ -9,11 +9,14 @@
 //!   with Nesterov-accelerated *quadratic gradient* (Chiang, arXiv
 //!   2304.03807): the plaintext reference and the encrypted trainer.
 //! - [`upload`]: the files a client sends and the server returns.
+//! - [`safe_fs`]: reading and writing files that another party may control
+//!   (no FIFO hangs, no unbounded reads, no writes through planted links).
 //! - [`error`]: typed errors of the plaintext side.
 
 pub mod error;
 pub mod mlr;
 pub mod packing;
+pub mod safe_fs;
 pub mod upload;
 
 pub use error::MlError;

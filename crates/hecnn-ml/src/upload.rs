@@ -9,6 +9,7 @@
 
 use crate::mlr::server::{EncryptedDataset, EncryptedModel};
 use crate::packing::Layout;
+use crate::safe_fs::{self, SafeFsError, Visibility};
 use hecnn_ckks::circuits::BootstrapKeys;
 use hecnn_ckks::{
     Binding, Ciphertext, CkksError, Context, EvaluationKeySet, GaloisKeys, KeySetId, Parameters, RelinKey,
@@ -52,6 +53,10 @@ pub enum UploadError {
     /// The manifest is missing a field, inconsistent, or too large.
     #[error("{path}: invalid manifest: {reason}")]
     Manifest { path: PathBuf, reason: String },
+    /// A file refused (symlink, FIFO, device, over its size limit) or not
+    /// readable/writable; the message names it.
+    #[error(transparent)]
+    File(#[from] SafeFsError),
 }
 
 /// What an upload directory declares about its contents.
@@ -125,20 +130,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UploadError + '_ {
     move |source| UploadError::Io { path: path.to_path_buf(), source }
 }
 
-/// Reads a file, refusing anything above `limit` bytes before reading it.
+/// Reads a file of at most `limit` bytes that the other party may control:
+/// a symlink, FIFO, directory or device is refused without blocking, the
+/// length is checked before reading (see [`safe_fs::read_bounded`]).
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, UploadError> {
-    let meta = std::fs::metadata(path).map_err(io(path))?;
-    if meta.len() > limit {
-        return Err(UploadError::Manifest {
-            path: path.to_path_buf(),
-            reason: format!("{} bytes exceeds the {limit}-byte limit", meta.len()),
-        });
-    }
-    std::fs::read(path).map_err(io(path))
+    Ok(safe_fs::read_bounded(path, limit)?)
 }
 
+/// Writes a new file (0644, never over an existing file or through a link).
 fn write(path: &Path, bytes: &[u8]) -> Result<u64, UploadError> {
-    std::fs::write(path, bytes).map_err(io(path))?;
+    safe_fs::write_new(path, bytes)?;
     Ok(bytes.len() as u64)
 }
 
@@ -160,12 +161,13 @@ impl std::io::Write for HashingFile {
     }
 }
 
-/// Streams `serialize` into `path`; returns (bytes written, [`key_id`] of them).
+/// Streams `serialize` into a new file `path` (0644, never over an existing
+/// file or through a link); returns (bytes written, [`key_id`] of them).
 pub fn write_streamed(
     path: &Path,
     serialize: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<u64>,
 ) -> Result<(u64, String), UploadError> {
-    let file = std::fs::File::create(path).map_err(io(path))?;
+    let file = safe_fs::create_new(path, Visibility::Public)?;
     let mut out = HashingFile { file, hasher: blake3::Hasher::new() };
     let len = serialize(&mut out).and_then(|len| out.file.sync_all().map(|()| len)).map_err(io(path))?;
     Ok((len, hash_id(&out.hasher.finalize())))

@@ -150,7 +150,7 @@ pub enum CsvError {
 pub fn read_features(path: impl AsRef<Path>) -> Result<FeatureSet, CsvError> {
     let path = path.as_ref();
     let io = |source| CsvError::Io { path: path.to_path_buf(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = crate::input::open_regular(path).map_err(io)?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() > MAX_FILE_BYTES {

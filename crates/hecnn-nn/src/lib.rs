@@ -15,6 +15,7 @@
 pub mod backbone;
 pub mod csv;
 pub mod features;
+pub mod input;
 pub mod mnist;
 pub mod model;
 #[cfg(feature = "onnx")]

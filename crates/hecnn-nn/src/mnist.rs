@@ -11,7 +11,6 @@
 //! assert_eq!(&mnist.train_labels[..3], &[5, 0, 4]);
 //! ```
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -305,7 +304,7 @@ fn body<'a>(bytes: &'a [u8], start: usize, len: usize, path: &Path) -> Result<&'
 /// means trailing data, which the parsers report.
 fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, IdxError> {
     let io = |source| IdxError::Io { path: path.to_path_buf(), source };
-    let file = File::open(path).map_err(io)?;
+    let file = crate::input::open_regular(path).map_err(io)?;
     let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     let reader: Box<dyn Read> = if gz { Box::new(GzDecoder::new(file)) } else { Box::new(file) };
     let mut out = Vec::new();

@@ -352,8 +352,20 @@ fn eps_of(alpha: u32, eps_bits: Option<u32>) -> Result<f64> {
     Ok((-(bits as f64)).exp2())
 }
 
-fn main() -> Result<()> {
+/// Every user error (bad flag value, missing or refused file, malformed
+/// input) is one line on stderr — the message and its causes joined by ": "
+/// — and exit code 1, whatever `RUST_BACKTRACE` says. (clap's own usage
+/// errors keep clap's format and exit code 2.)
+fn main() {
     let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        let line = format!("{e:#}").replace('\n', " ");
+        eprintln!("error: {line}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { samples, iterations } => {
             let report = train::run(samples, iterations, &train::DataOptions::default(), None, false)?;

@@ -9,9 +9,9 @@ use hecnn_ml::mlr::client::{self, training_bootstrap_keys, ModelExpectation, Rel
 use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
 use hecnn_ml::mlr::setup;
 use hecnn_ml::packing::Layout;
+use hecnn_ml::safe_fs::{self, Visibility};
 use hecnn_ml::upload;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -57,19 +57,6 @@ pub struct WeightsFile {
     pub v: Vec<Vec<f64>>,
 }
 
-fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).with_context(|| format!("{}: cannot create", path.display()))?;
-    f.write_all(bytes).with_context(|| format!("{}: write failed", path.display()))?;
-    Ok(())
-}
-
 /// The client's parameters, secret key and relinearization key, the secret
 /// checked against the relinearization key before anything uses it.
 fn load_client(keys: &Path) -> Result<(Arc<Context>, SecretKey, RelinKey)> {
@@ -96,17 +83,17 @@ fn load_state(keys: &Path) -> Result<ClientState> {
 /// `hecnn keygen`: secret key (0600), relinearization and rotation keys.
 pub fn keygen(out: &Path, preset: &str, quiet: bool) -> Result<()> {
     train::fresh_dir(out)?;
-    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let preset = Preset::from_name(preset)?;
+    safe_fs::create_private_dir(out)?;
     let pb = spinner(quiet, &format!("generating keys for {}", preset.name()));
     let ctx = Context::new(preset.params())?;
     let sk = SecretKey::generate(&ctx);
     let rlk = RelinKey::generate(&sk);
     let steps = setup::any_layout_rotation_steps(ctx.n() / 2, CLASSES.next_power_of_two());
     let gk = GaloisKeys::generate(&sk, &steps, false);
-    std::fs::write(out.join("params.bin"), ctx.params().to_bytes())?;
-    write_secret(&out.join("secret.key"), &sk.to_secret_bytes())?;
-    std::fs::write(out.join("relin.key"), rlk.to_bytes(&ctx))?;
+    safe_fs::write_new(&out.join("params.bin"), &ctx.params().to_bytes())?;
+    safe_fs::write_private_new(&out.join("secret.key"), &sk.to_secret_bytes())?;
+    safe_fs::write_new(&out.join("relin.key"), &rlk.to_bytes(&ctx))?;
     upload::write_streamed(&out.join("galois.key"), |w| gk.write_to(&ctx, w))?;
     pb.finish_and_clear();
     println!(
@@ -157,7 +144,7 @@ pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quie
         refresh_level: setup::refresh_level(ctx.params()),
         data: opts.clone(),
     };
-    std::fs::write(keys.join("client.json"), serde_json::to_vec_pretty(&state)?)?;
+    safe_fs::write_atomic(&keys.join("client.json"), &serde_json::to_vec_pretty(&state)?, Visibility::Private)?;
     pb.finish_and_clear();
     println!(
         "upload in {}: {} ciphertexts + evaluation keys{}, {:.1} MiB (no secret key); layout {}×{}×{}",
@@ -283,7 +270,7 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path, output: Output, 
             (file, "at full precision, PRIVATE: do not publish (not flooded)".to_string())
         }
     };
-    write_secret(out, &serde_json::to_vec_pretty(&file)?)?;
+    safe_fs::write_atomic(out, &serde_json::to_vec_pretty(&file)?, Visibility::Private)?;
     println!(
         "decrypted model ({} classes × {} weights, {} iterations) written to {}: checked against the plaintext \
          reference, {how}",

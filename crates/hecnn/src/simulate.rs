@@ -71,7 +71,7 @@ fn load_model(path: Option<&Path>) -> Result<Model> {
     let head = {
         use std::io::Read;
         let mut buf = Vec::with_capacity(MAGIC.len());
-        let f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+        let f = hecnn_nn::input::open_regular(path).with_context(|| format!("{}", path.display()))?;
         f.take(MAGIC.len() as u64).read_to_end(&mut buf).with_context(|| format!("{}", path.display()))?;
         buf
     };
@@ -79,7 +79,7 @@ fn load_model(path: Option<&Path>) -> Result<Model> {
         // Same size limit as ONNX files: never read an unbounded file into memory.
         use std::io::Read;
         let mut bytes = Vec::new();
-        let f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+        let f = hecnn_nn::input::open_regular(path).with_context(|| format!("{}", path.display()))?;
         f.take(MAX_ONNX_BYTES as u64 + 1).read_to_end(&mut bytes).with_context(|| format!("{}", path.display()))?;
         if bytes.len() > MAX_ONNX_BYTES {
             bail!("{}: larger than {MAX_ONNX_BYTES} bytes", path.display());

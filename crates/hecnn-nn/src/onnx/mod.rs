@@ -107,7 +107,11 @@ pub fn import_onnx(path: impl AsRef<Path>) -> Result<Model, OnnxError> {
 fn read_bounded(path: &Path) -> Result<Vec<u8>, OnnxError> {
     let io = |source| OnnxError::Io { path: path.to_path_buf(), source };
     let mut bytes = Vec::new();
-    std::fs::File::open(path).map_err(io)?.take(MAX_ONNX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
+    crate::input::open_regular(path)
+        .map_err(io)?
+        .take(MAX_ONNX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
     if bytes.len() > MAX_ONNX_BYTES {
         return Err(OnnxError::TooLarge);
     }

@@ -359,10 +359,25 @@ fn eps_of(alpha: u32, eps_bits: Option<u32>) -> Result<f64> {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        let line = format!("{e:#}").replace('\n', " ");
-        eprintln!("error: {line}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes joined by ": ", skipping a cause whose text the
+/// line already holds (typed errors often print their source themselves).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -77,6 +77,17 @@ fn load_state(keys: &Path) -> Result<ClientState> {
         format!("{}: not a client record of this version (run `hecnn encrypt` again)", path.display())
     })?;
     state.layout.validate(state.classes).map_err(anyhow::Error::msg).with_context(|| format!("{}", path.display()))?;
+    // The client's own file, but read like any other: bound every count.
+    let sane = (1..=upload::MAX_SAMPLES).contains(&state.samples)
+        && (1..=upload::MAX_FEATURES).contains(&state.features)
+        && (1..=upload::MAX_CLASSES).contains(&state.classes)
+        && state.data_level < 64
+        && state.refresh_level.is_none_or(|l| l <= state.data_level)
+        && state.scaler.max_abs.len() + 1 == state.features
+        && state.scaler.max_abs.iter().all(|m| m.is_finite() && *m >= 0.0);
+    if !sane {
+        bail!("{}: inconsistent client record (sizes, levels or scaler)", path.display());
+    }
     Ok(state)
 }
 

@@ -319,58 +319,88 @@ struct Header {
     binding: Binding,
 }
 
+/// Parses and checks an envelope's header from the first bytes of an object
+/// (at most [`MAX_HEADER_LEN`] are needed) and returns it with the header's
+/// length and the body length it claims.
+fn parse_header(bytes: &[u8], kind: Kind) -> std::result::Result<(Header, usize, u64), FormatError> {
+    if bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] != MAGIC {
+        return Err(FormatError::BadMagic);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(FormatError::Truncated { offset: bytes.len(), needed: HEADER_LEN - bytes.len() });
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version != VERSION {
+        return Err(FormatError::UnsupportedVersion { found: version, supported: VERSION });
+    }
+    if bytes[10] != kind as u8 {
+        return Err(FormatError::WrongKind { found: bytes[10], expected: kind as u8 });
+    }
+    if bytes[11] != 0 {
+        return Err(FormatError::InvalidField { field: "reserved", reason: format!("{}", bytes[11]) });
+    }
+    let fingerprint = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let key_set = KeySetId(bytes[20..36].try_into().expect("16 bytes"));
+    let label_len = bytes[36] as usize;
+    if label_len == 0 || label_len > MAX_LABEL_LEN {
+        return Err(FormatError::InvalidField { field: "label length", reason: format!("{label_len}") });
+    }
+    let header_len = HEADER_LEN + label_len;
+    if bytes.len() < header_len {
+        return Err(FormatError::Truncated { offset: bytes.len(), needed: header_len - bytes.len() });
+    }
+    let label = &bytes[FIXED_HEADER_LEN..FIXED_HEADER_LEN + label_len];
+    if !label.iter().all(u8::is_ascii_graphic) {
+        return Err(FormatError::InvalidField { field: "label", reason: "not printable ASCII".into() });
+    }
+    let label = String::from_utf8_lossy(label).into_owned();
+    let body_len = u64::from_le_bytes(bytes[header_len - 8..header_len].try_into().expect("8 bytes"));
+    Ok((Header { fingerprint, binding: Binding { key_set, label } }, header_len, body_len))
+}
+
+/// The length an object with this header must have; an error if the
+/// claimed body does not fit `available` bytes exactly.
+fn envelope_len(header_len: usize, body_len: u64, available: u64) -> std::result::Result<u64, FormatError> {
+    let total = (header_len as u64).checked_add(body_len).and_then(|x| x.checked_add(CHECKSUM_LEN as u64));
+    match total {
+        Some(t) if t == available => Ok(t),
+        Some(t) if t < available => {
+            Err(FormatError::TrailingBytes(usize::try_from(available - t).unwrap_or(usize::MAX)))
+        }
+        Some(t) => Err(FormatError::Truncated {
+            offset: usize::try_from(available).unwrap_or(usize::MAX),
+            needed: usize::try_from(t - available).unwrap_or(usize::MAX),
+        }),
+        None => Err(FormatError::InvalidField { field: "body_len", reason: "overflows".into() }),
+    }
+}
+
+/// Most bytes [`check_prefix`] looks at: the longest header.
+pub const MAX_HEADER_LEN: usize = HEADER_LEN + MAX_LABEL_LEN;
+
+/// Checks the header of a `kind` object from the first bytes of a file of
+/// `file_len` bytes — magic, version, kind, label, and that the body it
+/// claims fills the file exactly — so a reader refuses a file that is not
+/// such an object (say a 2 GiB run of zeros) after [`MAX_HEADER_LEN`]
+/// bytes instead of after reading all of it. The checksum, the key set and
+/// the body are checked by the full parse.
+pub fn check_prefix(prefix: &[u8], kind: Kind, file_len: u64) -> Result<()> {
+    let (_, header_len, body_len) = parse_header(prefix, kind)?;
+    envelope_len(header_len, body_len, file_len)?;
+    Ok(())
+}
+
 impl<'a> Reader<'a> {
     /// Checks the envelope and returns a reader over the body.
     fn open(bytes: &'a [u8], kind: Kind) -> std::result::Result<(Self, Header), FormatError> {
-        if bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] != MAGIC {
-            return Err(FormatError::BadMagic);
-        }
-        if bytes.len() < HEADER_LEN {
-            return Err(FormatError::Truncated { offset: bytes.len(), needed: HEADER_LEN - bytes.len() });
-        }
-        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != VERSION {
-            return Err(FormatError::UnsupportedVersion { found: version, supported: VERSION });
-        }
-        if bytes[10] != kind as u8 {
-            return Err(FormatError::WrongKind { found: bytes[10], expected: kind as u8 });
-        }
-        if bytes[11] != 0 {
-            return Err(FormatError::InvalidField { field: "reserved", reason: format!("{}", bytes[11]) });
-        }
-        let fingerprint = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-        let key_set = KeySetId(bytes[20..36].try_into().expect("16 bytes"));
-        let label_len = bytes[36] as usize;
-        if label_len == 0 || label_len > MAX_LABEL_LEN {
-            return Err(FormatError::InvalidField { field: "label length", reason: format!("{label_len}") });
-        }
-        let header_len = HEADER_LEN + label_len;
-        if bytes.len() < header_len {
-            return Err(FormatError::Truncated { offset: bytes.len(), needed: header_len - bytes.len() });
-        }
-        let label = &bytes[FIXED_HEADER_LEN..FIXED_HEADER_LEN + label_len];
-        if !label.iter().all(u8::is_ascii_graphic) {
-            return Err(FormatError::InvalidField { field: "label", reason: "not printable ASCII".into() });
-        }
-        let label = String::from_utf8_lossy(label).into_owned();
-        let body_len = u64::from_le_bytes(bytes[header_len - 8..header_len].try_into().expect("8 bytes"));
-        let total = (header_len as u64).checked_add(body_len).and_then(|x| x.checked_add(CHECKSUM_LEN as u64));
-        let total = match total {
-            Some(t) if t <= bytes.len() as u64 => t as usize,
-            Some(t) => {
-                return Err(FormatError::Truncated { offset: bytes.len(), needed: (t - bytes.len() as u64) as usize })
-            }
-            None => return Err(FormatError::InvalidField { field: "body_len", reason: "overflows".into() }),
-        };
-        if total < bytes.len() {
-            return Err(FormatError::TrailingBytes(bytes.len() - total));
-        }
+        let (header, header_len, body_len) = parse_header(bytes, kind)?;
+        let total = envelope_len(header_len, body_len, bytes.len() as u64)? as usize;
         let content = &bytes[..total - CHECKSUM_LEN];
         if blake3::hash(content).as_bytes() != &bytes[total - CHECKSUM_LEN..total] {
             return Err(FormatError::Checksum);
         }
         let reader = Self { body: &bytes[header_len..total - CHECKSUM_LEN], pos: 0, base: header_len };
-        Ok((reader, Header { fingerprint, binding: Binding { key_set, label } }))
+        Ok((reader, header))
     }
 
     fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], FormatError> {

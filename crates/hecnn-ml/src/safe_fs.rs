@@ -213,16 +213,34 @@ pub fn open_bounded(path: &Path, limit: u64) -> Result<(File, u64), SafeFsError>
 /// that grows past `limit` while being read is refused with
 /// [`SafeFsError::TooLarge`].
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, SafeFsError> {
+    read_bounded_checked(path, limit, 0, |_, _| Ok(()))
+}
+
+/// [`read_bounded`], but first reads up to `prefix_len` bytes and passes
+/// them, with the file's length, to `check`: a file whose header says it is
+/// not what the caller expects is refused before the rest is read or its
+/// buffer allocated.
+pub fn read_bounded_checked<E: From<SafeFsError>>(
+    path: &Path,
+    limit: u64,
+    prefix_len: usize,
+    check: impl FnOnce(&[u8], u64) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
     let (file, len) = open_bounded(path, limit)?;
-    let mut bytes = Vec::new();
-    let cap = usize::try_from(len).map_err(|_| SafeFsError::TooLarge { path: path.to_path_buf(), len, limit })?;
-    bytes.try_reserve_exact(cap).map_err(|e| SafeFsError::Io {
+    let too_large = |len| SafeFsError::TooLarge { path: path.to_path_buf(), len, limit };
+    let mut file = file.take(limit.saturating_add(1));
+    let mut prefix = Vec::with_capacity(prefix_len);
+    (&mut file).take(prefix_len as u64).read_to_end(&mut prefix).map_err(io_err(path))?;
+    check(&prefix, len)?;
+    let cap = usize::try_from(len).map_err(|_| too_large(len))?;
+    let mut bytes = prefix;
+    bytes.try_reserve_exact(cap.saturating_sub(bytes.len())).map_err(|e| SafeFsError::Io {
         path: path.to_path_buf(),
         source: io::Error::new(io::ErrorKind::OutOfMemory, format!("cannot allocate {len} bytes: {e}")),
     })?;
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io_err(path))?;
+    file.read_to_end(&mut bytes).map_err(io_err(path))?;
     if bytes.len() as u64 > limit {
-        return Err(SafeFsError::TooLarge { path: path.to_path_buf(), len: bytes.len() as u64, limit });
+        return Err(too_large(bytes.len() as u64).into());
     }
     Ok(bytes)
 }

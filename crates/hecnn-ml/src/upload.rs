@@ -8,9 +8,11 @@
 //! name. Every count in a manifest is bounded before anything is allocated.
 
 use crate::mlr::server::{EncryptedDataset, EncryptedModel};
+use crate::mlr::setup;
 use crate::packing::Layout;
 use crate::safe_fs::{self, SafeFsError, Visibility};
 use hecnn_ckks::circuits::BootstrapKeys;
+use hecnn_ckks::serial::{self, Kind};
 use hecnn_ckks::{
     Binding, Ciphertext, CkksError, Context, EvaluationKeySet, GaloisKeys, KeySetId, Parameters, RelinKey,
     SeededCiphertext,
@@ -53,6 +55,10 @@ pub enum UploadError {
     /// The manifest is missing a field, inconsistent, or too large.
     #[error("{path}: invalid manifest: {reason}")]
     Manifest { path: PathBuf, reason: String },
+    /// A well-formed file whose content is not what the job needs (a
+    /// ciphertext at another scale or level, rotation keys missing).
+    #[error("{path}: {reason}")]
+    Content { path: PathBuf, reason: String },
     /// A file refused (symlink, FIFO, device, over its size limit) or not
     /// readable/writable; the message names it.
     #[error(transparent)]
@@ -181,38 +187,61 @@ fn format_err(path: &Path) -> impl FnOnce(CkksError) -> UploadError + '_ {
     move |source| UploadError::Format { path: path.to_path_buf(), source }
 }
 
+/// Reads a serialized `kind` object of at most `limit` bytes; its header is
+/// checked before the rest is read, so a file that is no such object (a
+/// run of zeros, another kind) costs [`serial::MAX_HEADER_LEN`] bytes.
+fn read_object(path: &Path, limit: u64, kind: Kind) -> Result<Vec<u8>, UploadError> {
+    safe_fs::read_bounded_checked(path, limit, serial::MAX_HEADER_LEN, |prefix, len| {
+        serial::check_prefix(prefix, kind, len).map_err(format_err(path))
+    })
+}
+
+/// The most bytes a ciphertext of this context serializes to: three parts
+/// at the top level, 8 bytes a residue, and the envelope.
+fn ciphertext_limit(ctx: &Context) -> u64 {
+    3 * (ctx.max_level() as u64 + 1) * ctx.n() as u64 * 8 + 4096
+}
+
 fn load_ct(ctx: &Arc<Context>, path: &Path, binding: &Binding) -> Result<Ciphertext, UploadError> {
-    let bytes = read_bounded(path, MAX_OBJECT)?;
+    let bytes = read_object(path, ciphertext_limit(ctx), Kind::Ciphertext)?;
     Ciphertext::from_bytes(ctx, &bytes, binding).map_err(format_err(path))
 }
 
 fn load_seeded(ctx: &Arc<Context>, path: &Path, binding: &Binding) -> Result<Ciphertext, UploadError> {
-    let bytes = read_bounded(path, MAX_OBJECT)?;
+    let bytes = read_object(path, ciphertext_limit(ctx), Kind::SeededCiphertext)?;
     let seeded = SeededCiphertext::from_bytes(ctx, &bytes, binding).map_err(format_err(path))?;
     seeded.expand(ctx).map_err(format_err(path))
 }
 
 /// Loads parameters from a file: only this build's presets are accepted.
 pub fn load_params(path: &Path) -> Result<Parameters, UploadError> {
-    let bytes = read_bounded(path, MAX_MANIFEST)?;
+    let bytes = read_object(path, MAX_MANIFEST, Kind::Parameters)?;
     Parameters::from_bytes(&bytes, false).map_err(format_err(path))
 }
 
 /// Loads a relinearization key (its key set is [`RelinKey::key_set`]).
 pub fn load_relin(ctx: &Arc<Context>, path: &Path) -> Result<RelinKey, UploadError> {
-    let bytes = read_bounded(path, MAX_OBJECT)?;
+    let bytes = read_object(path, MAX_OBJECT, Kind::RelinKey)?;
     RelinKey::from_bytes(ctx, &bytes).map_err(format_err(path))
 }
 
 /// Loads Galois keys.
 pub fn load_galois(ctx: &Arc<Context>, path: &Path) -> Result<GaloisKeys, UploadError> {
-    let bytes = read_bounded(path, MAX_OBJECT)?;
+    let bytes = read_object(path, MAX_OBJECT, Kind::GaloisKeys)?;
     GaloisKeys::from_bytes(ctx, &bytes).map_err(format_err(path))
+}
+
+/// The first of `steps` that `galois` has no key for: the client checks
+/// its keys before encrypting, the server before training, so a key set
+/// that cannot run the job is refused by file instead of mid-training.
+pub fn missing_rotation(ctx: &Context, galois: &GaloisKeys, steps: &[i64]) -> Option<i64> {
+    let present: std::collections::HashSet<u64> = galois.elements().collect();
+    steps.iter().copied().find(|&s| !present.contains(&ctx.galois_element(s)))
 }
 
 /// Loads bootstrapping keys, checking the bytes against the manifest's hash.
 pub fn load_bootstrap_keys(ctx: &Arc<Context>, path: &Path, id: &str) -> Result<BootstrapKeys, UploadError> {
-    let bytes = read_bounded(path, MAX_BOOTSTRAP_KEYS)?;
+    let bytes = read_object(path, MAX_BOOTSTRAP_KEYS, Kind::BootstrapKeys)?;
     if hash_id(&blake3::hash(&bytes)) != id {
         return Err(UploadError::Manifest {
             path: path.to_path_buf(),
@@ -349,12 +378,36 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
         }
         (Some(id), true) => Some(load_bootstrap_keys(&ctx, &bpath, id)?),
     };
+    let mut needed = m.layout.rotation_steps();
+    if bootstrap.is_some() {
+        needed.extend(setup::refresh_rotation_steps(&m.layout, m.features));
+    }
+    if let Some(step) = missing_rotation(&ctx, &galois, &needed) {
+        let reason = format!("no rotation key for step {step}, which training this layout needs");
+        return Err(UploadError::Content { path: gpath, reason });
+    }
     let keys = EvaluationKeySet::new(&ctx, relin, galois, bootstrap).map_err(format_err(dir))?;
     let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
+    // The client encrypts every block at Δ and at one level: anything else
+    // is refused here, by file, instead of failing mid-training.
+    let level = std::cell::Cell::new(None);
     let load = |label: String| -> Result<Ciphertext, UploadError> {
         let path = dir.join(file_name(&label));
         let binding = upload_binding(key_set, &label).map_err(format_err(&path))?;
-        load_seeded(&ctx, &path, &binding)
+        let ct = load_seeded(&ctx, &path, &binding)?;
+        if ct.scale() != ctx.params().scale() {
+            let reason = format!("scale {:e} is not the job's Δ = {:e}", ct.scale(), ctx.params().scale());
+            return Err(UploadError::Content { path, reason });
+        }
+        match level.get() {
+            None => level.set(Some(ct.level())),
+            Some(l) if l != ct.level() => {
+                let reason = format!("level {} while the first block is at level {l}", ct.level());
+                return Err(UploadError::Content { path, reason });
+            }
+            Some(_) => {}
+        }
+        Ok(ct)
     };
     let blocks = |prefix: &str| -> Result<Vec<Vec<Ciphertext>>, UploadError> {
         (0..nb).map(|b| (0..nf).map(|f| load(format!("{prefix}/{b}/{f}"))).collect()).collect()

@@ -71,6 +71,11 @@ fn load_client(keys: &Path) -> Result<(Arc<Context>, SecretKey, RelinKey)> {
     Ok((ctx, sk, rlk))
 }
 
+/// Names the client record whose job an error in loading its data concerns.
+fn recorded(keys: &Path, samples: usize) -> String {
+    format!("{} records a job on {samples} samples", keys.join("client.json").display())
+}
+
 fn load_state(keys: &Path) -> Result<ClientState> {
     let path = keys.join("client.json");
     let state: ClientState = serde_json::from_slice(&upload::read_bounded(&path, 1 << 24)?).with_context(|| {
@@ -127,7 +132,14 @@ pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quie
     let d = prep.x[0].len();
     let layout = Layout::choose(samples, d, CLASSES, ctx.n() / 2).context("no layout fits")?;
     let pb = spinner(quiet, "encrypting");
-    let mut gk = upload::load_galois(&ctx, &keys.join("galois.key"))?;
+    let gpath = keys.join("galois.key");
+    let mut gk = upload::load_galois(&ctx, &gpath)?;
+    if gk.key_set() != sk.key_set() {
+        bail!("{}: made for key set {}, not for this secret key's {}", gpath.display(), gk.key_set(), sk.key_set());
+    }
+    if let Some(step) = upload::missing_rotation(&ctx, &gk, &layout.rotation_steps()) {
+        bail!("{}: no rotation key for step {step}, which training this layout needs", gpath.display());
+    }
     // A bootstrappable key set: bootstrapping keys for this layout's packed
     // model state go with the upload, and the data sits below the
     // bootstrapping levels.
@@ -233,7 +245,8 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path, output: Output, 
     // levels before it decides how long the reference below runs.
     expect.check_ciphertexts(ctx.n() / 2, &model).with_context(|| format!("{}: model refused", model_dir.display()))?;
     // The reference for the claimed iteration count, from the client's own data.
-    let (train_split, _) = load_data(state.samples, &state.data, quiet)?;
+    let (train_split, _) =
+        load_data(state.samples, &state.data, quiet).with_context(|| recorded(keys, state.samples))?;
     let reference = train::reference_run(&train_split, None, model.iterations)?;
     if reference.w[0].len() != state.features {
         bail!("the client's data now has {} features, the job had {}", reference.w[0].len(), state.features);
@@ -330,7 +343,7 @@ pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) ->
     }
     // The data the job was made from, unless the caller names other files.
     let opts = if opts.features_csv.is_none() && opts.mnist_dir.is_none() { &state.data } else { opts };
-    let (train_split, test) = load_data(state.samples, opts, quiet)?;
+    let (train_split, test) = load_data(state.samples, opts, quiet).with_context(|| recorded(keys, state.samples))?;
     let test = test.context("no test set: give --test-features-csv with --features-csv")?;
     let test_accuracy = train::evaluate(&file.w, &state.scaler, &test)?;
     let (mut reference_accuracy, mut max_weight_error) = (None, None);

@@ -108,6 +108,41 @@ fn client_server_client_round_trip_and_bad_files() {
         run_err(&["decrypt-model", "--keys", p(&other), "--model", p(&model), "--out", p(&tmp.path().join("w2.json"))]);
     assert!(err.contains("another key set"), "{err}");
 
+    // Rotation keys of another key set beside this secret key: named.
+    let mixed = tmp.path().join("mixed-keys");
+    copy_dir(&keys, &mixed);
+    std::fs::remove_file(mixed.join("galois.key")).unwrap();
+    std::fs::copy(other.join("galois.key"), mixed.join("galois.key")).unwrap();
+    let err = run_err(&["encrypt", "--keys", p(&mixed), "--out", p(&tmp.path().join("u9")), "--samples", "64"]);
+    assert!(err.contains(&format!("{}: made for key set", mixed.join("galois.key").display())), "{err}");
+
+    // The client's own rotation keys lacking one this job needs: refused
+    // before anything is encrypted, instead of by the server mid-upload.
+    let short = tmp.path().join("short-keys");
+    copy_dir(&keys, &short);
+    let ctx = hecnn_ckks::Context::new(hecnn_ml::upload::load_params(&keys.join("params.bin")).unwrap()).unwrap();
+    let sk = hecnn_ckks::SecretKey::from_secret_bytes(&ctx, &std::fs::read(keys.join("secret.key")).unwrap()).unwrap();
+    let steps = hecnn_ml::mlr::setup::any_layout_rotation_steps(ctx.n() / 2, 16);
+    let layout = hecnn_ml::packing::Layout::choose(64, 241, 10, ctx.n() / 2).unwrap();
+    let dropped = layout.rotation_steps()[0];
+    let kept: Vec<i64> = steps.into_iter().filter(|&s| s != dropped).collect();
+    std::fs::remove_file(short.join("galois.key")).unwrap();
+    std::fs::write(short.join("galois.key"), hecnn_ckks::GaloisKeys::generate(&sk, &kept, false).to_bytes(&ctx))
+        .unwrap();
+    let err = run_err(&["encrypt", "--keys", p(&short), "--out", p(&tmp.path().join("u10")), "--samples", "64"]);
+    let expected = format!("{}: no rotation key for step {dropped}", short.join("galois.key").display());
+    assert!(err.contains(&expected), "{err}");
+
+    // A client record claiming more samples than the data has: named.
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mixed.join("client.json")).unwrap()).unwrap();
+    state["samples"] = serde_json::json!(1 << 20);
+    std::fs::remove_file(mixed.join("client.json")).unwrap();
+    std::fs::write(mixed.join("client.json"), serde_json::to_vec(&state).unwrap()).unwrap();
+    let err = run_err(&["evaluate", "--keys", p(&mixed), "--weights", p(&weights)]);
+    let record = mixed.join("client.json");
+    assert!(err.starts_with(&format!("error: {} records a job on 1048576 samples: ", record.display())), "{err}");
+
     // The model carrying the training data out: the upload's first data
     // ciphertext put where the first weight block belongs is refused.
     let stolen = tmp.path().join("stolen-model");

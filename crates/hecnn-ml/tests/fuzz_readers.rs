@@ -23,13 +23,14 @@ mod harness;
 
 use envelope::{finish, hot_spots, post, Post};
 use harness::{
-    apply_all, apply_text_all, mutations, outcome, run_bounded, tally, text_mutations, Mutation, TextMutation,
+    apply_all, apply_text_all, mutations, outcome, run_bounded, run_bounded_by, tally, text_mutations, Mutation,
+    TextMutation,
 };
 use hecnn_ckks::*;
 use hecnn_ml::mlr::client::{ModelExpectation, ReleasePolicy, TrainingClient};
 use hecnn_ml::mlr::server::TrainingServer;
 use hecnn_ml::packing::Layout;
-use hecnn_ml::upload::{self, BOOTSTRAP_KEYS_FILE, MAX_MODEL_ITERATIONS};
+use hecnn_ml::upload::{self, UploadError, BOOTSTRAP_KEYS_FILE, MAX_MODEL_ITERATIONS};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::path::{Path, PathBuf};
@@ -68,13 +69,13 @@ const UP_CLASSES: usize = 10;
 fn make_upload(dir: &Path) {
     let ctx = Context::new(Preset::Light.params()).unwrap();
     let sk = SecretKey::from_seed(&ctx, [9; 32]);
-    let keys =
-        EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), GaloisKeys::generate(&sk, &[], false), None).unwrap();
+    let layout = Layout::choose(UP_SAMPLES, UP_FEATURES, UP_CLASSES, ctx.n() / 2).unwrap();
+    let gk = GaloisKeys::generate(&sk, &layout.rotation_steps(), false);
+    let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), gk, None).unwrap();
     let x: Vec<Vec<f64>> =
         (0..UP_SAMPLES).map(|i| (0..UP_FEATURES).map(|j| ((i * 7 + j) as f64 * 0.29).sin()).collect()).collect();
     let xs: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|v| v * 0.1).collect()).collect();
     let y: Vec<u8> = (0..UP_SAMPLES).map(|i| (i % UP_CLASSES) as u8).collect();
-    let layout = Layout::choose(UP_SAMPLES, UP_FEATURES, UP_CLASSES, ctx.n() / 2).unwrap();
     let init = vec![vec![0.01; UP_FEATURES]; UP_CLASSES];
     // Level 0: one limb per ciphertext keeps the upload small.
     let client = TrainingClient::new(&sk).at_level(0);
@@ -82,16 +83,28 @@ fn make_upload(dir: &Path) {
     upload::save_upload(dir, &keys, &data).unwrap();
 }
 
+/// What `hecnn train-server` does with an upload directory before it
+/// trains: load and check it, then build the server.
+fn server_on(dir: &Path) -> std::result::Result<(), UploadError> {
+    let up = upload::load_upload(dir)?;
+    let _ = TrainingServer::new(up.keys);
+    Ok(())
+}
+
 struct Upload {
     /// A complete, valid upload directory.
     dir: tempfile::TempDir,
     names: Vec<String>,
+    /// The cases' heap bound: the honest upload carries the Galois keys
+    /// its layout needs, and loading it with the server peaks above the
+    /// default bound.
+    max_bytes: usize,
 }
 
 fn upload_fixture() -> &'static Upload {
     static U: OnceLock<Upload> = OnceLock::new();
     U.get_or_init(|| {
-        harness::exclusive(|| {
+        let (dir, names) = harness::exclusive(|| {
             let dir = tempdir();
             make_upload(dir.path());
             for name in ["manifest.json", "params.bin"] {
@@ -102,8 +115,13 @@ fn upload_fixture() -> &'static Upload {
                 std::fs::write(dir.path().join(name), harness::read_corpus(&rel)).unwrap();
             }
             let names = listing(dir.path());
-            Upload { dir, names }
-        })
+            (dir, names)
+        });
+        // Measured outside `exclusive`: a bounded run takes the same lock.
+        let honest = dir.path().to_path_buf();
+        let (_, peak) = run_bounded_by(usize::MAX, move || server_on(&honest).expect("the honest upload loads"))
+            .expect("the honest upload runs");
+        Upload { dir, names, max_bytes: harness::bound_above(peak) }
     })
 }
 
@@ -334,13 +352,10 @@ proptest! {
         let out = tempdir();
         mutated_dir(out.path(), up.dir.path(), &up.names, which.index(up.names.len()), &change);
         let dir: PathBuf = out.path().to_path_buf();
-        run_dir(move || {
-            let r = upload::load_upload(&dir);
+        run_bounded_by(up.max_bytes, move || {
+            let r = server_on(&dir);
             tally("upload_dir", &outcome(&r));
-            if let Ok(up) = r {
-                // What `hecnn train-server` does next.
-                let _ = TrainingServer::new(up.keys);
-            }
-        })?;
+        })
+        .map_err(TestCaseError::fail)?;
     }
 }

@@ -66,7 +66,8 @@
 //! structural cases, also `encrypt`), keys `galois.key` → `encrypt`, keys `client.json` → `evaluate`
 //! of the honest weights; upload → `train-server --iterations 1`; model → `decrypt-model`, then
 //! `evaluate` when it succeeded. An upload that train-server accepts is followed by the
-//! client's `decrypt-model --keys keysA` of the model it produced. One control case per command runs on the unmodified files.
+//! client's `decrypt-model --keys keysA` of the model it produced. One control case per command
+//! runs on the unmodified files.
 //!
 //! ## Outcomes
 //!

@@ -231,14 +231,6 @@ pub fn load_galois(ctx: &Arc<Context>, path: &Path) -> Result<GaloisKeys, Upload
     GaloisKeys::from_bytes(ctx, &bytes).map_err(format_err(path))
 }
 
-/// The first of `steps` that `galois` has no key for: the client checks
-/// its keys before encrypting, the server before training, so a key set
-/// that cannot run the job is refused by file instead of mid-training.
-pub fn missing_rotation(ctx: &Context, galois: &GaloisKeys, steps: &[i64]) -> Option<i64> {
-    let present: std::collections::HashSet<u64> = galois.elements().collect();
-    steps.iter().copied().find(|&s| !present.contains(&ctx.galois_element(s)))
-}
-
 /// Loads bootstrapping keys, checking the bytes against the manifest's hash.
 pub fn load_bootstrap_keys(ctx: &Arc<Context>, path: &Path, id: &str) -> Result<BootstrapKeys, UploadError> {
     let bytes = read_object(path, MAX_BOOTSTRAP_KEYS, Kind::BootstrapKeys)?;
@@ -382,7 +374,7 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
     if bootstrap.is_some() {
         needed.extend(setup::refresh_rotation_steps(&m.layout, m.features));
     }
-    if let Some(step) = missing_rotation(&ctx, &galois, &needed) {
+    if let Some(step) = galois.first_missing_rotation(&ctx, &needed) {
         let reason = format!("no rotation key for step {step}, which training this layout needs");
         return Err(UploadError::Content { path: gpath, reason });
     }

@@ -137,7 +137,7 @@ pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quie
     if gk.key_set() != sk.key_set() {
         bail!("{}: made for key set {}, not for this secret key's {}", gpath.display(), gk.key_set(), sk.key_set());
     }
-    if let Some(step) = upload::missing_rotation(&ctx, &gk, &layout.rotation_steps()) {
+    if let Some(step) = gk.first_missing_rotation(&ctx, &layout.rotation_steps()) {
         bail!("{}: no rotation key for step {step}, which training this layout needs", gpath.display());
     }
     // A bootstrappable key set: bootstrapping keys for this layout's packed

@@ -96,6 +96,13 @@ impl GaloisKeys {
         self.key_set
     }
 
+    /// The first of `steps` (slot rotations) with no key here: a caller
+    /// that knows its rotations checks once, before any work, instead of
+    /// meeting [`CkksError::MissingGaloisKey`] halfway through it.
+    pub fn first_missing_rotation(&self, ctx: &Context, steps: &[i64]) -> Option<i64> {
+        steps.iter().copied().find(|&s| !self.keys.contains_key(&ctx.galois_element(s)))
+    }
+
     pub(crate) fn get(&self, g: u64, rotation: Option<i64>) -> Result<&SwitchingKey> {
         self.keys.get(&g).ok_or(CkksError::MissingGaloisKey { galois_element: g, rotation })
     }

@@ -8,11 +8,13 @@
 //! - [`mlr`]: multiclass logistic regression (one-vs-rest sigmoid) trained
 //!   with Nesterov-accelerated *quadratic gradient* (Chiang, arXiv
 //!   2304.03807): the plaintext reference and the encrypted trainer.
+//! - [`cnn`]: encrypted CNN inference with composite ReLU/max-pool (Lee et al.).
 //! - [`upload`]: the files a client sends and the server returns.
 //! - [`safe_fs`]: reading and writing files that another party may control
 //!   (no FIFO hangs, no unbounded reads, no writes through planted links).
 //! - [`error`]: typed errors of the plaintext side.
 
+pub mod cnn;
 pub mod error;
 pub mod mlr;
 pub mod packing;

@@ -24,7 +24,7 @@
 //! 6. **SlotsToCoeffs**: the forward butterflies, `stc_levels` transforms,
 //!    landing on exactly the default scale Δ.
 
-use super::linear::{rescale_to, DiagMatrix, LinearTransform};
+use super::linear::{DiagMatrix, LinearTransform};
 use super::poly::{depth as poly_depth, PolyEvaluator};
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
@@ -557,12 +557,12 @@ impl Bootstrapper {
             // [re | im] over 2·slots: the unrescaled rotation's key-switch
             // noise is divided by q_l with the rest.
             let packed = ev.add(&re, &ev.rotate(&im, slots as i64, gk)?)?;
-            let packed = rescale_to(ev, &packed, end_scale)?;
+            let packed = ev.rescale_to(&packed, end_scale)?;
             probe("packed", &packed);
             self.eval_mod(&packed, rlk)?
         } else {
-            let re = rescale_to(ev, &re, end_scale)?;
-            let im = rescale_to(ev, &im, end_scale)?;
+            let re = ev.rescale_to(&re, end_scale)?;
+            let im = ev.rescale_to(&im, end_scale)?;
             probe("re", &re);
             probe("im", &im);
             let re = self.eval_mod(&re, rlk)?;

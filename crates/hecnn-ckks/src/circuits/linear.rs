@@ -204,7 +204,7 @@ impl LinearTransform {
         target_scale: f64,
     ) -> Result<Ciphertext> {
         let raw = self.apply_unrescaled(ev, encoder, ct, gk, target_scale)?;
-        rescale_to(ev, &raw, target_scale)
+        ev.rescale_to(&raw, target_scale)
     }
 
     /// `M·ct` before its rescale (scale `target_scale·q_l`), so that a
@@ -271,14 +271,6 @@ impl LinearTransform {
         }
         Ok(acc.expect("non-empty plan"))
     }
-}
-
-/// Rescales and pins the scale to `target` (equal up to float rounding).
-pub(crate) fn rescale_to(ev: &Evaluator, ct: &Ciphertext, target: f64) -> Result<Ciphertext> {
-    let mut out = ev.rescale(ct)?;
-    Evaluator::check_scales(out.scale, target)?;
-    out.scale = target;
-    Ok(out)
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

@@ -141,6 +141,16 @@ impl Evaluator {
         out
     }
 
+    /// Rescales and pins the result to `target`, which must equal the
+    /// rescaled scale up to float rounding (a plaintext encoded at
+    /// `target·q_l/scale` makes it so); a real mismatch is an error.
+    pub fn rescale_to(&self, ct: &Ciphertext, target: f64) -> Result<Ciphertext> {
+        let mut out = self.rescale(ct)?;
+        Self::check_scales(out.scale, target)?;
+        out.scale = target;
+        Ok(out)
+    }
+
     /// Brings `ct` to exactly `target` scale by multiplying with the constant
     /// 1 encoded at `target·q_l/scale` and rescaling (one level).
     pub fn set_scale(&self, ct: &Ciphertext, target: f64) -> Result<Ciphertext> {

@@ -1,0 +1,200 @@
+//! Encrypted CNN inference: a pre-trained network, unchanged, on encrypted
+//! images (method 2 of `DESIGN.md`, Lee et al., arXiv 2105.10879).
+//!
+//! The pipeline:
+//! 1. [`circuit::Circuit::lower`] turns a [`hecnn_nn::model::Model`] into
+//!    affine maps, ReLUs and elementwise max trees (linear layers fused;
+//!    max-pools as phases; ReLU moved after the pool it feeds);
+//! 2. [`compile`] measures each scale class's activation range on
+//!    calibration images (never the test set), folds the bounds into the
+//!    affine maps, and picks the smallest precision α whose composite sign
+//!    keeps the plaintext circuit's predictions on validation images;
+//! 3. [`plan::Plan`] places levels and bootstraps on the parameter chain;
+//! 4. [`server::Engine`] runs it on ciphertexts with evaluation keys only;
+//!    [`client`] packs images, decrypts the scores and checks them.
+//!
+//! ```
+//! use hecnn_ml::cnn::{compile, CompileOptions};
+//! use hecnn_nn::model::{Conv2d, Linear, ModelBuilder, Pool2d, Tensor};
+//! let conv = Conv2d { out_c: 2, in_c: 1, kernel: (2, 2), stride: (1, 1), pad: [0; 4],
+//!     weight: vec![0.5, -0.25, 0.25, 0.5, -0.5, 0.25, 0.5, 0.25].into(), bias: vec![0.1, -0.1].into() };
+//! let head = Linear { out_dim: 2, in_dim: 8, weight: (0..16).map(|i| (i as f64 - 8.0) / 8.0).collect::<Vec<_>>().into(),
+//!     bias: vec![0.0, 0.1].into() };
+//! let model = ModelBuilder::new(vec![1, 5, 5]).conv2d(conv).relu().max_pool(Pool2d::square(2))
+//!     .flatten().linear(head).build().unwrap();
+//! let images: Vec<Tensor<f64>> = (0..20)
+//!     .map(|s| Tensor::new(vec![1, 5, 5], (0..25).map(|i| ((i * 7 + s * 3) % 11) as f64 / 10.0).collect()).unwrap())
+//!     .collect();
+//! let opts = CompileOptions { slots: 256, batch: 4, alpha: Some(4), ..CompileOptions::default() };
+//! let compiled = compile(&model, &images, &images, &opts).unwrap();
+//! // conv → ReLU → max-pool became: 4 phase maps, a max tree, one ReLU, the head.
+//! assert_eq!(compiled.circuit.steps.iter().filter(|s| s.kind() == "affine").count(), 5);
+//! ```
+
+pub mod circuit;
+pub mod client;
+pub mod error;
+pub mod layout;
+pub mod plan;
+pub mod server;
+
+use std::ops::RangeInclusive;
+
+use hecnn_approx::composite::{default_eps, search, CompositeSign};
+use hecnn_ckks::circuits::CompositeCircuit;
+use hecnn_ckks::Parameters;
+use hecnn_nn::model::{Model, Tensor};
+use rayon::prelude::*;
+
+pub use circuit::{Circuit, CircuitActivation, ExactActivation};
+pub use client::{argmax, InferenceSpec};
+pub use error::CnnError;
+pub use plan::{LevelBudget, Plan};
+pub use server::{CompiledModel, Engine, RunStats};
+
+/// How to compile a model.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// Slots per ciphertext (N/2 of the parameters).
+    pub slots: usize,
+    /// Images per ciphertext.
+    pub batch: usize,
+    /// Factor on the observed activation ranges.
+    pub margin: f64,
+    /// Fixed precision α, or `None` to choose the smallest of `alphas` that
+    /// keeps `min_agreement` of the validation predictions.
+    pub alpha: Option<u32>,
+    /// Candidates for α.
+    pub alphas: RangeInclusive<u32>,
+    /// Fraction of validation images whose prediction must not change.
+    pub min_agreement: f64,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            slots: 1 << 15,
+            batch: 1,
+            margin: hecnn_nn::simulate::BOUND_MARGIN,
+            alpha: None,
+            alphas: 4..=12,
+            min_agreement: 0.999,
+        }
+    }
+}
+
+/// The circuit with polynomial ReLU and max (stored units `x / factor`),
+/// exactly the arithmetic the ciphertexts carry, in `f64`: the simulator
+/// the encrypted results are compared with.
+pub struct ApproxActivation<'a> {
+    /// The composite sign.
+    pub sign: &'a CompositeCircuit,
+    /// Scale factor per class.
+    pub factors: &'a [f64],
+}
+
+impl CircuitActivation for ApproxActivation<'_> {
+    fn relu(&self, class: usize, x: f64) -> f64 {
+        let s = self.factors[class];
+        let t = x / s;
+        s * t * (1.0 + self.sign.eval_plain(t)) / 2.0
+    }
+    fn max(&self, class: usize, a: f64, b: f64) -> f64 {
+        let d = a - b;
+        ((a + b) + d * self.sign.eval_plain(d / self.factors[class])) / 2.0
+    }
+}
+
+/// Lowers, calibrates and compiles `model`: bounds from `calibration`,
+/// α from `validation` (see [`CompileOptions`]).
+pub fn compile(
+    model: &Model,
+    calibration: &[Tensor<f64>],
+    validation: &[Tensor<f64>],
+    opts: &CompileOptions,
+) -> Result<CompiledModel, CnnError> {
+    if calibration.is_empty() {
+        return Err(CnnError::Calibration("no calibration images".into()));
+    }
+    if !(opts.margin.is_finite() && opts.margin >= 1.0) {
+        return Err(CnnError::Calibration(format!("margin {} must be finite and at least 1", opts.margin)));
+    }
+    for (i, x) in calibration.iter().chain(validation).enumerate() {
+        if x.shape() != model.input_shape() {
+            return Err(hecnn_nn::model::ModelError::InputShape {
+                expected: model.input_shape().to_vec(),
+                found: x.shape().to_vec(),
+            }
+            .into());
+        }
+        if x.data().iter().any(|v| !v.is_finite()) {
+            return Err(CnnError::Calibration(format!("calibration/validation image {i} has a non-finite pixel")));
+        }
+    }
+    let circuit = Circuit::lower(model, opts.slots, opts.batch)?;
+    let observed = circuit.observed_ranges(calibration);
+    let factors: Vec<f64> = observed.iter().map(|&r| if r > 0.0 { r * opts.margin } else { 1.0 }).collect();
+    let exact: Vec<Vec<f64>> =
+        calibration.par_iter().map(|x| circuit.eval_output(x.data(), &ExactActivation)).collect();
+    let max_score = exact.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    let score_bound = 2.0 * max_score + 1.0;
+    let sign = match opts.alpha {
+        Some(a) => search(a, default_eps(a))?,
+        None => choose_alpha(&circuit, &factors, validation, opts)?,
+    };
+    CompiledModel::new(circuit, factors, sign, score_bound)
+}
+
+/// The smallest α of `opts.alphas` whose plaintext circuit keeps at least
+/// `opts.min_agreement` of the exact predictions on `validation` (the
+/// largest α if none does).
+fn choose_alpha(
+    circuit: &Circuit,
+    factors: &[f64],
+    validation: &[Tensor<f64>],
+    opts: &CompileOptions,
+) -> Result<CompositeSign, CnnError> {
+    if validation.is_empty() {
+        return Err(CnnError::Calibration("choosing α needs validation images".into()));
+    }
+    let exact: Vec<usize> =
+        validation.par_iter().map(|x| argmax(&circuit.eval_output(x.data(), &ExactActivation))).collect();
+    let mut last = None;
+    for alpha in opts.alphas.clone() {
+        let sign = search(alpha, default_eps(alpha))?;
+        let composite = CompositeCircuit::from_sign(&sign)?;
+        let act = ApproxActivation { sign: &composite, factors };
+        let agree = validation
+            .par_iter()
+            .zip(&exact)
+            .filter(|(x, &e)| argmax(&circuit.eval_output(x.data(), &act)) == e)
+            .count();
+        if agree as f64 >= opts.min_agreement * validation.len() as f64 {
+            return Ok(sign);
+        }
+        last = Some(sign);
+    }
+    last.ok_or_else(|| CnnError::Calibration("empty α range".into()))
+}
+
+/// A 128-bit-secure chain for `depth` levels without bootstrapping:
+/// N = 2^16, q_0 of 50 bits (room for the scores), `depth` primes of 30
+/// bits at Δ = 2^30, and the fewest key-switching digits that keep
+/// log2 QP within the bound. Deeper circuits need bootstrapping.
+pub fn inference_params(depth: usize) -> Result<Parameters, CnnError> {
+    let mut chain = vec![50u32];
+    chain.extend(std::iter::repeat_n(30, depth));
+    let mut last = None;
+    for dnum in 2..=depth.clamp(2, 24) {
+        match Parameters::new(&format!("inference-{depth}"), 16, &chain, dnum, 30) {
+            Ok(p) => return Ok(p),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(CnnError::TooDeep {
+        step: format!("the whole circuit ({})", last.map_or_else(String::new, |e| e.to_string())),
+        needed: depth,
+        available: 0,
+        bootstrapping: false,
+    })
+}

@@ -1,0 +1,503 @@
+//! The server side of encrypted inference: the compiled model and the
+//! engine that runs it on ciphertexts with evaluation keys only.
+//!
+//! Affine maps run as baby-step giant-step diagonal transforms (Halevi–Shoup
+//! diagonals, BSGS with hoisted baby steps): for every input ciphertext the
+//! baby rotations are computed once from one key-switch decomposition and
+//! shared by every output ciphertext and every term; each output then pays
+//! one giant rotation per giant step and a single rescale. The baby-step
+//! size is chosen per map to minimize key switches.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use hecnn_approx::composite::CompositeSign;
+use hecnn_ckks::circuits::poly::PolyEvaluator;
+use hecnn_ckks::circuits::{BootstrapKeys, Bootstrapper, CompositeCircuit};
+use hecnn_ckks::{Ciphertext, Complex64, Encoder, EvaluationKeySet, Evaluator};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::circuit::{Circuit, Step};
+use super::client::InferenceSpec;
+use super::error::CnnError;
+use super::plan::{LevelBudget, Plan};
+
+/// Relative cost of a hoisted baby rotation against a full rotation (the
+/// decomposition is shared; each baby pays an inner product and a ModDown).
+const BABY_COST: f64 = 0.6;
+
+/// Largest baby-step size tried.
+const MAX_BABY: i64 = 4096;
+
+/// A compiled affine map: diagonals grouped for BSGS.
+#[derive(Clone, Debug)]
+pub struct AffineProgram {
+    /// Baby rotations: `(term, input ciphertext, baby step in positions)`.
+    pub babies: Vec<(usize, u32, i64)>,
+    /// Per output ciphertext: giant step → `(baby index, entries (position, weight))`.
+    pub outs: Vec<BTreeMap<i64, Vec<(usize, Vec<(u32, f64)>)>>>,
+    /// Per output ciphertext: bias entries `(position, value)`.
+    pub bias: Vec<Vec<(u32, f64)>>,
+}
+
+impl AffineProgram {
+    /// Rotation steps (in positions) this map uses.
+    pub fn rotations(&self) -> BTreeSet<i64> {
+        let mut r: BTreeSet<i64> = self.babies.iter().map(|b| b.2).collect();
+        r.extend(self.outs.iter().flat_map(|o| o.keys().copied()));
+        r.remove(&0);
+        r
+    }
+
+    /// (baby rotations, giant rotations) per application.
+    pub fn key_switches(&self) -> (usize, usize) {
+        (
+            self.babies.iter().filter(|b| b.2 != 0).count(),
+            self.outs.iter().map(|o| o.keys().filter(|&&g| g != 0).count()).sum(),
+        )
+    }
+}
+
+/// The model as the server runs it: circuit, scale factors, composite
+/// sign, affine programs and the level plan.
+#[derive(Clone, Debug)]
+pub struct CompiledModel {
+    /// The lowered circuit.
+    pub circuit: Circuit,
+    /// Scale factor per class (stored value = actual / factor).
+    pub factors: Vec<f64>,
+    /// The composite sign in use.
+    pub sign: CompositeSign,
+    /// The same sign, ready for ciphertexts.
+    pub composite: CompositeCircuit,
+    /// Per step, the compiled affine map (None for other steps).
+    pub programs: Vec<Option<AffineProgram>>,
+    /// Largest |score| the client accepts (calibration × margin).
+    pub score_bound: f64,
+}
+
+/// Counts of one encrypted run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunStats {
+    /// Ciphertext bootstraps.
+    pub bootstraps: usize,
+    /// Seconds in affine maps.
+    pub seconds_linear: f64,
+    /// Seconds in ReLU and max.
+    pub seconds_activation: f64,
+    /// Seconds in bootstrapping.
+    pub seconds_bootstrap: f64,
+    /// Rotations (key switches) in affine maps.
+    pub rotations: usize,
+}
+
+impl CompiledModel {
+    /// Compiles `circuit` with `factors` (from calibration) and `sign`.
+    pub fn new(circuit: Circuit, factors: Vec<f64>, sign: CompositeSign, score_bound: f64) -> Result<Self, CnnError> {
+        if factors.len() != circuit.classes || factors.iter().any(|f| !(f.is_finite() && *f > 0.0)) {
+            return Err(CnnError::Calibration(format!("{} factors for {} classes", factors.len(), circuit.classes)));
+        }
+        let composite = CompositeCircuit::from_sign(&sign)?;
+        let programs = circuit
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Affine { out, terms, bias, .. } => Some(compile_affine(&circuit, &factors, *out, terms, bias)),
+                _ => None,
+            })
+            .collect();
+        Ok(Self { circuit, factors, sign, composite, programs, score_bound })
+    }
+
+    /// Levels one ReLU or pairwise max consumes.
+    pub fn relu_depth(&self) -> usize {
+        self.composite.relu_depth()
+    }
+
+    /// Levels the whole circuit consumes without bootstrapping.
+    pub fn depth(&self) -> usize {
+        let budget = LevelBudget { top: usize::MAX / 2, after_bootstrap: None, relu_depth: self.relu_depth() };
+        Plan::new(&self.circuit, budget).map_or(usize::MAX, |p| p.depth)
+    }
+
+    /// Every rotation step (in slots) the evaluation keys must cover.
+    pub fn rotation_steps(&self) -> Vec<i64> {
+        let b = self.circuit.geo.batch as i64;
+        let mut all = BTreeSet::new();
+        for p in self.programs.iter().flatten() {
+            all.extend(p.rotations().into_iter().map(|r| r * b));
+        }
+        all.into_iter().collect()
+    }
+
+    /// What the client needs to encrypt and decrypt (no weights).
+    pub fn spec(&self) -> InferenceSpec {
+        let c = &self.circuit;
+        let out = &c.values[c.output];
+        InferenceSpec {
+            slots: c.geo.slots,
+            batch: c.geo.batch,
+            input_shape: c.input_shape.clone(),
+            input_positions: c.values[0].layout.pos.clone(),
+            input_cts: c.values[0].layout.cts,
+            input_factor: self.factors[c.values[0].class],
+            output_positions: out.layout.pos.clone(),
+            output_cts: out.layout.cts,
+            output_factor: self.factors[out.class],
+            score_bound: self.score_bound,
+            rotations: self.rotation_steps(),
+        }
+    }
+
+    /// Key switches of the affine maps per batch: (babies, giants).
+    pub fn linear_key_switches(&self) -> (usize, usize) {
+        self.programs.iter().flatten().map(|p| p.key_switches()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+}
+
+fn compile_affine(
+    circuit: &Circuit,
+    factors: &[f64],
+    out: usize,
+    terms: &[(usize, super::circuit::Rows)],
+    bias: &[f64],
+) -> AffineProgram {
+    let out_info = &circuit.values[out];
+    let s_out = factors[out_info.class];
+    // (out ct, term, in ct, δ) → entries (output position, weight).
+    let mut diags: HashMap<(u32, usize, u32, i64), Vec<(u32, f64)>> = HashMap::new();
+    for (t, (v, rows)) in terms.iter().enumerate() {
+        let inl = &circuit.values[*v].layout;
+        let ratio = factors[circuit.values[*v].class] / s_out;
+        for (o, row) in rows.iter().enumerate() {
+            let (co, po) = out_info.layout.pos[o];
+            for &(k, w) in row {
+                let (ci, pi) = inl.pos[k as usize];
+                diags.entry((co, t, ci, pi as i64 - po as i64)).or_default().push((po, w * ratio));
+            }
+        }
+    }
+    let keys: Vec<(u32, usize, u32, i64)> = diags.keys().copied().collect();
+    let span = keys.iter().map(|k| k.3.abs()).max().unwrap_or(0) + 1;
+    let mut best = (f64::MAX, 1i64);
+    let mut m = 1;
+    while m <= span.min(MAX_BABY) {
+        let mut babies = BTreeSet::new();
+        let mut giants = BTreeSet::new();
+        for &(co, t, ci, d) in &keys {
+            let b = d.rem_euclid(m);
+            if b != 0 {
+                babies.insert((t, ci, b));
+            }
+            if d - b != 0 {
+                giants.insert((co, d - b));
+            }
+        }
+        let cost = BABY_COST * babies.len() as f64 + giants.len() as f64;
+        if cost < best.0 {
+            best = (cost, m);
+        }
+        m += 1;
+    }
+    let m = best.1;
+    let mut baby_index: BTreeMap<(usize, u32, i64), usize> = BTreeMap::new();
+    let mut outs: Vec<BTreeMap<i64, Vec<(usize, Vec<(u32, f64)>)>>> = vec![BTreeMap::new(); out_info.layout.cts];
+    let mut sorted: Vec<_> = diags.into_iter().collect();
+    sorted.sort_by_key(|e| e.0);
+    for ((co, t, ci, d), entries) in sorted {
+        let b = d.rem_euclid(m);
+        let next = baby_index.len();
+        let idx = *baby_index.entry((t, ci, b)).or_insert(next);
+        outs[co as usize].entry(d - b).or_default().push((idx, entries));
+    }
+    let mut babies = vec![(0, 0, 0); baby_index.len()];
+    for (k, i) in baby_index {
+        babies[i] = k;
+    }
+    let mut bias_out = vec![Vec::new(); out_info.layout.cts];
+    for (o, &b) in bias.iter().enumerate() {
+        if b != 0.0 {
+            let (co, po) = out_info.layout.pos[o];
+            bias_out[co as usize].push((po, b / s_out));
+        }
+    }
+    AffineProgram { babies, outs, bias: bias_out }
+}
+
+/// Runs a [`CompiledModel`] on ciphertexts with evaluation keys only.
+pub struct Engine<'a> {
+    model: &'a CompiledModel,
+    keys: &'a EvaluationKeySet,
+    plan: Plan,
+    ev: Evaluator,
+    encoder: Encoder,
+    bootstrapper: Option<Bootstrapper>,
+}
+
+impl<'a> Engine<'a> {
+    /// Plans the model on the keys' parameters (bootstrapping if the key set
+    /// has bootstrapping keys) and checks every rotation key is there.
+    pub fn new(model: &'a CompiledModel, keys: &'a EvaluationKeySet) -> Result<Self, CnnError> {
+        let ctx = keys.context();
+        if ctx.n() / 2 != model.circuit.geo.slots {
+            return Err(CnnError::Ciphertexts(format!(
+                "the model is compiled for {} slots, the keys' ring has {}",
+                model.circuit.geo.slots,
+                ctx.n() / 2
+            )));
+        }
+        if let Some(step) = keys.galois().first_missing_rotation(ctx, &model.rotation_steps()) {
+            return Err(CnnError::Ciphertexts(format!("the Galois keys lack rotation {step}")));
+        }
+        let bootstrapper = match keys.bootstrap() {
+            Some(bk) if bk.slots().contains(&(ctx.n() / 2)) => {
+                Some(Bootstrapper::new(ctx, hecnn_ckks::circuits::BootstrapConfig::default(), &[ctx.n() / 2])?)
+            }
+            _ => None,
+        };
+        let budget = LevelBudget {
+            top: ctx.max_level(),
+            after_bootstrap: bootstrapper.as_ref().map(|b| b.levels_left()),
+            relu_depth: model.relu_depth(),
+        };
+        let plan = Plan::new(&model.circuit, budget)?;
+        Ok(Self { model, keys, plan, ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), bootstrapper })
+    }
+
+    /// The level plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Runs the circuit on the input ciphertexts (fresh, at the top level,
+    /// scale Δ); `progress(done, total)` after each step.
+    pub fn run(
+        &self,
+        input: Vec<Ciphertext>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(Vec<Ciphertext>, RunStats), CnnError> {
+        let c = &self.model.circuit;
+        let delta = self.keys.context().params().scale();
+        if input.len() != c.values[0].layout.cts {
+            return Err(CnnError::Ciphertexts(format!(
+                "{} input ciphertexts, the circuit takes {}",
+                input.len(),
+                c.values[0].layout.cts
+            )));
+        }
+        for (i, ct) in input.iter().enumerate() {
+            if ct.slots() != c.geo.slots || (ct.scale() / delta - 1.0).abs() > 1e-9 {
+                return Err(CnnError::Ciphertexts(format!(
+                    "input ciphertext {i}: {} slots at scale 2^{:.2}, expected {} at 2^{:.2}",
+                    ct.slots(),
+                    ct.scale().log2(),
+                    c.geo.slots,
+                    delta.log2()
+                )));
+            }
+        }
+        let mut vals: Vec<Option<Vec<Ciphertext>>> = vec![None; c.values.len()];
+        vals[0] = Some(input);
+        let mut stats = RunStats::default();
+        let readers = last_readers(c);
+        for (i, step) in c.steps.iter().enumerate() {
+            let entry = &self.plan.entries[i];
+            for &(v, _) in &entry.bootstrap {
+                let t = std::time::Instant::now();
+                let cts = vals[v].take().expect("computed");
+                stats.bootstraps += cts.len();
+                vals[v] = Some(self.bootstrap(cts)?);
+                stats.seconds_bootstrap += t.elapsed().as_secs_f64();
+            }
+            let t = std::time::Instant::now();
+            let get = |v: usize| vals[v].as_ref().expect("inputs precede readers");
+            let out = match step {
+                Step::Affine { terms, .. } => {
+                    let prog = self.model.programs[i].as_ref().expect("affine step has a program");
+                    stats.rotations += prog.key_switches().0 + prog.key_switches().1;
+                    let inputs: Vec<&Vec<Ciphertext>> = terms.iter().map(|(v, _)| get(*v)).collect();
+                    let r = self.affine(prog, &inputs, delta)?;
+                    stats.seconds_linear += t.elapsed().as_secs_f64();
+                    r
+                }
+                Step::Relu { input, .. } => {
+                    let r = get(*input)
+                        .par_iter()
+                        .map(|ct| {
+                            let pe = PolyEvaluator::new(&self.ev, self.keys.relin());
+                            self.model.composite.relu(&pe, ct, delta)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    stats.seconds_activation += t.elapsed().as_secs_f64();
+                    r
+                }
+                Step::Max { inputs, .. } => {
+                    let phases: Vec<&Vec<Ciphertext>> = inputs.iter().map(|&v| get(v)).collect();
+                    let r = (0..phases[0].len())
+                        .into_par_iter()
+                        .map(|j| self.max_tree(phases.iter().map(|p| p[j].clone()).collect(), delta))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    stats.seconds_activation += t.elapsed().as_secs_f64();
+                    r
+                }
+                Step::Reshape { input, .. } => get(*input).clone(),
+            };
+            vals[step.out()] = Some(out);
+            // Free values no later step reads.
+            for v in step.inputs() {
+                if readers[v] == i && v != c.output {
+                    vals[v] = None;
+                }
+            }
+            progress(i + 1, c.steps.len());
+        }
+        Ok((vals[c.output].take().expect("output computed"), stats))
+    }
+
+    fn max_tree(&self, mut cts: Vec<Ciphertext>, delta: f64) -> Result<Ciphertext, CnnError> {
+        let pe = PolyEvaluator::new(&self.ev, self.keys.relin());
+        while cts.len() > 1 {
+            let mut next = Vec::with_capacity(cts.len().div_ceil(2));
+            for pair in cts.chunks(2) {
+                next.push(match pair {
+                    [a, b] => self.model.composite.max(&pe, a, b, delta)?,
+                    [a] => a.clone(),
+                    _ => unreachable!("chunks of 2"),
+                });
+            }
+            cts = next;
+        }
+        Ok(cts.pop().expect("at least one phase"))
+    }
+
+    fn bootstrap(&self, cts: Vec<Ciphertext>) -> Result<Vec<Ciphertext>, CnnError> {
+        let (boot, bk): (&Bootstrapper, &BootstrapKeys) = match (&self.bootstrapper, self.keys.bootstrap()) {
+            (Some(b), Some(k)) => (b, k),
+            _ => return Err(CnnError::Ciphertexts("the plan bootstraps but there are no bootstrapping keys".into())),
+        };
+        let rlk = self.keys.relin();
+        let low: Vec<Ciphertext> = cts.iter().map(|ct| self.ev.drop_to_level(ct, 0)).collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(low.len());
+        for pair in low.chunks(2) {
+            match pair {
+                [a, b] => {
+                    let (x, y) = boot.bootstrap_real_pair(a, b, rlk, bk)?;
+                    out.push(x);
+                    out.push(y);
+                }
+                [a] => out.push(boot.bootstrap(a, rlk, bk)?),
+                _ => unreachable!("chunks of 2"),
+            }
+        }
+        Ok(out)
+    }
+
+    fn affine(
+        &self,
+        prog: &AffineProgram,
+        inputs: &[&Vec<Ciphertext>],
+        delta: f64,
+    ) -> Result<Vec<Ciphertext>, CnnError> {
+        let geo = &self.model.circuit.geo;
+        let batch = geo.batch as i64;
+        let level = inputs.iter().flat_map(|v| v.iter()).map(|c| c.level()).min().expect("non-empty input");
+        if level == 0 {
+            return Err(hecnn_ckks::CkksError::LevelExhausted { needed: 1, level: 0 }.into());
+        }
+        // Baby rotations: one decomposition per input ciphertext.
+        let mut groups: BTreeMap<(usize, u32), Vec<usize>> = BTreeMap::new();
+        for (i, &(t, ci, _)) in prog.babies.iter().enumerate() {
+            groups.entry((t, ci)).or_default().push(i);
+        }
+        let mut babies: Vec<Option<Ciphertext>> = vec![None; prog.babies.len()];
+        let gk = self.keys.galois();
+        for ((t, ci), idx) in groups {
+            let ct = self.ev.drop_to_level(&inputs[t][ci as usize], level)?;
+            let needs_rotation = idx.iter().any(|&i| prog.babies[i].2 != 0);
+            let dec = if needs_rotation { Some(self.ev.decompose_for_rotation(&ct)?) } else { None };
+            let rotated: Vec<(usize, Ciphertext)> = idx
+                .par_iter()
+                .map(|&i| {
+                    let b = prog.babies[i].2;
+                    let r = match (&dec, b) {
+                        (_, 0) => ct.clone(),
+                        (Some(d), _) => self.ev.rotate_decomposed(&ct, d, b * batch, gk)?,
+                        (None, _) => unreachable!("decomposed when a baby rotates"),
+                    };
+                    Ok::<_, hecnn_ckks::CkksError>((i, r))
+                })
+                .collect::<Result<_, _>>()?;
+            for (i, r) in rotated {
+                babies[i] = Some(r);
+            }
+        }
+        let q_l = self.keys.context().params().q()[level] as f64;
+        let slots = geo.slots;
+        let pt_scale = q_l; // inputs at Δ: Δ·q_l, rescaled by q_l, lands on exactly Δ.
+        prog.outs
+            .par_iter()
+            .zip(&prog.bias)
+            .map(|(giants, bias)| {
+                let mut acc: Option<Ciphertext> = None;
+                for (&g, list) in giants {
+                    let mut inner: Option<Ciphertext> = None;
+                    for (bi, entries) in list {
+                        let mut diag = vec![Complex64::new(0.0, 0.0); slots];
+                        for &(p, w) in entries {
+                            let base = (p as i64 + g) * batch;
+                            for b in 0..batch {
+                                diag[(base + b).rem_euclid(slots as i64) as usize].re = w;
+                            }
+                        }
+                        let pt = self.encoder.encode(&diag, slots, level, pt_scale)?;
+                        let term = self.ev.mul_plain(babies[*bi].as_ref().expect("baby computed"), &pt)?;
+                        inner = Some(match inner {
+                            None => term,
+                            Some(x) => self.ev.add(&x, &term)?,
+                        });
+                    }
+                    let mut inner = inner.expect("giant has terms");
+                    if g != 0 {
+                        inner = self.ev.rotate(&inner, g * batch, gk)?;
+                    }
+                    acc = Some(match acc {
+                        None => inner,
+                        Some(x) => self.ev.add(&x, &inner)?,
+                    });
+                }
+                let acc = match acc {
+                    Some(a) => a,
+                    // An all-zero output ciphertext: zero times any input.
+                    None => {
+                        let zero =
+                            self.encoder.encode(&vec![Complex64::new(0.0, 0.0); slots], slots, level, pt_scale)?;
+                        self.ev.mul_plain(babies[0].as_ref().expect("an input exists"), &zero)?
+                    }
+                };
+                let out = self.ev.rescale_to(&acc, delta)?;
+                if bias.is_empty() {
+                    return Ok(out);
+                }
+                let mut b = vec![0.0; slots];
+                for &(p, v) in bias {
+                    for k in 0..batch as usize {
+                        b[p as usize * batch as usize + k] = v;
+                    }
+                }
+                let pt = self.encoder.encode_real(&b, slots, out.level(), out.scale())?;
+                Ok(self.ev.add_plain(&out, &pt)?)
+            })
+            .collect()
+    }
+}
+
+/// Index of the last step reading each value (usize::MAX if none).
+fn last_readers(c: &Circuit) -> Vec<usize> {
+    let mut r = vec![usize::MAX; c.values.len()];
+    for (i, s) in c.steps.iter().enumerate() {
+        for v in s.inputs() {
+            r[v] = i;
+        }
+    }
+    r
+}

@@ -1,0 +1,208 @@
+//! Encrypted CNN inference end to end on small insecure rings: the lowered
+//! circuit equals the model, the ciphertext scores equal the plaintext
+//! circuit with the same polynomials, and bad input is refused by name.
+
+use hecnn_ckks::{Context, EvaluationKeySet, Evaluator, GaloisKeys, Parameters, RelinKey, SecretKey};
+use hecnn_ml::cnn::client::{decrypt_scores, encrypt_images};
+use hecnn_ml::cnn::{argmax, compile, ApproxActivation, CnnError, CompileOptions, Engine, ExactActivation};
+use hecnn_nn::model::{BatchNorm, Conv2d, Linear, Model, ModelBuilder, Pool2d, Tensor};
+use std::sync::Arc;
+
+/// Deterministic weights in [-scale, scale].
+fn weights(n: usize, seed: u64, scale: f64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+fn conv(in_c: usize, out_c: usize, k: usize, pad: usize, seed: u64) -> Conv2d {
+    Conv2d {
+        out_c,
+        in_c,
+        kernel: (k, k),
+        stride: (1, 1),
+        pad: [pad; 4],
+        weight: weights(out_c * in_c * k * k, seed, 0.6).into(),
+        bias: weights(out_c, seed + 1, 0.2).into(),
+    }
+}
+
+/// Conv → ReLU → [conv → BN] + skip → ReLU → MaxPool 2 → AvgPool 2 → Linear:
+/// every op kind the engine supports, with a residual connection.
+fn residual_model() -> Model {
+    let bn = BatchNorm {
+        gamma: vec![1.2, 0.8],
+        beta: vec![0.1, -0.1],
+        mean: vec![0.05, 0.0],
+        var: vec![1.5, 0.7],
+        eps: 1e-5,
+    };
+    let mut b = ModelBuilder::new(vec![1, 8, 8]).conv2d(conv(1, 2, 3, 1, 1)).relu();
+    let skip = b.current();
+    b.conv2d(conv(2, 2, 3, 1, 7))
+        .batch_norm(&bn)
+        .add_value(skip + 1)
+        .relu()
+        .max_pool(Pool2d::square(2))
+        .avg_pool(Pool2d::square(2))
+        .flatten()
+        .linear(Linear {
+            out_dim: 3,
+            in_dim: 8,
+            weight: weights(24, 11, 1.0).into(),
+            bias: vec![0.1, 0.0, -0.1].into(),
+        })
+        .build()
+        .unwrap()
+}
+
+fn images(n: usize, seed: u64) -> Vec<Tensor<f64>> {
+    (0..n)
+        .map(|i| {
+            let px = weights(64, seed + i as u64, 0.5).into_iter().map(|v| v + 0.5).collect();
+            Tensor::new(vec![1, 8, 8], px).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn lowered_circuit_equals_the_model() {
+    let model = residual_model();
+    let c = hecnn_ml::cnn::Circuit::lower(&model, 1024, 4).unwrap();
+    for x in images(10, 100) {
+        let want = model.forward(&x).unwrap();
+        let got = c.eval_output(x.data(), &ExactActivation);
+        for (a, b) in got.iter().zip(want.data()) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn bundled_classifier_lowers_exactly() {
+    let model = hecnn_nn::backbone::bundled_classifier().unwrap();
+    let mnist = hecnn_nn::mnist::Mnist::load_dir(hecnn_nn::mnist::bundled_mnist_dir()).unwrap();
+    let c = hecnn_ml::cnn::Circuit::lower(&model, 1 << 15, 41).unwrap();
+    // conv1 and conv2 each become 4 max-pool phases; the head one more map.
+    assert_eq!(c.steps.iter().filter(|s| s.kind() == "affine").count(), 9);
+    for i in 0..20 {
+        let x = Tensor::new(vec![1, 28, 28], mnist.test_images.image_f64(i)).unwrap();
+        let want = model.forward(&x).unwrap();
+        let got = c.eval_output(x.data(), &ExactActivation);
+        for (a, b) in got.iter().zip(want.data()) {
+            assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "image {i}: {a} vs {b}");
+        }
+    }
+}
+
+struct Setup {
+    ctx: Arc<Context>,
+    sk: SecretKey,
+    keys: EvaluationKeySet,
+}
+
+fn setup(compiled: &hecnn_ml::cnn::CompiledModel, levels: usize) -> Setup {
+    let mut bits = vec![50];
+    bits.extend(std::iter::repeat_n(30, levels));
+    let ctx = Context::new(Parameters::insecure_for_tests(11, &bits, 4, 30).unwrap()).unwrap();
+    let sk = SecretKey::generate(&ctx);
+    let gk = GaloisKeys::generate(&sk, &compiled.rotation_steps(), false);
+    let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), gk, None).unwrap();
+    Setup { ctx, sk, keys }
+}
+
+#[test]
+fn encrypted_residual_network_matches_the_plaintext_circuit() {
+    let model = residual_model();
+    let calib = images(64, 1000);
+    let opts = CompileOptions { slots: 1024, batch: 4, alpha: Some(5), ..CompileOptions::default() };
+    let compiled = compile(&model, &calib, &calib, &opts).unwrap();
+    let s = setup(&compiled, compiled.depth());
+    let engine = Engine::new(&compiled, &s.keys).unwrap();
+    assert_eq!(engine.plan().output_level, 0);
+    let test = images(3, 5000);
+    let pixels: Vec<Vec<f64>> = test.iter().map(|t| t.data().to_vec()).collect();
+    let spec = compiled.spec();
+    let cts = encrypt_images(&spec, &s.sk, &s.ctx, &pixels).unwrap();
+    let (out, stats) = engine.run(cts, &|_, _| {}).unwrap();
+    assert_eq!(stats.bootstraps, 0);
+    let scores = decrypt_scores(&spec, &s.sk, &s.ctx, &out, test.len()).unwrap();
+    let act = ApproxActivation { sign: &compiled.composite, factors: &compiled.factors };
+    for (x, got) in test.iter().zip(&scores) {
+        let want = compiled.circuit.eval_output(x.data(), &act);
+        let exact = model.forward(x).unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-3, "encrypted {a} vs simulated {b}");
+        }
+        assert_eq!(argmax(got), argmax(&want));
+        // α = 5 keeps these scores within 0.05 of the exact model.
+        for (a, b) in got.iter().zip(exact.data()) {
+            assert!((a - b).abs() < 0.05, "encrypted {a} vs exact {b}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_refused_by_name() {
+    let model = residual_model();
+    let calib = images(16, 1000);
+    let opts = CompileOptions { slots: 1024, batch: 4, alpha: Some(4), ..CompileOptions::default() };
+    let compiled = compile(&model, &calib, &calib, &opts).unwrap();
+    let spec = compiled.spec();
+    let mut img = vec![0.5; 64];
+    assert!(matches!(spec.pack_images(&[vec![0.5; 63]]), Err(CnnError::BadImage { image: 0, .. })));
+    img[17] = f64::NAN;
+    let err = spec.pack_images(&[vec![0.5; 64], img]).unwrap_err();
+    assert_eq!(err.to_string(), "image 1: pixel 17 is NaN");
+    assert!(matches!(
+        spec.pack_images(&vec![vec![0.0; 64]; 5]),
+        Err(CnnError::BatchTooLarge { images: 5, capacity: 4 })
+    ));
+    // Too few levels and no bootstrapping: refused before any work, naming the step.
+    let s = setup(&compiled, 10);
+    let err = Engine::new(&compiled, &s.keys).err().expect("too deep");
+    assert!(matches!(err, CnnError::TooDeep { bootstrapping: false, .. }), "{err}");
+    assert!(err.to_string().contains("of model node"), "{err}");
+    // Missing rotation keys.
+    let ctx = Context::new(Parameters::insecure_for_tests(11, &[50, 30, 30], 2, 30).unwrap()).unwrap();
+    let sk = SecretKey::generate(&ctx);
+    let keys =
+        EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), GaloisKeys::generate(&sk, &[], false), None).unwrap();
+    let err = Engine::new(&compiled, &keys).err().expect("missing keys");
+    assert!(err.to_string().contains("lack rotation"), "{err}");
+}
+
+#[test]
+fn client_catches_a_server_that_returns_something_else() {
+    let model = ModelBuilder::new(vec![1, 8, 8])
+        .conv2d(conv(1, 2, 3, 0, 3))
+        .relu()
+        .max_pool(Pool2d::square(2))
+        .flatten()
+        .linear(Linear { out_dim: 2, in_dim: 18, weight: weights(36, 9, 0.5).into(), bias: vec![0.0, 0.0].into() })
+        .build()
+        .unwrap();
+    let calib = images(16, 1000);
+    let opts = CompileOptions { slots: 1024, batch: 4, alpha: Some(4), ..CompileOptions::default() };
+    let compiled = compile(&model, &calib, &calib, &opts).unwrap();
+    let s = setup(&compiled, compiled.depth());
+    let engine = Engine::new(&compiled, &s.keys).unwrap();
+    let spec = compiled.spec();
+    let pixels = vec![calib[0].data().to_vec()];
+    let (out, _) = engine.run(encrypt_images(&spec, &s.sk, &s.ctx, &pixels).unwrap(), &|_, _| {}).unwrap();
+    assert!(decrypt_scores(&spec, &s.sk, &s.ctx, &out, 1).is_ok());
+    // A server adding a constant everywhere (or returning other ciphertexts)
+    // fills slots that carry no score.
+    let ev = Evaluator::new(&s.ctx);
+    let lied: Vec<_> = out.iter().map(|c| ev.add_const(c, 0.5).unwrap()).collect();
+    let err = decrypt_scores(&spec, &s.sk, &s.ctx, &lied, 1).unwrap_err();
+    assert!(matches!(err, CnnError::ScoreCheck { .. }), "{err}");
+    // A score far outside the calibrated range is reported, not returned.
+    let huge: Vec<_> = out.iter().map(|c| ev.mul_integer(c, 1 << 20).unwrap()).collect();
+    let err = decrypt_scores(&spec, &s.sk, &s.ctx, &huge, 1).unwrap_err();
+    assert!(err.to_string().contains("outside the calibrated bound"), "{err}");
+}

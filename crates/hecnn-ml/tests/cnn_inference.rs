@@ -4,7 +4,7 @@
 
 use hecnn_ckks::{Context, EvaluationKeySet, Evaluator, GaloisKeys, Parameters, RelinKey, SecretKey};
 use hecnn_ml::cnn::client::{decrypt_scores, encrypt_images};
-use hecnn_ml::cnn::{argmax, compile, ApproxActivation, CnnError, CompileOptions, Engine, ExactActivation};
+use hecnn_ml::cnn::{argmax, compile, ApproxActivation, CnnError, CompileOptions, Engine, ExactActivation, KeyMode};
 use hecnn_nn::model::{BatchNorm, Conv2d, Linear, Model, ModelBuilder, Pool2d, Tensor};
 use std::sync::Arc;
 
@@ -89,6 +89,7 @@ fn bundled_classifier_lowers_exactly() {
     let c = hecnn_ml::cnn::Circuit::lower(&model, 1 << 15, 41).unwrap();
     // conv1 and conv2 each become 4 max-pool phases; the head one more map.
     assert_eq!(c.steps.iter().filter(|s| s.kind() == "affine").count(), 9);
+    assert_eq!(c.steps.iter().filter(|s| s.kind() == "max").count(), 6);
     for i in 0..20 {
         let x = Tensor::new(vec![1, 28, 28], mnist.test_images.image_f64(i)).unwrap();
         let want = model.forward(&x).unwrap();
@@ -117,9 +118,15 @@ fn setup(compiled: &hecnn_ml::cnn::CompiledModel, levels: usize) -> Setup {
 
 #[test]
 fn encrypted_residual_network_matches_the_plaintext_circuit() {
+    for key_mode in [KeyMode::PowerOfTwo, KeyMode::Exact] {
+        encrypted_residual_network(key_mode);
+    }
+}
+
+fn encrypted_residual_network(key_mode: KeyMode) {
     let model = residual_model();
     let calib = images(64, 1000);
-    let opts = CompileOptions { slots: 1024, batch: 4, alpha: Some(5), ..CompileOptions::default() };
+    let opts = CompileOptions { slots: 1024, batch: 4, alpha: Some(5), key_mode, ..CompileOptions::default() };
     let compiled = compile(&model, &calib, &calib, &opts).unwrap();
     let s = setup(&compiled, compiled.depth());
     let engine = Engine::new(&compiled, &s.keys).unwrap();
@@ -127,9 +134,12 @@ fn encrypted_residual_network_matches_the_plaintext_circuit() {
     let test = images(3, 5000);
     let pixels: Vec<Vec<f64>> = test.iter().map(|t| t.data().to_vec()).collect();
     let spec = compiled.spec();
-    let cts = encrypt_images(&spec, &s.sk, &s.ctx, &pixels).unwrap();
+    let cts = encrypt_images(&spec, &s.sk, &s.ctx, &pixels, engine.input_level()).unwrap();
     let (out, stats) = engine.run(cts, &|_, _| {}).unwrap();
     assert_eq!(stats.bootstraps, 0);
+    if key_mode == KeyMode::PowerOfTwo {
+        assert!(compiled.rotation_steps().iter().all(|s| s.unsigned_abs().is_power_of_two()));
+    }
     let scores = decrypt_scores(&spec, &s.sk, &s.ctx, &out, test.len()).unwrap();
     let act = ApproxActivation { sign: &compiled.composite, factors: &compiled.factors };
     for (x, got) in test.iter().zip(&scores) {
@@ -193,7 +203,8 @@ fn client_catches_a_server_that_returns_something_else() {
     let engine = Engine::new(&compiled, &s.keys).unwrap();
     let spec = compiled.spec();
     let pixels = vec![calib[0].data().to_vec()];
-    let (out, _) = engine.run(encrypt_images(&spec, &s.sk, &s.ctx, &pixels).unwrap(), &|_, _| {}).unwrap();
+    let (out, _) =
+        engine.run(encrypt_images(&spec, &s.sk, &s.ctx, &pixels, engine.input_level()).unwrap(), &|_, _| {}).unwrap();
     assert!(decrypt_scores(&spec, &s.sk, &s.ctx, &out, 1).is_ok());
     // A server adding a constant everywhere (or returning other ciphertexts)
     // fills slots that carry no score.
@@ -205,4 +216,86 @@ fn client_catches_a_server_that_returns_something_else() {
     let huge: Vec<_> = out.iter().map(|c| ev.mul_integer(c, 1 << 20).unwrap()).collect();
     let err = decrypt_scores(&spec, &s.sk, &s.ctx, &huge, 1).unwrap_err();
     assert!(err.to_string().contains("outside the calibrated bound"), "{err}");
+}
+
+/// A network exported by numpy + onnx (scripts/onnx/make_foreign_cnn.py),
+/// never seen by this project's code: strided padded conv, batch norm, a
+/// conv without bias, max-pool, Gemm, MatMul + Add — imported and run
+/// unchanged on ciphertexts.
+#[test]
+fn a_foreign_onnx_model_runs_unchanged() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/foreign_cnn.onnx");
+    let model = hecnn_nn::onnx::import_onnx(&path).unwrap();
+    assert_eq!(model.input_shape(), &[1, 12, 12]);
+    let imgs: Vec<Tensor<f64>> = (0..48)
+        .map(|i| {
+            Tensor::new(vec![1, 12, 12], weights(144, 300 + i, 0.5).into_iter().map(|v| v + 0.5).collect()).unwrap()
+        })
+        .collect();
+    let opts = CompileOptions { slots: 1024, batch: 4, alpha: Some(5), ..CompileOptions::default() };
+    let compiled = compile(&model, &imgs[..40], &imgs[..40], &opts).unwrap();
+    let s = setup(&compiled, compiled.depth());
+    let engine = Engine::new(&compiled, &s.keys).unwrap();
+    let test = &imgs[40..44];
+    let pixels: Vec<Vec<f64>> = test.iter().map(|t| t.data().to_vec()).collect();
+    let spec = compiled.spec();
+    let (out, _) =
+        engine.run(encrypt_images(&spec, &s.sk, &s.ctx, &pixels, engine.input_level()).unwrap(), &|_, _| {}).unwrap();
+    let scores = decrypt_scores(&spec, &s.sk, &s.ctx, &out, test.len()).unwrap();
+    let act = ApproxActivation { sign: &compiled.composite, factors: &compiled.factors };
+    for (x, got) in test.iter().zip(&scores) {
+        let want = compiled.circuit.eval_output(x.data(), &act);
+        let exact = model.forward(x).unwrap();
+        for ((a, b), e) in got.iter().zip(&want).zip(exact.data()) {
+            assert!((a - b).abs() < 1e-3, "encrypted {a} vs simulated {b}");
+            assert!((a - e).abs() < 0.1 * e.abs().max(1.0), "encrypted {a} vs exact {e}");
+        }
+    }
+}
+
+/// A network deeper than the chain: the planner places bootstraps, the
+/// engine runs them (real-pair bootstraps of the phase ciphertexts), and the
+/// scores still match the plaintext circuit. N = 2^12 insecure ring with the
+/// bootstrappable chain's shape and 8 computation levels (one ReLU of depth
+/// 7 plus one affine map between bootstraps).
+#[test]
+fn bootstrapped_inference_matches_the_plaintext_circuit() {
+    use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys};
+    let model = ModelBuilder::new(vec![1, 6, 6])
+        .conv2d(conv(1, 2, 3, 1, 21))
+        .relu()
+        .conv2d(conv(2, 2, 3, 1, 23))
+        .relu()
+        .max_pool(Pool2d::square(2))
+        .flatten()
+        .linear(Linear { out_dim: 2, in_dim: 18, weight: weights(36, 25, 0.5).into(), bias: vec![0.1, -0.1].into() })
+        .build()
+        .unwrap();
+    let imgs: Vec<Tensor<f64>> = (0..24)
+        .map(|i| Tensor::new(vec![1, 6, 6], weights(36, 700 + i, 0.5).into_iter().map(|v| v + 0.5).collect()).unwrap())
+        .collect();
+    let opts = CompileOptions { slots: 2048, batch: 4, alpha: Some(4), ..CompileOptions::default() };
+    let compiled = compile(&model, &imgs[..20], &imgs[..20], &opts).unwrap();
+    let cfg = BootstrapConfig::default();
+    let ctx = Context::new(Parameters::insecure_for_tests(12, &cfg.chain_bits(8), 5, 40).unwrap()).unwrap();
+    let sk = SecretKey::generate(&ctx);
+    let gk = GaloisKeys::generate(&sk, &compiled.rotation_steps(), false);
+    let bk = BootstrapKeys::generate(&sk, &cfg, &[2048]).unwrap();
+    let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), gk, Some(bk)).unwrap();
+    let engine = Engine::new(&compiled, &keys).unwrap();
+    assert!(engine.plan().bootstraps > 0, "{:?}", engine.plan().lines());
+    let test = &imgs[20..24];
+    let pixels: Vec<Vec<f64>> = test.iter().map(|t| t.data().to_vec()).collect();
+    let spec = compiled.spec();
+    let (out, stats) =
+        engine.run(encrypt_images(&spec, &sk, &ctx, &pixels, engine.input_level()).unwrap(), &|_, _| {}).unwrap();
+    assert_eq!(stats.bootstraps, engine.plan().bootstraps);
+    let scores = decrypt_scores(&spec, &sk, &ctx, &out, test.len()).unwrap();
+    let act = ApproxActivation { sign: &compiled.composite, factors: &compiled.factors };
+    for (x, got) in test.iter().zip(&scores) {
+        let want = compiled.circuit.eval_output(x.data(), &act);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 5e-3, "encrypted {a} vs simulated {b}");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 mod approx_relu;
 mod bench_bootstrap;
 mod bench_ckks;
+mod infer;
 mod roles;
 mod simulate;
 mod train;
@@ -184,6 +185,41 @@ enum Command {
         #[arg(long)]
         mnist_dir: Option<PathBuf>,
         /// Print one JSON object per α, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Encrypted CNN inference: encrypt MNIST test images, run a pre-trained CNN on the ciphertexts
+    /// with evaluation keys only, decrypt the scores and compare with the exact model and the simulator.
+    Infer {
+        /// `bundled` (the bundled classifier), `residual` (the bundled residual network) or an ONNX /
+        /// hecnn `.bin` model taking [1, 28, 28] images.
+        #[arg(long, default_value = "bundled")]
+        model: String,
+        /// Test images.
+        #[arg(long, default_value_t = 8)]
+        images: usize,
+        /// First test image.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Precision α (default: the smallest that keeps 99.9 % of the validation predictions).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(i64::from(ALPHA_MIN)..=i64::from(ALPHA_MAX)))]
+        alpha: Option<u32>,
+        /// Images per ciphertext, a power of two (default: as many as fit, 32 for 28×28 at N = 2^16).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Calibration images for the activation bounds (training images from 10,000).
+        #[arg(long, default_value_t = 2000)]
+        calibration_images: usize,
+        /// Validation images for choosing α (training images from 30,000).
+        #[arg(long, default_value_t = 1000)]
+        validation_images: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Directory with the four MNIST IDX files (default: the bundled copy in data/mnist).
+        #[arg(long)]
+        mnist_dir: Option<PathBuf>,
+        /// Print one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -457,6 +493,36 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Ok(())
             })?;
+        }
+        Command::Infer {
+            model,
+            images,
+            offset,
+            alpha,
+            batch,
+            calibration_images,
+            validation_images,
+            threads,
+            mnist_dir,
+            json,
+        } => {
+            let opts = infer::Options {
+                model,
+                images,
+                offset,
+                alpha,
+                calibration_images,
+                validation_images,
+                batch,
+                mnist_dir,
+                quiet: json,
+            };
+            let report = with_threads(threads, || infer::run(&opts))??;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                infer::print(&report);
+            }
         }
         Command::Params { json } => {
             let rows = preset_rows();

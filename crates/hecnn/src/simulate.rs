@@ -64,7 +64,7 @@ pub struct Row {
     pub seconds: f64,
 }
 
-fn load_model(path: Option<&Path>) -> Result<Model> {
+pub fn load_model(path: Option<&Path>) -> Result<Model> {
     let Some(path) = path else {
         return bundled_classifier().context("bundled classifier");
     };

@@ -64,10 +64,10 @@ pub enum Step {
         /// Model node.
         node: usize,
     },
-    /// Elementwise max over several values (a balanced pairwise tree, the
-    /// order of the plaintext model's max-pool).
+    /// Elementwise max of two values (one level of a max-pool's pairwise
+    /// tree).
     Max {
-        /// The phases.
+        /// The two inputs.
         inputs: Vec<usize>,
         /// Output value.
         out: usize,
@@ -286,9 +286,7 @@ impl Circuit {
                     for &ph in &phases[1..] {
                         lw.union(class, lw.values[ph].class);
                     }
-                    let layout = lw.values[phases[0]].layout.clone();
-                    let out = lw.new_value(out_shape, layout, Some(class), i);
-                    lw.steps.push(Step::Max { inputs: phases, out, node: i });
+                    let out = lw.max_tree(phases, out_shape, class, i);
                     Sym::Val(match relu_node {
                         Some(r) => lw.relu(out, r),
                         None => out,
@@ -332,13 +330,7 @@ impl Circuit {
                 }
                 Step::Max { inputs, out, .. } => {
                     let c = self.values[*out].class;
-                    let len = vals[inputs[0]].len();
-                    (0..len)
-                        .map(|k| {
-                            let mut buf: Vec<f64> = inputs.iter().map(|&v| vals[v][k]).collect();
-                            max_tree(&mut buf, |a, b| act.max(c, a, b))
-                        })
-                        .collect()
+                    vals[inputs[0]].iter().zip(&vals[inputs[1]]).map(|(&a, &b)| act.max(c, a, b)).collect()
                 }
                 Step::Reshape { input, .. } => vals[*input].clone(),
             };
@@ -391,27 +383,11 @@ impl Circuit {
             .iter()
             .map(|s| match s {
                 Step::Relu { out, .. } => self.values[*out].layout.cts,
-                Step::Max { inputs, out, .. } => (inputs.len() - 1) * self.values[*out].layout.cts,
+                Step::Max { out, .. } => self.values[*out].layout.cts,
                 _ => 0,
             })
             .sum()
     }
-}
-
-/// Balanced pairwise tree, in the order of the plaintext model's max-pool.
-pub fn max_tree(buf: &mut [f64], mut max: impl FnMut(f64, f64) -> f64) -> f64 {
-    let mut n = buf.len();
-    while n > 1 {
-        let half = n / 2;
-        for j in 0..half {
-            buf[j] = max(buf[2 * j], buf[2 * j + 1]);
-        }
-        if n % 2 == 1 {
-            buf[half] = buf[n - 1];
-        }
-        n = n.div_ceil(2);
-    }
-    buf[0]
 }
 
 impl Lowering<'_> {
@@ -446,6 +422,29 @@ impl Lowering<'_> {
         let out = self.new_value(shape, layout, Some(class), node);
         self.steps.push(Step::Relu { input: v, out, node });
         out
+    }
+
+    /// Pairwise maxima in the order of the plaintext max-pool (pairs
+    /// (0,1), (2,3), …, an odd last one carried), one step per pair so the
+    /// planner can bootstrap between tree levels.
+    fn max_tree(&mut self, mut level: Vec<usize>, shape: Vec<usize>, class: usize, node: usize) -> usize {
+        while level.len() > 1 {
+            let mut next = Vec::with_capacity(level.len().div_ceil(2));
+            for pair in level.chunks(2) {
+                next.push(match *pair {
+                    [a, b] => {
+                        let layout = self.values[a].layout.clone();
+                        let out = self.new_value(shape.clone(), layout, Some(class), node);
+                        self.steps.push(Step::Max { inputs: vec![a, b], out, node });
+                        out
+                    }
+                    [a] => a,
+                    _ => unreachable!("chunks of 2"),
+                });
+            }
+            level = next;
+        }
+        level[0]
     }
 
     fn expr(&mut self, sym: Sym, _node: usize) -> Result<Expr, CnnError> {

@@ -135,19 +135,20 @@ mod keyed {
 
     use super::{CnnError, InferenceSpec};
 
-    /// Encrypts a batch of images (symmetric, at the top level, scale Δ).
+    /// Encrypts a batch of images (symmetric, at `level`, scale Δ).
     pub fn encrypt_images(
         spec: &InferenceSpec,
         sk: &SecretKey,
         ctx: &Arc<Context>,
         images: &[Vec<f64>],
+        level: usize,
     ) -> Result<Vec<Ciphertext>, CnnError> {
         let encoder = Encoder::new(ctx);
         let dec = Decryptor::new(sk);
         spec.pack_images(images)?
             .iter()
             .map(|v| {
-                let pt = encoder.encode_real(v, spec.slots, ctx.max_level(), ctx.params().scale())?;
+                let pt = encoder.encode_real(v, spec.slots, level.min(ctx.max_level()), ctx.params().scale())?;
                 Ok(dec.encrypt_symmetric(&pt)?.expand(ctx)?)
             })
             .collect()

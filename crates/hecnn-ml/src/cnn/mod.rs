@@ -50,7 +50,7 @@ pub use circuit::{Circuit, CircuitActivation, ExactActivation};
 pub use client::{argmax, InferenceSpec};
 pub use error::CnnError;
 pub use plan::{LevelBudget, Plan};
-pub use server::{CompiledModel, Engine, RunStats};
+pub use server::{CompiledModel, Engine, KeyMode, RunStats};
 
 /// How to compile a model.
 #[derive(Clone, Debug)]
@@ -68,6 +68,8 @@ pub struct CompileOptions {
     pub alphas: RangeInclusive<u32>,
     /// Fraction of validation images whose prediction must not change.
     pub min_agreement: f64,
+    /// Which rotation keys the model asks for.
+    pub key_mode: KeyMode,
 }
 
 impl Default for CompileOptions {
@@ -78,7 +80,8 @@ impl Default for CompileOptions {
             margin: hecnn_nn::simulate::BOUND_MARGIN,
             alpha: None,
             alphas: 4..=12,
-            min_agreement: 0.999,
+            min_agreement: 0.998,
+            key_mode: KeyMode::PowerOfTwo,
         }
     }
 }
@@ -142,7 +145,7 @@ pub fn compile(
         Some(a) => search(a, default_eps(a))?,
         None => choose_alpha(&circuit, &factors, validation, opts)?,
     };
-    CompiledModel::new(circuit, factors, sign, score_bound)
+    CompiledModel::new(circuit, factors, sign, score_bound, opts.key_mode)
 }
 
 /// The smallest α of `opts.alphas` whose plaintext circuit keeps at least

@@ -1,8 +1,7 @@
 //! The level planner: where the levels go and where bootstraps must be.
 //!
 //! Each step consumes a known number of levels — an affine map 1, a ReLU
-//! the composite sign's depth plus one, a max over `m` phases
-//! `⌈log2 m⌉` pairwise maxima of that depth. The planner walks the steps
+//! the composite sign's depth plus one, a pairwise max the same. The planner walks the steps
 //! in order and bootstraps a value only when the next step cannot run at
 //! its level: on a chain this places the fewest bootstraps (each refresh
 //! comes as late as possible, so it buys the most levels). Values read by
@@ -61,7 +60,7 @@ pub fn step_cost(step: &Step, relu_depth: usize) -> usize {
     match step {
         Step::Affine { .. } => 1,
         Step::Relu { .. } => relu_depth,
-        Step::Max { inputs, .. } => (usize::BITS - (inputs.len() - 1).leading_zeros()) as usize * relu_depth,
+        Step::Max { .. } => relu_depth,
         Step::Reshape { .. } => 0,
     }
 }

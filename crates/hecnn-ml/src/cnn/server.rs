@@ -74,6 +74,22 @@ pub struct CompiledModel {
     pub programs: Vec<Option<AffineProgram>>,
     /// Largest |score| the client accepts (calibration × margin).
     pub score_bound: f64,
+    /// Which rotation keys the client makes.
+    pub key_mode: KeyMode,
+}
+
+/// Which rotation keys a model asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+pub enum KeyMode {
+    /// One key per rotation the affine maps use: the fewest key switches
+    /// (hoisted baby steps), but a key each — at N = 2^16 and 45 levels a
+    /// key is ≈ 0.25 GB, and a CNN uses dozens of rotations.
+    Exact,
+    /// Keys for `±2^k·B` only: every rotation is a chain of power-of-two
+    /// hops (its non-adjacent form), baby steps built one hop from another.
+    /// A fraction of the keys, for ≈ 2–3× the key switches.
+    #[default]
+    PowerOfTwo,
 }
 
 /// Counts of one encrypted run.
@@ -93,7 +109,19 @@ pub struct RunStats {
 
 impl CompiledModel {
     /// Compiles `circuit` with `factors` (from calibration) and `sign`.
-    pub fn new(circuit: Circuit, factors: Vec<f64>, sign: CompositeSign, score_bound: f64) -> Result<Self, CnnError> {
+    pub fn new(
+        circuit: Circuit,
+        factors: Vec<f64>,
+        sign: CompositeSign,
+        score_bound: f64,
+        key_mode: KeyMode,
+    ) -> Result<Self, CnnError> {
+        if key_mode == KeyMode::PowerOfTwo && !circuit.geo.batch.is_power_of_two() {
+            return Err(CnnError::Calibration(format!(
+                "power-of-two rotation keys need a power-of-two batch, not {}",
+                circuit.geo.batch
+            )));
+        }
         if factors.len() != circuit.classes || factors.iter().any(|f| !(f.is_finite() && *f > 0.0)) {
             return Err(CnnError::Calibration(format!("{} factors for {} classes", factors.len(), circuit.classes)));
         }
@@ -106,7 +134,7 @@ impl CompiledModel {
                 _ => None,
             })
             .collect();
-        Ok(Self { circuit, factors, sign, composite, programs, score_bound })
+        Ok(Self { circuit, factors, sign, composite, programs, score_bound, key_mode })
     }
 
     /// Levels one ReLU or pairwise max consumes.
@@ -123,10 +151,24 @@ impl CompiledModel {
     /// Every rotation step (in slots) the evaluation keys must cover.
     pub fn rotation_steps(&self) -> Vec<i64> {
         let b = self.circuit.geo.batch as i64;
+        let slots = self.circuit.geo.slots as i64;
         let mut all = BTreeSet::new();
         for p in self.programs.iter().flatten() {
-            all.extend(p.rotations().into_iter().map(|r| r * b));
+            match self.key_mode {
+                KeyMode::Exact => all.extend(p.rotations().into_iter().map(|r| r * b)),
+                KeyMode::PowerOfTwo => {
+                    for &(_, _, baby) in &p.babies {
+                        if baby != 0 {
+                            all.insert(lowest_bit(baby) * b);
+                        }
+                    }
+                    for g in p.outs.iter().flat_map(|o| o.keys()) {
+                        all.extend(naf(g * b, slots));
+                    }
+                }
+            }
         }
+        all.remove(&0);
         all.into_iter().collect()
     }
 
@@ -255,9 +297,13 @@ impl<'a> Engine<'a> {
             }
             _ => None,
         };
+        // With bootstrapping, the levels above `levels_left` belong to the
+        // bootstrap's own circuit (CoeffsToSlots, EvalMod): fresh inputs
+        // start where a bootstrap ends.
+        let after_bootstrap = bootstrapper.as_ref().map(|b| b.levels_left());
         let budget = LevelBudget {
-            top: ctx.max_level(),
-            after_bootstrap: bootstrapper.as_ref().map(|b| b.levels_left()),
+            top: after_bootstrap.unwrap_or(ctx.max_level()),
+            after_bootstrap,
             relu_depth: model.relu_depth(),
         };
         let plan = Plan::new(&model.circuit, budget)?;
@@ -267,6 +313,12 @@ impl<'a> Engine<'a> {
     /// The level plan.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// Level the client encrypts at (the chain's top, or where a bootstrap
+    /// ends when the keys bootstrap).
+    pub fn input_level(&self) -> usize {
+        self.bootstrapper.as_ref().map_or(self.keys.context().max_level(), |b| b.levels_left())
     }
 
     /// Runs the circuit on the input ciphertexts (fresh, at the top level,
@@ -296,6 +348,10 @@ impl<'a> Engine<'a> {
                 )));
             }
         }
+        let input = input
+            .iter()
+            .map(|ct| self.ev.drop_to_level(ct, self.input_level().min(ct.level())))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut vals: Vec<Option<Vec<Ciphertext>>> = vec![None; c.values.len()];
         vals[0] = Some(input);
         let mut stats = RunStats::default();
@@ -332,10 +388,14 @@ impl<'a> Engine<'a> {
                     r
                 }
                 Step::Max { inputs, .. } => {
-                    let phases: Vec<&Vec<Ciphertext>> = inputs.iter().map(|&v| get(v)).collect();
-                    let r = (0..phases[0].len())
-                        .into_par_iter()
-                        .map(|j| self.max_tree(phases.iter().map(|p| p[j].clone()).collect(), delta))
+                    let (a, b) = (get(inputs[0]), get(inputs[1]));
+                    let r = a
+                        .par_iter()
+                        .zip(b)
+                        .map(|(x, y)| {
+                            let pe = PolyEvaluator::new(&self.ev, self.keys.relin());
+                            self.model.composite.max(&pe, x, y, delta)
+                        })
                         .collect::<Result<Vec<_>, _>>()?;
                     stats.seconds_activation += t.elapsed().as_secs_f64();
                     r
@@ -354,20 +414,49 @@ impl<'a> Engine<'a> {
         Ok((vals[c.output].take().expect("output computed"), stats))
     }
 
-    fn max_tree(&self, mut cts: Vec<Ciphertext>, delta: f64) -> Result<Ciphertext, CnnError> {
-        let pe = PolyEvaluator::new(&self.ev, self.keys.relin());
-        while cts.len() > 1 {
-            let mut next = Vec::with_capacity(cts.len().div_ceil(2));
-            for pair in cts.chunks(2) {
-                next.push(match pair {
-                    [a, b] => self.model.composite.max(&pe, a, b, delta)?,
-                    [a] => a.clone(),
-                    _ => unreachable!("chunks of 2"),
-                });
-            }
-            cts = next;
+    fn has_key(&self, steps: i64) -> bool {
+        let ctx = self.keys.context();
+        ctx.galois_element(steps) == 1 || self.keys.galois().first_missing_rotation(ctx, &[steps]).is_none()
+    }
+
+    /// Rotation by `steps` slots: its own key if there is one, else the
+    /// power-of-two hops of its non-adjacent form.
+    fn rotate_any(&self, ct: &Ciphertext, steps: i64) -> Result<Ciphertext, CnnError> {
+        let gk = self.keys.galois();
+        if self.has_key(steps) {
+            return Ok(self.ev.rotate(ct, steps, gk)?);
         }
-        Ok(cts.pop().expect("at least one phase"))
+        let mut out = ct.clone();
+        for hop in naf(steps, self.model.circuit.geo.slots as i64) {
+            out = self.ev.rotate(&out, hop, gk)?;
+        }
+        Ok(out)
+    }
+
+    /// Baby rotations `b·B` of `ct` with power-of-two keys: `rot_b` is one
+    /// hop of `b`'s lowest set bit from `rot_{b − lowbit(b)}` (memoized), so
+    /// a run of consecutive babies costs one key switch each.
+    fn babies_by_hops(&self, ct: &Ciphertext, steps: &[i64], batch: i64) -> Result<Vec<Ciphertext>, CnnError> {
+        let mut memo: BTreeMap<i64, Ciphertext> = BTreeMap::new();
+        memo.insert(0, ct.clone());
+        let mut sorted: Vec<i64> = steps.to_vec();
+        sorted.sort_unstable();
+        for &b in &sorted {
+            let mut chain = vec![b];
+            while let Some(&x) = chain.last() {
+                if memo.contains_key(&x) {
+                    break;
+                }
+                chain.push(x - lowest_bit(x));
+            }
+            chain.pop();
+            while let Some(x) = chain.pop() {
+                let prev = &memo[&(x - lowest_bit(x))];
+                let r = self.rotate_any(prev, lowest_bit(x) * batch)?;
+                memo.insert(x, r);
+            }
+        }
+        Ok(steps.iter().map(|b| memo[b].clone()).collect())
     }
 
     fn bootstrap(&self, cts: Vec<Ciphertext>) -> Result<Vec<Ciphertext>, CnnError> {
@@ -413,21 +502,21 @@ impl<'a> Engine<'a> {
         let gk = self.keys.galois();
         for ((t, ci), idx) in groups {
             let ct = self.ev.drop_to_level(&inputs[t][ci as usize], level)?;
-            let needs_rotation = idx.iter().any(|&i| prog.babies[i].2 != 0);
-            let dec = if needs_rotation { Some(self.ev.decompose_for_rotation(&ct)?) } else { None };
-            let rotated: Vec<(usize, Ciphertext)> = idx
-                .par_iter()
-                .map(|&i| {
-                    let b = prog.babies[i].2;
-                    let r = match (&dec, b) {
-                        (_, 0) => ct.clone(),
-                        (Some(d), _) => self.ev.rotate_decomposed(&ct, d, b * batch, gk)?,
-                        (None, _) => unreachable!("decomposed when a baby rotates"),
-                    };
-                    Ok::<_, hecnn_ckks::CkksError>((i, r))
-                })
-                .collect::<Result<_, _>>()?;
-            for (i, r) in rotated {
+            let steps: Vec<i64> = idx.iter().map(|&i| prog.babies[i].2).collect();
+            let exact = steps.iter().all(|&b| b == 0 || self.has_key(b * batch));
+            let rotated: Vec<Ciphertext> = if exact {
+                let dec = if steps.iter().any(|&b| b != 0) { Some(self.ev.decompose_for_rotation(&ct)?) } else { None };
+                steps
+                    .par_iter()
+                    .map(|&b| match (&dec, b) {
+                        (Some(d), b) if b != 0 => self.ev.rotate_decomposed(&ct, d, b * batch, gk),
+                        _ => Ok(ct.clone()),
+                    })
+                    .collect::<Result<_, _>>()?
+            } else {
+                self.babies_by_hops(&ct, &steps, batch)?
+            };
+            for (i, r) in idx.into_iter().zip(rotated) {
                 babies[i] = Some(r);
             }
         }
@@ -458,7 +547,7 @@ impl<'a> Engine<'a> {
                     }
                     let mut inner = inner.expect("giant has terms");
                     if g != 0 {
-                        inner = self.ev.rotate(&inner, g * batch, gk)?;
+                        inner = self.rotate_any(&inner, g * batch)?;
                     }
                     acc = Some(match acc {
                         None => inner,
@@ -500,4 +589,47 @@ fn last_readers(c: &Circuit) -> Vec<usize> {
         }
     }
     r
+}
+
+/// Lowest set bit of `b > 0`.
+fn lowest_bit(b: i64) -> i64 {
+    b & b.wrapping_neg()
+}
+
+/// Non-adjacent form of a rotation by `steps` slots out of `slots`: signed
+/// powers of two, at most one in two bits non-zero, summing to `steps`
+/// modulo `slots`.
+pub fn naf(steps: i64, slots: i64) -> Vec<i64> {
+    let mut n = steps.rem_euclid(slots);
+    if n > slots / 2 {
+        n -= slots;
+    }
+    let mut out = Vec::new();
+    let mut bit = 1i64;
+    while n != 0 {
+        if n & 1 != 0 {
+            let d = 2 - n.rem_euclid(4);
+            out.push(d * bit);
+            n -= d;
+        }
+        n /= 2;
+        bit *= 2;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::naf;
+
+    #[test]
+    fn naf_sums_to_the_step_with_sparse_digits() {
+        for s in [-32769i64, -100, -7, -1, 0, 1, 3, 7, 28, 29, 896, 1000, 16383, 16384, 40000] {
+            let d = naf(s, 32768);
+            assert_eq!(d.iter().sum::<i64>().rem_euclid(32768), s.rem_euclid(32768), "{s}");
+            assert!(d.iter().all(|x| x.unsigned_abs().is_power_of_two()));
+            assert!(d.len() <= 9, "{s}: {d:?}");
+        }
+        assert_eq!(naf(7, 1024), vec![-1, 8]);
+    }
 }

@@ -208,6 +208,9 @@ pub struct Parameters {
     insecure: bool,
 }
 
+/// Name prefix of [`Parameters::inference_chain`] sets.
+const INFERENCE_PREFIX: &str = "inference-";
+
 /// Most primes in one key-switching digit, and most special primes plus one:
 /// the basis conversions accumulate that many 120-bit products in 128 bits.
 pub const MAX_CONVERSION_TERMS: usize = 32;
@@ -421,6 +424,35 @@ impl Parameters {
     /// server that only runs its own parameter sets accepts.
     pub fn preset(&self) -> Option<Preset> {
         Preset::from_name(&self.name).ok().filter(|p| p.params() == *self)
+    }
+
+    /// True for a set this build generates itself: a [`Preset`] or an
+    /// [`inference chain`](Parameters::inference_chain).
+    pub fn is_known(&self) -> bool {
+        if self.preset().is_some() {
+            return true;
+        }
+        let depth = self.name.strip_prefix(INFERENCE_PREFIX).and_then(|d| d.parse::<usize>().ok());
+        depth.is_some_and(|d| d <= MAX_Q_PRIMES && Self::inference_chain(d).is_ok_and(|p| p == *self))
+    }
+
+    /// The 128-bit chain for `depth` levels without bootstrapping, named
+    /// `inference-<depth>`: N = 2^16, q_0 of 50 bits (room for results of
+    /// magnitude up to 2^19), `depth` primes of 30 bits at Δ = 2^30, and the
+    /// fewest key-switching digits that keep log2 QP within the bound
+    /// (a digit costs key size and key-switch time, so fewer is better).
+    /// Encrypted CNN inference uses it when its circuit fits.
+    pub fn inference_chain(depth: usize) -> Result<Self> {
+        let mut chain = vec![50u32];
+        chain.extend(std::iter::repeat_n(30, depth));
+        let mut last = CkksError::InvalidParameters(format!("no 128-bit chain of depth {depth}"));
+        for dnum in 2..=depth.clamp(2, 24) {
+            match Self::new(&format!("{INFERENCE_PREFIX}{depth}"), 16, &chain, dnum, 30) {
+                Ok(p) => return Ok(p),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// Ring degree N.

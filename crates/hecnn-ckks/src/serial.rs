@@ -546,7 +546,7 @@ impl Parameters {
     }
 
     /// Loads a parameter set. Without `allow_insecure` only this build's
-    /// presets are accepted — a server runs parameter sets it would have
+    /// presets and inference chains are accepted — a server runs parameter sets it would have
     /// generated itself, nothing crafted — and with it any set that passes
     /// [`Parameters::validate`] (tests).
     pub fn from_bytes(bytes: &[u8], allow_insecure: bool) -> Result<Self> {
@@ -607,7 +607,7 @@ impl Parameters {
         if insecure || params.check_security().is_err() {
             return Err(FormatError::InsecureRefused.into());
         }
-        if params.preset().is_none() {
+        if !params.is_known() {
             return Err(FormatError::UnknownParameterSet(params.name().to_string()).into());
         }
         Ok(params)

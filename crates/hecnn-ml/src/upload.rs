@@ -202,12 +202,14 @@ fn ciphertext_limit(ctx: &Context) -> u64 {
     3 * (ctx.max_level() as u64 + 1) * ctx.n() as u64 * 8 + 4096
 }
 
-fn load_ct(ctx: &Arc<Context>, path: &Path, binding: &Binding) -> Result<Ciphertext, UploadError> {
+/// Reads a ciphertext bound to `binding` (header checked first, size bounded by the context).
+pub fn load_ct(ctx: &Arc<Context>, path: &Path, binding: &Binding) -> Result<Ciphertext, UploadError> {
     let bytes = read_object(path, ciphertext_limit(ctx), Kind::Ciphertext)?;
     Ciphertext::from_bytes(ctx, &bytes, binding).map_err(format_err(path))
 }
 
-fn load_seeded(ctx: &Arc<Context>, path: &Path, binding: &Binding) -> Result<Ciphertext, UploadError> {
+/// Reads a seeded ciphertext bound to `binding` and expands it.
+pub fn load_seeded(ctx: &Arc<Context>, path: &Path, binding: &Binding) -> Result<Ciphertext, UploadError> {
     let bytes = read_object(path, ciphertext_limit(ctx), Kind::SeededCiphertext)?;
     let seeded = SeededCiphertext::from_bytes(ctx, &bytes, binding).map_err(format_err(path))?;
     seeded.expand(ctx).map_err(format_err(path))

@@ -299,3 +299,31 @@ fn bootstrapped_inference_matches_the_plaintext_circuit() {
         }
     }
 }
+
+/// The bundled classifier itself, unchanged, on encrypted MNIST test images
+/// (small insecure ring N = 2^11: one image per ciphertext; the CLI and
+/// the benchmark use N = 2^16 and 32 images per ciphertext).
+#[test]
+fn bundled_classifier_on_encrypted_mnist_images() {
+    let model = hecnn_nn::backbone::bundled_classifier().unwrap();
+    let mnist = hecnn_nn::mnist::Mnist::load_dir(hecnn_nn::mnist::bundled_mnist_dir()).unwrap();
+    let tensors = |imgs: &hecnn_nn::mnist::Images| hecnn_nn::features::image_tensors::<f64>(imgs);
+    let calib = tensors(&mnist.train_images.slice(10_000..10_500));
+    let opts = CompileOptions { slots: 1024, batch: 1, alpha: Some(4), ..CompileOptions::default() };
+    let compiled = compile(&model, &calib, &calib, &opts).unwrap();
+    let s = setup(&compiled, compiled.depth());
+    let engine = Engine::new(&compiled, &s.keys).unwrap();
+    let spec = compiled.spec();
+    let act = ApproxActivation { sign: &compiled.composite, factors: &compiled.factors };
+    let test = tensors(&mnist.test_images.slice(0..2));
+    for (i, x) in test.iter().enumerate() {
+        let cts = encrypt_images(&spec, &s.sk, &s.ctx, &[x.data().to_vec()], engine.input_level()).unwrap();
+        let (out, _) = engine.run(cts, &|_, _| {}).unwrap();
+        let got = &decrypt_scores(&spec, &s.sk, &s.ctx, &out, 1).unwrap()[0];
+        let want = compiled.circuit.eval_output(x.data(), &act);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-2, "image {i}: encrypted {a} vs simulated {b}");
+        }
+        assert_eq!(argmax(got), mnist.test_labels[i] as usize, "image {i}");
+    }
+}

@@ -22,6 +22,11 @@ use serde::Serialize;
 
 use crate::train::peak_rss_mb;
 
+/// Images per ciphertext when not given: as many 28×28 images as fit
+/// N/2 = 32,768 slots, rounded down to a power of two (rotation keys are
+/// then ±2^k·B only).
+pub const DEFAULT_BATCH: usize = 32;
+
 /// First training image of the validation images that choose α (after the
 /// calibration images; never test images).
 const VALIDATION_START: usize = 30_000;
@@ -56,6 +61,7 @@ pub struct Report {
     pub offset: usize,
     pub alpha: u32,
     pub sign_degrees: Vec<usize>,
+    pub alpha_search: Vec<(u32, f64)>,
     pub accuracy: f64,
     pub exact_model_accuracy: f64,
     pub simulator_accuracy: f64,
@@ -77,6 +83,8 @@ pub struct Report {
     pub rotation_keys: usize,
     pub key_bytes: u64,
     pub linear_key_switches: usize,
+    pub diagonals_per_batch: usize,
+    pub step_seconds: Vec<(&'static str, usize, usize, f64)>,
     pub sign_evaluations_per_batch: usize,
     pub peak_rss_mb: f64,
     pub params: String,
@@ -117,6 +125,29 @@ pub fn compile_model(opts: &Options, mnist: &Mnist, batch: usize) -> Result<Comp
     compile(&model, &calib, &val, &copts).context("compiling the model for encrypted inference")
 }
 
+/// The chain for a circuit of `depth` levels: the inference chain without
+/// bootstrapping when one is 128-bit secure, else the bootstrappable preset
+/// (11 levels between bootstraps). Returns (parameters, bootstrapping).
+pub fn choose_params(depth: usize) -> (Parameters, bool) {
+    match inference_params(depth) {
+        Ok(p) => (p, false),
+        Err(_) => (hecnn_ckks::Preset::Bootstrappable.params(), true),
+    }
+}
+
+/// The evaluation keys the client makes for a model: relinearization, the
+/// model's rotations, and bootstrapping keys when the plan bootstraps.
+pub fn client_keys(sk: &SecretKey, steps: &[i64], bootstrapping: bool) -> Result<EvaluationKeySet> {
+    let ctx = sk.context();
+    let boot = if bootstrapping {
+        let cfg = hecnn_ckks::circuits::BootstrapConfig::default();
+        Some(hecnn_ckks::circuits::BootstrapKeys::generate(sk, &cfg, &[ctx.n() / 2])?)
+    } else {
+        None
+    };
+    Ok(EvaluationKeySet::new(ctx, RelinKey::generate(sk), GaloisKeys::generate(sk, steps, false), boot)?)
+}
+
 /// Runs everything and returns the report.
 pub fn run(opts: &Options) -> Result<Report> {
     if opts.images == 0 {
@@ -140,10 +171,13 @@ pub fn run(opts: &Options) -> Result<Report> {
     let compiled = compile_model(opts, &mnist, batch)?;
     sp.finish_and_clear();
     let depth = compiled.depth();
-    let params = inference_params(depth).context("choosing parameters")?;
+    let (params, bootstrapping) = choose_params(depth);
     let ctx = Context::new(params.clone())?;
     let steps = compiled.rotation_steps();
     let key_bytes = switching_key_bytes(&params) * (steps.len() as u64 + 1);
+    if bootstrapping && !opts.quiet {
+        eprintln!("the circuit needs {depth} levels: bootstrapping on the {} preset", params.name());
+    }
     if !opts.quiet {
         let s = &compiled.sign;
         eprintln!(
@@ -160,7 +194,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     let t = Instant::now();
     let sp = crate::train::spinner(opts.quiet, "client: generating keys");
     let sk = SecretKey::generate(&ctx);
-    let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), GaloisKeys::generate(&sk, &steps, false), None)?;
+    let keys = client_keys(&sk, &steps, bootstrapping)?;
     sp.finish_and_clear();
     let seconds_keygen = t.elapsed().as_secs_f64();
     // Server: plan.
@@ -194,6 +228,10 @@ pub fn run(opts: &Options) -> Result<Report> {
         stats_total.seconds_activation += stats.seconds_activation;
         stats_total.seconds_bootstrap += stats.seconds_bootstrap;
         stats_total.rotations += stats.rotations;
+        stats_total.diagonals += stats.diagonals;
+        if stats_total.steps.is_empty() {
+            stats_total.steps = stats.steps.clone();
+        }
         let got = decrypt_scores(&spec, &sk, &ctx, &out, chunk.len())
             .with_context(|| format!("batch {} (test images {}..)", bi + 1, opts.offset + bi * batch))?;
         scores.extend(got);
@@ -212,6 +250,7 @@ pub fn run(opts: &Options) -> Result<Report> {
         offset: opts.offset,
         alpha: compiled.sign.alpha,
         sign_degrees: compiled.sign.degrees.clone(),
+        alpha_search: compiled.alpha_search.clone(),
         accuracy: frac(&|i| enc_pred[i] == labels[i] as usize),
         exact_model_accuracy: frac(&|i| model_exact[i] == labels[i] as usize),
         simulator_accuracy: frac(&|i| sim_pred[i] == labels[i] as usize),
@@ -232,7 +271,9 @@ pub fn run(opts: &Options) -> Result<Report> {
         seconds_keygen,
         rotation_keys: steps.len(),
         key_bytes,
-        linear_key_switches: compiled.linear_key_switches().0 + compiled.linear_key_switches().1,
+        linear_key_switches: stats_total.rotations / batches,
+        diagonals_per_batch: stats_total.diagonals / batches,
+        step_seconds: stats_total.steps,
         sign_evaluations_per_batch: compiled.circuit.sign_evaluations(),
         peak_rss_mb: peak_rss_mb(),
         params: params.name().to_string(),
@@ -263,7 +304,7 @@ pub fn print(r: &Report) {
         "depth {}, {} bootstraps, {} rotation keys ({:.2} GB of keys), {} key switches in linear maps and {} sign evaluations per batch; params {} ({} bits); peak memory {:.0} MB",
         r.depth, r.bootstraps, r.rotation_keys, r.key_bytes as f64 / 1e9, r.linear_key_switches, r.sign_evaluations_per_batch, r.params, r.security_bits, r.peak_rss_mb
     );
-    for l in &r.levels_plan {
-        println!("  {l}");
+    for (l, s) in r.levels_plan.iter().zip(&r.step_seconds) {
+        println!("  {l:<40} {:>8.1} s (first batch)", s.3);
     }
 }

@@ -4,6 +4,7 @@ mod approx_relu;
 mod bench_bootstrap;
 mod bench_ckks;
 mod infer;
+mod infer_roles;
 mod roles;
 mod simulate;
 mod train;
@@ -223,11 +224,92 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Server: publish a model for encrypted inference (`--publish DIR`), or run it on a client's
+    /// upload (`--upload DIR --out DIR`) with evaluation keys only.
+    InferServer {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Write spec.json and params.bin for clients into this new directory.
+        #[arg(long, conflicts_with_all = ["upload", "out"])]
+        publish: Option<PathBuf>,
+        /// Upload directory made by `hecnn encrypt-images`.
+        #[arg(long, requires = "out")]
+        upload: Option<PathBuf>,
+        /// Directory for the encrypted scores.
+        #[arg(long, requires = "upload")]
+        out: Option<PathBuf>,
+    },
+    /// Client: fresh keys and encrypted MNIST test images for a published model.
+    EncryptImages {
+        /// Directory published by `hecnn infer-server --publish`.
+        #[arg(long)]
+        spec: PathBuf,
+        /// New directory for the client's keys (the secret key stays here).
+        #[arg(long)]
+        keys: PathBuf,
+        /// New upload directory for the server.
+        #[arg(long)]
+        out: PathBuf,
+        /// Test images.
+        #[arg(long, default_value_t = 8)]
+        images: usize,
+        /// First test image.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+    },
+    /// Client: decrypt and check the encrypted scores, print predictions and accuracy.
+    DecryptScores {
+        /// The client's key directory (from `hecnn encrypt-images`).
+        #[arg(long)]
+        keys: PathBuf,
+        /// Result directory made by `hecnn infer-server`.
+        #[arg(long)]
+        result: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
     },
+}
+
+/// The model and how the server compiles it (must be the same at publish and at inference).
+#[derive(Args, Clone, Debug)]
+struct ModelArgs {
+    /// `bundled`, `residual` or an ONNX / hecnn `.bin` model taking [1, 28, 28] images.
+    #[arg(long, default_value = "bundled")]
+    model: String,
+    /// Precision α (default: chosen on validation images).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(i64::from(ALPHA_MIN)..=i64::from(ALPHA_MAX)))]
+    alpha: Option<u32>,
+    /// Images per ciphertext, a power of two (default 32).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Calibration images (training images from 10,000).
+    #[arg(long, default_value_t = 2000)]
+    calibration_images: usize,
+    /// Validation images for choosing α (training images from 30,000).
+    #[arg(long, default_value_t = 1000)]
+    validation_images: usize,
+}
+
+impl ModelArgs {
+    fn options(self) -> infer::Options {
+        infer::Options {
+            model: self.model,
+            images: 0,
+            offset: 0,
+            alpha: self.alpha,
+            calibration_images: self.calibration_images,
+            validation_images: self.validation_images,
+            batch: self.batch,
+            mnist_dir: None,
+            quiet: false,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -522,6 +604,28 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 infer::print(&report);
+            }
+        }
+        Command::InferServer { model, publish, upload, out } => match (publish, upload, out) {
+            (Some(dir), None, None) => infer_roles::publish(&model.options(), &dir)?,
+            (None, Some(up), Some(out)) => infer_roles::serve(&model.options(), &up, &out)?,
+            _ => anyhow::bail!("give --publish DIR, or --upload DIR and --out DIR"),
+        },
+        Command::EncryptImages { spec, keys, out, images, offset } => {
+            infer_roles::encrypt_images(&spec, &keys, &out, images, offset, false)?
+        }
+        Command::DecryptScores { keys, result, json } => {
+            let r = infer_roles::decrypt_scores(&keys, &result)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "test images {}..{}: predictions {:?}; accuracy {:.2} %",
+                    r.offset,
+                    r.offset + r.images,
+                    r.predictions,
+                    r.accuracy * 100.0
+                );
             }
         }
         Command::Params { json } => {

@@ -84,3 +84,27 @@ fn special_files_are_refused_by_name_without_hanging() {
     mkfifo(&params);
     assert_one_line(&["encrypt", "--keys", p(&keys), "--out", p(&out)], "params.bin");
 }
+
+/// Encrypted inference refuses what it cannot run, naming the node, flag or file.
+#[test]
+fn inference_errors_name_the_node_flag_or_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unsupported = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hecnn-nn/tests/data/unsupported_op.onnx");
+    assert_one_line(&["infer", "--model", p(&unsupported), "--images", "1"], "act_sigmoid");
+    assert_one_line(&["infer", "--images", "0"], "--images");
+    assert_one_line(&["infer", "--images", "2", "--offset", "9999"], "--offset");
+    let missing = tmp.path().join("no-spec");
+    let (keys, up) = (tmp.path().join("keys"), tmp.path().join("up"));
+    assert_one_line(&["encrypt-images", "--spec", p(&missing), "--keys", p(&keys), "--out", p(&up)], "no-spec");
+    // A published spec whose positions were altered is refused before any key is made.
+    let spec = tmp.path().join("spec");
+    let out = hecnn().args(["infer-server", "--alpha", "4", "--publish", p(&spec)]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = spec.join("spec.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    json["spec"]["input_positions"][3] = serde_json::json!([0, 4_000_000]);
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    assert_one_line(&["encrypt-images", "--spec", p(&spec), "--keys", p(&keys), "--out", p(&up)], "spec.json");
+    assert!(!keys.exists(), "no key directory is left behind");
+    assert_one_line(&["decrypt-scores", "--keys", p(&keys), "--result", p(&up)], "client.json");
+}

@@ -36,6 +36,33 @@ pub struct InferenceSpec {
 }
 
 impl InferenceSpec {
+    /// Checks a spec read from a file: sizes within the slots, positions
+    /// inside their ciphertexts and distinct, finite positive factors.
+    pub fn validate(&self) -> Result<(), CnnError> {
+        let bad = |m: String| Err(CnnError::Ciphertexts(format!("inference spec: {m}")));
+        if !self.slots.is_power_of_two() || self.batch == 0 || self.batch > self.slots {
+            return bad(format!("{} slots, batch {}", self.slots, self.batch));
+        }
+        if self.input_cts == 0 || self.output_cts == 0 || self.input_cts > 4096 || self.output_cts > 4096 {
+            return bad(format!("{} input and {} output ciphertexts", self.input_cts, self.output_cts));
+        }
+        if self.image_len() != self.input_positions.len() || self.output_positions.is_empty() {
+            return bad("position lists do not match the shapes".into());
+        }
+        let per = (self.slots / self.batch) as u32;
+        for (list, cts) in [(&self.input_positions, self.input_cts), (&self.output_positions, self.output_cts)] {
+            let mut seen = std::collections::HashSet::new();
+            if list.iter().any(|&(c, p)| c as usize >= cts || p >= per || !seen.insert((c, p))) {
+                return bad("a position outside its ciphertext, or used twice".into());
+            }
+        }
+        let positive = |f: f64| f.is_finite() && f > 0.0;
+        if !(positive(self.input_factor) && positive(self.output_factor) && positive(self.score_bound)) {
+            return bad("factors and the score bound must be finite and positive".into());
+        }
+        Ok(())
+    }
+
     /// Pixels per image.
     pub fn image_len(&self) -> usize {
         self.input_shape.iter().product()
@@ -130,7 +157,7 @@ pub fn argmax(scores: &[f64]) -> usize {
 
 #[cfg(feature = "client")]
 mod keyed {
-    use hecnn_ckks::{Ciphertext, Context, Decryptor, Encoder, SecretKey};
+    use hecnn_ckks::{Ciphertext, Context, Decryptor, Encoder, SecretKey, SeededCiphertext};
     use std::sync::Arc;
 
     use super::{CnnError, InferenceSpec};
@@ -143,13 +170,24 @@ mod keyed {
         images: &[Vec<f64>],
         level: usize,
     ) -> Result<Vec<Ciphertext>, CnnError> {
+        encrypt_images_seeded(spec, sk, ctx, images, level)?.iter().map(|c| Ok(c.expand(ctx)?)).collect()
+    }
+
+    /// [`encrypt_images`] as seeded ciphertexts (half the bytes to upload).
+    pub fn encrypt_images_seeded(
+        spec: &InferenceSpec,
+        sk: &SecretKey,
+        ctx: &Arc<Context>,
+        images: &[Vec<f64>],
+        level: usize,
+    ) -> Result<Vec<SeededCiphertext>, CnnError> {
         let encoder = Encoder::new(ctx);
         let dec = Decryptor::new(sk);
         spec.pack_images(images)?
             .iter()
             .map(|v| {
                 let pt = encoder.encode_real(v, spec.slots, level.min(ctx.max_level()), ctx.params().scale())?;
-                Ok(dec.encrypt_symmetric(&pt)?.expand(ctx)?)
+                Ok(dec.encrypt_symmetric(&pt)?)
             })
             .collect()
     }
@@ -171,4 +209,4 @@ mod keyed {
 }
 
 #[cfg(feature = "client")]
-pub use keyed::{decrypt_scores, encrypt_images};
+pub use keyed::{decrypt_scores, encrypt_images, encrypt_images_seeded};

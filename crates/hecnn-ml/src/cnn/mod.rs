@@ -141,27 +141,30 @@ pub fn compile(
         calibration.par_iter().map(|x| circuit.eval_output(x.data(), &ExactActivation)).collect();
     let max_score = exact.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
     let score_bound = 2.0 * max_score + 1.0;
-    let sign = match opts.alpha {
-        Some(a) => search(a, default_eps(a))?,
+    let (sign, tried) = match opts.alpha {
+        Some(a) => (search(a, default_eps(a))?, Vec::new()),
         None => choose_alpha(&circuit, &factors, validation, opts)?,
     };
-    CompiledModel::new(circuit, factors, sign, score_bound, opts.key_mode)
+    let mut compiled = CompiledModel::new(circuit, factors, sign, score_bound, opts.key_mode)?;
+    compiled.alpha_search = tried;
+    Ok(compiled)
 }
 
 /// The smallest α of `opts.alphas` whose plaintext circuit keeps at least
 /// `opts.min_agreement` of the exact predictions on `validation` (the
-/// largest α if none does).
+/// largest α if none does), and the agreement of every α tried.
 fn choose_alpha(
     circuit: &Circuit,
     factors: &[f64],
     validation: &[Tensor<f64>],
     opts: &CompileOptions,
-) -> Result<CompositeSign, CnnError> {
+) -> Result<(CompositeSign, Vec<(u32, f64)>), CnnError> {
     if validation.is_empty() {
         return Err(CnnError::Calibration("choosing α needs validation images".into()));
     }
     let exact: Vec<usize> =
         validation.par_iter().map(|x| argmax(&circuit.eval_output(x.data(), &ExactActivation))).collect();
+    let mut tried = Vec::new();
     let mut last = None;
     for alpha in opts.alphas.clone() {
         let sign = search(alpha, default_eps(alpha))?;
@@ -171,31 +174,22 @@ fn choose_alpha(
             .par_iter()
             .zip(&exact)
             .filter(|(x, &e)| argmax(&circuit.eval_output(x.data(), &act)) == e)
-            .count();
-        if agree as f64 >= opts.min_agreement * validation.len() as f64 {
-            return Ok(sign);
+            .count() as f64
+            / validation.len() as f64;
+        tried.push((alpha, agree));
+        if agree >= opts.min_agreement {
+            return Ok((sign, tried));
         }
         last = Some(sign);
     }
-    last.ok_or_else(|| CnnError::Calibration("empty α range".into()))
+    Ok((last.ok_or_else(|| CnnError::Calibration("empty α range".into()))?, tried))
 }
 
-/// A 128-bit-secure chain for `depth` levels without bootstrapping:
-/// N = 2^16, q_0 of 50 bits (room for the scores), `depth` primes of 30
-/// bits at Δ = 2^30, and the fewest key-switching digits that keep
-/// log2 QP within the bound. Deeper circuits need bootstrapping.
+/// The 128-bit chain for `depth` levels without bootstrapping
+/// ([`Parameters::inference_chain`]); deeper circuits need bootstrapping.
 pub fn inference_params(depth: usize) -> Result<Parameters, CnnError> {
-    let mut chain = vec![50u32];
-    chain.extend(std::iter::repeat_n(30, depth));
-    let mut last = None;
-    for dnum in 2..=depth.clamp(2, 24) {
-        match Parameters::new(&format!("inference-{depth}"), 16, &chain, dnum, 30) {
-            Ok(p) => return Ok(p),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(CnnError::TooDeep {
-        step: format!("the whole circuit ({})", last.map_or_else(String::new, |e| e.to_string())),
+    Parameters::inference_chain(depth).map_err(|e| CnnError::TooDeep {
+        step: format!("the whole circuit ({e})"),
         needed: depth,
         available: 0,
         bootstrapping: false,

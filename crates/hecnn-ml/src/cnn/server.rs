@@ -76,6 +76,9 @@ pub struct CompiledModel {
     pub score_bound: f64,
     /// Which rotation keys the client makes.
     pub key_mode: KeyMode,
+    /// The α values tried when α was chosen, with the fraction of
+    /// validation predictions each kept (empty when α was given).
+    pub alpha_search: Vec<(u32, f64)>,
 }
 
 /// Which rotation keys a model asks for.
@@ -103,8 +106,12 @@ pub struct RunStats {
     pub seconds_activation: f64,
     /// Seconds in bootstrapping.
     pub seconds_bootstrap: f64,
-    /// Rotations (key switches) in affine maps.
+    /// Rotations (key switches) in affine maps, power-of-two hops counted one by one.
     pub rotations: usize,
+    /// Plaintext diagonals encoded and multiplied.
+    pub diagonals: usize,
+    /// Per step: kind, model node, input level, seconds.
+    pub steps: Vec<(&'static str, usize, usize, f64)>,
 }
 
 impl CompiledModel {
@@ -130,11 +137,13 @@ impl CompiledModel {
             .steps
             .iter()
             .map(|s| match s {
-                Step::Affine { out, terms, bias, .. } => Some(compile_affine(&circuit, &factors, *out, terms, bias)),
+                Step::Affine { out, terms, bias, .. } => {
+                    Some(compile_affine(&circuit, &factors, *out, terms, bias, key_mode))
+                }
                 _ => None,
             })
             .collect();
-        Ok(Self { circuit, factors, sign, composite, programs, score_bound, key_mode })
+        Ok(Self { circuit, factors, sign, composite, programs, score_bound, key_mode, alpha_search: Vec::new() })
     }
 
     /// Levels one ReLU or pairwise max consumes.
@@ -158,9 +167,7 @@ impl CompiledModel {
                 KeyMode::Exact => all.extend(p.rotations().into_iter().map(|r| r * b)),
                 KeyMode::PowerOfTwo => {
                     for &(_, _, baby) in &p.babies {
-                        if baby != 0 {
-                            all.insert(lowest_bit(baby) * b);
-                        }
+                        all.extend(naf(baby * b, slots));
                     }
                     for g in p.outs.iter().flat_map(|o| o.keys()) {
                         all.extend(naf(g * b, slots));
@@ -203,6 +210,7 @@ fn compile_affine(
     out: usize,
     terms: &[(usize, super::circuit::Rows)],
     bias: &[f64],
+    key_mode: KeyMode,
 ) -> AffineProgram {
     let out_info = &circuit.values[out];
     let s_out = factors[out_info.class];
@@ -221,25 +229,44 @@ fn compile_affine(
     }
     let keys: Vec<(u32, usize, u32, i64)> = diags.keys().copied().collect();
     let span = keys.iter().map(|k| k.3.abs()).max().unwrap_or(0) + 1;
-    let mut best = (f64::MAX, 1i64);
-    let mut m = 1;
-    while m <= span.min(MAX_BABY) {
-        let mut babies = BTreeSet::new();
-        let mut giants = BTreeSet::new();
+    let batch = circuit.geo.batch as i64;
+    let slots = circuit.geo.slots as i64;
+    let cost_of = |m: i64| -> f64 {
+        let mut babies: BTreeSet<(usize, u32, i64)> = BTreeSet::new();
+        let mut giants: BTreeSet<(u32, i64)> = BTreeSet::new();
         for &(co, t, ci, d) in &keys {
-            let b = d.rem_euclid(m);
+            let (g, b) = split(d, m);
             if b != 0 {
                 babies.insert((t, ci, b));
             }
-            if d - b != 0 {
-                giants.insert((co, d - b));
+            if g != 0 {
+                giants.insert((co, g));
             }
         }
-        let cost = BABY_COST * babies.len() as f64 + giants.len() as f64;
-        if cost < best.0 {
-            best = (cost, m);
+        match key_mode {
+            KeyMode::Exact => BABY_COST * babies.len() as f64 + giants.len() as f64,
+            KeyMode::PowerOfTwo => {
+                // Each baby is one hop from its predecessor (memoized), so a
+                // baby costs one key switch per new element of the closure.
+                let mut closure: BTreeSet<(usize, u32, i64)> = BTreeSet::new();
+                for &(t, ci, b) in &babies {
+                    let mut x = b;
+                    while x != 0 && closure.insert((t, ci, x)) {
+                        x -= lowest_naf_digit(x);
+                    }
+                }
+                closure.len() as f64 + giants.iter().map(|&(_, g)| naf(g * batch, slots).len() as f64).sum::<f64>()
+            }
         }
-        m += 1;
+    };
+    // Baby-step sizes 1..MAX_BABY, and "babies only" (every diagonal one
+    // rotation of the input, no giant step).
+    let mut best = (cost_of(2 * span + 1), 2 * span + 1);
+    for m in 1..=span.min(MAX_BABY) {
+        let c = cost_of(m);
+        if c < best.0 {
+            best = (c, m);
+        }
     }
     let m = best.1;
     let mut baby_index: BTreeMap<(usize, u32, i64), usize> = BTreeMap::new();
@@ -247,10 +274,10 @@ fn compile_affine(
     let mut sorted: Vec<_> = diags.into_iter().collect();
     sorted.sort_by_key(|e| e.0);
     for ((co, t, ci, d), entries) in sorted {
-        let b = d.rem_euclid(m);
+        let (g, b) = split(d, m);
         let next = baby_index.len();
         let idx = *baby_index.entry((t, ci, b)).or_insert(next);
-        outs[co as usize].entry(d - b).or_default().push((idx, entries));
+        outs[co as usize].entry(g).or_default().push((idx, entries));
     }
     let mut babies = vec![(0, 0, 0); baby_index.len()];
     for (k, i) in baby_index {
@@ -274,6 +301,8 @@ pub struct Engine<'a> {
     ev: Evaluator,
     encoder: Encoder,
     bootstrapper: Option<Bootstrapper>,
+    rotations: std::sync::atomic::AtomicUsize,
+    diagonals: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Engine<'a> {
@@ -307,7 +336,16 @@ impl<'a> Engine<'a> {
             relu_depth: model.relu_depth(),
         };
         let plan = Plan::new(&model.circuit, budget)?;
-        Ok(Self { model, keys, plan, ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), bootstrapper })
+        Ok(Self {
+            model,
+            keys,
+            plan,
+            ev: Evaluator::new(ctx),
+            encoder: Encoder::new(ctx),
+            bootstrapper,
+            rotations: Default::default(),
+            diagonals: Default::default(),
+        })
     }
 
     /// The level plan.
@@ -370,7 +408,6 @@ impl<'a> Engine<'a> {
             let out = match step {
                 Step::Affine { terms, .. } => {
                     let prog = self.model.programs[i].as_ref().expect("affine step has a program");
-                    stats.rotations += prog.key_switches().0 + prog.key_switches().1;
                     let inputs: Vec<&Vec<Ciphertext>> = terms.iter().map(|(v, _)| get(*v)).collect();
                     let r = self.affine(prog, &inputs, delta)?;
                     stats.seconds_linear += t.elapsed().as_secs_f64();
@@ -402,6 +439,7 @@ impl<'a> Engine<'a> {
                 }
                 Step::Reshape { input, .. } => get(*input).clone(),
             };
+            stats.steps.push((step.kind(), step.node(), entry.level_in, t.elapsed().as_secs_f64()));
             vals[step.out()] = Some(out);
             // Free values no later step reads.
             for v in step.inputs() {
@@ -411,6 +449,9 @@ impl<'a> Engine<'a> {
             }
             progress(i + 1, c.steps.len());
         }
+        use std::sync::atomic::Ordering::Relaxed;
+        stats.rotations = self.rotations.swap(0, Relaxed);
+        stats.diagonals = self.diagonals.swap(0, Relaxed);
         Ok((vals[c.output].take().expect("output computed"), stats))
     }
 
@@ -422,37 +463,38 @@ impl<'a> Engine<'a> {
     /// Rotation by `steps` slots: its own key if there is one, else the
     /// power-of-two hops of its non-adjacent form.
     fn rotate_any(&self, ct: &Ciphertext, steps: i64) -> Result<Ciphertext, CnnError> {
+        use std::sync::atomic::Ordering::Relaxed;
         let gk = self.keys.galois();
         if self.has_key(steps) {
+            self.rotations.fetch_add(1, Relaxed);
             return Ok(self.ev.rotate(ct, steps, gk)?);
         }
         let mut out = ct.clone();
         for hop in naf(steps, self.model.circuit.geo.slots as i64) {
+            self.rotations.fetch_add(1, Relaxed);
             out = self.ev.rotate(&out, hop, gk)?;
         }
         Ok(out)
     }
 
     /// Baby rotations `b·B` of `ct` with power-of-two keys: `rot_b` is one
-    /// hop of `b`'s lowest set bit from `rot_{b − lowbit(b)}` (memoized), so
-    /// a run of consecutive babies costs one key switch each.
+    /// hop (the lowest digit of `b`'s non-adjacent form) from an earlier
+    /// baby (memoized), so a run of nearby babies costs one key switch each.
     fn babies_by_hops(&self, ct: &Ciphertext, steps: &[i64], batch: i64) -> Result<Vec<Ciphertext>, CnnError> {
         let mut memo: BTreeMap<i64, Ciphertext> = BTreeMap::new();
         memo.insert(0, ct.clone());
-        let mut sorted: Vec<i64> = steps.to_vec();
-        sorted.sort_unstable();
-        for &b in &sorted {
+        for &b in steps {
             let mut chain = vec![b];
             while let Some(&x) = chain.last() {
                 if memo.contains_key(&x) {
                     break;
                 }
-                chain.push(x - lowest_bit(x));
+                chain.push(x - lowest_naf_digit(x));
             }
             chain.pop();
             while let Some(x) = chain.pop() {
-                let prev = &memo[&(x - lowest_bit(x))];
-                let r = self.rotate_any(prev, lowest_bit(x) * batch)?;
+                let hop = lowest_naf_digit(x);
+                let r = self.rotate_any(&memo[&(x - hop)], hop * batch)?;
                 memo.insert(x, r);
             }
         }
@@ -509,7 +551,10 @@ impl<'a> Engine<'a> {
                 steps
                     .par_iter()
                     .map(|&b| match (&dec, b) {
-                        (Some(d), b) if b != 0 => self.ev.rotate_decomposed(&ct, d, b * batch, gk),
+                        (Some(d), b) if b != 0 => {
+                            self.rotations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            self.ev.rotate_decomposed(&ct, d, b * batch, gk)
+                        }
                         _ => Ok(ct.clone()),
                     })
                     .collect::<Result<_, _>>()?
@@ -538,6 +583,7 @@ impl<'a> Engine<'a> {
                                 diag[(base + b).rem_euclid(slots as i64) as usize].re = w;
                             }
                         }
+                        self.diagonals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let pt = self.encoder.encode(&diag, slots, level, pt_scale)?;
                         let term = self.ev.mul_plain(babies[*bi].as_ref().expect("baby computed"), &pt)?;
                         inner = Some(match inner {
@@ -591,9 +637,21 @@ fn last_readers(c: &Circuit) -> Vec<usize> {
     r
 }
 
-/// Lowest set bit of `b > 0`.
-fn lowest_bit(b: i64) -> i64 {
-    b & b.wrapping_neg()
+/// `d = g + b` with `b` in `(−m/2, m/2]`: signed baby steps, so small
+/// negative offsets (a kernel's left and upper taps) need no giant step.
+fn split(d: i64, m: i64) -> (i64, i64) {
+    let mut b = d.rem_euclid(m);
+    if 2 * b > m {
+        b -= m;
+    }
+    (d - b, b)
+}
+
+/// The lowest non-zero digit (`±2^k`) of the non-adjacent form of `x ≠ 0`.
+fn lowest_naf_digit(x: i64) -> i64 {
+    let k = x.trailing_zeros();
+    let sign = if (x >> k) & 3 == 1 { 1 } else { -1 };
+    sign << k
 }
 
 /// Non-adjacent form of a rotation by `steps` slots out of `slots`: signed
@@ -631,5 +689,21 @@ mod tests {
             assert!(d.len() <= 9, "{s}: {d:?}");
         }
         assert_eq!(naf(7, 1024), vec![-1, 8]);
+    }
+
+    #[test]
+    fn naf_digits_peel_off_one_at_a_time() {
+        for x in [-29i64, -4, -3, -1, 1, 3, 5, 7, 28, 29, 100] {
+            let mut y = x;
+            let mut digits = Vec::new();
+            while y != 0 {
+                let d = super::lowest_naf_digit(y);
+                digits.push(d);
+                y -= d;
+            }
+            assert_eq!(digits, naf(x, 1 << 20), "{x}");
+        }
+        assert_eq!(super::split(-3, 8), (0, -3));
+        assert_eq!(super::split(13, 8), (16, -3));
     }
 }

@@ -180,6 +180,11 @@ pub fn run(opts: &Options) -> Result<Report> {
     }
     if !opts.quiet {
         let s = &compiled.sign;
+        if !compiled.alpha_search.is_empty() {
+            let tried: Vec<String> =
+                compiled.alpha_search.iter().map(|(a, f)| format!("α = {a}: {:.1} %", f * 100.0)).collect();
+            eprintln!("α chosen on validation images (predictions kept): {}", tried.join(", "));
+        }
         eprintln!(
             "α = {} (sign {:?}, depth {}), circuit depth {depth}, {} rotation keys + relin ≈ {:.2} GB, params {}",
             s.alpha,

@@ -113,12 +113,10 @@ impl InferenceSpec {
         let mut used = vec![vec![false; self.slots]; self.output_cts];
         let mut scores = vec![Vec::with_capacity(self.output_positions.len()); images];
         for &(ct, p) in &self.output_positions {
-            for b in 0..self.batch {
-                let slot = p as usize * self.batch + b;
-                used[ct as usize][slot] = true;
-                if b < images {
-                    scores[b].push(decrypted[ct as usize][slot] * self.output_factor);
-                }
+            let base = p as usize * self.batch;
+            used[ct as usize][base..base + self.batch].iter_mut().for_each(|u| *u = true);
+            for (b, s) in scores.iter_mut().enumerate() {
+                s.push(decrypted[ct as usize][base + b] * self.output_factor);
             }
         }
         for (image, s) in scores.iter().enumerate() {

@@ -29,13 +29,22 @@ const BABY_COST: f64 = 0.6;
 /// Largest baby-step size tried.
 const MAX_BABY: i64 = 4096;
 
+/// Entries of one diagonal: `(output position, weight)`.
+pub type DiagEntries = Vec<(u32, f64)>;
+
+/// One output ciphertext's program: giant step → `(baby index, diagonal)`.
+pub type GiantSteps = BTreeMap<i64, Vec<(usize, DiagEntries)>>;
+
+/// A diagonal's key: (output ciphertext, term, input ciphertext, offset δ).
+type DiagKey = (u32, usize, u32, i64);
+
 /// A compiled affine map: diagonals grouped for BSGS.
 #[derive(Clone, Debug)]
 pub struct AffineProgram {
     /// Baby rotations: `(term, input ciphertext, baby step in positions)`.
     pub babies: Vec<(usize, u32, i64)>,
     /// Per output ciphertext: giant step → `(baby index, entries (position, weight))`.
-    pub outs: Vec<BTreeMap<i64, Vec<(usize, Vec<(u32, f64)>)>>>,
+    pub outs: Vec<GiantSteps>,
     /// Per output ciphertext: bias entries `(position, value)`.
     pub bias: Vec<Vec<(u32, f64)>>,
 }
@@ -215,7 +224,7 @@ fn compile_affine(
     let out_info = &circuit.values[out];
     let s_out = factors[out_info.class];
     // (out ct, term, in ct, δ) → entries (output position, weight).
-    let mut diags: HashMap<(u32, usize, u32, i64), Vec<(u32, f64)>> = HashMap::new();
+    let mut diags: HashMap<DiagKey, DiagEntries> = HashMap::new();
     for (t, (v, rows)) in terms.iter().enumerate() {
         let inl = &circuit.values[*v].layout;
         let ratio = factors[circuit.values[*v].class] / s_out;
@@ -227,7 +236,7 @@ fn compile_affine(
             }
         }
     }
-    let keys: Vec<(u32, usize, u32, i64)> = diags.keys().copied().collect();
+    let keys: Vec<DiagKey> = diags.keys().copied().collect();
     let span = keys.iter().map(|k| k.3.abs()).max().unwrap_or(0) + 1;
     let batch = circuit.geo.batch as i64;
     let slots = circuit.geo.slots as i64;
@@ -270,7 +279,7 @@ fn compile_affine(
     }
     let m = best.1;
     let mut baby_index: BTreeMap<(usize, u32, i64), usize> = BTreeMap::new();
-    let mut outs: Vec<BTreeMap<i64, Vec<(usize, Vec<(u32, f64)>)>>> = vec![BTreeMap::new(); out_info.layout.cts];
+    let mut outs: Vec<GiantSteps> = vec![BTreeMap::new(); out_info.layout.cts];
     let mut sorted: Vec<_> = diags.into_iter().collect();
     sorted.sort_by_key(|e| e.0);
     for ((co, t, ci, d), entries) in sorted {

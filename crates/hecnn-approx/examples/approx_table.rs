@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use hecnn_approx::composite::{compose, default_eps, search, ALPHA_MAX, ALPHA_MIN};
+use hecnn_approx::composite::{clear_cache, compose, default_eps, search, ALPHA_MAX, ALPHA_MIN};
 use hecnn_approx::sigmoid::{paper_sigmoid, sigmoid_least_squares, sigmoid_minimax};
 use hecnn_approx::table::{SignTableRow, TABLE_GRID_POINTS};
 use hecnn_approx::ApproxError;
@@ -24,17 +24,19 @@ fn main() -> Result<(), ApproxError> {
         "Each row approximates `sgn(x)` on `[-1,-ε] ∪ [ε,1]` with `ε = 2^-α` (the default: ReLU to \
          precision `2^-α` needs the sign right down to `|x| = 2^-α`) and target error `2^-α`. \
          Degrees are listed in evaluation order (first stage first). Depth = Σ ceil(log2(d+1)); \
-         non-scalar mults follow the odd baby-step giant-step model documented in \
-         `hecnn_approx::cost`. *Max error* is measured on {TABLE_GRID_POINTS} points of \
+         non-scalar mults are the ciphertext products of `hecnn-ckks`'s polynomial evaluator, \
+         which executes the evaluation plan of `hecnn_approx::cost` (odd baby-step giant-step \
+         at depth exactly ceil(log2(d+1))). *Max error* is measured on {TABLE_GRID_POINTS} points of \
          `[-1,-ε] ∪ [ε,1]` (half uniform, half geometric from ε), not assumed. *Search time* is \
-         the wall time of `search(α, ε)` in this run (release build, one core, `nice -n 19`); \
-         Remez fits are memoised across rows, so later rows reuse earlier fits.\n"
+         the wall time of `search(α, ε)` in this run with an empty cache of Remez fits \
+         (release build, `nice -n 19`, on a shared machine: indicative only).\n"
     );
     println!("| α | ε | degrees | depth | non-scalar mults | max error (measured) | 2^-α | search time |");
     println!("|---|---|---|---|---|---|---|---|");
     let total = Instant::now();
     for alpha in ALPHA_MIN..=ALPHA_MAX {
         let eps = default_eps(alpha);
+        clear_cache();
         let t0 = Instant::now();
         let s = search(alpha, eps)?;
         let dt = t0.elapsed().as_secs_f64();
@@ -92,6 +94,21 @@ fn main() -> Result<(), ApproxError> {
         s20.nonscalar_mults,
         e20
     );
+    let lee = compose(13, (-9f64).exp2(), &[15, 15, 27])?;
+    let wide = if s9.degrees == lee.degrees {
+        "finds Lee et al.'s `15∘15∘27` itself".to_string()
+    } else if (s9.depth, s9.nonscalar_mults) == (lee.depth, lee.nonscalar_mults) {
+        format!("finds `{}`, of the same depth and mult count as `15∘15∘27`", degrees(&s9.degrees))
+    } else {
+        format!(
+            "finds `{}` (depth {}, {} mults; `15∘15∘27`: depth {}, {} mults)",
+            degrees(&s9.degrees),
+            s9.depth,
+            s9.nonscalar_mults,
+            lee.depth,
+            lee.nonscalar_mults
+        )
+    };
     println!(
         "**Why our sequences differ.** (1) *The gap.* Lee et al.'s `15∘15∘27` for α = 13 is \
          designed for a much wider input gap than our default `ε = 2^-13` (the rows above show \
@@ -99,17 +116,22 @@ fn main() -> Result<(), ApproxError> {
          With `ε = 2^-α` the composite's slope near 0 must be about `2^α`, and a degree-d stage \
          multiplies the slope by at most about d, so more depth is unavoidable: our α = 13 row \
          needs depth 17 instead of 13. Pass `eps` explicitly to get the wide-gap sequences. \
-         (2) *The cost model.* We minimise depth first, then non-scalar multiplications under our \
-         documented odd-BSGS count, in which e.g. degrees 27, 29 and 31 all cost depth 5 and \
-         10 mults, so the search always prefers 31 over 27 or 29 (smaller error at equal cost); \
-         Lee et al.'s multiplication count and evaluation algorithm differ, which is why \
-         27 and 29 appear in their sequences. At the wide gap our search finds a sequence with \
-         the same depth and mult count as `15∘15∘27` under our model (see the line above). \
-         (3) *Quantisation.* Between stages the error δ is rounded up on a grid of step 1/16 in \
-         `log2((1-δ)/δ)`, which costs at most a few percent of interval width and never \
-         correctness. (4) *Ties.* Our Dijkstra search is exact for the quantised problem, but \
-         many sequences share the optimal (depth, mults), and tie-breaking (fewest stages, then \
-         search order) may pick a different one than a published table. \
+         (2) *The cost model.* We minimise depth first, then the non-scalar multiplications the \
+         evaluator actually performs. Keeping the depth at exactly ceil(log2(d+1)) costs extra \
+         products at degrees just below a power of two (a leaf's scalar products need a level \
+         of their own on the path that takes the upper half at every split, which is split once \
+         more): at depth 5, degree 27 takes 10 products, 29 takes 11 and 31 takes 12, so 27 \
+         and 29 are often the better buy, as in Lee et al.'s sequences. At the wide gap \
+         `ε = 2^-9` our search {wide} (the line above). \
+         (3) *No quantisation.* Each stage is fitted on the exact output interval of the \
+         previous one (its measured error widened by a relative 1e-6). An earlier version \
+         rounded the errors up on a grid of step 1/16 in `log2((1-δ)/δ)`; the stage errors are \
+         so steep in their input interval that this compounded to more than a bit at the end \
+         and cost α = 20 a level (depth 26; the least depth is 25, e.g. `31∘31∘31∘31∘31`). \
+         (4) *Ties.* The search is exact (least depth, then fewest mults; it relies only on a \
+         stage's error falling with its degree and its input ratio), but many sequences share \
+         the optimum, and ties go to the smaller final error, which may pick a different one \
+         than a published table. \
          (5) *The ResNet run's `15∘27∘29`* is a high-precision sequence for a wide gap: at \
          `ε = 2^-9` it reaches about `2^-23.5`, far beyond `2^-13`, while at `ε = 2^-13` it \
          only reaches about `2^-2`. It is what one picks for ReLU inputs known to stay away from 0 \

@@ -1,10 +1,10 @@
-//! Plaintext reference of the odd baby-step giant-step evaluation that the
-//! cost model of [`crate::cost`] counts. It evaluates a Chebyshev series in
-//! the order a CKKS evaluator would and counts every non-scalar product and
-//! the multiplicative depth it reaches, so tests can check the formula
-//! against an algorithm; `hecnn-ckks` can mirror it step by step.
+//! Plaintext reference of the baby-step giant-step evaluation that the
+//! cost model of [`crate::cost`] counts. It executes the [`EvalPlan`] that
+//! `hecnn-ckks`'s evaluator executes on ciphertexts, in `f64`, and counts
+//! every non-scalar product and the levels the values reach, so tests can
+//! check the plan's claims (products, depth) against an execution.
 
-use crate::cost;
+use crate::cost::{self, EvalPlan, PlanNode};
 use crate::error::{check_all_finite, check_finite, ApproxError};
 
 /// Operation counts of one evaluation.
@@ -12,11 +12,12 @@ use crate::error::{check_all_finite, check_finite, ApproxError};
 pub struct OpCount {
     /// Ciphertext × ciphertext products.
     pub nonscalar_mults: u32,
-    /// Largest number of chained products on any path.
+    /// Levels consumed: products and leaf rescales on the longest path.
     pub depth: u32,
 }
 
-/// A value with the number of chained products it took to compute.
+/// A value with the number of levels it took to compute (a product or a
+/// leaf's scalar products each cost one rescale).
 #[derive(Debug, Clone, Copy)]
 struct Lv {
     v: f64,
@@ -24,8 +25,7 @@ struct Lv {
 }
 
 struct Ctx {
-    t: f64,
-    /// `T_k` for the computed `k` (odd baby steps and powers of two).
+    /// `T_k` for the computed `k` (`T_0`, `T_1` free).
     tk: Vec<Option<Lv>>,
     mults: u32,
 }
@@ -36,77 +36,101 @@ impl Ctx {
         Lv { v: a.v * b.v, level: a.level.max(b.level) + 1 }
     }
 
-    /// `T_k`, computing it from `T_a T_b` with `a` the largest power of two
-    /// below `k`: `T_{a+b} = 2 T_a T_b - T_{a-b}` (one product).
+    /// `T_k`: `T_{2a} = 2 T_a^2 - 1`, else `T_k = 2 T_a T_{k-a} - T_{2a-k}`
+    /// with `a` the largest power of two below `k` (one product; the integer
+    /// scalars cost no level).
     fn get(&mut self, k: usize) -> Lv {
         if let Some(v) = self.tk[k] {
             return v;
         }
-        let v = match k {
-            0 => Lv { v: 1.0, level: 0 },
-            1 => Lv { v: self.t, level: 0 },
-            _ if k.is_power_of_two() => {
-                let h = self.get(k / 2);
-                let p = self.mul(h, h);
-                Lv { v: 2.0 * p.v - 1.0, level: p.level }
-            }
-            _ => {
-                let a = 1usize << (usize::BITS - 1 - k.leading_zeros());
-                let b = k - a;
-                let ta = self.get(a);
-                let tb = self.get(b);
-                let tab = self.get(a - b);
-                let p = self.mul(ta, tb);
-                Lv { v: 2.0 * p.v - tab.v, level: p.level.max(tab.level) }
-            }
+        let a = cost::power_split(k);
+        let v = if k == a {
+            let h = self.get(k / 2);
+            let p = self.mul(h, h);
+            Lv { v: 2.0 * p.v - 1.0, level: p.level }
+        } else {
+            let ta = self.get(a);
+            let tb = self.get(k - a);
+            let tab = self.get(2 * a - k);
+            let p = self.mul(ta, tb);
+            Lv { v: 2.0 * p.v - tab.v, level: p.level.max(tab.level) }
         };
         self.tk[k] = Some(v);
         v
     }
 
-    /// Evaluates `sum c[i] T_i` (odd, `deg < 2^(k+1)`), splitting at `T_{2^k}`
-    /// down to leaves of degree `< 2^l`.
-    fn eval(&mut self, c: &[f64], k: u32, l: u32) -> Lv {
-        let deg = c.iter().rposition(|&x| x != 0.0).unwrap_or(0);
-        if deg < (1usize << l) || k < l {
-            // Leaf: scalar combination of baby steps (no products).
-            let mut acc = Lv { v: 0.0, level: 0 };
-            for (i, &ci) in c.iter().enumerate().take(deg + 1) {
-                if ci != 0.0 {
+    /// Evaluates `sum c[i] T_i` following `node`.
+    fn eval(&mut self, node: &PlanNode, c: &[f64]) -> Lv {
+        match node {
+            PlanNode::Leaf { terms } => {
+                // Scalar products and one rescale: one level on top of the deepest term.
+                let mut acc = Lv { v: c.first().copied().unwrap_or(0.0), level: 0 };
+                for &i in terms {
                     let t = self.get(i);
-                    acc.v += ci * t.v;
+                    acc.v += c.get(i).copied().unwrap_or(0.0) * t.v;
                     acc.level = acc.level.max(t.level);
                 }
+                acc.level += 1;
+                acc
             }
-            return acc;
-        }
-        let n = 1usize << k;
-        if deg < n {
-            return self.eval(&c[..n.min(c.len())], k - 1, l);
-        }
-        // p = q0 + T_n q1, using T_i = 2 T_n T_{i-n} - T_{2n-i} for n <= i < 2n.
-        let mut q0 = c[..n].to_vec();
-        let mut q1 = vec![0.0; n];
-        for i in n..=deg {
-            if i == n {
-                q1[0] += c[i];
-            } else {
-                q1[i - n] += 2.0 * c[i];
-                q0[2 * n - i] -= c[i];
+            PlanNode::Split { degree, g, high, low } => {
+                let (deg, n) = (*degree, *g);
+                // p = q0 + T_n q1, using T_i = 2 T_n T_{i-n} - T_{2n-i} for n < i < 2n.
+                let at = |i: usize| c.get(i).copied().unwrap_or(0.0);
+                let mut q0: Vec<f64> = (0..n).map(at).collect();
+                let mut q1 = vec![0.0; deg - n + 1];
+                q1[0] = at(n);
+                for i in n + 1..=deg {
+                    q1[i - n] += 2.0 * at(i);
+                    q0[2 * n - i] -= at(i);
+                }
+                let hv = self.eval(high, &q1);
+                let lv = self.eval(low, &q0);
+                let tn = self.get(n);
+                let p = self.mul(tn, hv);
+                Lv { v: lv.v + p.v, level: lv.level.max(p.level) }
             }
         }
-        let low = self.eval(&q0, k - 1, l);
-        let high = self.eval(&q1, k - 1, l);
-        let tn = self.get(n);
-        let p = self.mul(tn, high);
-        Lv { v: low.v + p.v, level: low.level.max(p.level) }
     }
 }
 
-/// Evaluates the odd Chebyshev series `sum coeffs[k] T_k(t)` by odd
-/// baby-step giant-step with the baby-step parameter of
-/// [`cost::best_baby_step`], returning the value and the operations used.
-/// Even-index coefficients must be zero.
+/// Evaluates the Chebyshev series `sum coeffs[k] T_k(t)` following
+/// [`EvalPlan::for_support`] of its non-zero coefficients, returning the
+/// value and the operations used: products counted as they are made, depth
+/// as the levels the values actually reach (a product or a leaf's rescale
+/// adds one).
+///
+/// ```
+/// use hecnn_approx::bsgs::eval_bsgs;
+/// use hecnn_approx::cost::EvalPlan;
+/// let c = [0.3, 1.2, -0.2, -0.4, 0.7, 0.1]; // degree 5, all terms
+/// let (v, ops) = eval_bsgs(&c, 0.3)?;
+/// assert!((v - hecnn_approx::chebyshev::clenshaw(&c, 0.3)).abs() < 1e-14);
+/// assert_eq!(ops.nonscalar_mults, EvalPlan::dense(5).nonscalar_mults());
+/// assert_eq!(ops.depth, 3);
+/// # Ok::<(), hecnn_approx::ApproxError>(())
+/// ```
+pub fn eval_bsgs(coeffs: &[f64], t: f64) -> Result<(f64, OpCount), ApproxError> {
+    check_all_finite(coeffs, "Chebyshev coefficients")?;
+    check_finite(t, "evaluation point")?;
+    if coeffs.is_empty() {
+        return Ok((0.0, OpCount::default()));
+    }
+    let d = coeffs.iter().rposition(|&x| x != 0.0).unwrap_or(0);
+    if d > crate::chebyshev::MAX_DEGREE {
+        return Err(ApproxError::InvalidParameter { what: "BSGS needs degree <= 1023" });
+    }
+    let support: Vec<bool> = coeffs[..=d].iter().map(|&x| x != 0.0).collect();
+    let plan = EvalPlan::for_support(&support);
+    let mut ctx = Ctx { tk: vec![None; (d + 1).next_power_of_two() + 1], mults: 0 };
+    ctx.tk[0] = Some(Lv { v: 1.0, level: 0 });
+    ctx.tk[1] = Some(Lv { v: t, level: 0 });
+    let r = ctx.eval(&plan.root, coeffs);
+    Ok((r.v, OpCount { nonscalar_mults: ctx.mults, depth: r.level }))
+}
+
+/// [`eval_bsgs`] for an odd series (even-index coefficients must be zero):
+/// the evaluation [`cost::nonscalar_mults`] and [`cost::depth`] count.
 ///
 /// ```
 /// use hecnn_approx::bsgs::eval_odd_bsgs;
@@ -120,25 +144,8 @@ impl Ctx {
 /// ```
 pub fn eval_odd_bsgs(coeffs: &[f64], t: f64) -> Result<(f64, OpCount), ApproxError> {
     check_all_finite(coeffs, "Chebyshev coefficients")?;
-    check_finite(t, "evaluation point")?;
-    let d = coeffs.iter().rposition(|&x| x != 0.0).unwrap_or(0);
-    if coeffs.iter().step_by(2).any(|&x| x != 0.0) || d > crate::chebyshev::MAX_DEGREE {
-        return Err(ApproxError::InvalidParameter { what: "odd BSGS needs zero even coefficients and degree <= 1023" });
+    if coeffs.iter().step_by(2).any(|&x| x != 0.0) {
+        return Err(ApproxError::InvalidParameter { what: "odd BSGS needs zero even coefficients" });
     }
-    if d <= 1 {
-        let v = coeffs.get(1).copied().unwrap_or(0.0) * t;
-        return Ok((v, OpCount::default()));
-    }
-    let m = cost::depth(d);
-    let l = cost::best_baby_step(d);
-    let mut ctx = Ctx { t, tk: vec![None; 1usize << m], mults: 0 };
-    // Baby steps and giant steps first, as an evaluator would precompute them.
-    for i in 1..m {
-        ctx.get(1usize << i);
-    }
-    for j in (3..=((1usize << l) - 1).min(d)).step_by(2) {
-        ctx.get(j);
-    }
-    let r = ctx.eval(&coeffs[..=d], m - 1, l);
-    Ok((r.v, OpCount { nonscalar_mults: ctx.mults, depth: r.level }))
+    eval_bsgs(coeffs, t)
 }

@@ -98,16 +98,41 @@ fn every_degree_consumes_exactly_its_depth() {
 }
 
 #[test]
-fn odd_products_match_the_cost_model() {
-    let s = setup(7);
+fn products_and_depth_follow_the_cost_model() {
+    // The evaluator executes hecnn_approx::cost's plan: for every odd degree
+    // the search can pick (and beyond), its product count and depth are the
+    // model's, so the composite-sign tables count what the evaluator does.
+    let s = setup(8);
     let pe = PolyEvaluator::new(&s.ev, &s.rlk);
-    for d in [3usize, 7, 15, 27, 31, 47, 55, 63] {
+    let (top, scale) = (s.ctx.max_level(), s.ctx.params().scale());
+    for d in (3usize..=127).step_by(2) {
         let coeffs: Vec<f64> = (0..=d).map(|k| if k % 2 == 1 { 1.0 / k as f64 } else { 0.0 }).collect();
-        let plan = pe.plan(s.ctx.max_level(), s.ctx.params().scale(), &coeffs, s.ctx.params().scale()).unwrap();
-        let model = hecnn_approx::cost::nonscalar_mults(d) as usize;
-        eprintln!("odd degree {d}: {} products (model {model}), baby 2^{}", plan.nonscalar_mults, plan.baby_log);
-        // The depth-exact evaluation may split the all-upper-half path once more than the model.
-        assert!(plan.nonscalar_mults <= model + plan.depth, "degree {d}: {plan:?} vs model {model}");
+        let plan = pe.plan(top, scale, &coeffs, scale).unwrap();
+        assert_eq!(plan.nonscalar_mults, hecnn_approx::cost::nonscalar_mults(d) as usize, "odd degree {d}: {plan:?}");
+        assert_eq!(plan.depth, hecnn_approx::cost::depth(d) as usize, "odd degree {d}");
+        assert_eq!(plan.baby_log, hecnn_approx::cost::best_baby_step(d), "odd degree {d}");
+    }
+    // General (all coefficients non-zero) and even polynomials follow the same plans.
+    for d in 0usize..=255 {
+        for (name, coeffs) in [
+            ("dense", (0..=d).map(|k| 1.0 / (1.0 + k as f64)).collect::<Vec<f64>>()),
+            ("even", (0..=d).map(|k| if k % 2 == 0 { 1.0 / (1.0 + k as f64) } else { 0.0 }).collect()),
+        ] {
+            let support: Vec<bool> = coeffs.iter().map(|&c| c != 0.0).collect();
+            let model = hecnn_approx::cost::EvalPlan::for_support(&support);
+            let plan = pe.plan(top, scale, &coeffs, scale).unwrap();
+            assert_eq!(plan.nonscalar_mults, model.nonscalar_mults() as usize, "{name} degree {d}: {plan:?}");
+            assert_eq!(plan.depth, model.depth as usize, "{name} degree {d}");
+            assert_eq!(plan.depth, depth(plan.degree), "{name} degree {d}");
+        }
+    }
+    // The ciphertext run makes exactly the planned products.
+    let ct = s.encrypt(&uniform(64, 9));
+    for d in [7usize, 15, 31, 63, 127] {
+        let coeffs: Vec<f64> = (0..=d).map(|k| if k % 2 == 1 { 1.0 / k as f64 } else { 0.0 }).collect();
+        let (y, stats) = pe.chebyshev_with_stats(&ct, &coeffs, scale).unwrap();
+        assert_eq!(stats.nonscalar_mults, hecnn_approx::cost::nonscalar_mults(d) as usize, "odd degree {d}");
+        assert_eq!(ct.level() - y.level(), hecnn_approx::cost::depth(d) as usize, "odd degree {d}");
     }
 }
 

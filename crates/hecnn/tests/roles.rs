@@ -233,7 +233,7 @@ fn approx_relu_encrypted_consumes_its_depth() {
     let out = run_ok(&["approx", "relu", "--alpha", "4", "--encrypted", "--preset", "light", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let depth = v["depth"].as_u64().unwrap();
-    assert_eq!(depth, 7, "7∘7 sign (3 + 3) and the product with x");
+    assert_eq!(depth, 7, "3∘13 sign (2 + 4) and the product with x");
     let e = &v["encrypted"];
     assert_eq!(e["levels_consumed"].as_u64(), Some(depth));
     assert_eq!(e["level_before"].as_u64().unwrap() - e["level_after"].as_u64().unwrap(), depth);

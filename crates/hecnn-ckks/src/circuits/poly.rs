@@ -16,10 +16,14 @@
 //! Every node is planned top-down with the level it must land on. A leaf
 //! whose baby steps sit too deep for that level (only on the path that takes
 //! the upper half at every split) is split once more, so the depth is exactly
-//! `ceil(log2(d+1))` for every degree at the cost of a few products. The
-//! baby-step size is chosen by a dry run of the same recursion over
-//! `(level, scale)` pairs that counts products; the same dry run checks the
-//! level budget before any ciphertext work starts.
+//! `ceil(log2(d+1))` for every degree at the cost of a few products.
+//!
+//! The plan (split tree, baby-step size, the powers `T_k` computed) is
+//! [`hecnn_approx::cost::EvalPlan`], the cost model the composite-sign degree
+//! search optimises: this evaluator executes it node for node, so its
+//! product count is the model's ([`hecnn_approx::cost::nonscalar_mults`] for
+//! odd polynomials). A dry run of the plan over `(level, scale)` pairs
+//! checks the level budget and the scales before any ciphertext work starts.
 //!
 //! [`linear_combination`]: crate::Evaluator::linear_combination
 
@@ -27,6 +31,7 @@ use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::eval::Evaluator;
 use crate::keys::public::RelinKey;
+use hecnn_approx::cost::{EvalPlan, PlanNode};
 use std::cell::Cell;
 
 /// Levels a degree-`d` polynomial consumes: `ceil(log2(d + 1))`, and 1 for a
@@ -37,7 +42,7 @@ use std::cell::Cell;
 /// assert_eq!((depth(0), depth(1), depth(7), depth(8), depth(255)), (1, 1, 3, 4, 8));
 /// ```
 pub fn depth(degree: usize) -> usize {
-    (usize::BITS - degree.leading_zeros()).max(1) as usize
+    hecnn_approx::cost::depth(degree).max(1) as usize
 }
 
 /// What an evaluation cost.
@@ -114,10 +119,11 @@ impl<'a> PolyEvaluator<'a> {
         coeffs: &[f64],
         target_scale: f64,
     ) -> Result<(Ciphertext, PolyStats)> {
-        let plan = self.plan(ct.level(), ct.scale(), coeffs, target_scale)?;
+        let (plan, tree) = self.prepare(ct.level(), ct.scale(), coeffs, target_scale)?;
         let mut backend = Real { ev: self.ev, rlk: self.rlk, mults: 0 };
-        let mut run = Run::new(&mut backend, ct.level(), plan.baby_log, ct.clone());
-        let mut out = run.eval(&coeffs[..=plan.degree], ct.level() - plan.depth, target_scale)?;
+        let mut run = Run::new(&mut backend, ct.clone());
+        let mut out = run.eval(&tree.root, &coeffs[..=plan.degree], ct.level() - plan.depth, target_scale)?;
+        debug_assert_eq!(backend.mults, plan.nonscalar_mults);
         // Planned to land on the target; only float rounding of q·s/q differs.
         Evaluator::check_scales(out.scale, target_scale)?;
         out.scale = target_scale;
@@ -126,10 +132,14 @@ impl<'a> PolyEvaluator<'a> {
         Ok((out, stats))
     }
 
-    /// Checks the inputs and picks the baby-step size by dry runs: typed
-    /// errors (non-finite coefficient, too few levels, bad scale) come out
-    /// here, before any ciphertext work.
+    /// Checks the inputs, takes the plan of [`EvalPlan::for_support`] (the
+    /// cost model's) and dry-runs it: typed errors (non-finite coefficient,
+    /// too few levels, bad scale) come out here, before any ciphertext work.
     pub fn plan(&self, level: usize, scale: f64, coeffs: &[f64], target_scale: f64) -> Result<PolyPlan> {
+        Ok(self.prepare(level, scale, coeffs, target_scale)?.0)
+    }
+
+    fn prepare(&self, level: usize, scale: f64, coeffs: &[f64], target_scale: f64) -> Result<(PolyPlan, EvalPlan)> {
         if coeffs.is_empty() {
             return Err(CkksError::InvalidParameters("polynomial with no coefficients".into()));
         }
@@ -144,20 +154,15 @@ impl<'a> PolyEvaluator<'a> {
         if level < depth {
             return Err(CkksError::LevelExhausted { needed: depth, level });
         }
+        let support: Vec<bool> = coeffs[..=degree].iter().map(|&c| c != 0.0).collect();
+        let tree = EvalPlan::for_support(&support);
+        debug_assert_eq!((tree.degree, tree.depth as usize), (degree, depth));
         let q: Vec<f64> = self.ev.context().params().q().iter().map(|&q| q as f64).collect();
-        let mut best: Option<(usize, u32)> = None;
-        let mut last_err = None;
-        for baby_log in 1..=depth as u32 {
-            let mut dry = Dry { q: &q, mults: 0 };
-            let mut run = Run::new(&mut dry, level, baby_log, (level, scale));
-            match run.eval(&coeffs[..=degree], level - depth, target_scale) {
-                Ok(_) if best.is_none_or(|(m, _)| dry.mults < m) => best = Some((dry.mults, baby_log)),
-                Ok(_) => {}
-                Err(e) => last_err = Some(e),
-            }
-        }
-        let (nonscalar_mults, baby_log) = best.ok_or_else(|| last_err.expect("at least one baby-step size tried"))?;
-        Ok(PolyPlan { degree, depth, baby_log, nonscalar_mults })
+        let mut dry = Dry { q: &q, mults: 0 };
+        Run::new(&mut dry, (level, scale)).eval(&tree.root, &coeffs[..=degree], level - depth, target_scale)?;
+        let nonscalar_mults = tree.nonscalar_mults() as usize;
+        debug_assert_eq!(dry.mults, nonscalar_mults);
+        Ok((PolyPlan { degree, depth, baby_log: tree.baby_log, nonscalar_mults }, tree))
     }
 }
 
@@ -287,27 +292,20 @@ impl Backend for Dry<'_> {
     }
 }
 
-/// One evaluation: the cache of `T_k` and the recursion.
+/// One evaluation: the cache of `T_k` and the plan's recursion.
 struct Run<'b, B: Backend> {
     backend: &'b mut B,
     /// `T_k` once computed (`t[1]` is the input).
     t: Vec<Option<B::V>>,
-    /// Level of the input `T_1`.
-    top: usize,
-    baby_log: u32,
 }
 
 impl<'b, B: Backend> Run<'b, B> {
-    fn new(backend: &'b mut B, top: usize, baby_log: u32, input: B::V) -> Self {
-        Self { backend, t: vec![None, Some(input)], top, baby_log }
+    fn new(backend: &'b mut B, input: B::V) -> Self {
+        Self { backend, t: vec![None, Some(input)] }
     }
 
-    /// Level `T_k` sits at: the input's minus `ceil(log2 k)`.
-    fn t_level(&self, k: usize) -> Option<usize> {
-        let depth = if k <= 1 { 0 } else { (usize::BITS - (k - 1).leading_zeros()) as usize };
-        self.top.checked_sub(depth)
-    }
-
+    /// `T_k` by the recursion of [`hecnn_approx::cost`]: `T_{2a} = 2 T_a^2 − 1`,
+    /// else `T_k = 2 T_a T_{k−a} − T_{2a−k}` with `a` the largest power of two below `k`.
     fn ensure(&mut self, k: usize) -> Result<()> {
         if self.t.len() <= k {
             self.t.resize(k + 1, None);
@@ -315,12 +313,12 @@ impl<'b, B: Backend> Run<'b, B> {
         if self.t[k].is_some() {
             return Ok(());
         }
-        let v = if k.is_power_of_two() {
+        let a = hecnn_approx::cost::power_split(k);
+        let v = if k == a {
             self.ensure(k / 2)?;
             let h = self.t[k / 2].as_ref().expect("ensured");
             self.backend.chebyshev_step(h, h, None)?
         } else {
-            let a = 1usize << (usize::BITS - 1 - k.leading_zeros());
             let b = k - a;
             for i in [a, b, a - b] {
                 self.ensure(i)?;
@@ -332,44 +330,48 @@ impl<'b, B: Backend> Run<'b, B> {
         Ok(())
     }
 
-    /// `Σ c[k]·T_k` landing on exactly `(level, scale)`.
-    fn eval(&mut self, c: &[f64], level: usize, scale: f64) -> Result<B::V> {
-        let deg = c.iter().rposition(|&x| x != 0.0).unwrap_or(0);
-        let used = (1..=deg).filter(|&i| c[i] != 0.0);
-        let leaf_fits = used.clone().all(|i| self.t_level(i).is_some_and(|l| l > level));
-        if deg <= 1 || (deg < (1usize << self.baby_log) && leaf_fits) {
-            let mut idx: Vec<usize> = used.collect();
-            if idx.is_empty() {
-                idx.push(1); // a constant still needs a ciphertext to carry it
+    /// `Σ c[k]·T_k` following `node`, landing on exactly `(level, scale)`.
+    fn eval(&mut self, node: &PlanNode, c: &[f64], level: usize, scale: f64) -> Result<B::V> {
+        let at = |i: usize| c.get(i).copied().unwrap_or(0.0);
+        match node {
+            PlanNode::Leaf { terms } => {
+                for &i in terms {
+                    self.ensure(i)?;
+                }
+                // Terms whose coefficient cancelled to zero are left out; a
+                // constant still needs a ciphertext to carry it.
+                let mut idx: Vec<usize> = terms.iter().copied().filter(|&i| at(i) != 0.0).collect();
+                if idx.is_empty() {
+                    idx.push(1);
+                }
+                let terms: Vec<(&B::V, f64)> =
+                    idx.iter().map(|&i| (self.t[i].as_ref().expect("ensured"), at(i))).collect();
+                self.backend.leaf(&terms, at(0), level, scale)
             }
-            for &i in &idx {
-                self.ensure(i)?;
+            PlanNode::Split { degree, g, high, low } => {
+                let (deg, g) = (*degree, *g);
+                // p = q0 + T_G q1 with T_{G+j} = 2 T_G T_j − T_{G−j}.
+                let mut q0: Vec<f64> = (0..g).map(at).collect();
+                let mut q1 = vec![0.0; deg - g + 1];
+                q1[0] = at(g);
+                for i in g + 1..=deg {
+                    q1[i - g] += 2.0 * at(i);
+                    q0[2 * g - i] -= at(i);
+                }
+                self.ensure(g)?;
+                let (tg_level, tg_scale) = {
+                    let tg = self.t[g].as_ref().expect("ensured");
+                    (self.backend.level(tg), self.backend.scale(tg))
+                };
+                if tg_level <= level {
+                    return Err(CkksError::LevelExhausted { needed: level + 1, level: tg_level });
+                }
+                let q = self.backend.modulus(level + 1);
+                let high = self.eval(high, &q1, level + 1, scale * q / tg_scale)?;
+                let low = self.eval(low, &q0, level, scale)?;
+                let tg = self.t[g].as_ref().expect("ensured");
+                self.backend.giant_step(&high, tg, &low)
             }
-            let terms: Vec<(&B::V, f64)> =
-                idx.iter().map(|&i| (self.t[i].as_ref().expect("ensured"), c.get(i).copied().unwrap_or(0.0))).collect();
-            return self.backend.leaf(&terms, c[0], level, scale);
         }
-        // p = q0 + T_G q1 with T_{G+j} = 2 T_G T_j − T_{G−j}.
-        let g = 1usize << (usize::BITS - 1 - deg.leading_zeros());
-        let mut q0 = c[..g].to_vec();
-        let mut q1 = vec![0.0; deg - g + 1];
-        q1[0] = c[g];
-        for i in g + 1..=deg {
-            q1[i - g] += 2.0 * c[i];
-            q0[2 * g - i] -= c[i];
-        }
-        self.ensure(g)?;
-        let (tg_level, tg_scale) = {
-            let tg = self.t[g].as_ref().expect("ensured");
-            (self.backend.level(tg), self.backend.scale(tg))
-        };
-        if tg_level <= level {
-            return Err(CkksError::LevelExhausted { needed: level + 1, level: tg_level });
-        }
-        let q = self.backend.modulus(level + 1);
-        let high = self.eval(&q1, level + 1, scale * q / tg_scale)?;
-        let low = self.eval(&q0, level, scale)?;
-        let tg = self.t[g].as_ref().expect("ensured");
-        self.backend.giant_step(&high, tg, &low)
     }
 }

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Export the bundled hecnn MNIST CNN to ONNX, without torch.
+"""Export the bundled hecnn MNIST models to ONNX, without torch.
 
 Reads the hecnn model file (format documented in
 crates/hecnn-nn/src/model/format.rs), builds the same graph with onnx.helper
-and writes:
+(residual Add nodes read two values) and writes:
 
   models/classifier.onnx   the whole classifier (10 logits)
   models/backbone.onnx     everything up to Flatten (240 features)
+
+With --onnx FILE it writes only the whole network to FILE instead (used for
+the residual network models/mnist_resnet.bin -> models/resnet.onnx).
 
 With --test-models DIR it also writes small ONNX files the Rust tests use:
 
@@ -23,6 +26,7 @@ Usage (from the repository root; needs `pip install onnx`, which brings numpy):
 
   python3 scripts/onnx/export_backbone.py --model models/mnist_cnn.bin --out-dir models \
       --test-models crates/hecnn-nn/tests/data
+  python3 scripts/onnx/export_backbone.py --model models/mnist_resnet.bin --onnx models/resnet.onnx
 """
 
 import argparse
@@ -259,9 +263,17 @@ def main():
     ap.add_argument("--model", default="models/mnist_cnn.bin")
     ap.add_argument("--out-dir", default="models")
     ap.add_argument("--test-models", default=None)
+    ap.add_argument("--onnx", default=None, help="write only the whole network to this file")
+    ap.add_argument("--graph-name", default="hecnn_mnist_resnet", help="graph name with --onnx")
     a = ap.parse_args()
 
     shape, nodes, output = read_model(a.model)
+    if a.onnx:
+        model = to_onnx(shape, nodes, output, output - 1, a.graph_name)
+        onnx.save(model, a.onnx)
+        ops = sorted({n.op_type for n in model.graph.node})
+        print(f"wrote {a.onnx}: {len(model.graph.node)} nodes ({', '.join(ops)})")
+        return
     flatten = next(i for i, (op, _, _) in enumerate(nodes) if op == "Flatten")
     onnx.save(to_onnx(shape, nodes, output, output - 1, "hecnn_mnist_classifier"),
               os.path.join(a.out_dir, "classifier.onnx"))

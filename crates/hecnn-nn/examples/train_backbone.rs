@@ -17,11 +17,11 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use hecnn_nn::features::accuracy;
-use hecnn_nn::mnist::{bundled_mnist_dir, Mnist, PIXELS};
+use hecnn_nn::mnist::{bundled_mnist_dir, Mnist};
 use hecnn_nn::model::{Conv2d, Linear, ModelBuilder, Pool2d};
 
-/// First training image used for training (the ones before are client data).
-const FIRST_TRAIN_INDEX: usize = 10_000;
+mod common;
+use common::{training_split, Rng};
 
 struct Args {
     out: PathBuf,
@@ -55,26 +55,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(a)
-}
-
-/// SplitMix64: tiny, seedable, good enough for initialisation and shuffling.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    fn symmetric(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
 }
 
 /// He-uniform weights for a layer with `fan_in` inputs, zero bias.
@@ -112,12 +92,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let dev = Device::Cpu;
     let mnist = Mnist::load_dir(&args.data)?;
-    let n = mnist.train_images.len() - FIRST_TRAIN_INDEX;
-    let pixels: Vec<f32> =
-        mnist.train_images.as_bytes()[FIRST_TRAIN_INDEX * PIXELS..].iter().map(|&p| f32::from(p) / 255.0).collect();
-    let xs = Tensor::from_vec(pixels, (n, 1, 28, 28), &dev)?;
-    let labels: Vec<u32> = mnist.train_labels[FIRST_TRAIN_INDEX..].iter().map(|&l| u32::from(l)).collect();
-    let ys = Tensor::from_vec(labels, n, &dev)?;
+    let (xs, ys) = training_split(&mnist, &dev)?;
+    let n = xs.dim(0)?;
 
     let mut rng = Rng(args.seed);
     let (w1, b1) = init(&mut rng, &[8, 1, 5, 5], 25, &dev)?;
@@ -128,9 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut order: Vec<u32> = (0..n as u32).collect();
     for epoch in 0..args.epochs {
         opt.set_learning_rate(args.lr * 0.5f64.powi(epoch as i32));
-        for i in (1..n).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(&mut order);
         let (mut loss_sum, mut batches) = (0.0, 0);
         for chunk in order.chunks(args.batch) {
             let idx = Tensor::from_slice(chunk, chunk.len(), &dev)?;

@@ -5,7 +5,7 @@
 //! * [`mnist`] — MNIST IDX files (raw or `.gz`), validated.
 //! * [`csv`] — `label,f1,…,fd` feature files, validated.
 //! * [`model`] — layers, graph, f32/f64 inference, pluggable ReLU/max.
-//! * [`backbone`] — the bundled CNN (weights embedded in the binary).
+//! * [`backbone`] — the bundled CNN and residual network (weights embedded in the binary).
 //! * [`features`] — backbone features for transfer learning.
 //! * [`onnx`] — ONNX graphs into [`model::Model`] (feature `onnx`).
 //! * [`simulate`] — exact vs. polynomial activations: the accuracy loss of α.

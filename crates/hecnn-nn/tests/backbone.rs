@@ -1,9 +1,10 @@
 //! The bundled CNN: loads from the embedded bytes, has the documented shape,
-//! classifies the full MNIST test set well, and yields 240 features.
+//! classifies the full MNIST test set well, and yields 240 features. The
+//! bundled residual network: documented shape, accuracy on 1,000 test images.
 
 use std::time::Instant;
 
-use hecnn_nn::backbone::{bundled_backbone, bundled_classifier, FEATURE_DIM};
+use hecnn_nn::backbone::{bundled_backbone, bundled_classifier, bundled_residual, FEATURE_DIM};
 use hecnn_nn::features::{accuracy, extract_features, image_tensors};
 use hecnn_nn::mnist::{bundled_mnist_dir, load_images, load_labels};
 use hecnn_nn::model::Op;
@@ -49,4 +50,39 @@ fn full_test_set_accuracy_and_features() {
             assert!((got - want).abs() < 1e-9);
         }
     }
+}
+
+#[test]
+fn residual_architecture_and_accuracy() {
+    let r = bundled_residual().unwrap();
+    let ops: Vec<&str> = r.nodes().iter().map(|n| n.op.name()).collect();
+    let block = ["Conv2d", "Relu", "Conv2d", "Add", "Relu"];
+    let mut want = vec!["Conv2d", "Relu", "MaxPool"];
+    (0..3).for_each(|_| want.extend(block));
+    want.extend(["AvgPool", "Flatten", "Linear"]);
+    assert_eq!(ops, want, "batch norms are folded into the convolutions");
+    assert_eq!(r.input_shape(), &[1, 28, 28]);
+    assert_eq!(r.output_shape(), &[10]);
+    // Each Add reads its block's second convolution and the block input
+    // (value ids: node i writes value i + 1; value 3 is the max-pool output).
+    let adds: Vec<&[usize]> =
+        r.nodes().iter().filter(|n| matches!(n.op, Op::Add)).map(|n| n.inputs.as_slice()).collect();
+    assert_eq!(adds, [&[6, 3][..], &[11, 8], &[16, 13]]);
+    for v in [3, 8, 13, 18] {
+        assert_eq!(r.value_shape(v), Some(&[4, 14, 14][..]), "value {v}");
+    }
+
+    // Exact ReLU, f64, on the first 1,000 test images.
+    let dir = bundled_mnist_dir();
+    let images = load_images(dir.join("t10k-images.idx3-ubyte.gz")).unwrap().slice(0..1000);
+    let labels = load_labels(dir.join("t10k-labels.idx1-ubyte.gz")).unwrap();
+    let logits = extract_features(&r, &images).unwrap();
+    let correct = logits
+        .iter()
+        .zip(&labels)
+        .filter(|(l, &y)| (0..10).fold(0, |b, i| if l[i] > l[b] { i } else { b }) == usize::from(y))
+        .count();
+    let acc = correct as f64 / 1000.0;
+    println!("bundled residual network: {:.1}% on the first 1,000 test images (f64, exact)", acc * 100.0);
+    assert!(acc >= 0.98, "accuracy {acc} (983 / 1000 when trained)");
 }

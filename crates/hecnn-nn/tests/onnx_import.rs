@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use hecnn_nn::backbone::{bundled_backbone, bundled_classifier, FEATURE_DIM};
+use hecnn_nn::backbone::{bundled_backbone, bundled_classifier, bundled_residual, FEATURE_DIM, RESIDUAL_MODEL_PATH};
 use hecnn_nn::features::image_tensors;
 use hecnn_nn::mnist::{bundled_mnist_dir, load_images};
 use hecnn_nn::model::{Exact, Model, Op, Tensor};
@@ -53,6 +53,17 @@ fn bundled_onnx_matches_native_and_tract() {
     assert_eq!(b.output_shape(), &[FEATURE_DIM]);
     let c = check_against("../../models/classifier.onnx", Some(&bundled_classifier().unwrap()), &xs, 10);
     assert_eq!(c.nodes().len(), bundled_classifier().unwrap().nodes().len());
+}
+
+#[test]
+fn residual_onnx_matches_bundled_residual() {
+    let xs = test_images(100);
+    let native = bundled_residual().unwrap();
+    let m = check_against(&format!("../../{RESIDUAL_MODEL_PATH}"), Some(&native), &xs, 10);
+    let ops = |m: &Model| m.nodes().iter().map(|n| n.op.name()).collect::<Vec<_>>();
+    assert_eq!(ops(&m), ops(&native));
+    let inputs = |m: &Model| m.nodes().iter().map(|n| n.inputs.clone()).collect::<Vec<_>>();
+    assert_eq!(inputs(&m), inputs(&native), "residual Adds read the same values");
 }
 
 #[test]

@@ -105,11 +105,12 @@ fn switching_key_bytes(p: &Parameters) -> u64 {
 
 /// Compiles the model for the MNIST geometry (server side).
 pub fn compile_model(opts: &Options, mnist: &Mnist, batch: usize) -> Result<CompiledModel> {
-    let model = crate::simulate::load_model(match opts.model.as_str() {
-        "bundled" => None,
-        "residual" => Some(std::path::Path::new("models/resnet.onnx")),
-        path => Some(std::path::Path::new(path)),
-    })?;
+    let model = match opts.model.as_str() {
+        "bundled" => crate::simulate::load_model(None)?,
+        // The same network as models/resnet.onnx (a test checks the import equals it), embedded.
+        "residual" => hecnn_nn::backbone::bundled_residual().context("bundled residual network")?,
+        path => crate::simulate::load_model(Some(std::path::Path::new(path)))?,
+    };
     let calib_end = CALIBRATION_START + opts.calibration_images;
     let val_end = VALIDATION_START + opts.validation_images;
     if opts.calibration_images == 0 || calib_end > VALIDATION_START || val_end > mnist.train_images.len() {

@@ -90,6 +90,14 @@ fn bundled_classifier_lowers_exactly() {
     // conv1 and conv2 each become 4 max-pool phases; the head one more map.
     assert_eq!(c.steps.iter().filter(|s| s.kind() == "affine").count(), 9);
     assert_eq!(c.steps.iter().filter(|s| s.kind() == "max").count(), 6);
+    // Planned on 11 levels between bootstraps with ReLU depth 7: conv2's
+    // input (2 ciphertexts) is refreshed once instead of its 4 phase outputs.
+    let budget = hecnn_ml::cnn::LevelBudget { top: 11, after_bootstrap: Some(11), relu_depth: 7 };
+    let plan = hecnn_ml::cnn::Plan::new(&c, budget).unwrap();
+    assert_eq!(plan.bootstraps, 4 + 2 + 2 + 2 + 1, "{:#?}", plan.lines());
+    let no_boot = hecnn_ml::cnn::LevelBudget { top: 44, after_bootstrap: None, relu_depth: 7 };
+    let err = hecnn_ml::cnn::Plan::new(&c, no_boot).unwrap_err();
+    assert!(err.to_string().contains("model node 7"), "{err}");
     for i in 0..20 {
         let x = Tensor::new(vec![1, 28, 28], mnist.test_images.image_f64(i)).unwrap();
         let want = model.forward(&x).unwrap();

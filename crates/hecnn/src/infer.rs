@@ -51,6 +51,8 @@ pub struct Options {
     pub mnist_dir: Option<PathBuf>,
     /// No progress output.
     pub quiet: bool,
+    /// Parameter chain.
+    pub chain: Chain,
 }
 
 /// The JSON report.
@@ -126,13 +128,24 @@ pub fn compile_model(opts: &Options, mnist: &Mnist, batch: usize) -> Result<Comp
     compile(&model, &calib, &val, &copts).context("compiling the model for encrypted inference")
 }
 
-/// The chain for a circuit of `depth` levels: the inference chain without
-/// bootstrapping when one is 128-bit secure, else the bootstrappable preset
-/// (11 levels between bootstraps). Returns (parameters, bootstrapping).
-pub fn choose_params(depth: usize) -> (Parameters, bool) {
-    match inference_params(depth) {
-        Ok(p) => (p, false),
-        Err(_) => (hecnn_ckks::Preset::Bootstrappable.params(), true),
+/// Which parameter chain runs the circuit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Chain {
+    /// The inference chain when the circuit fits one, else bootstrapping.
+    #[default]
+    Auto,
+    /// The `bootstrappable` preset with bootstrapping keys, whatever the depth.
+    Bootstrappable,
+}
+
+/// The chain for a circuit of `depth` levels: with `Chain::Auto` the
+/// inference chain without bootstrapping when one is 128-bit secure, else
+/// the bootstrappable preset (11 levels between bootstraps). Returns
+/// (parameters, bootstrapping).
+pub fn choose_params(depth: usize, chain: Chain) -> (Parameters, bool) {
+    match (chain, inference_params(depth)) {
+        (Chain::Auto, Ok(p)) => (p, false),
+        _ => (hecnn_ckks::Preset::Bootstrappable.params(), true),
     }
 }
 
@@ -172,7 +185,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     let compiled = compile_model(opts, &mnist, batch)?;
     sp.finish_and_clear();
     let depth = compiled.depth();
-    let (params, bootstrapping) = choose_params(depth);
+    let (params, bootstrapping) = choose_params(depth, opts.chain);
     let ctx = Context::new(params.clone())?;
     let steps = compiled.rotation_steps();
     let key_bytes = switching_key_bytes(&params) * (steps.len() as u64 + 1);

@@ -107,7 +107,7 @@ fn server_spec(opts: &Options) -> Result<(SpecFile, Parameters)> {
     let compiled = infer::compile_model(opts, &mnist, batch)?;
     sp.finish_and_clear();
     let depth = compiled.depth();
-    let (params, bootstrapping) = infer::choose_params(depth);
+    let (params, bootstrapping) = infer::choose_params(depth, opts.chain);
     let input_level = if bootstrapping {
         hecnn_ckks::circuits::BootstrapConfig::default().levels_left(params.max_level()).unwrap_or(0)
     } else {

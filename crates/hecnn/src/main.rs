@@ -192,28 +192,14 @@ enum Command {
     /// Encrypted CNN inference: encrypt MNIST test images, run a pre-trained CNN on the ciphertexts
     /// with evaluation keys only, decrypt the scores and compare with the exact model and the simulator.
     Infer {
-        /// `bundled` (the bundled classifier), `residual` (the bundled residual network) or an ONNX /
-        /// hecnn `.bin` model taking [1, 28, 28] images.
-        #[arg(long, default_value = "bundled")]
-        model: String,
+        #[command(flatten)]
+        model: ModelArgs,
         /// Test images.
         #[arg(long, default_value_t = 8)]
         images: usize,
         /// First test image.
         #[arg(long, default_value_t = 0)]
         offset: usize,
-        /// Precision α (default: the smallest that keeps 99.9 % of the validation predictions).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(i64::from(ALPHA_MIN)..=i64::from(ALPHA_MAX)))]
-        alpha: Option<u32>,
-        /// Images per ciphertext, a power of two (default: as many as fit, 32 for 28×28 at N = 2^16).
-        #[arg(long)]
-        batch: Option<usize>,
-        /// Calibration images for the activation bounds (training images from 10,000).
-        #[arg(long, default_value_t = 2000)]
-        calibration_images: usize,
-        /// Validation images for choosing α (training images from 30,000).
-        #[arg(long, default_value_t = 1000)]
-        validation_images: usize,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -276,16 +262,17 @@ enum Command {
     },
 }
 
-/// The model and how the server compiles it (must be the same at publish and at inference).
+/// The model and how the server compiles it (the same at publish and at inference).
 #[derive(Args, Clone, Debug)]
 struct ModelArgs {
-    /// `bundled`, `residual` or an ONNX / hecnn `.bin` model taking [1, 28, 28] images.
+    /// `bundled` (the bundled classifier), `residual` (the bundled residual network) or an ONNX /
+    /// hecnn `.bin` model taking [1, 28, 28] images.
     #[arg(long, default_value = "bundled")]
     model: String,
-    /// Precision α (default: chosen on validation images).
+    /// Precision α (default: the smallest that keeps 99.5 % of the validation predictions).
     #[arg(long, value_parser = clap::value_parser!(u32).range(i64::from(ALPHA_MIN)..=i64::from(ALPHA_MAX)))]
     alpha: Option<u32>,
-    /// Images per ciphertext, a power of two (default 32).
+    /// Images per ciphertext, a power of two (default: as many as fit, 32 for 28×28 at N = 2^16).
     #[arg(long)]
     batch: Option<usize>,
     /// Calibration images (training images from 10,000).
@@ -294,6 +281,9 @@ struct ModelArgs {
     /// Validation images for choosing α (training images from 30,000).
     #[arg(long, default_value_t = 1000)]
     validation_images: usize,
+    /// Parameter chain (`auto` or `bootstrappable`).
+    #[arg(long, value_enum, default_value_t = infer::Chain::Auto)]
+    chain: infer::Chain,
 }
 
 impl ModelArgs {
@@ -308,6 +298,7 @@ impl ModelArgs {
             batch: self.batch,
             mnist_dir: None,
             quiet: false,
+            chain: self.chain,
         }
     }
 }
@@ -576,29 +567,8 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             })?;
         }
-        Command::Infer {
-            model,
-            images,
-            offset,
-            alpha,
-            batch,
-            calibration_images,
-            validation_images,
-            threads,
-            mnist_dir,
-            json,
-        } => {
-            let opts = infer::Options {
-                model,
-                images,
-                offset,
-                alpha,
-                calibration_images,
-                validation_images,
-                batch,
-                mnist_dir,
-                quiet: json,
-            };
+        Command::Infer { model, images, offset, threads, mnist_dir, json } => {
+            let opts = infer::Options { images, offset, mnist_dir, quiet: json, ..model.options() };
             let report = with_threads(threads, || infer::run(&opts))??;
             if json {
                 println!("{}", serde_json::to_string(&report)?);

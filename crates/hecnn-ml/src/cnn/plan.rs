@@ -4,7 +4,10 @@
 //! the composite sign's depth plus one, a pairwise max the same. The planner walks the steps
 //! in order and bootstraps a value only when the next step cannot run at
 //! its level: on a chain this places the fewest bootstraps (each refresh
-//! comes as late as possible, so it buys the most levels). Values read by
+//! comes as late as possible, so it buys the most levels). Where a value
+//! fans out into affine maps whose outputs would each need a refresh before
+//! their activation (the phases of a max-pool), the shared input is
+//! refreshed once instead. Values read by
 //! several steps (residual connections) are refreshed once, for every later
 //! reader. A step that needs more levels than the chain (or a bootstrap)
 //! gives is refused with [`CnnError::TooDeep`], naming the node.
@@ -73,10 +76,32 @@ impl Plan {
         level[0] = budget.top;
         let mut entries = Vec::with_capacity(circuit.steps.len());
         let mut bootstraps = 0;
+        let (readers, feeds_activation) = reader_maps(circuit);
         for (i, step) in circuit.steps.iter().enumerate() {
             let cost = step_cost(step, budget.relu_depth);
             let inputs = step.inputs();
             let mut refreshed = Vec::new();
+            // Fan-out lookahead: an affine map whose output cannot reach the
+            // next activation without a bootstrap would make every such
+            // reader refresh its own output (k phases of a max-pool: k
+            // bootstraps); refreshing the shared input once is cheaper.
+            if let (Step::Affine { .. }, Some(after)) = (step, budget.after_bootstrap) {
+                for &v in &inputs {
+                    let low = level[v] < budget.relu_depth + 1 && level[v] < after;
+                    let later_cts: usize = readers[v]
+                        .iter()
+                        .filter(|&&j| j >= i && matches!(circuit.steps[j], Step::Affine { .. }))
+                        .filter(|&&j| feeds_activation[circuit.steps[j].out()])
+                        .map(|&j| circuit.values[circuit.steps[j].out()].layout.cts)
+                        .sum();
+                    let cts = circuit.values[v].layout.cts;
+                    if low && later_cts > 0 && cts <= later_cts && after > budget.relu_depth {
+                        level[v] = after;
+                        bootstraps += cts;
+                        refreshed.push((v, cts));
+                    }
+                }
+            }
             let lowest = inputs.iter().map(|&v| level[v]).min().unwrap_or(budget.top);
             if lowest < cost {
                 let too_deep = |available, bootstrapping| CnnError::TooDeep {
@@ -131,4 +156,20 @@ impl Plan {
             })
             .collect()
     }
+}
+
+/// For each value, the steps reading it; and whether a value is read by a
+/// ReLU or max step.
+fn reader_maps(circuit: &Circuit) -> (Vec<Vec<usize>>, Vec<bool>) {
+    let mut readers = vec![Vec::new(); circuit.values.len()];
+    let mut feeds = vec![false; circuit.values.len()];
+    for (j, s) in circuit.steps.iter().enumerate() {
+        for v in s.inputs() {
+            readers[v].push(j);
+            if matches!(s, Step::Relu { .. } | Step::Max { .. }) {
+                feeds[v] = true;
+            }
+        }
+    }
+    (readers, feeds)
 }

@@ -484,10 +484,10 @@ impl Lowering<'_> {
     fn best_flat(&self, e: &Expr, node: usize) -> Result<Layout, CnnError> {
         let len = e.bias.len();
         let mut best: Option<(usize, Layout)> = None;
+        // Strides 1, 2, 4, … while the vector still fits one ciphertext.
+        let max_stride = (self.geo.positions() / len.max(1)).max(1);
         let mut stride = 1;
-        while stride * len.min(self.geo.positions()) <= self.geo.positions().max(stride)
-            && stride <= self.geo.positions()
-        {
+        while stride <= max_stride {
             if let Some(l) = Layout::flat(&self.geo, len, stride) {
                 let mut diags = std::collections::HashSet::new();
                 for (v, rows) in &e.terms {

@@ -49,8 +49,8 @@ impl Geometry {
         (self.positions() / self.block()).max(1)
     }
 
-    /// The largest batch for an input of `c` channels of `grid_h × grid_w`:
-    /// every block of the input in one ciphertext... or at least one block.
+    /// The largest batch `B` for which one `grid_h × grid_w` block per
+    /// image fits a ciphertext (at least 1).
     pub fn max_batch(slots: usize, grid_h: usize, grid_w: usize) -> usize {
         (slots / (grid_h * grid_w).max(1)).max(1)
     }

@@ -335,3 +335,24 @@ fn bundled_classifier_on_encrypted_mnist_images() {
         assert_eq!(argmax(got), mnist.test_labels[i] as usize, "image {i}");
     }
 }
+
+/// A layer whose weights are all zero compiles to a map with no diagonal;
+/// the engine still returns its bias (no panic on such a model).
+#[test]
+fn an_all_zero_layer_gives_its_bias() {
+    let model = ModelBuilder::new(vec![1, 4, 4])
+        .flatten()
+        .linear(Linear { out_dim: 2, in_dim: 16, weight: vec![0.0; 32].into(), bias: vec![0.25, -0.5].into() })
+        .build()
+        .unwrap();
+    let calib = vec![Tensor::new(vec![1, 4, 4], vec![0.5; 16]).unwrap()];
+    let opts = CompileOptions { slots: 1024, batch: 4, alpha: Some(4), ..CompileOptions::default() };
+    let compiled = compile(&model, &calib, &calib, &opts).unwrap();
+    let s = setup(&compiled, compiled.depth() + 3);
+    let engine = Engine::new(&compiled, &s.keys).unwrap();
+    let spec = compiled.spec();
+    let cts = encrypt_images(&spec, &s.sk, &s.ctx, &[vec![0.3; 16]], engine.input_level()).unwrap();
+    let (out, _) = engine.run(cts, &|_, _| {}).unwrap();
+    let got = &decrypt_scores(&spec, &s.sk, &s.ctx, &out, 1).unwrap()[0];
+    assert!((got[0] - 0.25).abs() < 1e-3 && (got[1] + 0.5).abs() < 1e-3, "{got:?}");
+}

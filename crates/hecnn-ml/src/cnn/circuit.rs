@@ -207,7 +207,11 @@ impl Circuit {
         if batch == 0 || geo.block() > geo.positions() {
             return Err(CnnError::BatchTooLarge { images: batch, capacity: Geometry::max_batch(slots, h, w) });
         }
-        let input_layout = Layout::grid(&geo, &[c, h, w], 1).expect("the input fits its own grid");
+        let input_layout = Layout::grid(&geo, &[c, h, w], 1).ok_or_else(|| CnnError::Unsupported {
+            node: 0,
+            op: "input",
+            reason: format!("an empty input {input_shape:?}"),
+        })?;
         let mut lw = Lowering { model, geo, values: Vec::new(), steps: Vec::new(), parent: Vec::new() };
         lw.new_value(input_shape.clone(), input_layout, None, 0);
         let readers = reader_counts(model);

@@ -615,7 +615,7 @@ impl<'a> Engine<'a> {
                     None => {
                         let zero =
                             self.encoder.encode(&vec![Complex64::new(0.0, 0.0); slots], slots, level, pt_scale)?;
-                        self.ev.mul_plain(babies[0].as_ref().expect("an input exists"), &zero)?
+                        self.ev.mul_plain(&self.ev.drop_to_level(&inputs[0][0], level)?, &zero)?
                     }
                 };
                 let out = self.ev.rescale_to(&acc, delta)?;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Binding, Context, EvaluationKeySet, KeySetId, Parameters, SecretKey};
 use hecnn_ml::cnn::client::{decrypt_scores as decrypt_cnn_scores, encrypt_images_seeded};
-use hecnn_ml::cnn::{argmax, Engine, InferenceSpec};
+use hecnn_ml::cnn::{argmax, CompiledModel, Engine, InferenceSpec};
 use hecnn_ml::safe_fs;
 use hecnn_ml::upload;
 use hecnn_nn::features::image_tensors;
@@ -83,7 +83,7 @@ fn binding(key_set: KeySetId, dir: &str, batch: usize, i: usize) -> Result<Bindi
 pub fn publish(opts: &Options, dir: &Path) -> Result<()> {
     fresh_dir(dir)?;
     std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
-    let (file, params) = server_spec(opts)?;
+    let (file, params, _) = server_spec(opts)?;
     safe_fs::write_new(&dir.join("params.bin"), &params.to_bytes())?;
     safe_fs::write_new(&dir.join("spec.json"), &serde_json::to_vec_pretty(&file)?)?;
     println!(
@@ -99,7 +99,9 @@ pub fn publish(opts: &Options, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn server_spec(opts: &Options) -> Result<(SpecFile, Parameters)> {
+/// Compiles the model and describes it for clients (deterministic: the same
+/// options give the same spec, which is how an upload is matched to it).
+fn server_spec(opts: &Options) -> Result<(SpecFile, Parameters, CompiledModel)> {
     let dir = opts.mnist_dir.clone().unwrap_or_else(bundled_mnist_dir);
     let mnist = Mnist::load_dir(&dir).with_context(|| format!("MNIST in {}", dir.display()))?;
     let batch = opts.batch.unwrap_or(infer::DEFAULT_BATCH);
@@ -123,7 +125,7 @@ fn server_spec(opts: &Options) -> Result<(SpecFile, Parameters)> {
         params: params.name().into(),
         spec: compiled.spec(),
     };
-    Ok((file, params))
+    Ok((file, params, compiled))
 }
 
 /// Client: fresh keys in `keys`, encrypted test images and evaluation keys in `out`.
@@ -220,7 +222,7 @@ pub fn serve(opts: &Options, upload_dir: &Path, out: &Path) -> Result<()> {
         bail!("{}: not an inference upload of this version ({:?}, {} batches)", mpath.display(), m.format, m.batches);
     }
     let key_set = KeySetId::from_hex(&m.key_set).with_context(|| format!("{}: key set", mpath.display()))?;
-    let (file, params) = server_spec(opts)?;
+    let (file, params, compiled) = server_spec(opts)?;
     let sid = spec_id(&serde_json::to_vec_pretty(&file)?);
     if m.spec_id != sid {
         bail!("{}: encrypted for another model or options (spec {}, this server's {sid})", mpath.display(), m.spec_id);
@@ -241,11 +243,6 @@ pub fn serve(opts: &Options, upload_dir: &Path, out: &Path) -> Result<()> {
     if keys.key_set() != key_set {
         bail!("{}: keys of key set {}, the manifest says {}", upload_dir.display(), keys.key_set(), key_set);
     }
-    let compiled = {
-        let dir = opts.mnist_dir.clone().unwrap_or_else(bundled_mnist_dir);
-        let mnist = Mnist::load_dir(&dir)?;
-        infer::compile_model(opts, &mnist, file.spec.batch)?
-    };
     let engine = Engine::new(&compiled, &keys)?;
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
     for b in 0..m.batches {

@@ -356,3 +356,30 @@ fn an_all_zero_layer_gives_its_bias() {
     let got = &decrypt_scores(&spec, &s.sk, &s.ctx, &out, 1).unwrap()[0];
     assert!((got[0] - 0.25).abs() < 1e-3 && (got[1] + 0.5).abs() < 1e-3, "{got:?}");
 }
+
+proptest::proptest! {
+    /// A spec read from a file with any field altered is either refused by
+    /// `validate` or safe to use: packing and reading scores never panic.
+    #[test]
+    fn altered_specs_are_refused_or_safe(field in 0usize..8, value in 0u64..5000, decrypted in 0.0f64..2.0) {
+        let model = residual_model();
+        let calib = images(4, 1000);
+        let opts = CompileOptions { slots: 1024, batch: 4, alpha: Some(4), ..CompileOptions::default() };
+        let mut spec = compile(&model, &calib, &calib, &opts).unwrap().spec();
+        match field {
+            0 => spec.slots = value as usize,
+            1 => spec.batch = value as usize,
+            2 => spec.input_cts = value as usize,
+            3 => spec.output_cts = value as usize,
+            4 => spec.input_positions[(value as usize) % 64].1 = value as u32,
+            5 => spec.output_positions[(value as usize) % 3] = (value as u32 % 3, value as u32),
+            6 => spec.input_factor = value as f64 - 2500.0,
+            _ => spec.score_bound = f64::NAN,
+        }
+        if spec.validate().is_ok() {
+            let _ = spec.pack_images(&[vec![0.5; 64]]);
+            let plain = vec![vec![decrypted; spec.slots]; spec.output_cts];
+            let _ = spec.read_scores(&plain, 1);
+        }
+    }
+}

@@ -300,6 +300,7 @@ pub struct ScoresReport {
 pub fn decrypt_scores(keys: &Path, result: &Path) -> Result<ScoresReport> {
     let (state, _): (ClientState, _) = read_json(&keys.join("client.json"))?;
     let (file, spec_bytes): (SpecFile, _) = read_json(&keys.join("spec.json"))?;
+    file.spec.validate().with_context(|| format!("{}", keys.join("spec.json").display()))?;
     if spec_id(&spec_bytes) != state.spec_id
         || state.images == 0
         || state.batches != state.images.div_ceil(file.spec.batch)

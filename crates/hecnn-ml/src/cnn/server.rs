@@ -57,14 +57,6 @@ impl AffineProgram {
         r.remove(&0);
         r
     }
-
-    /// (baby rotations, giant rotations) per application.
-    pub fn key_switches(&self) -> (usize, usize) {
-        (
-            self.babies.iter().filter(|b| b.2 != 0).count(),
-            self.outs.iter().map(|o| o.keys().filter(|&&g| g != 0).count()).sum(),
-        )
-    }
 }
 
 /// The model as the server runs it: circuit, scale factors, composite
@@ -205,11 +197,6 @@ impl CompiledModel {
             score_bound: self.score_bound,
             rotations: self.rotation_steps(),
         }
-    }
-
-    /// Key switches of the affine maps per batch: (babies, giants).
-    pub fn linear_key_switches(&self) -> (usize, usize) {
-        self.programs.iter().flatten().map(|p| p.key_switches()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 }
 

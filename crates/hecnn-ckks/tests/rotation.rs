@@ -47,3 +47,25 @@ fn sparse_slot_rotation() {
     let got = s.encoder.decode_real(&Decryptor::new(&s.sk).decrypt(&r).unwrap()).unwrap();
     assert!(max_err(&rotated(&v, 3), &got) < 1e-6);
 }
+
+/// 30-bit primes take the 32-bit NTT and the 64-bit lazy inner product
+/// (the inference chains): rotations, hoisted rotations and relinearized
+/// products must decrypt as on the 40-bit chain.
+#[test]
+fn small_prime_chain_rotates_and_multiplies() {
+    let s = setup(Parameters::insecure_for_tests(12, &[50, 30, 30, 30, 30, 30, 30], 3, 30).unwrap());
+    let slots = s.ctx.n() / 2;
+    let steps = [1i64, -5, 64];
+    let gk = GaloisKeys::generate(&s.sk, &steps, false);
+    let v = random_vec(slots, 21);
+    let ct = s.encrypt(&v);
+    let hoisted = s.ev.rotate_hoisted(&ct, &steps, &gk).unwrap();
+    for (&k, h) in steps.iter().zip(&hoisted) {
+        let got = s.decrypt(&s.ev.rotate(&ct, k, &gk).unwrap());
+        assert!(max_err(&rotated(&v, k), &got) < 1e-4, "rotation {k}");
+        assert!(max_err(&got, &s.decrypt(h)) < 1e-4, "hoisted {k}");
+    }
+    let sq = s.ev.rescale(&s.ev.mul_relin(&ct, &ct, &s.rlk).unwrap()).unwrap();
+    let want: Vec<f64> = v.iter().map(|x| x * x).collect();
+    assert!(max_err(&want, &s.decrypt(&sq)) < 1e-4);
+}

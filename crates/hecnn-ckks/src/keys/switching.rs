@@ -110,43 +110,90 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
     out0.data.par_chunks_mut(n).zip(out1.data.par_chunks_mut(n)).enumerate().for_each(|(t, (o0, o1))| {
         let m = ctx.limb_modulus(l + 1, t);
         let kt = if t <= l { t } else { full_q + (t - l - 1) };
+        let limb = LimbProduct { dec, key, perm, t, kt, m: *m };
+        // d products of residues < q fit in 64 bits when d·q² < 2^64 (four
+        // digits of 31-bit primes): then the sums vectorize.
+        if (dec.digits.len() as u128) * (m.value as u128).pow(2) < 1 << 64 {
+            limb.accumulate::<u64>(o0, o1);
+        } else {
+            limb.accumulate::<u128>(o0, o1);
+        }
+    });
+    [out0, out1]
+}
+
+/// One output limb of [`inner_product`].
+struct LimbProduct<'a> {
+    dec: &'a Decomposed,
+    key: &'a SwitchingKey,
+    perm: Option<&'a [u32]>,
+    /// Limb index in Q_l·P and in the key's Q·P.
+    t: usize,
+    kt: usize,
+    m: crate::ring::Modulus,
+}
+
+/// A lazy accumulator of residue products: 128 bits in general, 64 bits
+/// when the caller has checked that the sum cannot overflow.
+trait Accumulator: Copy + Default + std::ops::AddAssign {
+    fn product(a: u64, b: u64) -> Self;
+    fn reduce(self, m: &crate::ring::Modulus) -> u64;
+}
+
+impl Accumulator for u128 {
+    #[inline(always)]
+    fn product(a: u64, b: u64) -> Self {
+        a as u128 * b as u128
+    }
+    #[inline(always)]
+    fn reduce(self, m: &crate::ring::Modulus) -> u64 {
+        m.reduce_u128(self)
+    }
+}
+
+impl Accumulator for u64 {
+    /// Residues are < 2^32 on this path, so the truncating casts are exact
+    /// and let the compiler use the 32×32→64-bit vector multiply.
+    #[inline(always)]
+    fn product(a: u64, b: u64) -> Self {
+        (a as u32 as u64) * (b as u32 as u64)
+    }
+    #[inline(always)]
+    fn reduce(self, m: &crate::ring::Modulus) -> u64 {
+        m.reduce(self)
+    }
+}
+
+impl LimbProduct<'_> {
+    fn accumulate<A: Accumulator>(&self, o0: &mut [u64], o1: &mut [u64]) {
         const BLOCK: usize = 256;
+        let n = o0.len();
         let block = BLOCK.min(n);
-        let mut acc0 = [0u128; BLOCK];
-        let mut acc1 = [0u128; BLOCK];
+        let mut acc0 = [A::default(); BLOCK];
+        let mut acc1 = [A::default(); BLOCK];
         let (acc0, acc1) = (&mut acc0[..block], &mut acc1[..block]);
         for start in (0..n).step_by(block) {
             let range = start..start + block;
-            for (j, dj) in dec.digits.iter().enumerate() {
-                let d = dj.limb(t);
-                let b = &key.b[j].limb(kt)[range.clone()];
-                let a = &key.a[j].limb(kt)[range.clone()];
-                let first = j == 0;
-                match perm {
+            acc0.fill(A::default());
+            acc1.fill(A::default());
+            for (j, dj) in self.dec.digits.iter().enumerate() {
+                let d = dj.limb(self.t);
+                let b = &self.key.b[j].limb(self.kt)[range.clone()];
+                let a = &self.key.a[j].limb(self.kt)[range.clone()];
+                match self.perm {
                     None => {
                         let d = &d[range.clone()];
                         for ((((x0, x1), &dv), &bv), &av) in acc0.iter_mut().zip(acc1.iter_mut()).zip(d).zip(b).zip(a) {
-                            let (p0, p1) = (dv as u128 * bv as u128, dv as u128 * av as u128);
-                            if first {
-                                *x0 = p0;
-                                *x1 = p1;
-                            } else {
-                                *x0 += p0;
-                                *x1 += p1;
-                            }
+                            *x0 += A::product(dv, bv);
+                            *x1 += A::product(dv, av);
                         }
                     }
                     Some(p) => {
                         let p = &p[range.clone()];
                         for ((((x0, x1), &pi), &bv), &av) in acc0.iter_mut().zip(acc1.iter_mut()).zip(p).zip(b).zip(a) {
-                            let dv = d[pi as usize] as u128;
-                            if first {
-                                *x0 = dv * bv as u128;
-                                *x1 = dv * av as u128;
-                            } else {
-                                *x0 += dv * bv as u128;
-                                *x1 += dv * av as u128;
-                            }
+                            let dv = d[pi as usize];
+                            *x0 += A::product(dv, bv);
+                            *x1 += A::product(dv, av);
                         }
                     }
                 }
@@ -154,12 +201,11 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
             for (((y0, y1), &x0), &x1) in
                 o0[range.clone()].iter_mut().zip(o1[range].iter_mut()).zip(acc0.iter()).zip(acc1.iter())
             {
-                *y0 = m.reduce_u128(x0);
-                *y1 = m.reduce_u128(x1);
+                *y0 = x0.reduce(&self.m);
+                *y1 = x1.reduce(&self.m);
             }
         }
-    });
-    [out0, out1]
+    }
 }
 
 /// ModDown: `x ∈ Q_l·P` (NTT) ↦ `round(x / P) ∈ Q_l` (NTT).

@@ -139,9 +139,9 @@ impl Modulus {
     /// Maps a signed 128-bit integer into `[0, q)`.
     #[inline(always)]
     pub fn from_i128(&self, x: i128) -> u64 {
-        let m = self.value as u128;
-        let a = x.unsigned_abs() % m;
-        let r = a as u64;
+        let a = x.unsigned_abs();
+        // Barrett covers |x| < 2^125; beyond that (never from an encoder) divide.
+        let r = if a < 1 << 125 { self.reduce_u128(a) } else { (a % self.value as u128) as u64 };
         if x < 0 {
             self.neg(r)
         } else {
@@ -181,6 +181,28 @@ mod tests {
                 assert_eq!(m.mul_shoup(x as u64, w, m.shoup(w)), ((x as u64 as u128 * w as u128) % q as u128) as u64);
             }
             assert_eq!(m.mul(m.inv(12345), 12345), 1);
+        }
+    }
+
+    #[test]
+    fn signed_128_bit_inputs_map_to_their_residue() {
+        let m = Modulus::new((1u64 << 30) - 35);
+        let q = m.value as i128;
+        for x in [
+            0i128,
+            1,
+            -1,
+            q,
+            -q,
+            q + 5,
+            -(q + 5),
+            i64::MAX as i128 * 977,
+            -(1i128 << 124) - 3,
+            (1 << 125) + 9,
+            i128::MIN + 1,
+            i128::MAX,
+        ] {
+            assert_eq!(m.from_i128(x) as i128, x.rem_euclid(q), "x = {x}");
         }
     }
 }

@@ -270,6 +270,23 @@ impl Context {
         self.zip_limbs(a, b, |m, x, y| *x = m.sub(*x, y));
     }
 
+    /// `acc += a ⊙ b` pointwise (all in NTT form, `acc` and `a` of the same
+    /// shape; `b` may have more Q limbs), one reduction per residue.
+    pub fn mul_add_assign(&self, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
+        debug_assert!(acc.ntt && a.ntt && b.ntt);
+        debug_assert!(acc.num_q == a.num_q && acc.num_p == a.num_p && acc.num_p == b.num_p);
+        debug_assert!(if b.num_p == 0 { b.num_q >= a.num_q } else { b.num_q == a.num_q });
+        let (n, nq) = (acc.n, acc.num_q);
+        acc.data.par_chunks_mut(n).zip(a.data.par_chunks(n)).zip(b.data.par_chunks(n)).enumerate().for_each(
+            |(i, ((x, y), z))| {
+                let m = self.limb_modulus(nq, i);
+                for ((xx, &yy), &zz) in x.iter_mut().zip(y).zip(z) {
+                    *xx = m.reduce_u128(yy as u128 * zz as u128 + *xx as u128);
+                }
+            },
+        );
+    }
+
     /// `a *= b` pointwise (both in NTT form).
     pub fn mul_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
         debug_assert!(a.ntt && b.ntt);

@@ -63,6 +63,18 @@ fn add_sub_mul_and_constants() {
     let pb = s.encoder.encode_real(&b, 2048, 8, s.ctx.params().scale()).unwrap();
     let c = s.ev.rescale(&s.ev.mul_plain(&ca, &pb).unwrap()).unwrap();
     assert!(max_err(&prod, &s.decrypt(&c)) < 1e-5);
+    // Fused multiply-accumulate: a⊙b + b⊙a + a⊙a in one accumulator.
+    let pa = s.encoder.encode_real(&a, 2048, 8, s.ctx.params().scale()).unwrap();
+    let mut acc = s.ev.mul_plain(&ca, &pb).unwrap();
+    s.ev.mul_plain_add_assign(&mut acc, &cb, &pa).unwrap();
+    s.ev.mul_plain_add_assign(&mut acc, &ca, &pa).unwrap();
+    let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| 2.0 * x * y + x * x).collect();
+    assert!(max_err(&want, &s.decrypt(&s.ev.rescale(&acc).unwrap())) < 1e-5);
+    // ...refused at another level or scale.
+    let low = s.ev.drop_to_level(&ca, 5).unwrap();
+    assert!(matches!(s.ev.mul_plain_add_assign(&mut acc, &low, &pa), Err(CkksError::InvalidCiphertext(_))));
+    let half_scale = s.encoder.encode_real(&a, 2048, 8, s.ctx.params().scale() / 2.0).unwrap();
+    assert!(matches!(s.ev.mul_plain_add_assign(&mut acc, &ca, &half_scale), Err(CkksError::ScaleMismatch { .. })));
     let c = s.ev.mul_integer(&ca, -3).unwrap();
     let want: Vec<f64> = a.iter().map(|x| -3.0 * x).collect();
     assert!(max_err(&want, &s.decrypt(&c)) < 1e-6);

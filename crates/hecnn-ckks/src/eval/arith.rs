@@ -84,6 +84,31 @@ impl Evaluator {
         Ok(x)
     }
 
+    /// `acc += a ⊙ pt` in one pass over the limbs, with no temporary
+    /// ciphertext: the inner sums of a diagonal (BSGS) linear transform,
+    /// where a separate `mul_plain` and `add` would copy four polynomials per
+    /// diagonal. `acc` must be at `a`'s level with `a`'s parts and scale
+    /// `a.scale·pt.scale` (a product of the same form).
+    pub fn mul_plain_add_assign(&self, acc: &mut Ciphertext, a: &Ciphertext, pt: &Plaintext) -> Result<()> {
+        self.check_ct(a)?;
+        self.check_ct(acc)?;
+        Self::check_scales(acc.scale, a.scale * pt.scale)?;
+        self.check_plain(pt, a.level())?;
+        if acc.level() != a.level() || acc.parts.len() != a.parts.len() {
+            return Err(CkksError::InvalidCiphertext(format!(
+                "accumulator at level {} with {} parts, product at level {} with {} parts",
+                acc.level(),
+                acc.parts.len(),
+                a.level(),
+                a.parts.len()
+            )));
+        }
+        for (x, y) in acc.parts.iter_mut().zip(&a.parts) {
+            self.ctx.mul_add_assign(x, y, &pt.poly);
+        }
+        Ok(())
+    }
+
     /// `a ⊙ pt`; the result has scale `a.scale·pt.scale` (rescale after).
     pub fn mul_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
         self.check_ct(a)?;

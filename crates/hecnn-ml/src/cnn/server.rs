@@ -4,7 +4,9 @@
 //! Affine maps run as baby-step giant-step diagonal transforms (Halevi–Shoup
 //! diagonals, BSGS with hoisted baby steps): for every input ciphertext the
 //! baby rotations are computed once from one key-switch decomposition and
-//! shared by every output ciphertext and every term; each output then pays
+//! shared by every output ciphertext and every term — and by the next steps
+//! that map the same values (a max-pool's phases: one baby-step size is
+//! chosen for the whole group, see `choose_baby_step`); each output then pays
 //! one giant rotation per giant step and a single rescale. The baby-step
 //! size is chosen per map to minimize key switches.
 
@@ -37,6 +39,10 @@ pub type GiantSteps = BTreeMap<i64, Vec<(usize, DiagEntries)>>;
 
 /// A diagonal's key: (output ciphertext, term, input ciphertext, offset δ).
 type DiagKey = (u32, usize, u32, i64);
+
+/// Baby rotations kept across the affine steps of a group: (value, input
+/// ciphertext, level) → baby step → rotated ciphertext (0: the input).
+type BabyCache = HashMap<(usize, u32, usize), BTreeMap<i64, Ciphertext>>;
 
 /// A compiled affine map: diagonals grouped for BSGS.
 #[derive(Clone, Debug)]
@@ -134,16 +140,7 @@ impl CompiledModel {
             return Err(CnnError::Calibration(format!("{} factors for {} classes", factors.len(), circuit.classes)));
         }
         let composite = CompositeCircuit::from_sign(&sign)?;
-        let programs = circuit
-            .steps
-            .iter()
-            .map(|s| match s {
-                Step::Affine { out, terms, bias, .. } => {
-                    Some(compile_affine(&circuit, &factors, *out, terms, bias, key_mode))
-                }
-                _ => None,
-            })
-            .collect();
+        let programs = compile_programs(&circuit, &factors, key_mode);
         Ok(Self { circuit, factors, sign, composite, programs, score_bound, key_mode, alpha_search: Vec::new() })
     }
 
@@ -200,17 +197,15 @@ impl CompiledModel {
     }
 }
 
-fn compile_affine(
+/// One affine step's diagonals: (out ct, term, in ct, δ) → entries.
+fn diagonals_of(
     circuit: &Circuit,
     factors: &[f64],
     out: usize,
     terms: &[(usize, super::circuit::Rows)],
-    bias: &[f64],
-    key_mode: KeyMode,
-) -> AffineProgram {
+) -> HashMap<DiagKey, DiagEntries> {
     let out_info = &circuit.values[out];
     let s_out = factors[out_info.class];
-    // (out ct, term, in ct, δ) → entries (output position, weight).
     let mut diags: HashMap<DiagKey, DiagEntries> = HashMap::new();
     for (t, (v, rows)) in terms.iter().enumerate() {
         let inl = &circuit.values[*v].layout;
@@ -223,20 +218,27 @@ fn compile_affine(
             }
         }
     }
-    let keys: Vec<DiagKey> = diags.keys().copied().collect();
-    let span = keys.iter().map(|k| k.3.abs()).max().unwrap_or(0) + 1;
-    let batch = circuit.geo.batch as i64;
-    let slots = circuit.geo.slots as i64;
+    diags
+}
+
+/// The baby-step size for a group of affine steps that read the same
+/// values (a max-pool's phases): babies are computed once for the group
+/// (the engine shares them), giants are paid per output ciphertext, so the
+/// split is chosen on the union. `members` holds each step's diagonal keys.
+fn choose_baby_step(members: &[Vec<DiagKey>], batch: i64, slots: i64, key_mode: KeyMode) -> i64 {
+    let span = members.iter().flatten().map(|k| k.3.abs()).max().unwrap_or(0) + 1;
     let cost_of = |m: i64| -> f64 {
         let mut babies: BTreeSet<(usize, u32, i64)> = BTreeSet::new();
-        let mut giants: BTreeSet<(u32, i64)> = BTreeSet::new();
-        for &(co, t, ci, d) in &keys {
-            let (g, b) = split(d, m);
-            if b != 0 {
-                babies.insert((t, ci, b));
-            }
-            if g != 0 {
-                giants.insert((co, g));
+        let mut giants: BTreeSet<(usize, u32, i64)> = BTreeSet::new();
+        for (member, keys) in members.iter().enumerate() {
+            for &(co, t, ci, d) in keys {
+                let (g, b) = split(d, m);
+                if b != 0 {
+                    babies.insert((t, ci, b));
+                }
+                if g != 0 {
+                    giants.insert((member, co, g));
+                }
             }
         }
         match key_mode {
@@ -251,7 +253,7 @@ fn compile_affine(
                         x -= lowest_naf_digit(x);
                     }
                 }
-                closure.len() as f64 + giants.iter().map(|&(_, g)| naf(g * batch, slots).len() as f64).sum::<f64>()
+                closure.len() as f64 + giants.iter().map(|&(_, _, g)| naf(g * batch, slots).len() as f64).sum::<f64>()
             }
         }
     };
@@ -264,7 +266,20 @@ fn compile_affine(
             best = (c, m);
         }
     }
-    let m = best.1;
+    best.1
+}
+
+/// Groups the diagonals of one affine step for BSGS with baby step `m`.
+fn build_program(
+    circuit: &Circuit,
+    factors: &[f64],
+    out: usize,
+    diags: HashMap<DiagKey, DiagEntries>,
+    bias: &[f64],
+    m: i64,
+) -> AffineProgram {
+    let out_info = &circuit.values[out];
+    let s_out = factors[out_info.class];
     let mut baby_index: BTreeMap<(usize, u32, i64), usize> = BTreeMap::new();
     let mut outs: Vec<GiantSteps> = vec![BTreeMap::new(); out_info.layout.cts];
     let mut sorted: Vec<_> = diags.into_iter().collect();
@@ -287,6 +302,45 @@ fn compile_affine(
         }
     }
     AffineProgram { babies, outs, bias: bias_out }
+}
+
+/// Compiles every affine step; consecutive steps reading the same values
+/// share one baby-step size (see [`choose_baby_step`]).
+fn compile_programs(circuit: &Circuit, factors: &[f64], key_mode: KeyMode) -> Vec<Option<AffineProgram>> {
+    let steps = &circuit.steps;
+    let mut programs: Vec<Option<AffineProgram>> = vec![None; steps.len()];
+    let mut i = 0;
+    while i < steps.len() {
+        if !matches!(steps[i], Step::Affine { .. }) {
+            i += 1;
+            continue;
+        }
+        let mut end = i + 1;
+        while end < steps.len() && same_affine_inputs(&steps[i], &steps[end]) {
+            end += 1;
+        }
+        let diags: Vec<HashMap<DiagKey, DiagEntries>> = steps[i..end]
+            .iter()
+            .map(|s| match s {
+                Step::Affine { out, terms, .. } => diagonals_of(circuit, factors, *out, terms),
+                _ => unreachable!("the group holds affine steps only"),
+            })
+            .collect();
+        let keys: Vec<Vec<DiagKey>> = diags.iter().map(|d| d.keys().copied().collect()).collect();
+        let m = choose_baby_step(&keys, circuit.geo.batch as i64, circuit.geo.slots as i64, key_mode);
+        for (k, d) in diags.into_iter().enumerate() {
+            if let Step::Affine { out, bias, .. } = &steps[i + k] {
+                programs[i + k] = Some(build_program(circuit, factors, *out, d, bias, m));
+            }
+        }
+        i = end;
+    }
+    programs
+}
+
+/// Whether two steps are affine maps of the same input values (in order).
+fn same_affine_inputs(a: &Step, b: &Step) -> bool {
+    matches!((a, b), (Step::Affine { .. }, Step::Affine { .. })) && a.inputs() == b.inputs()
 }
 
 /// Runs a [`CompiledModel`] on ciphertexts with evaluation keys only.
@@ -390,9 +444,11 @@ impl<'a> Engine<'a> {
         vals[0] = Some(input);
         let mut stats = RunStats::default();
         let readers = last_readers(c);
+        let mut babies = BabyCache::new();
         for (i, step) in c.steps.iter().enumerate() {
             let entry = &self.plan.entries[i];
             for &(v, _) in &entry.bootstrap {
+                babies.retain(|k, _| k.0 != v);
                 let t = std::time::Instant::now();
                 let cts = vals[v].take().expect("computed");
                 stats.bootstraps += cts.len();
@@ -404,8 +460,12 @@ impl<'a> Engine<'a> {
             let out = match step {
                 Step::Affine { terms, .. } => {
                     let prog = self.model.programs[i].as_ref().expect("affine step has a program");
-                    let inputs: Vec<&Vec<Ciphertext>> = terms.iter().map(|(v, _)| get(*v)).collect();
-                    let r = self.affine(prog, &inputs, delta)?;
+                    let inputs: Vec<(usize, &Vec<Ciphertext>)> = terms.iter().map(|(v, _)| (*v, get(*v))).collect();
+                    let r = self.affine(prog, &inputs, delta, &mut babies)?;
+                    // Babies serve the next step only if it maps the same values.
+                    if !c.steps.get(i + 1).is_some_and(|next| same_affine_inputs(step, next)) {
+                        babies.clear();
+                    }
                     stats.seconds_linear += t.elapsed().as_secs_f64();
                     r
                 }
@@ -473,12 +533,11 @@ impl<'a> Engine<'a> {
         Ok(out)
     }
 
-    /// Baby rotations `b·B` of `ct` with power-of-two keys: `rot_b` is one
-    /// hop (the lowest digit of `b`'s non-adjacent form) from an earlier
-    /// baby (memoized), so a run of nearby babies costs one key switch each.
-    fn babies_by_hops(&self, ct: &Ciphertext, steps: &[i64], batch: i64) -> Result<Vec<Ciphertext>, CnnError> {
-        let mut memo: BTreeMap<i64, Ciphertext> = BTreeMap::new();
-        memo.insert(0, ct.clone());
+    /// Adds baby rotations `b·B` of `memo[0]` to `memo` with power-of-two
+    /// keys: `rot_b` is one hop (the lowest digit of `b`'s non-adjacent form)
+    /// from an earlier baby, so a run of nearby babies costs one key switch
+    /// each.
+    fn extend_by_hops(&self, memo: &mut BTreeMap<i64, Ciphertext>, steps: &[i64], batch: i64) -> Result<(), CnnError> {
         for &b in steps {
             let mut chain = vec![b];
             while let Some(&x) = chain.last() {
@@ -494,7 +553,7 @@ impl<'a> Engine<'a> {
                 memo.insert(x, r);
             }
         }
-        Ok(steps.iter().map(|b| memo[b].clone()).collect())
+        Ok(())
     }
 
     fn bootstrap(&self, cts: Vec<Ciphertext>) -> Result<Vec<Ciphertext>, CnnError> {
@@ -522,45 +581,58 @@ impl<'a> Engine<'a> {
     fn affine(
         &self,
         prog: &AffineProgram,
-        inputs: &[&Vec<Ciphertext>],
+        inputs: &[(usize, &Vec<Ciphertext>)],
         delta: f64,
+        cache: &mut BabyCache,
     ) -> Result<Vec<Ciphertext>, CnnError> {
         let geo = &self.model.circuit.geo;
         let batch = geo.batch as i64;
-        let level = inputs.iter().flat_map(|v| v.iter()).map(|c| c.level()).min().expect("non-empty input");
+        let level = inputs.iter().flat_map(|v| v.1.iter()).map(|c| c.level()).min().expect("non-empty input");
         if level == 0 {
             return Err(hecnn_ckks::CkksError::LevelExhausted { needed: 1, level: 0 }.into());
         }
-        // Baby rotations: one decomposition per input ciphertext.
+        // Baby rotations: one decomposition per input ciphertext, and none
+        // for babies an earlier step of the group already made.
         let mut groups: BTreeMap<(usize, u32), Vec<usize>> = BTreeMap::new();
         for (i, &(t, ci, _)) in prog.babies.iter().enumerate() {
             groups.entry((t, ci)).or_default().push(i);
         }
-        let mut babies: Vec<Option<Ciphertext>> = vec![None; prog.babies.len()];
         let gk = self.keys.galois();
-        for ((t, ci), idx) in groups {
-            let ct = self.ev.drop_to_level(&inputs[t][ci as usize], level)?;
-            let steps: Vec<i64> = idx.iter().map(|&i| prog.babies[i].2).collect();
-            let exact = steps.iter().all(|&b| b == 0 || self.has_key(b * batch));
-            let rotated: Vec<Ciphertext> = if exact {
-                let dec = if steps.iter().any(|&b| b != 0) { Some(self.ev.decompose_for_rotation(&ct)?) } else { None };
-                steps
-                    .par_iter()
-                    .map(|&b| match (&dec, b) {
-                        (Some(d), b) if b != 0 => {
-                            self.rotations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            self.ev.rotate_decomposed(&ct, d, b * batch, gk)
-                        }
-                        _ => Ok(ct.clone()),
-                    })
-                    .collect::<Result<_, _>>()?
-            } else {
-                self.babies_by_hops(&ct, &steps, batch)?
+        for (&(t, ci), idx) in &groups {
+            let (value, cts) = inputs[t];
+            let memo = match cache.entry((value, ci, level)) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(BTreeMap::from([(0, self.ev.drop_to_level(&cts[ci as usize], level)?)]))
+                }
             };
-            for (i, r) in idx.into_iter().zip(rotated) {
-                babies[i] = Some(r);
+            let missing: Vec<i64> = idx
+                .iter()
+                .map(|&i| prog.babies[i].2)
+                .filter(|b| !memo.contains_key(b))
+                .collect::<BTreeSet<i64>>()
+                .into_iter()
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            if missing.iter().all(|&b| self.has_key(b * batch)) {
+                let ct = &memo[&0];
+                let dec = self.ev.decompose_for_rotation(ct)?;
+                let rotated: Vec<Ciphertext> = missing
+                    .par_iter()
+                    .map(|&b| {
+                        self.rotations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.ev.rotate_decomposed(ct, &dec, b * batch, gk)
+                    })
+                    .collect::<Result<_, _>>()?;
+                memo.extend(missing.into_iter().zip(rotated));
+            } else {
+                self.extend_by_hops(memo, &missing, batch)?;
             }
         }
+        let babies: Vec<&Ciphertext> =
+            prog.babies.iter().map(|&(t, ci, b)| &cache[&(inputs[t].0, ci, level)][&b]).collect();
         let q_l = self.keys.context().params().q()[level] as f64;
         let slots = geo.slots;
         let pt_scale = q_l; // inputs at Δ: Δ·q_l, rescaled by q_l, lands on exactly Δ.
@@ -581,11 +653,10 @@ impl<'a> Engine<'a> {
                         }
                         self.diagonals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let pt = self.encoder.encode(&diag, slots, level, pt_scale)?;
-                        let term = self.ev.mul_plain(babies[*bi].as_ref().expect("baby computed"), &pt)?;
-                        inner = Some(match inner {
-                            None => term,
-                            Some(x) => self.ev.add(&x, &term)?,
-                        });
+                        match inner.as_mut() {
+                            None => inner = Some(self.ev.mul_plain(babies[*bi], &pt)?),
+                            Some(x) => self.ev.mul_plain_add_assign(x, babies[*bi], &pt)?,
+                        }
                     }
                     let mut inner = inner.expect("giant has terms");
                     if g != 0 {
@@ -602,7 +673,7 @@ impl<'a> Engine<'a> {
                     None => {
                         let zero =
                             self.encoder.encode(&vec![Complex64::new(0.0, 0.0); slots], slots, level, pt_scale)?;
-                        self.ev.mul_plain(&self.ev.drop_to_level(&inputs[0][0], level)?, &zero)?
+                        self.ev.mul_plain(&self.ev.drop_to_level(&inputs[0].1[0], level)?, &zero)?
                     }
                 };
                 let out = self.ev.rescale_to(&acc, delta)?;

@@ -8,7 +8,7 @@
 //! that map the same values (a max-pool's phases: one baby-step size is
 //! chosen for the whole group, see `choose_baby_step`); each output then pays
 //! one giant rotation per giant step and a single rescale. The baby-step
-//! size is chosen per map to minimize key switches.
+//! size is chosen per group of maps to minimize key switches.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

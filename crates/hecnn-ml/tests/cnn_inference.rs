@@ -383,3 +383,43 @@ proptest::proptest! {
         }
     }
 }
+
+/// The bundled residual network itself, unchanged, on encrypted MNIST test
+/// images. Its 7 ReLUs need more levels than any chain holds, so this runs
+/// with bootstrapping: insecure N = 2^12 ring with the bootstrappable
+/// chain's shape (one image per ciphertext; the CLI and the benchmark use
+/// N = 2^16 and 32 images per ciphertext).
+#[test]
+fn bundled_residual_network_on_encrypted_mnist_images() {
+    use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys};
+    let model = hecnn_nn::backbone::bundled_residual().unwrap();
+    let mnist = hecnn_nn::mnist::Mnist::load_dir(hecnn_nn::mnist::bundled_mnist_dir()).unwrap();
+    let tensors = |imgs: &hecnn_nn::mnist::Images| hecnn_nn::features::image_tensors::<f64>(imgs);
+    let calib = tensors(&mnist.train_images.slice(10_000..10_500));
+    let opts = CompileOptions { slots: 2048, batch: 1, alpha: Some(5), ..CompileOptions::default() };
+    let compiled = compile(&model, &calib, &calib, &opts).unwrap();
+    let cfg = BootstrapConfig::default();
+    let ctx = Context::new(Parameters::insecure_for_tests(12, &cfg.chain_bits(8), 5, 40).unwrap()).unwrap();
+    let sk = SecretKey::generate(&ctx);
+    let gk = GaloisKeys::generate(&sk, &compiled.rotation_steps(), false);
+    let bk = BootstrapKeys::generate(&sk, &cfg, &[2048]).unwrap();
+    let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), gk, Some(bk)).unwrap();
+    let engine = Engine::new(&compiled, &keys).unwrap();
+    // A ReLU at α = 5 takes 7 of the 8 levels a bootstrap leaves: one
+    // bootstrap per ReLU layer at least.
+    assert!(engine.plan().bootstraps >= 7, "{:?}", engine.plan().lines());
+    let spec = compiled.spec();
+    let act = ApproxActivation { sign: &compiled.composite, factors: &compiled.factors };
+    let test = tensors(&mnist.test_images.slice(0..2));
+    for (i, x) in test.iter().enumerate() {
+        let cts = encrypt_images(&spec, &sk, &ctx, &[x.data().to_vec()], engine.input_level()).unwrap();
+        let (out, stats) = engine.run(cts, &|_, _| {}).unwrap();
+        assert_eq!(stats.bootstraps, engine.plan().bootstraps);
+        let got = &decrypt_scores(&spec, &sk, &ctx, &out, 1).unwrap()[0];
+        let want = compiled.circuit.eval_output(x.data(), &act);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-3, "image {i}: encrypted {a} vs simulated {b}");
+        }
+        assert_eq!(argmax(got), mnist.test_labels[i] as usize, "image {i}");
+    }
+}

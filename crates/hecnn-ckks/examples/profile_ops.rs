@@ -1,6 +1,6 @@
 //! Per-primitive CPU-time profile at N=2^16 (deep preset), one thread.
 //! CPU time (not wall time) so the numbers hold on a loaded machine.
-//! `cargo run --release -p hecnn-ckks --example profile_ops [preset]`
+//! `cargo run --release -p hecnn-ckks --example profile_ops [preset | inference-DEPTH]`
 
 use hecnn_ckks::ring::RnsPoly;
 use hecnn_ckks::*;
@@ -37,7 +37,11 @@ fn main() {
     let preset = std::env::args().nth(1).unwrap_or_else(|| "deep".into());
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     pool.install(|| {
-        let params = Preset::from_name(&preset).unwrap().params();
+        let params = match preset.strip_prefix("inference-") {
+            Some(depth) => Parameters::inference_chain(depth.parse().unwrap()).unwrap(),
+            None => Preset::from_name(&preset).unwrap().params(),
+        };
+        println!("{}: {} q primes, {} p primes, dnum {}", params.name(), params.q().len(), params.p().len(), params.dnum());
         let ctx = Context::new(params).unwrap();
         let sk = SecretKey::generate(&ctx);
         let pk = PublicKey::generate(&sk);
@@ -62,16 +66,18 @@ fn main() {
             ctx.ntt_forward(&mut poly);
         });
         {
-            let a = ctx.params().digit_ranges().iter().map(|r| r.len()).max().unwrap_or(1);
-            let total = ctx.moduli().len();
-            let qs = &ctx.moduli()[..a];
-            let dst = &ctx.moduli()[a..total];
+            // The top digit (above q_0, whose size may differ from the rest).
+            let digit = ctx.params().digit_ranges().last().cloned().unwrap_or(0..1);
+            let a = digit.len();
+            let qs = &ctx.moduli()[digit.clone()];
+            let dst: Vec<_> = ctx.moduli().iter().enumerate().filter(|(i, _)| !digit.contains(i)).map(|(_, m)| *m).collect();
+            let dst = &dst[..];
             let conv = hecnn_ckks::ring::basis::BasisConverter::new(qs, dst, n);
-            let input = ct.parts()[0].data()[..a * n].to_vec();
-            let mut out = vec![0u64; (total - a) * n];
-            time(&format!("convert {a} -> {} limbs", total - a), 5, || conv.convert(n, &input, &mut out));
-            let mut limbs = vec![0u64; (total - a) * n];
-            time(&format!("{} NTTs", total - a), 5, || limbs.chunks_mut(n).for_each(|l| ntt.forward(l)));
+            let input = ct.parts()[0].data()[digit.start * n..digit.end * n].to_vec();
+            let mut out = vec![0u64; dst.len() * n];
+            time(&format!("convert {a} -> {} limbs", dst.len()), 5, || conv.convert(n, &input, &mut out));
+            let mut limbs = vec![0u64; dst.len() * n];
+            time(&format!("{} NTTs", dst.len()), 5, || limbs.chunks_mut(n).for_each(|l| ntt.forward(l)));
         }
         let t_dec = time("decompose (ModUp)", 5, || {
             let _ = hecnn_ckks::keys::switching::decompose(&ctx, &ct.parts()[1]);

@@ -274,8 +274,9 @@ impl Parameters {
         let max_digit_bits = max_digit_bits(&q, &digits);
         // P within 2 bits of the largest digit: the ModUp error then adds at
         // most 2 bits to a key-switching noise that is ~2^30 below Δ anyway.
-        let k = ((max_digit_bits - 2.0) / 60.0).ceil().max(1.0) as usize;
-        let p = ntt_primes(60, k, two_n, PrimeSide::Below, &q)
+        let p_bits = special_prime_bits(q_bits);
+        let k = ((max_digit_bits - 2.0) / p_bits as f64).ceil().max(1.0) as usize;
+        let p = ntt_primes(p_bits, k, two_n, PrimeSide::Below, &q)
             .ok_or_else(|| CkksError::InvalidParameters("not enough special primes".into()))?;
         let params = Self {
             name: name.to_string(),
@@ -441,6 +442,8 @@ impl Parameters {
     /// magnitude up to 2^19), `depth` primes of 30 bits at Δ = 2^30, and the
     /// fewest key-switching digits that keep log2 QP within the bound
     /// (a digit costs key size and key-switch time, so fewer is better).
+    /// Its special primes are 30-bit too (`special_prime_bits`), so every
+    /// limb but q_0 takes the small-prime NTT and 64-bit lazy sums.
     /// Encrypted CNN inference uses it when its circuit fits.
     pub fn inference_chain(depth: usize) -> Result<Self> {
         let mut chain = vec![50u32];
@@ -608,6 +611,20 @@ fn balanced_digits(q: &[u64], dnum: usize) -> Option<Vec<Range<usize>>> {
 }
 
 /// log2 of the largest digit's modulus.
+/// Size of the special primes. 60 bits (fewest limbs) unless the level
+/// primes are all at most 30 bits: then P is made of primes of their size, so
+/// every limb of a key switch but q_0's keeps the small-prime fast paths —
+/// the 32-bit NTT (primes < 2^31) and 64-bit lazy sums in the basis
+/// conversions and the inner product (`Σ q_i·t < 2^64`). For the same P
+/// that is twice the special limbs, each several times cheaper: a key switch
+/// at `inference-45` costs about half.
+fn special_prime_bits(q_bits: &[u32]) -> u32 {
+    match q_bits.get(1..).and_then(|levels| levels.iter().max()) {
+        Some(&b) if b <= 30 => b,
+        _ => 60,
+    }
+}
+
 fn max_digit_bits(q: &[u64], digits: &[Range<usize>]) -> f64 {
     digits.iter().map(|r| q[r.clone()].iter().map(|&x| (x as f64).log2()).sum::<f64>()).fold(0.0, f64::max)
 }

@@ -493,23 +493,55 @@ fn automorphism_matches_signed_coefficient_permutation() {
 // Basis conversion, ModUp, ModDown, rescale
 // ---------------------------------------------------------------------------
 
+fn idx(r: std::ops::Range<usize>) -> Vec<usize> {
+    r.collect()
+}
+
 #[test]
 fn basis_converter_outputs_the_centred_crt_value() {
-    let ctx = switching_context();
+    let ctx = switching_context(); // q0..q6, p0..p2
+    check_conversions(
+        &ctx,
+        vec![
+            (idx(0..1), idx(1..10)),                    // one 60-bit prime → everything else
+            (idx(6..7), idx(0..6)),                     // one 40-bit prime
+            (idx(0..3), idx(3..10)),                    // a ModUp digit
+            (idx(7..10), idx(0..7)),                    // P → Q (ModDown)
+            (vec![6, 7, 8, 9], idx(0..6)),              // {q_l} ∪ P → Q_{l−1}
+            (idx(0..7), idx(7..10)),                    // Q → P
+            (idx(0..9), idx(9..10)),                    // nine primes → one
+            (vec![1, 3, 5, 7, 9], vec![0, 2, 4, 6, 8]), // interleaved
+        ],
+    );
+}
+
+/// A chain of 30-bit primes (q_0 of 50 bits) takes 30-bit special primes,
+/// and conversions between primes below 2^32 sum their products in 64 bits
+/// (the narrow path); targets of 50 bits (q_0) stay on the 128-bit sums.
+/// Ten primes per digit: the largest sum the 64-bit path admits for them.
+#[test]
+fn small_prime_conversions_output_the_centred_crt_value() {
+    let mut bits = vec![50];
+    bits.extend([30; 20]);
+    let ctx = Context::new(Parameters::insecure_for_tests(10, &bits, 2, 30).unwrap()).unwrap();
+    let (num_q, num_p) = (ctx.params().q().len(), ctx.num_p());
+    assert!(ctx.params().p().iter().all(|&p| p < 1 << 30), "30-bit special primes");
+    let all = num_q + num_p;
+    check_conversions(
+        &ctx,
+        vec![
+            (idx(11..21), (0..all).filter(|i| !(11..21).contains(i)).collect()), // ModUp digit, 10 primes
+            (idx(num_q..all), idx(0..num_q)),                                    // P → Q (ModDown)
+            (std::iter::once(num_q - 1).chain(num_q..all).collect(), idx(0..num_q - 1)), // {q_l} ∪ P → Q_{l−1}
+            (idx(0..11), idx(11..all)),                                          // q_0 among the sources
+        ],
+    );
+}
+
+fn check_conversions(ctx: &Context, splits: Vec<(Vec<usize>, Vec<usize>)>) {
     let n = ctx.n();
-    let moduli = ctx.moduli(); // q0..q6, p0..p2
+    let moduli = ctx.moduli();
     let mut rng = StdRng::seed_from_u64(0x0a14);
-    let idx = |r: std::ops::Range<usize>| r.collect::<Vec<usize>>();
-    let splits: Vec<(Vec<usize>, Vec<usize>)> = vec![
-        (idx(0..1), idx(1..10)),                    // one 60-bit prime → everything else
-        (idx(6..7), idx(0..6)),                     // one 40-bit prime
-        (idx(0..3), idx(3..10)),                    // a ModUp digit
-        (idx(7..10), idx(0..7)),                    // P → Q (ModDown)
-        (vec![6, 7, 8, 9], idx(0..6)),              // {q_l} ∪ P → Q_{l−1}
-        (idx(0..7), idx(7..10)),                    // Q → P
-        (idx(0..9), idx(9..10)),                    // nine primes → one
-        (vec![1, 3, 5, 7, 9], vec![0, 2, 4, 6, 8]), // interleaved
-    ];
     for (src, dst) in splits {
         let src_m: Vec<_> = src.iter().map(|&i| moduli[i]).collect();
         let dst_m: Vec<_> = dst.iter().map(|&i| moduli[i]).collect();

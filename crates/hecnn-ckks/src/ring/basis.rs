@@ -10,7 +10,12 @@
 //! only inexact case is `|x/Q − 1/2| < 2^-42` (the f64 error bound for up to
 //! 32 source primes), where `x` itself may come out instead of `x − Q`.
 //! `tests/ring_oracles.rs` checks this against big-integer CRT. Products are
-//! accumulated in 128 bits and reduced once per output (lazy reduction).
+//! accumulated lazily and reduced once per output: in 128 bits in general,
+//! and in 64 bits for a target prime t when every source prime is below 2^32
+//! and `Σ_i (q_i − 1)(t − 1) < 2^64` (chains of ~30-bit primes). That path
+//! keeps the scaled residues as u32 rows and runs 32×32→64-bit products
+//! across coefficients, which vectorize (AVX2 `vpmuludq`); the 128-bit
+//! path is a scalar add-with-carry chain per coefficient.
 
 use super::modulus::Modulus;
 use rayon::prelude::*;
@@ -31,6 +36,10 @@ pub struct BasisConverter {
     q_mod_dst: Vec<u64>,
     /// `1/q_i` as f64.
     inv_src: Vec<f64>,
+    /// Every source prime is below 2^32: the scaled residues fit u32 rows.
+    narrow_src: bool,
+    /// Per target prime: its sums of products fit 64 bits (needs `narrow_src`).
+    narrow_dst: Vec<bool>,
 }
 
 impl BasisConverter {
@@ -73,7 +82,25 @@ impl BasisConverter {
         }
         let q_mod_dst = dst.iter().map(|t| src.iter().fold(1u64, |acc, q| t.mul(acc, t.reduce(q.value)))).collect();
         let inv_src = src.iter().map(|q| 1.0 / q.value as f64).collect();
-        Self { src: src.to_vec(), dst: dst.to_vec(), qhat_inv, qhat_inv_over_n, qhat_mod_dst, q_mod_dst, inv_src }
+        let narrow_src = src.iter().all(|q| q.value < 1 << 32);
+        let narrow_dst = dst
+            .iter()
+            .map(|t| {
+                let bound: u128 = src.iter().map(|q| (q.value as u128 - 1) * (t.value as u128 - 1)).sum();
+                narrow_src && t.value < 1 << 32 && bound < 1 << 64
+            })
+            .collect();
+        Self {
+            src: src.to_vec(),
+            dst: dst.to_vec(),
+            qhat_inv,
+            qhat_inv_over_n,
+            qhat_mod_dst,
+            q_mod_dst,
+            inv_src,
+            narrow_src,
+            narrow_dst,
+        }
     }
 
     /// Source primes.
@@ -121,6 +148,15 @@ impl BasisConverter {
             .zip(&self.q_mod_dst)
             .map(|(t, &qm)| (0..=s as u64).map(|k| t.mul(t.reduce(k), qm)).collect())
             .collect();
+        if self.narrow_src {
+            per_block.into_par_iter().enumerate().for_each_init(
+                || (vec![0u32; block * s], vec![0f64; block], vec![0u8; block], vec![0u64; block]),
+                |(ys, f, v, acc), (b, outs)| {
+                    self.convert_block_narrow(n, input, factors, &q_multiples, b * block, ys, f, v, acc, outs)
+                },
+            );
+            return;
+        }
         per_block.into_par_iter().enumerate().for_each_init(
             || (vec![0u64; block * s], vec![0u8; block]),
             |(yt, v), (b, mut outs)| {
@@ -148,6 +184,90 @@ impl BasisConverter {
                 }
             },
         );
+    }
+
+    /// One block of [`Self::convert_into`] when every source prime is below
+    /// 2^32: the scaled residues are kept source-major as u32 rows, so every
+    /// pass below runs across coefficients (vectorizable); targets whose sums
+    /// fit 64 bits accumulate in u64, the others in u128.
+    #[allow(clippy::too_many_arguments)]
+    fn convert_block_narrow(
+        &self,
+        n: usize,
+        input: &[u64],
+        factors: &[(u64, u64)],
+        q_multiples: &[Vec<u64>],
+        start: usize,
+        ys: &mut [u32],
+        f: &mut [f64],
+        v: &mut [u8],
+        acc: &mut [u64],
+        mut outs: Vec<&mut [u64]>,
+    ) {
+        let block = f.len();
+        // y_i = [x_i · qhat_inv_i]_{q_i} < q_i < 2^32.
+        for (i, (q, &(w, ws))) in self.src.iter().zip(factors).enumerate() {
+            let x = &input[i * n + start..i * n + start + block];
+            for (y, &xx) in ys[i * block..(i + 1) * block].iter_mut().zip(x) {
+                *y = q.mul_shoup(xx, w, ws) as u32;
+            }
+        }
+        // v = round(Σ y_i / q_i): how many times Q to take off.
+        f.fill(0.0);
+        for (row, &inv) in ys.chunks_exact(block).zip(&self.inv_src) {
+            for (fc, &y) in f.iter_mut().zip(row) {
+                *fc += y as f64 * inv;
+            }
+        }
+        for (k, &fc) in v.iter_mut().zip(f.iter()) {
+            *k = fc.round() as u8;
+        }
+        for (j, out) in outs.iter_mut().enumerate() {
+            let t = &self.dst[j];
+            let table = &self.qhat_mod_dst[j * self.src.len()..(j + 1) * self.src.len()];
+            let qm = &q_multiples[j];
+            if self.narrow_dst[j] {
+                multiply_accumulate(acc, ys, table);
+                for ((o, &a), &k) in out.iter_mut().zip(acc.iter()).zip(v.iter()) {
+                    *o = t.sub(t.reduce(a), qm[k as usize]);
+                }
+            } else {
+                for (c, (o, &k)) in out.iter_mut().zip(v.iter()).enumerate() {
+                    let sum: u128 = ys.chunks_exact(block).zip(table).map(|(row, &w)| row[c] as u128 * w as u128).sum();
+                    *o = t.sub(t.reduce_u128(sum), qm[k as usize]);
+                }
+            }
+        }
+    }
+}
+
+/// `acc[c] = Σ_i rows[i][c]·w_i` for u32 rows and weights below 2^32 whose
+/// sums the caller has bounded below 2^64. Compiled for AVX2 as well (four
+/// 32×32→64-bit products per instruction) and chosen at run time, since the
+/// default x86-64 target only has SSE2's two.
+fn multiply_accumulate(acc: &mut [u64], rows: &[u32], w: &[u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { multiply_accumulate_avx2(acc, rows, w) };
+    }
+    multiply_accumulate_portable(acc, rows, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn multiply_accumulate_avx2(acc: &mut [u64], rows: &[u32], w: &[u64]) {
+    multiply_accumulate_portable(acc, rows, w)
+}
+
+#[inline(always)]
+fn multiply_accumulate_portable(acc: &mut [u64], rows: &[u32], w: &[u64]) {
+    acc.fill(0);
+    for (row, &w) in rows.chunks_exact(acc.len()).zip(w) {
+        let w = w as u32 as u64;
+        for (a, &y) in acc.iter_mut().zip(row) {
+            *a = a.wrapping_add(y as u64 * w);
+        }
     }
 }
 

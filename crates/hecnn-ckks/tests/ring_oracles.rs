@@ -516,9 +516,10 @@ fn basis_converter_outputs_the_centred_crt_value() {
 }
 
 /// A chain of 30-bit primes (q_0 of 50 bits) takes 30-bit special primes,
-/// and conversions between primes below 2^32 sum their products in 64 bits
-/// (the narrow path); targets of 50 bits (q_0) stay on the 128-bit sums.
-/// Ten primes per digit: the largest sum the 64-bit path admits for them.
+/// and conversions into primes below 2^32 sum their products in 64 bits
+/// (the narrow path: q_0's residues as two 32-bit rows); targets of 50 bits
+/// (q_0) stay on 128-bit sums. Ten 30-bit primes per digit, and q_0 with
+/// ten more: close to the largest sums the 64-bit path admits.
 #[test]
 fn small_prime_conversions_output_the_centred_crt_value() {
     let mut bits = vec![50];
@@ -533,7 +534,7 @@ fn small_prime_conversions_output_the_centred_crt_value() {
             (idx(11..21), (0..all).filter(|i| !(11..21).contains(i)).collect()), // ModUp digit, 10 primes
             (idx(num_q..all), idx(0..num_q)),                                    // P → Q (ModDown)
             (std::iter::once(num_q - 1).chain(num_q..all).collect(), idx(0..num_q - 1)), // {q_l} ∪ P → Q_{l−1}
-            (idx(0..11), idx(11..all)),                                          // q_0 among the sources
+            (idx(0..11), idx(11..all)),                                          // q_0 among the sources (two rows)
         ],
     );
 }

@@ -11,11 +11,12 @@
 //! 32 source primes), where `x` itself may come out instead of `x − Q`.
 //! `tests/ring_oracles.rs` checks this against big-integer CRT. Products are
 //! accumulated lazily and reduced once per output: in 128 bits in general,
-//! and in 64 bits for a target prime t when every source prime is below 2^32
-//! and `Σ_i (q_i − 1)(t − 1) < 2^64` (chains of ~30-bit primes). That path
-//! keeps the scaled residues as u32 rows and runs 32×32→64-bit products
-//! across coefficients, which vectorize (AVX2 `vpmuludq`); the 128-bit
-//! path is a scalar add-with-carry chain per coefficient.
+//! and in 64 bits for a target prime t < 2^32 whose sums fit (chains of
+//! ~30-bit primes). That path keeps the scaled residues as u32 rows — a
+//! residue of a source prime above 2^32 as two rows, its low and high words
+//! — and runs 32×32→64-bit products across coefficients, which vectorize
+//! (AVX2 `vpmuludq`); the 128-bit path is a scalar add-with-carry chain per
+//! coefficient.
 
 use super::modulus::Modulus;
 use rayon::prelude::*;
@@ -36,9 +37,14 @@ pub struct BasisConverter {
     q_mod_dst: Vec<u64>,
     /// `1/q_i` as f64.
     inv_src: Vec<f64>,
-    /// Every source prime is below 2^32: the scaled residues fit u32 rows.
-    narrow_src: bool,
-    /// Per target prime: its sums of products fit 64 bits (needs `narrow_src`).
+    /// The 32-bit rows of the narrow path: (source prime, word 0 or 1).
+    rows: Vec<(usize, u32)>,
+    /// Per row, `2^(32·word) / q_i` as f64 (for `v`).
+    row_inv: Vec<f64>,
+    /// `(Q/q_i)·2^(32·word) mod t_j`, laid out `[j * rows.len() + r]`.
+    row_weights: Vec<u64>,
+    /// Per target prime: its row sums fit 64 bits. The narrow path runs
+    /// when any target does.
     narrow_dst: Vec<bool>,
 }
 
@@ -82,12 +88,33 @@ impl BasisConverter {
         }
         let q_mod_dst = dst.iter().map(|t| src.iter().fold(1u64, |acc, q| t.mul(acc, t.reduce(q.value)))).collect();
         let inv_src = src.iter().map(|q| 1.0 / q.value as f64).collect();
-        let narrow_src = src.iter().all(|q| q.value < 1 << 32);
+        let rows: Vec<(usize, u32)> = src
+            .iter()
+            .enumerate()
+            .flat_map(|(i, q)| std::iter::once((i, 0)).chain((q.value >> 32 > 0).then_some((i, 1))))
+            .collect();
+        let row_max = |&(i, word): &(usize, u32)| -> u128 {
+            let y = src[i].value as u128 - 1;
+            if word == 0 {
+                y.min(u32::MAX as u128)
+            } else {
+                y >> 32
+            }
+        };
+        let row_inv = rows.iter().map(|&(i, word)| (32.0 * word as f64).exp2() / src[i].value as f64).collect();
+        let mut row_weights = Vec::with_capacity(rows.len() * dst.len());
+        for (j, t) in dst.iter().enumerate() {
+            let two32 = t.reduce(1 << 32);
+            for &(i, word) in &rows {
+                let w = qhat_mod_dst[j * src.len() + i];
+                row_weights.push(if word == 0 { w } else { t.mul(w, two32) });
+            }
+        }
         let narrow_dst = dst
             .iter()
             .map(|t| {
-                let bound: u128 = src.iter().map(|q| (q.value as u128 - 1) * (t.value as u128 - 1)).sum();
-                narrow_src && t.value < 1 << 32 && bound < 1 << 64
+                let bound: u128 = rows.iter().map(|r| row_max(r) * (t.value as u128 - 1)).sum();
+                t.value < 1 << 32 && bound < 1 << 64
             })
             .collect();
         Self {
@@ -98,7 +125,9 @@ impl BasisConverter {
             qhat_mod_dst,
             q_mod_dst,
             inv_src,
-            narrow_src,
+            rows,
+            row_inv,
+            row_weights,
             narrow_dst,
         }
     }
@@ -148,9 +177,10 @@ impl BasisConverter {
             .zip(&self.q_mod_dst)
             .map(|(t, &qm)| (0..=s as u64).map(|k| t.mul(t.reduce(k), qm)).collect())
             .collect();
-        if self.narrow_src {
+        if self.narrow_dst.iter().any(|&x| x) {
+            let r = self.rows.len();
             per_block.into_par_iter().enumerate().for_each_init(
-                || (vec![0u32; block * s], vec![0f64; block], vec![0u8; block], vec![0u64; block]),
+                || (vec![0u32; block * r], vec![0f64; block], vec![0u8; block], vec![0u64; block]),
                 |(ys, f, v, acc), (b, outs)| {
                     self.convert_block_narrow(n, input, factors, &q_multiples, b * block, ys, f, v, acc, outs)
                 },
@@ -186,10 +216,10 @@ impl BasisConverter {
         );
     }
 
-    /// One block of [`Self::convert_into`] when every source prime is below
-    /// 2^32: the scaled residues are kept source-major as u32 rows, so every
-    /// pass below runs across coefficients (vectorizable); targets whose sums
-    /// fit 64 bits accumulate in u64, the others in u128.
+    /// One block of [`Self::convert_into`] on the narrow path: the scaled
+    /// residues are kept as u32 rows, source-major, so every pass below runs
+    /// across coefficients (vectorizable); targets whose sums fit 64 bits
+    /// accumulate in u64, the others in u128.
     #[allow(clippy::too_many_arguments)]
     fn convert_block_narrow(
         &self,
@@ -205,16 +235,27 @@ impl BasisConverter {
         mut outs: Vec<&mut [u64]>,
     ) {
         let block = f.len();
-        // y_i = [x_i · qhat_inv_i]_{q_i} < q_i < 2^32.
+        // y_i = [x_i · qhat_inv_i]_{q_i}, one row per 32-bit word.
+        let mut r = 0;
         for (i, (q, &(w, ws))) in self.src.iter().zip(factors).enumerate() {
             let x = &input[i * n + start..i * n + start + block];
-            for (y, &xx) in ys[i * block..(i + 1) * block].iter_mut().zip(x) {
-                *y = q.mul_shoup(xx, w, ws) as u32;
+            if q.value >> 32 == 0 {
+                for (y, &xx) in ys[r * block..(r + 1) * block].iter_mut().zip(x) {
+                    *y = q.mul_shoup(xx, w, ws) as u32;
+                }
+                r += 1;
+            } else {
+                let (lo, hi) = ys[r * block..(r + 2) * block].split_at_mut(block);
+                for ((l, h), &xx) in lo.iter_mut().zip(hi.iter_mut()).zip(x) {
+                    let y = q.mul_shoup(xx, w, ws);
+                    (*l, *h) = (y as u32, (y >> 32) as u32);
+                }
+                r += 2;
             }
         }
         // v = round(Σ y_i / q_i): how many times Q to take off.
         f.fill(0.0);
-        for (row, &inv) in ys.chunks_exact(block).zip(&self.inv_src) {
+        for (row, &inv) in ys.chunks_exact(block).zip(&self.row_inv) {
             for (fc, &y) in f.iter_mut().zip(row) {
                 *fc += y as f64 * inv;
             }
@@ -222,9 +263,10 @@ impl BasisConverter {
         for (k, &fc) in v.iter_mut().zip(f.iter()) {
             *k = fc.round() as u8;
         }
+        let nr = self.rows.len();
         for (j, out) in outs.iter_mut().enumerate() {
             let t = &self.dst[j];
-            let table = &self.qhat_mod_dst[j * self.src.len()..(j + 1) * self.src.len()];
+            let table = &self.row_weights[j * nr..(j + 1) * nr];
             let qm = &q_multiples[j];
             if self.narrow_dst[j] {
                 multiply_accumulate(acc, ys, table);

@@ -640,31 +640,40 @@ impl<'a> Engine<'a> {
             .par_iter()
             .zip(&prog.bias)
             .map(|(giants, bias)| {
-                let mut acc: Option<Ciphertext> = None;
-                for (&g, list) in giants {
-                    let mut inner: Option<Ciphertext> = None;
-                    for (bi, entries) in list {
-                        let mut diag = vec![Complex64::new(0.0, 0.0); slots];
-                        for &(p, w) in entries {
-                            let base = (p as i64 + g) * batch;
-                            for b in 0..batch {
-                                diag[(base + b).rem_euclid(slots as i64) as usize].re = w;
+                // Giant steps in parallel too: a layer with one output
+                // ciphertext (conv2, the dense head) has no other parallelism
+                // above the limb loops.
+                let terms = giants
+                    .par_iter()
+                    .map(|(&g, list)| {
+                        let mut inner: Option<Ciphertext> = None;
+                        for (bi, entries) in list {
+                            let mut diag = vec![Complex64::new(0.0, 0.0); slots];
+                            for &(p, w) in entries {
+                                let base = (p as i64 + g) * batch;
+                                for b in 0..batch {
+                                    diag[(base + b).rem_euclid(slots as i64) as usize].re = w;
+                                }
+                            }
+                            self.diagonals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let pt = self.encoder.encode(&diag, slots, level, pt_scale)?;
+                            match inner.as_mut() {
+                                None => inner = Some(self.ev.mul_plain(babies[*bi], &pt)?),
+                                Some(x) => self.ev.mul_plain_add_assign(x, babies[*bi], &pt)?,
                             }
                         }
-                        self.diagonals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let pt = self.encoder.encode(&diag, slots, level, pt_scale)?;
-                        match inner.as_mut() {
-                            None => inner = Some(self.ev.mul_plain(babies[*bi], &pt)?),
-                            Some(x) => self.ev.mul_plain_add_assign(x, babies[*bi], &pt)?,
+                        let inner = inner.expect("giant has terms");
+                        if g == 0 {
+                            return Ok(inner);
                         }
-                    }
-                    let mut inner = inner.expect("giant has terms");
-                    if g != 0 {
-                        inner = self.rotate_any(&inner, g * batch)?;
-                    }
+                        self.rotate_any(&inner, g * batch)
+                    })
+                    .collect::<Result<Vec<Ciphertext>, CnnError>>()?;
+                let mut acc: Option<Ciphertext> = None;
+                for t in terms {
                     acc = Some(match acc {
-                        None => inner,
-                        Some(x) => self.ev.add(&x, &inner)?,
+                        None => t,
+                        Some(x) => self.ev.add(&x, &t)?,
                     });
                 }
                 let acc = match acc {

@@ -109,6 +109,10 @@ fn main() {
         time("rotate", 5, || {
             let _ = ev.rotate(&ct, 1, &gk).unwrap();
         });
+        let cvals: Vec<Complex64> = vals.iter().map(|&v| Complex64::new(v, 0.0)).collect();
+        time("encode (all slots, top level)", 5, || {
+            let _ = encoder.encode(&cvals, n / 2, l, ctx.params().q()[l] as f64).unwrap();
+        });
         time("add", 20, || {
             let _ = ev.add(&ct, &ct).unwrap();
         });

@@ -87,7 +87,8 @@ impl Encoder {
             coeffs[n / 2 + i * gap] = z.im * scale;
         }
         let bound = (self.ctx.params().q()[..=level].iter().map(|&q| (q as f64).log2()).sum::<f64>() - 1.0).min(126.0);
-        if coeffs.iter().any(|c| c.abs().log2() >= bound) {
+        let limit = bound.exp2();
+        if coeffs.iter().any(|c| c.abs() >= limit) {
             return Err(CkksError::ScaleOutOfBounds(format!(
                 "encoded coefficients exceed 2^{bound:.0} (values too large for scale {scale:e})"
             )));
@@ -112,15 +113,31 @@ impl Encoder {
 
     fn ctx_poly_from_f64(&self, coeffs: &[f64], num_q: usize) -> RnsPoly {
         let n = self.ctx.n();
-        let ints: Vec<i128> = coeffs.iter().map(|&c| c.round() as i128).collect();
         let mut poly = RnsPoly::uninit(n, num_q, 0, false);
         let moduli = self.ctx.moduli();
-        poly.data.par_chunks_mut(n).enumerate().for_each(|(i, l)| {
-            let m = &moduli[i];
-            for (x, &c) in l.iter_mut().zip(&ints) {
-                *x = m.from_i128(c);
-            }
-        });
+        let rounded: Vec<f64> = coeffs.iter().map(|c| c.round()).collect();
+        if rounded.iter().all(|c| c.abs() < EXACT_F64) {
+            // Every coefficient is an exact f64 integer: residues by f64
+            // arithmetic for primes below 2^31 (vectorizable), i64 otherwise.
+            poly.data.par_chunks_mut(n).enumerate().for_each(|(i, l)| {
+                let m = &moduli[i];
+                if m.value < 1 << 31 {
+                    residues_f64(&rounded, m.value, l);
+                } else {
+                    for (x, &c) in l.iter_mut().zip(&rounded) {
+                        *x = m.from_i64(c as i64);
+                    }
+                }
+            });
+        } else {
+            let ints: Vec<i128> = rounded.iter().map(|&c| c as i128).collect();
+            poly.data.par_chunks_mut(n).enumerate().for_each(|(i, l)| {
+                let m = &moduli[i];
+                for (x, &c) in l.iter_mut().zip(&ints) {
+                    *x = m.from_i128(c);
+                }
+            });
+        }
         self.ctx.ntt_forward(&mut poly);
         poly
     }
@@ -313,6 +330,79 @@ impl<'a> Crt<'a> {
                 }
             }
             v
+        }
+    }
+}
+
+/// Below this magnitude every integer is exact in f64, and so are the
+/// quotient estimates of [`residues_f64`] to within one.
+const EXACT_F64: f64 = (1u64 << 52) as f64;
+
+/// `out[k] = c[k] mod q` for integers `|c| < 2^52` held in f64 and `q <
+/// 2^31`: `c − q·floor(c/q)` in f64 is exact up to one q (the quotient
+/// estimate may be off by one at a boundary), fixed by two selects. All in
+/// f64 lanes, no 128-bit Barrett per coefficient; compiled for AVX2 as
+/// well and chosen at run time.
+fn residues_f64(c: &[f64], q: u64, out: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { residues_f64_avx2(c, q, out) };
+    }
+    residues_f64_portable(c, q, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn residues_f64_avx2(c: &[f64], q: u64, out: &mut [u64]) {
+    residues_f64_portable(c, q, out)
+}
+
+#[inline(always)]
+fn residues_f64_portable(c: &[f64], q: u64, out: &mut [u64]) {
+    let qf = q as f64;
+    let inv = 1.0 / qf;
+    for (o, &x) in out.iter_mut().zip(c) {
+        let mut r = x - (x * inv).floor() * qf;
+        r = if r < 0.0 { r + qf } else { r };
+        r = if r >= qf { r - qf } else { r };
+        *o = r as u32 as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::Modulus;
+
+    /// The f64 residues equal the integer ones for edge values: multiples
+    /// of q and their neighbours, both signs, the largest magnitudes
+    /// admitted, and primes from 17 to 31 bits.
+    #[test]
+    fn f64_residues_match_integer_residues() {
+        for q in [65537u64, 786433, (1 << 30) - 35, 1_073_750_017, (1 << 31) - 1] {
+            let m = Modulus::new(q);
+            let mut xs: Vec<i64> = vec![0, 1, -1, (1 << 52) - 1, -(1 << 52) + 1];
+            // Near 2^52 the quotient estimate's error approaches 1/q: the
+            // corrections are needed there.
+            let top = ((1i64 << 52) - 2) / q as i64;
+            for k in [1i64, 2, 3, 1 << 20].into_iter().chain(top - 3000..=top) {
+                for d in [-1i64, 0, 1] {
+                    xs.push(k * q as i64 + d);
+                    xs.push(-(k * q as i64 + d));
+                }
+            }
+            let mut s = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..10_000 {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                xs.push((s as i64) >> 12);
+            }
+            let c: Vec<f64> = xs.iter().map(|&x| x as f64).collect();
+            let mut got = vec![0u64; c.len()];
+            residues_f64(&c, q, &mut got);
+            for (&x, &g) in xs.iter().zip(&got) {
+                assert_eq!(g, m.from_i64(x), "{x} mod {q}");
+            }
         }
     }
 }

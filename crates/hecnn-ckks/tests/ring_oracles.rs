@@ -696,12 +696,21 @@ fn mod_down_rescale_divides_by_p_times_q_l_with_rounding() {
 /// those at exactly (q_l ± 1)/2 mod q_l included.
 #[test]
 fn rescale_divides_by_the_last_prime_with_exact_rounding() {
-    let ctx = switching_context();
+    // The switching chain (a 40-bit q_l into 60- and 40-bit limbs: one
+    // conditional subtraction lifts it) and a chain whose 60-bit top primes
+    // rescale into 40-bit limbs (q_l > 2·q_i: Barrett), as in `bootstrappable`.
+    let wide_top = Context::new(Parameters::insecure_for_tests(10, &[60, 40, 40, 60, 60], 2, 40).unwrap()).unwrap();
+    for ctx in [switching_context(), wide_top] {
+        check_rescale(&ctx);
+    }
+}
+
+fn check_rescale(ctx: &Arc<Context>) {
     let n = ctx.n();
-    let ev = Evaluator::new(&ctx);
+    let ev = Evaluator::new(ctx);
     let mut rng = StdRng::seed_from_u64(0x0a18);
     for l in 1..=ctx.max_level() {
-        let primes = limb_primes(&ctx, l + 1, 0);
+        let primes = limb_primes(ctx, l + 1, 0);
         let crt = Crt::new(&primes);
         let ql = big(primes[l]);
         let edges = division_edges(&mut rng, &crt.m, &ql);

@@ -128,10 +128,8 @@ impl Evaluator {
         let mut out = RnsPoly::uninit(n, l, 0, true);
         out.data.par_chunks_mut(n).enumerate().for_each(|(i, o)| {
             let m = ctx.moduli()[i];
-            for (t, &x) in o.iter_mut().zip(&last) {
-                // Centred lift of the last residue gives rounding, not flooring.
-                *t = m.from_i64(ml.center(x));
-            }
+            // Centred lift of the last residue gives rounding, not flooring.
+            centred_residues(&last, &ml, &m, o);
             ctx.limb_ntt(l, i).forward(o);
             let (w, ws) = tables.rescale_inv[i];
             for (t, &x) in o.iter_mut().zip(p.limb(i)) {
@@ -203,5 +201,26 @@ impl Evaluator {
     /// `level` and rescaling (for planning circuits ahead of time).
     pub fn product_scale(&self, a: f64, b: f64, level: usize) -> f64 {
         a * b / self.ctx.params().q()[level] as f64
+    }
+}
+
+/// `out[k] = [centre_{q_l}(x[k])]_{q_i}` for residues `x < q_l`: the value,
+/// or `x − q_l` above `q_l/2`. Branch-free — each branch of the obvious
+/// code is taken half the time at random, and the mispredictions made this
+/// pass cost more than the NTT that follows it (4.7 ns per coefficient at
+/// N = 2^16): selects by mask and `min` of wrapped differences.
+fn centred_residues(x: &[u64], ql: &crate::ring::Modulus, qi: &crate::ring::Modulus, out: &mut [u64]) {
+    let q = qi.value;
+    let half = ql.value / 2;
+    let ql_mod = qi.reduce(ql.value);
+    // x < q_l < 2·q_i: one conditional subtraction reduces x (the usual
+    // case, primes of one size); otherwise Barrett (also branch-free).
+    let one_subtraction = ql.value <= 2 * q;
+    for (o, &v) in out.iter_mut().zip(x) {
+        let r = if one_subtraction { v.min(v.wrapping_sub(q)) } else { qi.reduce(v) };
+        // All ones when v > q_l/2 (then subtract q_l mod q_i).
+        let above = ((half as i64).wrapping_sub(v as i64) >> 63) as u64;
+        let d = r.wrapping_sub(ql_mod & above);
+        *o = d.min(d.wrapping_add(q));
     }
 }

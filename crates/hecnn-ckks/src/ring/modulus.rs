@@ -59,32 +59,24 @@ impl Modulus {
     /// `a + b mod q` for `a, b < q`.
     #[inline(always)]
     pub fn add(&self, a: u64, b: u64) -> u64 {
+        // `min` of the two candidates (the wrapped one is huge when s < q):
+        // a select, never a jump, since operands are random residues.
         let s = a + b;
-        if s >= self.value {
-            s - self.value
-        } else {
-            s
-        }
+        s.min(s.wrapping_sub(self.value))
     }
 
     /// `a - b mod q` for `a, b < q`.
     #[inline(always)]
     pub fn sub(&self, a: u64, b: u64) -> u64 {
-        if a >= b {
-            a - b
-        } else {
-            a + self.value - b
-        }
+        let d = a.wrapping_sub(b);
+        d.min(d.wrapping_add(self.value))
     }
 
     /// `-a mod q` for `a < q`.
     #[inline(always)]
     pub fn neg(&self, a: u64) -> u64 {
-        if a == 0 {
-            0
-        } else {
-            self.value - a
-        }
+        let r = self.value - a;
+        r.min(r.wrapping_sub(self.value))
     }
 
     /// `a^e mod q`.
@@ -117,11 +109,7 @@ impl Modulus {
     pub fn mul_shoup(&self, x: u64, w: u64, w_shoup: u64) -> u64 {
         let qhat = ((x as u128 * w_shoup as u128) >> 64) as u64;
         let r = x.wrapping_mul(w).wrapping_sub(qhat.wrapping_mul(self.value));
-        if r >= self.value {
-            r - self.value
-        } else {
-            r
-        }
+        r.min(r.wrapping_sub(self.value))
     }
 
     /// Maps a signed integer into `[0, q)` (no division when |x| < q).
@@ -203,6 +191,25 @@ mod tests {
             i128::MAX,
         ] {
             assert_eq!(m.from_i128(x) as i128, x.rem_euclid(q), "x = {x}");
+        }
+    }
+
+    /// The branch-free add, sub, neg and Shoup product against u128
+    /// arithmetic at the edges of [0, q) (0, 1, q − 1 and neighbours of q/2).
+    #[test]
+    fn branch_free_helpers_match_u128_arithmetic() {
+        for q in [65537u64, (1 << 30) - 35, (1u64 << 40) - 87, 1152921504606584833] {
+            let m = Modulus::new(q);
+            let edges = [0, 1, 2, q / 2 - 1, q / 2, q / 2 + 1, q - 2, q - 1];
+            for &a in &edges {
+                assert_eq!(m.neg(a) as u128, (q as u128 - a as u128) % q as u128, "neg {a} mod {q}");
+                for &b in &edges {
+                    let (a128, b128, q128) = (a as u128, b as u128, q as u128);
+                    assert_eq!(m.add(a, b) as u128, (a128 + b128) % q128, "{a} + {b} mod {q}");
+                    assert_eq!(m.sub(a, b) as u128, (a128 + q128 - b128) % q128, "{a} - {b} mod {q}");
+                    assert_eq!(m.mul_shoup(a, b, m.shoup(b)) as u128, a128 * b128 % q128, "{a} * {b} mod {q}");
+                }
+            }
         }
     }
 }

@@ -330,3 +330,36 @@ fn dot(y: &[u64], w: &[u64]) -> u128 {
     }
     a0 + a1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run-time-dispatched kernel (AVX2 where the CPU has it) and the
+    /// portable one give the same sums as u128 arithmetic, near the largest
+    /// inputs the callers admit (a full 32-bit row, as q_0's low words,
+    /// and nine 30-bit rows, times 30-bit weights).
+    #[test]
+    fn multiply_accumulate_kernels_agree_with_u128_sums() {
+        let (block, rows) = (256, 10);
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |bits: u32| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s >> (64 - bits)
+        };
+        let mut ys: Vec<u32> = (0..block * rows).map(|_| next(30) as u32).collect();
+        ys[..block].fill(u32::MAX);
+        let w: Vec<u64> = (0..rows).map(|_| (1 << 30) - 1 - next(8)).collect();
+        let want: Vec<u128> =
+            (0..block).map(|c| (0..rows).map(|r| ys[r * block + c] as u128 * w[r] as u128).sum()).collect();
+        assert!(want.iter().all(|&x| x < 1 << 64), "the test stays inside the admitted bound");
+        let (mut a, mut b) = (vec![7u64; block], vec![7u64; block]);
+        multiply_accumulate(&mut a, &ys, &w);
+        multiply_accumulate_portable(&mut b, &ys, &w);
+        for ((&x, &y), &z) in a.iter().zip(&b).zip(&want) {
+            assert_eq!((x as u128, y as u128), (z, z));
+        }
+    }
+}

@@ -535,22 +535,50 @@ impl<'a> Engine<'a> {
 
     /// Adds baby rotations `b·B` of `memo[0]` to `memo` with power-of-two
     /// keys: `rot_b` is one hop (the lowest digit of `b`'s non-adjacent form)
-    /// from an earlier baby, so a run of nearby babies costs one key switch
-    /// each.
+    /// from its parent `b − digit`, an earlier baby or an intermediate node.
+    /// Nodes are made a generation at a time, and the children of one parent
+    /// share its decomposition (hoisting): at N = 2^16 a decomposition is
+    /// about half a key switch, and a parent such as 0 or ±8 has many
+    /// children (±1, ±2, ±4, … are all hops from 0).
     fn extend_by_hops(&self, memo: &mut BTreeMap<i64, Ciphertext>, steps: &[i64], batch: i64) -> Result<(), CnnError> {
+        let mut needed: BTreeSet<i64> = BTreeSet::new();
         for &b in steps {
-            let mut chain = vec![b];
-            while let Some(&x) = chain.last() {
-                if memo.contains_key(&x) {
-                    break;
-                }
-                chain.push(x - lowest_naf_digit(x));
+            let mut x = b;
+            while !memo.contains_key(&x) && needed.insert(x) {
+                x -= lowest_naf_digit(x);
             }
-            chain.pop();
-            while let Some(x) = chain.pop() {
-                let hop = lowest_naf_digit(x);
-                let r = self.rotate_any(&memo[&(x - hop)], hop * batch)?;
-                memo.insert(x, r);
+        }
+        let gk = self.keys.galois();
+        while !needed.is_empty() {
+            let mut by_parent: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for &x in &needed {
+                let parent = x - lowest_naf_digit(x);
+                if memo.contains_key(&parent) {
+                    by_parent.entry(parent).or_default().push(x);
+                }
+            }
+            if by_parent.is_empty() {
+                // Unreachable: every chain ends at a node of `memo` (0 at least).
+                return Err(CnnError::Ciphertexts(format!("baby rotations {needed:?} have no computed parent")));
+            }
+            let made: Vec<Vec<(i64, Ciphertext)>> = by_parent
+                .par_iter()
+                .map(|(parent, children)| {
+                    let ct = &memo[parent];
+                    let dec = self.ev.decompose_for_rotation(ct)?;
+                    children
+                        .par_iter()
+                        .map(|&x| {
+                            self.rotations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let hop = (x - parent) * batch;
+                            Ok((x, self.ev.rotate_decomposed(ct, &dec, hop, gk)?))
+                        })
+                        .collect::<Result<Vec<_>, CnnError>>()
+                })
+                .collect::<Result<_, CnnError>>()?;
+            for (x, ct) in made.into_iter().flatten() {
+                needed.remove(&x);
+                memo.insert(x, ct);
             }
         }
         Ok(())

@@ -7,6 +7,7 @@
 //! per output INTT k + conversion k→(l+1) + NTT (l+1).
 
 use crate::context::Context;
+use crate::ring::modulus::WordReduce;
 use crate::ring::sampling::{fill_uniform, seeded_rng};
 use crate::ring::{pool, RnsPoly};
 use rayon::prelude::*;
@@ -110,7 +111,7 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
     out0.data.par_chunks_mut(n).zip(out1.data.par_chunks_mut(n)).enumerate().for_each(|(t, (o0, o1))| {
         let m = ctx.limb_modulus(l + 1, t);
         let kt = if t <= l { t } else { full_q + (t - l - 1) };
-        let limb = LimbProduct { dec, key, perm, t, kt, m: *m };
+        let limb = LimbProduct { dec, key, perm, t, kt, m: *m, word: WordReduce::new(m.value) };
         // d products of residues < q fit in 64 bits when d·q² < 2^64 (four
         // digits of 31-bit primes): then the sums vectorize.
         if (dec.digits.len() as u128) * (m.value as u128).pow(2) < 1 << 64 {
@@ -149,13 +150,16 @@ struct LimbProduct<'a> {
     t: usize,
     kt: usize,
     m: crate::ring::Modulus,
+    /// The vectorizable reduction, for primes below 2^31.
+    word: Option<WordReduce>,
 }
 
 /// A lazy accumulator of residue products: 128 bits in general, 64 bits
 /// when the caller has checked that the sum cannot overflow.
 trait Accumulator: Copy + Default + std::ops::AddAssign {
     fn product(a: u64, b: u64) -> Self;
-    fn reduce(self, m: &crate::ring::Modulus) -> u64;
+    /// `out[c] = acc[c] mod m` (`word`: the same modulus, when below 2^31).
+    fn reduce_into(acc: &[Self], out: &mut [u64], m: &crate::ring::Modulus, word: Option<&WordReduce>);
 }
 
 impl Accumulator for u128 {
@@ -164,8 +168,10 @@ impl Accumulator for u128 {
         a as u128 * b as u128
     }
     #[inline(always)]
-    fn reduce(self, m: &crate::ring::Modulus) -> u64 {
-        m.reduce_u128(self)
+    fn reduce_into(acc: &[Self], out: &mut [u64], m: &crate::ring::Modulus, _: Option<&WordReduce>) {
+        for (o, &a) in out.iter_mut().zip(acc) {
+            *o = m.reduce_u128(a);
+        }
     }
 }
 
@@ -177,8 +183,11 @@ impl Accumulator for u64 {
         (a as u32 as u64) * (b as u32 as u64)
     }
     #[inline(always)]
-    fn reduce(self, m: &crate::ring::Modulus) -> u64 {
-        m.reduce(self)
+    fn reduce_into(acc: &[Self], out: &mut [u64], m: &crate::ring::Modulus, word: Option<&WordReduce>) {
+        match word {
+            Some(w) => out.iter_mut().zip(acc).for_each(|(o, &a)| *o = w.reduce(a)),
+            None => out.iter_mut().zip(acc).for_each(|(o, &a)| *o = m.reduce(a)),
+        }
     }
 }
 
@@ -217,12 +226,8 @@ impl LimbProduct<'_> {
                     }
                 }
             }
-            for (((y0, y1), &x0), &x1) in
-                o0[range.clone()].iter_mut().zip(o1[range].iter_mut()).zip(acc0.iter()).zip(acc1.iter())
-            {
-                *y0 = x0.reduce(&self.m);
-                *y1 = x1.reduce(&self.m);
-            }
+            A::reduce_into(acc0, &mut o0[range.clone()], &self.m, self.word.as_ref());
+            A::reduce_into(acc1, &mut o1[range], &self.m, self.word.as_ref());
         }
     }
 }

@@ -18,7 +18,7 @@
 //! (AVX2 `vpmuludq`); the 128-bit path is a scalar add-with-carry chain per
 //! coefficient.
 
-use super::modulus::Modulus;
+use super::modulus::{Modulus, WordReduce};
 use rayon::prelude::*;
 
 /// Precomputed tables for converting from one set of primes to another.
@@ -46,26 +46,10 @@ pub struct BasisConverter {
     /// Per target prime: its row sums fit 64 bits. The narrow path runs
     /// when any target does.
     narrow_dst: Vec<bool>,
-    /// Per target prime below 2^31 on the narrow path: the constants of the
-    /// vectorized reduction (see [`Word32Reduce`]).
-    word_reduce: Vec<Option<Word32Reduce>>,
-}
-
-/// Reduction of a 64-bit sum modulo t < 2^31 with 32×32→64-bit products
-/// only (so it vectorizes where 64-bit Barrett cannot): `a = hi·2^32 + lo`,
-/// each word reduced by a Shoup product into `[0, 2t)` (`hi` times
-/// `2^32 mod t`, `lo` times 1), two conditional subtractions. The `v·Q`
-/// correction is folded in beforehand as `a + v·(−Q mod t)`.
-#[derive(Debug, Clone, Copy)]
-struct Word32Reduce {
-    t: u64,
-    /// `2^32 mod t` and `floor(that · 2^32 / t)`.
-    c: u64,
-    c_shoup: u64,
-    /// `floor(2^32 / t)`.
-    one_shoup: u64,
-    /// `−Q mod t`.
-    minus_q: u64,
+    /// Per target prime below 2^31 on the narrow path: its vectorizable
+    /// reduction and `−Q mod t`, the `v·Q` correction folded into the sum
+    /// before reducing.
+    word_reduce: Vec<Option<(WordReduce, u64)>>,
 }
 
 impl BasisConverter {
@@ -144,16 +128,7 @@ impl BasisConverter {
             .map(|((t, &narrow), &qm)| {
                 let bound: u128 = rows.iter().map(|r| row_max(r) * (t.value as u128 - 1)).sum::<u128>()
                     + src.len() as u128 * (t.value as u128 - 1);
-                (narrow && t.value < 1 << 31 && bound < 1 << 64).then(|| {
-                    let c = (1u64 << 32) % t.value;
-                    Word32Reduce {
-                        t: t.value,
-                        c,
-                        c_shoup: (c << 32) / t.value,
-                        one_shoup: (1u64 << 32) / t.value,
-                        minus_q: t.neg(qm),
-                    }
-                })
+                WordReduce::new(t.value).filter(|_| narrow && bound < 1 << 64).map(|wr| (wr, t.neg(qm)))
             })
             .collect();
         Self {
@@ -308,9 +283,9 @@ impl BasisConverter {
             let t = &self.dst[j];
             let table = &self.row_weights[j * nr..(j + 1) * nr];
             let qm = &q_multiples[j];
-            if let Some(wr) = &self.word_reduce[j] {
+            if let Some((wr, minus_q)) = &self.word_reduce[j] {
                 multiply_accumulate(acc, ys, table);
-                reduce_words(wr, acc, v, out);
+                reduce_words(wr, *minus_q, acc, v, out);
             } else if self.narrow_dst[j] {
                 multiply_accumulate(acc, ys, table);
                 for ((o, &a), &k) in out.iter_mut().zip(acc.iter()).zip(v.iter()) {
@@ -356,36 +331,29 @@ fn multiply_accumulate_portable(acc: &mut [u64], rows: &[u32], w: &[u64]) {
     }
 }
 
-/// `out[c] = (acc[c] − v[c]·Q) mod t` by [`Word32Reduce`]; AVX2 chosen at
-/// run time like [`multiply_accumulate`].
-fn reduce_words(wr: &Word32Reduce, acc: &[u64], v: &[u8], out: &mut [u64]) {
+/// `out[c] = (acc[c] − v[c]·Q) mod t` by a [`WordReduce`], with `−Q mod t`
+/// added `v[c]` times first; AVX2 chosen at run time like
+/// [`multiply_accumulate`].
+fn reduce_words(wr: &WordReduce, minus_q: u64, acc: &[u64], v: &[u8], out: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { reduce_words_avx2(wr, acc, v, out) };
+        return unsafe { reduce_words_avx2(wr, minus_q, acc, v, out) };
     }
-    reduce_words_portable(wr, acc, v, out)
+    reduce_words_portable(wr, minus_q, acc, v, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn reduce_words_avx2(wr: &Word32Reduce, acc: &[u64], v: &[u8], out: &mut [u64]) {
-    reduce_words_portable(wr, acc, v, out)
+fn reduce_words_avx2(wr: &WordReduce, minus_q: u64, acc: &[u64], v: &[u8], out: &mut [u64]) {
+    reduce_words_portable(wr, minus_q, acc, v, out)
 }
 
 #[inline(always)]
-fn reduce_words_portable(wr: &Word32Reduce, acc: &[u64], v: &[u8], out: &mut [u64]) {
-    let (t, c, c_shoup, one_shoup, minus_q) = (wr.t, wr.c, wr.c_shoup, wr.one_shoup, wr.minus_q);
+fn reduce_words_portable(wr: &WordReduce, minus_q: u64, acc: &[u64], v: &[u8], out: &mut [u64]) {
     for ((o, &a), &k) in out.iter_mut().zip(acc).zip(v) {
         // The caller's bound leaves room for v·(−Q mod t) < s·t.
-        let a = a.wrapping_add(k as u64 * minus_q);
-        let (hi, lo) = (a >> 32, a & 0xffff_ffff);
-        // Shoup: x·w − floor(x·w_shoup / 2^32)·t ∈ [0, 2t) for x < 2^32.
-        let r_hi = (hi * c).wrapping_sub(((hi * c_shoup) >> 32) * t);
-        let r_lo = lo.wrapping_sub(((lo * one_shoup) >> 32) * t);
-        let r = r_hi + r_lo; // < 4t
-        let r = r.min(r.wrapping_sub(2 * t));
-        *o = r.min(r.wrapping_sub(t));
+        *o = wr.reduce(a.wrapping_add(k as u64 * minus_q));
     }
 }
 
@@ -446,13 +414,8 @@ mod tests {
         for t in [65537u64, (1 << 30) + 3 * (1 << 17) + 1, (1 << 31) - 1] {
             let m = Modulus::new(t);
             let q_mod = 123_456_789 % t;
-            let wr = Word32Reduce {
-                t,
-                c: (1u64 << 32) % t,
-                c_shoup: (((1u64 << 32) % t) << 32) / t,
-                one_shoup: (1u64 << 32) / t,
-                minus_q: m.neg(q_mod),
-            };
+            let wr = WordReduce::new(t).unwrap();
+            let minus_q = m.neg(q_mod);
             let top = u64::MAX - 20 * t;
             let mut acc: Vec<u64> = vec![0, 1, t - 1, t, 2 * t - 1, 4 * t, (1 << 32) - 1, 1 << 32, top, top - 1];
             let mut s = 0x9e37_79b9_7f4a_7c15u64;
@@ -462,8 +425,8 @@ mod tests {
             }
             let v: Vec<u8> = (0..256).map(|i| (i % 21) as u8).collect();
             let (mut a, mut b) = (vec![0u64; 256], vec![0u64; 256]);
-            reduce_words(&wr, &acc, &v, &mut a);
-            reduce_words_portable(&wr, &acc, &v, &mut b);
+            reduce_words(&wr, minus_q, &acc, &v, &mut a);
+            reduce_words_portable(&wr, minus_q, &acc, &v, &mut b);
             for ((&x, &k), (&ga, &gb)) in acc.iter().zip(&v).zip(a.iter().zip(&b)) {
                 let want = ((x as u128 + t as u128 * 32 - (k as u128 * q_mod as u128)) % t as u128) as u64;
                 assert_eq!((ga, gb), (want, want), "{x} − {k}·Q mod {t}");

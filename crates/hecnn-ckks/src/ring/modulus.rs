@@ -148,6 +148,45 @@ impl Modulus {
     }
 }
 
+/// Reduction of any 64-bit word modulo `t < 2^31` with 32×32→64-bit
+/// products only, so that loops of it vectorize (AVX2 has no 64-bit high
+/// product, which Barrett needs): `a = hi·2^32 + lo`, each word reduced by a
+/// Shoup product into `[0, 2t)` (`hi` times `2^32 mod t`, `lo` times 1),
+/// then two conditional subtractions, all as `min` of wrapped differences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordReduce {
+    t: u64,
+    /// `2^32 mod t` and its Shoup companion `floor(c · 2^32 / t)`.
+    c: u64,
+    c_shoup: u64,
+    /// `floor(2^32 / t)`.
+    one_shoup: u64,
+}
+
+impl WordReduce {
+    /// The constants for `t`; `None` unless `2 < t < 2^31`.
+    pub fn new(t: u64) -> Option<Self> {
+        if !(3..1 << 31).contains(&t) {
+            return None;
+        }
+        let c = (1u64 << 32) % t;
+        Some(Self { t, c, c_shoup: (c << 32) / t, one_shoup: (1u64 << 32) / t })
+    }
+
+    /// `a mod t` for any `a`.
+    #[inline(always)]
+    pub fn reduce(&self, a: u64) -> u64 {
+        let t = self.t;
+        let (hi, lo) = (a >> 32, a & 0xffff_ffff);
+        // Shoup: x·w − floor(x·w_shoup / 2^32)·t ∈ [0, 2t) for x < 2^32.
+        let r_hi = (hi * self.c).wrapping_sub(((hi * self.c_shoup) >> 32) * t);
+        let r_lo = lo.wrapping_sub(((lo * self.one_shoup) >> 32) * t);
+        let r = r_hi + r_lo; // < 4t < 2^33
+        let r = r.min(r.wrapping_sub(2 * t));
+        r.min(r.wrapping_sub(t))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +248,25 @@ mod tests {
                     assert_eq!(m.sub(a, b) as u128, (a128 + q128 - b128) % q128, "{a} - {b} mod {q}");
                     assert_eq!(m.mul_shoup(a, b, m.shoup(b)) as u128, a128 * b128 % q128, "{a} * {b} mod {q}");
                 }
+            }
+        }
+    }
+
+    /// The word-wise reduction equals the remainder for words at the edges
+    /// (0, t, 2^32 ± 1, u64::MAX) and random ones; refuses t ≥ 2^31.
+    #[test]
+    fn word_reduce_matches_the_remainder() {
+        assert!(WordReduce::new(1 << 31).is_none());
+        for t in [3u64, 65537, (1 << 30) - 35, (1 << 30) + 3 * (1 << 17) + 1, (1 << 31) - 1] {
+            let w = WordReduce::new(t).unwrap();
+            let mut xs = vec![0, 1, t - 1, t, 2 * t, (1 << 32) - 1, 1 << 32, (1 << 32) + 1, u64::MAX, u64::MAX - 1];
+            let mut s = 0x2545_f491_4f6c_dd1du64;
+            for _ in 0..10_000 {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                xs.push(s);
+            }
+            for x in xs {
+                assert_eq!(w.reduce(x), x % t, "{x} mod {t}");
             }
         }
     }

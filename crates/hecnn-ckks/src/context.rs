@@ -279,10 +279,7 @@ impl Context {
         let (n, nq) = (acc.n, acc.num_q);
         acc.data.par_chunks_mut(n).zip(a.data.par_chunks(n)).zip(b.data.par_chunks(n)).enumerate().for_each(
             |(i, ((x, y), z))| {
-                let m = self.limb_modulus(nq, i);
-                for ((xx, &yy), &zz) in x.iter_mut().zip(y).zip(z) {
-                    *xx = m.reduce_u128(yy as u128 * zz as u128 + *xx as u128);
-                }
+                crate::ring::modulus::mul_add_slice(self.limb_modulus(nq, i), x, y, z);
             },
         );
     }
@@ -290,7 +287,12 @@ impl Context {
     /// `a *= b` pointwise (both in NTT form).
     pub fn mul_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
         debug_assert!(a.ntt && b.ntt);
-        self.zip_limbs(a, b, |m, x, y| *x = m.mul(*x, y));
+        debug_assert!(a.num_p == b.num_p);
+        debug_assert!(if a.num_p == 0 { b.num_q >= a.num_q } else { b.num_q == a.num_q });
+        let (n, nq) = (a.n, a.num_q);
+        a.data.par_chunks_mut(n).zip(b.data.par_chunks(n)).enumerate().for_each(|(i, (x, y))| {
+            crate::ring::modulus::mul_slice(self.limb_modulus(nq, i), x, y);
+        });
     }
 
     /// `a = -a`.

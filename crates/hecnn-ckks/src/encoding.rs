@@ -341,21 +341,9 @@ const EXACT_F64: f64 = (1u64 << 52) as f64;
 /// `out[k] = c[k] mod q` for integers `|c| < 2^52` held in f64 and `q <
 /// 2^31`: `c − q·floor(c/q)` in f64 is exact up to one q (the quotient
 /// estimate may be off by one at a boundary), fixed by two selects. All in
-/// f64 lanes, no 128-bit Barrett per coefficient; compiled for AVX2 as
-/// well and chosen at run time.
+/// f64 lanes, no 128-bit Barrett per coefficient; AVX2 where the CPU has it.
 fn residues_f64(c: &[f64], q: u64, out: &mut [u64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { residues_f64_avx2(c, q, out) };
-    }
-    residues_f64_portable(c, q, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn residues_f64_avx2(c: &[f64], q: u64, out: &mut [u64]) {
-    residues_f64_portable(c, q, out)
+    crate::ring::modulus::with_avx2(|| residues_f64_portable(c, q, out))
 }
 
 #[inline(always)]

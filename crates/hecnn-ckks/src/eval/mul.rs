@@ -31,13 +31,8 @@ impl Evaluator {
         let (a0, a1, b0, b1) = (&x.parts[0], &x.parts[1], &y.parts[0], &y.parts[1]);
         d0.data.par_chunks_mut(n).zip(d1.data.par_chunks_mut(n)).zip(d2.data.par_chunks_mut(n)).enumerate().for_each(
             |(i, ((o0, o1), o2))| {
-                let m = ctx.moduli()[i];
                 let (a0, a1, b0, b1) = (a0.limb(i), a1.limb(i), b0.limb(i), b1.limb(i));
-                for c in 0..n {
-                    o0[c] = m.mul(a0[c], b0[c]);
-                    o1[c] = m.reduce_u128(a0[c] as u128 * b1[c] as u128 + a1[c] as u128 * b0[c] as u128);
-                    o2[c] = m.mul(a1[c], b1[c]);
-                }
+                crate::ring::modulus::tensor_slice(&ctx.moduli()[i], [a0, a1], [b0, b1], [o0, o1, o2]);
             },
         );
         Ok(Ciphertext { parts: vec![d0, d1, d2], scale, slots: x.slots.max(y.slots), fingerprint: x.fingerprint })

@@ -125,7 +125,9 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
 
 /// The 64-bit accumulation, compiled for AVX2 as well and chosen at run
 /// time (four 32×32→64-bit products per instruction; the default x86-64
-/// target has SSE2's two).
+/// target has SSE2's two). An explicit `target_feature` function rather
+/// than `with_avx2`: the accumulation is too large for LLVM to inline a
+/// closure of it into the AVX2 wrapper, and it then runs as SSE2 code.
 fn accumulate_narrow(limb: &LimbProduct<'_>, o0: &mut [u64], o1: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {

@@ -18,7 +18,7 @@
 //! (AVX2 `vpmuludq`); the 128-bit path is a scalar add-with-carry chain per
 //! coefficient.
 
-use super::modulus::{Modulus, WordReduce};
+use super::modulus::{with_avx2, Modulus, WordReduce};
 use rayon::prelude::*;
 
 /// Precomputed tables for converting from one set of primes to another.
@@ -302,22 +302,10 @@ impl BasisConverter {
 }
 
 /// `acc[c] = Σ_i rows[i][c]·w_i` for u32 rows and weights below 2^32 whose
-/// sums the caller has bounded below 2^64. Compiled for AVX2 as well (four
-/// 32×32→64-bit products per instruction) and chosen at run time, since the
-/// default x86-64 target only has SSE2's two.
+/// sums the caller has bounded below 2^64, compiled for AVX2 where the CPU
+/// has it (four 32×32→64-bit products per instruction).
 fn multiply_accumulate(acc: &mut [u64], rows: &[u32], w: &[u64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { multiply_accumulate_avx2(acc, rows, w) };
-    }
-    multiply_accumulate_portable(acc, rows, w)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn multiply_accumulate_avx2(acc: &mut [u64], rows: &[u32], w: &[u64]) {
-    multiply_accumulate_portable(acc, rows, w)
+    with_avx2(|| multiply_accumulate_portable(acc, rows, w))
 }
 
 #[inline(always)]
@@ -332,21 +320,9 @@ fn multiply_accumulate_portable(acc: &mut [u64], rows: &[u32], w: &[u64]) {
 }
 
 /// `out[c] = (acc[c] − v[c]·Q) mod t` by a [`WordReduce`], with `−Q mod t`
-/// added `v[c]` times first; AVX2 chosen at run time like
-/// [`multiply_accumulate`].
+/// added `v[c]` times first; AVX2 where the CPU has it.
 fn reduce_words(wr: &WordReduce, minus_q: u64, acc: &[u64], v: &[u8], out: &mut [u64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { reduce_words_avx2(wr, minus_q, acc, v, out) };
-    }
-    reduce_words_portable(wr, minus_q, acc, v, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn reduce_words_avx2(wr: &WordReduce, minus_q: u64, acc: &[u64], v: &[u8], out: &mut [u64]) {
-    reduce_words_portable(wr, minus_q, acc, v, out)
+    with_avx2(|| reduce_words_portable(wr, minus_q, acc, v, out))
 }
 
 #[inline(always)]

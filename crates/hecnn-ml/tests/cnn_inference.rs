@@ -124,6 +124,55 @@ fn setup(compiled: &hecnn_ml::cnn::CompiledModel, levels: usize) -> Setup {
     Setup { ctx, sk, keys }
 }
 
+/// Insecure N = 2^12 keys with bootstrapping keys for `slots`, on a chain of
+/// the `bootstrappable` shape with 8 computation levels.
+fn bootstrap_setup(compiled: &hecnn_ml::cnn::CompiledModel, slots: usize) -> Setup {
+    use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys};
+    let cfg = BootstrapConfig::default();
+    let ctx = Context::new(Parameters::insecure_for_tests(12, &cfg.chain_bits(8), 5, 40).unwrap()).unwrap();
+    let sk = SecretKey::generate(&ctx);
+    let gk = GaloisKeys::generate(&sk, &compiled.rotation_steps(), false);
+    let bk = BootstrapKeys::generate(&sk, &cfg, &[slots]).unwrap();
+    let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), gk, Some(bk)).unwrap();
+    Setup { ctx, sk, keys }
+}
+
+/// A bundled model, unchanged, on the first two encrypted MNIST test images
+/// (one image per ciphertext; the CLI and the benchmark use N = 2^16 and 32
+/// images per ciphertext): scores within `tol` of the plaintext circuit with
+/// the same polynomials, predictions equal to the labels.
+fn bundled_model_on_mnist(
+    model: &Model,
+    slots: usize,
+    alpha: u32,
+    keys: impl Fn(&hecnn_ml::cnn::CompiledModel) -> Setup,
+    check_plan: impl Fn(&hecnn_ml::cnn::Plan),
+    tol: f64,
+) {
+    let mnist = hecnn_nn::mnist::Mnist::load_dir(hecnn_nn::mnist::bundled_mnist_dir()).unwrap();
+    let tensors = |imgs: &hecnn_nn::mnist::Images| hecnn_nn::features::image_tensors::<f64>(imgs);
+    let calib = tensors(&mnist.train_images.slice(10_000..10_500));
+    let opts = CompileOptions { slots, batch: 1, alpha: Some(alpha), ..CompileOptions::default() };
+    let compiled = compile(model, &calib, &calib, &opts).unwrap();
+    let s = keys(&compiled);
+    let engine = Engine::new(&compiled, &s.keys).unwrap();
+    check_plan(engine.plan());
+    let spec = compiled.spec();
+    let act = ApproxActivation { sign: &compiled.composite, factors: &compiled.factors };
+    let test = tensors(&mnist.test_images.slice(0..2));
+    for (i, x) in test.iter().enumerate() {
+        let cts = encrypt_images(&spec, &s.sk, &s.ctx, &[x.data().to_vec()], engine.input_level()).unwrap();
+        let (out, stats) = engine.run(cts, &|_, _| {}).unwrap();
+        assert_eq!(stats.bootstraps, engine.plan().bootstraps);
+        let got = &decrypt_scores(&spec, &s.sk, &s.ctx, &out, 1).unwrap()[0];
+        let want = compiled.circuit.eval_output(x.data(), &act);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < tol, "image {i}: encrypted {a} vs simulated {b}");
+        }
+        assert_eq!(argmax(got), mnist.test_labels[i] as usize, "image {i}");
+    }
+}
+
 #[test]
 fn encrypted_residual_network_matches_the_plaintext_circuit() {
     for key_mode in [KeyMode::PowerOfTwo, KeyMode::Exact] {
@@ -268,7 +317,6 @@ fn a_foreign_onnx_model_runs_unchanged() {
 /// 7 plus one affine map between bootstraps).
 #[test]
 fn bootstrapped_inference_matches_the_plaintext_circuit() {
-    use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys};
     let model = ModelBuilder::new(vec![1, 6, 6])
         .conv2d(conv(1, 2, 3, 1, 21))
         .relu()
@@ -284,12 +332,7 @@ fn bootstrapped_inference_matches_the_plaintext_circuit() {
         .collect();
     let opts = CompileOptions { slots: 2048, batch: 4, alpha: Some(4), ..CompileOptions::default() };
     let compiled = compile(&model, &imgs[..20], &imgs[..20], &opts).unwrap();
-    let cfg = BootstrapConfig::default();
-    let ctx = Context::new(Parameters::insecure_for_tests(12, &cfg.chain_bits(8), 5, 40).unwrap()).unwrap();
-    let sk = SecretKey::generate(&ctx);
-    let gk = GaloisKeys::generate(&sk, &compiled.rotation_steps(), false);
-    let bk = BootstrapKeys::generate(&sk, &cfg, &[2048]).unwrap();
-    let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), gk, Some(bk)).unwrap();
+    let Setup { ctx, sk, keys } = bootstrap_setup(&compiled, 2048);
     let engine = Engine::new(&compiled, &keys).unwrap();
     assert!(engine.plan().bootstraps > 0, "{:?}", engine.plan().lines());
     let test = &imgs[20..24];
@@ -314,26 +357,7 @@ fn bootstrapped_inference_matches_the_plaintext_circuit() {
 #[test]
 fn bundled_classifier_on_encrypted_mnist_images() {
     let model = hecnn_nn::backbone::bundled_classifier().unwrap();
-    let mnist = hecnn_nn::mnist::Mnist::load_dir(hecnn_nn::mnist::bundled_mnist_dir()).unwrap();
-    let tensors = |imgs: &hecnn_nn::mnist::Images| hecnn_nn::features::image_tensors::<f64>(imgs);
-    let calib = tensors(&mnist.train_images.slice(10_000..10_500));
-    let opts = CompileOptions { slots: 1024, batch: 1, alpha: Some(4), ..CompileOptions::default() };
-    let compiled = compile(&model, &calib, &calib, &opts).unwrap();
-    let s = setup(&compiled, compiled.depth());
-    let engine = Engine::new(&compiled, &s.keys).unwrap();
-    let spec = compiled.spec();
-    let act = ApproxActivation { sign: &compiled.composite, factors: &compiled.factors };
-    let test = tensors(&mnist.test_images.slice(0..2));
-    for (i, x) in test.iter().enumerate() {
-        let cts = encrypt_images(&spec, &s.sk, &s.ctx, &[x.data().to_vec()], engine.input_level()).unwrap();
-        let (out, _) = engine.run(cts, &|_, _| {}).unwrap();
-        let got = &decrypt_scores(&spec, &s.sk, &s.ctx, &out, 1).unwrap()[0];
-        let want = compiled.circuit.eval_output(x.data(), &act);
-        for (a, b) in got.iter().zip(&want) {
-            assert!((a - b).abs() < 1e-2, "image {i}: encrypted {a} vs simulated {b}");
-        }
-        assert_eq!(argmax(got), mnist.test_labels[i] as usize, "image {i}");
-    }
+    bundled_model_on_mnist(&model, 1024, 4, |c| setup(c, c.depth()), |_| {}, 1e-2);
 }
 
 /// A layer whose weights are all zero compiles to a map with no diagonal;
@@ -391,35 +415,9 @@ proptest::proptest! {
 /// N = 2^16 and 32 images per ciphertext).
 #[test]
 fn bundled_residual_network_on_encrypted_mnist_images() {
-    use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys};
     let model = hecnn_nn::backbone::bundled_residual().unwrap();
-    let mnist = hecnn_nn::mnist::Mnist::load_dir(hecnn_nn::mnist::bundled_mnist_dir()).unwrap();
-    let tensors = |imgs: &hecnn_nn::mnist::Images| hecnn_nn::features::image_tensors::<f64>(imgs);
-    let calib = tensors(&mnist.train_images.slice(10_000..10_500));
-    let opts = CompileOptions { slots: 2048, batch: 1, alpha: Some(5), ..CompileOptions::default() };
-    let compiled = compile(&model, &calib, &calib, &opts).unwrap();
-    let cfg = BootstrapConfig::default();
-    let ctx = Context::new(Parameters::insecure_for_tests(12, &cfg.chain_bits(8), 5, 40).unwrap()).unwrap();
-    let sk = SecretKey::generate(&ctx);
-    let gk = GaloisKeys::generate(&sk, &compiled.rotation_steps(), false);
-    let bk = BootstrapKeys::generate(&sk, &cfg, &[2048]).unwrap();
-    let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), gk, Some(bk)).unwrap();
-    let engine = Engine::new(&compiled, &keys).unwrap();
     // A ReLU at α = 5 takes 7 of the 8 levels a bootstrap leaves: one
     // bootstrap per ReLU layer at least.
-    assert!(engine.plan().bootstraps >= 7, "{:?}", engine.plan().lines());
-    let spec = compiled.spec();
-    let act = ApproxActivation { sign: &compiled.composite, factors: &compiled.factors };
-    let test = tensors(&mnist.test_images.slice(0..2));
-    for (i, x) in test.iter().enumerate() {
-        let cts = encrypt_images(&spec, &sk, &ctx, &[x.data().to_vec()], engine.input_level()).unwrap();
-        let (out, stats) = engine.run(cts, &|_, _| {}).unwrap();
-        assert_eq!(stats.bootstraps, engine.plan().bootstraps);
-        let got = &decrypt_scores(&spec, &sk, &ctx, &out, 1).unwrap()[0];
-        let want = compiled.circuit.eval_output(x.data(), &act);
-        for (a, b) in got.iter().zip(&want) {
-            assert!((a - b).abs() < 1e-3, "image {i}: encrypted {a} vs simulated {b}");
-        }
-        assert_eq!(argmax(got), mnist.test_labels[i] as usize, "image {i}");
-    }
+    let at_least_one_per_relu = |p: &hecnn_ml::cnn::Plan| assert!(p.bootstraps >= 7, "{:?}", p.lines());
+    bundled_model_on_mnist(&model, 2048, 5, |c| bootstrap_setup(c, 2048), at_least_one_per_relu, 1e-3);
 }

@@ -41,6 +41,11 @@ pub enum CkksError {
     /// A key needed for a rotation/conjugation is not in the key set.
     #[error("missing Galois key for element {galois_element} (rotation {rotation:?})")]
     MissingGaloisKey { galois_element: u64, rotation: Option<i64> },
+    /// A switching key generated only up to a lower level than the
+    /// ciphertext it is asked to switch (keys are cut to the levels where
+    /// the circuit that asked for them uses them).
+    #[error("switching key ({what}) covers levels up to {key_level}, used at level {level}")]
+    KeyLevel { what: String, key_level: usize, level: usize },
     /// A ciphertext of the wrong shape (e.g. 3 parts where 2 are needed).
     #[error("invalid ciphertext: {0}")]
     InvalidCiphertext(String),

@@ -7,7 +7,9 @@
 //! checksummed header, so a file of another key set or another role is
 //! refused by name instead of decrypting to noise — or, worse, to data.
 //! Residues are bit-packed at the width of their modulus; uniform "a" parts
-//! are stored as their 32-byte seed. Every load checks the magic, version,
+//! are stored as their 32-byte seed. A switching key records the level it
+//! was cut to and its digit count (version 4; earlier versions stored every
+//! key over all of Q·P and are refused). Every load checks the magic, version,
 //! kind, checksum, parameter fingerprint, every count against the context
 //! and every residue against its modulus, and returns a typed
 //! [`FormatError`] — never panics.
@@ -19,7 +21,7 @@ use crate::error::{CkksError, FormatError, Result};
 use crate::keys::public::{GaloisKeys, PublicKey, RelinKey};
 #[cfg(feature = "client")]
 use crate::keys::secret::SecretKey;
-use crate::keys::switching::SwitchingKey;
+use crate::keys::switching::{digits_at, SwitchingKey};
 use crate::keys::KeySetId;
 use crate::params::{Parameters, SecretDistribution, MAX_CONVERSION_TERMS, MAX_PRIME, MAX_Q_PRIMES};
 use crate::ring::RnsPoly;
@@ -30,7 +32,7 @@ use zeroize::Zeroizing;
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"HECNNCK\0";
 /// Format version written and read by this build.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// Header bytes before the label.
 const FIXED_HEADER_LEN: usize = 8 + 2 + 1 + 1 + 8 + 16 + 1;
 /// Header bytes with an empty label (the smallest header).
@@ -745,21 +747,37 @@ impl PublicKey {
     }
 }
 
+/// A switching key: seed, level, digit count, then the `b_j` over
+/// Q_level·P.
 fn write_switching_key(w: &mut Writer<'_>, ctx: &Context, k: &SwitchingKey) {
     w.bytes(&k.seed);
+    w.u16(k.level() as u16);
     w.u16(k.b.len() as u16);
     k.b.iter().for_each(|p| w.poly(ctx, p));
 }
 
 fn read_switching_key(r: &mut Reader<'_>, ctx: &Context) -> Result<SwitchingKey> {
     let seed = r.seed()?;
-    let dnum = r.u16()? as usize;
-    if dnum != ctx.params().dnum() {
-        return Err(FormatError::InvalidField { field: "dnum", reason: format!("{dnum}") }.into());
+    let level = r.u16()? as usize;
+    if level > ctx.max_level() {
+        return Err(FormatError::InvalidField {
+            field: "key level",
+            reason: format!("{level} (the chain's top is {})", ctx.max_level()),
+        }
+        .into());
     }
-    let shape = PolyShape { num_q: Some(ctx.max_level() + 1), num_p: ctx.num_p() };
+    let dnum = r.u16()? as usize;
+    let expected = digits_at(ctx, level);
+    if dnum != expected {
+        return Err(FormatError::InvalidField {
+            field: "dnum",
+            reason: format!("{dnum} (a key at level {level} has {expected} digits)"),
+        }
+        .into());
+    }
+    let shape = PolyShape { num_q: Some(level + 1), num_p: ctx.num_p() };
     let b = (0..dnum).map(|_| r.poly(ctx, shape)).collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(SwitchingKey { a: SwitchingKey::expand_a(ctx, &seed), b, seed })
+    Ok(SwitchingKey { a: SwitchingKey::expand_a(ctx, &seed, level), b, seed })
 }
 
 impl RelinKey {

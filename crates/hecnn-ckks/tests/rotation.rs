@@ -69,3 +69,55 @@ fn small_prime_chain_rotates_and_multiplies() {
     let want: Vec<f64> = v.iter().map(|x| x * x).collect();
     assert!(max_err(&want, &s.decrypt(&sq)) < 1e-4);
 }
+
+/// A Galois key cut to level l rotates every ciphertext at levels ≤ l
+/// exactly like a full key, is refused above l with a typed error, and
+/// costs the limbs and digits of its level only (on disk too).
+#[test]
+fn level_restricted_keys_rotate_up_to_their_level() {
+    let s = small();
+    let ctx = &s.ctx;
+    let slots = ctx.n() / 2;
+    let (g1, g7) = (ctx.galois_element(1), ctx.galois_element(7));
+    // Element 1 at level 4 (5 of 9 limbs, 2 of 3 digits), 7 at the top; 1
+    // asked twice keeps the higher of its levels.
+    let cut = GaloisKeys::generate_at_levels(&s.sk, &[(g1, 2), (g1, 4), (g7, ctx.max_level())]);
+    let levels: Vec<(u64, usize)> = cut.levels().collect();
+    assert_eq!(levels, {
+        let mut l = vec![(g1, 4), (g7, ctx.max_level())];
+        l.sort();
+        l
+    });
+    let full = GaloisKeys::generate(&s.sk, &[1, 7], false);
+    let v = random_vec(slots, 31);
+    for level in [4usize, 3, 0] {
+        let pt = s.encoder.encode_real(&v, slots, level, ctx.params().scale()).unwrap();
+        let ct = s.enc.encrypt(&pt).unwrap();
+        let got = s.decrypt(&s.ev.rotate(&ct, 1, &cut).unwrap());
+        assert!(max_err(&rotated(&v, 1), &got) < 1e-5, "level {level}");
+        let hoisted = s.ev.rotate_hoisted(&ct, &[1, 7], &cut).unwrap();
+        assert!(max_err(&rotated(&v, 1), &s.decrypt(&hoisted[0])) < 1e-5, "hoisted, level {level}");
+        assert!(max_err(&rotated(&v, 7), &s.decrypt(&hoisted[1])) < 1e-5, "hoisted 7, level {level}");
+    }
+    // Above its level: refused before any work, naming both levels.
+    let ct = s.encrypt(&v);
+    match s.ev.rotate(&ct, 1, &cut) {
+        Err(CkksError::KeyLevel { key_level: 4, level, .. }) => assert_eq!(level, ctx.max_level()),
+        other => panic!("expected KeyLevel, got {other:?}"),
+    }
+    assert!(matches!(s.ev.rotate_hoisted(&ct, &[7, 1], &cut), Err(CkksError::KeyLevel { key_level: 4, .. })));
+    // Extending with a higher key replaces the low one; a lower one does not.
+    let mut merged = cut.clone();
+    merged.extend(full.clone()).unwrap();
+    assert!(merged.levels().all(|(_, l)| l == ctx.max_level()));
+    let mut kept = full.clone();
+    kept.extend(cut.clone()).unwrap();
+    assert_eq!(kept, full);
+    // Size: element 1 holds 2 digits of 5 + k limbs, a full key 3 of 9 + k.
+    let k = ctx.params().p().len();
+    let (cut_units, full_units) = (2 * (5 + k) + 3 * (9 + k), 2 * 3 * (9 + k));
+    assert_eq!(cut.memory_bytes() * full_units, full.memory_bytes() * cut_units);
+    let back = GaloisKeys::from_bytes(ctx, &cut.to_bytes(ctx)).unwrap();
+    assert_eq!(back, cut);
+    assert!(cut.serialized_len(ctx) < full.serialized_len(ctx) * 3 / 4);
+}

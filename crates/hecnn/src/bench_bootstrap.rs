@@ -27,6 +27,11 @@ pub struct BootstrapBench {
     pub security_bits: f64,
     /// Serialized bootstrapping keys (switching keys + Galois keys, seeded).
     pub key_bytes: u64,
+    /// The same keys as held in memory (every residue in 64 bits, with the
+    /// `a` parts expanded from their seeds).
+    pub key_memory_bytes: u64,
+    /// Peak resident memory of the whole run (keygen included), MiB.
+    pub peak_rss_mb: f64,
     pub key_switches: usize,
     pub keygen_seconds: f64,
 }
@@ -85,6 +90,8 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
         levels_left: boot.levels_left(),
         security_bits,
         key_bytes: keys.serialized_len(&ctx),
+        key_memory_bytes: keys.memory_bytes() as u64,
+        peak_rss_mb: crate::train::peak_rss_mb(),
         key_switches: boot.rotation_count(slots).unwrap_or(0),
         keygen_seconds,
     })
@@ -94,7 +101,8 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
 pub fn print(r: &BootstrapBench) {
     println!(
         "bootstrap ({}, N={}, {} slots, {} threads, {}-bit security{}): {:.2} s median of {:?}, \
-         {:.1} bits, {} levels left, {} key switches, keys {:.2} GiB (keygen {:.1} s)",
+         {:.1} bits, {} levels left, {} key switches, keys {:.2} GiB ({:.2} GiB in memory, keygen {:.1} s), \
+         peak {:.0} MiB",
         r.preset,
         r.n,
         r.slots,
@@ -107,6 +115,8 @@ pub fn print(r: &BootstrapBench) {
         r.levels_left,
         r.key_switches,
         r.key_bytes as f64 / (1u64 << 30) as f64,
-        r.keygen_seconds
+        r.key_memory_bytes as f64 / (1u64 << 30) as f64,
+        r.keygen_seconds,
+        r.peak_rss_mb
     );
 }

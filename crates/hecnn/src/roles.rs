@@ -4,7 +4,7 @@
 
 use crate::train::{self, load_data, prepare, spinner, DataOptions, CLASSES};
 use anyhow::{bail, Context as _, Result};
-use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, KeySetId, Preset, RelinKey, SecretKey};
+use hecnn_ckks::{Context, EvaluationKeySet, KeySetId, Preset, RelinKey, SecretKey};
 use hecnn_ml::mlr::client::{self, training_bootstrap_keys, ModelExpectation, ReleasePolicy, Scaler, TrainingClient};
 use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
 use hecnn_ml::mlr::setup;
@@ -106,7 +106,7 @@ pub fn keygen(out: &Path, preset: &str, quiet: bool) -> Result<()> {
     let sk = SecretKey::generate(&ctx);
     let rlk = RelinKey::generate(&sk);
     let steps = setup::any_layout_rotation_steps(ctx.n() / 2, CLASSES.next_power_of_two());
-    let gk = GaloisKeys::generate(&sk, &steps, false);
+    let gk = client::training_galois_keys(&sk, &steps);
     safe_fs::write_new(&out.join("params.bin"), &ctx.params().to_bytes())?;
     safe_fs::write_private_new(&out.join("secret.key"), &sk.to_secret_bytes())?;
     safe_fs::write_new(&out.join("relin.key"), &rlk.to_bytes(&ctx))?;
@@ -145,7 +145,7 @@ pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quie
     // bootstrapping levels.
     let boot = if setup::bootstraps(ctx.params()) {
         pb.set_message("bootstrapping keys (sparse-secret encapsulation, transform rotations)");
-        gk.extend(GaloisKeys::generate(&sk, &setup::refresh_rotation_steps(&layout, d), false))?;
+        gk.extend(client::training_galois_keys(&sk, &setup::refresh_rotation_steps(&layout, d)))?;
         Some(training_bootstrap_keys(&sk, &layout, d)?)
     } else {
         None

@@ -8,7 +8,7 @@
 //! `mlr::reference`'s own scaling, preconditioner and accuracy.
 
 use anyhow::{bail, Context as _, Result};
-use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, RelinKey, SecretKey};
+use hecnn_ckks::{Context, EvaluationKeySet, RelinKey, SecretKey};
 use hecnn_ml::mlr::client::{
     self, fit_scaler, training_bootstrap_keys, with_bias, ModelError, ModelExpectation, ReleasePolicy, Scaler,
     TrainingClient,
@@ -258,7 +258,7 @@ pub fn run(
     } else {
         None
     };
-    let gk = GaloisKeys::generate(&sk, &steps, false);
+    let gk = client::training_galois_keys(&sk, &steps);
     let keys = EvaluationKeySet::new(&ctx, rlk, gk, boot)?;
     let keygen_seconds = t.elapsed().as_secs_f64();
     pb.set_message("client: encrypting features, labels, B̄⊙X and the initial weights");

@@ -198,13 +198,35 @@ impl SlotPlan {
         Self { slots, cts, stc, trace, packed }
     }
 
+    /// Every rotation of the circuit with the highest level it runs at,
+    /// for a chain whose top is `top` and a bootstrap landing on `out`:
+    /// the sub-sum at the top, CtS transform i at `top − i` (its giant
+    /// steps act on unrescaled sums at the same level), the packing
+    /// rotation beside the last CtS, StC transform j at `out + stc − j` and
+    /// the fold after the first one. A rotation shared by several steps
+    /// gets the highest of their levels (see [`GaloisKeys::generate_at_levels`]).
     #[cfg(feature = "client")]
-    pub(crate) fn rotations(&self) -> Vec<i64> {
-        let mut r: Vec<i64> = self.cts.iter().chain(&self.stc).flat_map(|t| t.rotations()).collect();
-        r.extend(&self.trace);
-        r.sort_unstable();
-        r.dedup();
+    pub(crate) fn rotation_levels(&self, top: usize, out: usize) -> Vec<(i64, usize)> {
+        let mut r: Vec<(i64, usize)> = self.trace.iter().map(|&s| (s, top)).collect();
+        for (i, t) in self.cts.iter().enumerate() {
+            r.extend(t.rotations().into_iter().map(|s| (s, top - i)));
+        }
+        let stc = self.stc.len();
+        for (j, t) in self.stc.iter().enumerate() {
+            r.extend(t.rotations().into_iter().map(|s| (s, out + stc - j)));
+        }
+        if self.packed {
+            r.push((self.slots as i64, self.conjugation_level(top)));
+        }
         r
+    }
+
+    /// The level of the conjugation after the last CtS transform (left
+    /// unrescaled at `top − cts + 1`); the real pair's split conjugates
+    /// lower, at the output level.
+    #[cfg(feature = "client")]
+    pub(crate) fn conjugation_level(&self, top: usize) -> usize {
+        top + 1 - self.cts.len()
     }
 }
 
@@ -330,6 +352,11 @@ impl BootstrapKeys {
     /// The Galois keys (rotations of the transforms and conjugation).
     pub fn galois_keys(&self) -> &GaloisKeys {
         &self.galois
+    }
+
+    /// Bytes of key material held in memory (every key's `b` and expanded `a`).
+    pub fn memory_bytes(&self) -> usize {
+        self.galois.memory_bytes() + self.to_sparse.memory_bytes() + self.to_dense.memory_bytes()
     }
 
     /// The key set these keys belong to.

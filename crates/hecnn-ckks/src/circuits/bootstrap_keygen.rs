@@ -20,22 +20,27 @@ impl BootstrapKeys {
         // First: a sparse weight or ring without a published estimate fails
         // before any key is made.
         let encapsulation = encapsulation_context(ctx, config.hamming_weight)?;
-        let mut rotations = Vec::new();
+        // Each key only up to the highest level its rotation runs at: the
+        // SlotsToCoeffs keys sit low in the chain and need a fraction of
+        // the limbs and digits of a CtS key.
+        let top = ctx.max_level();
+        let out = config.levels_left(top).expect("config.check passed");
+        let mut elements = Vec::new();
         for &s in slots {
             check_slots(ctx, s)?;
-            rotations.extend(SlotPlan::new(ctx, s, config).rotations());
+            let plan = SlotPlan::new(ctx, s, config);
+            elements.extend(plan.rotation_levels(top, out).into_iter().map(|(r, l)| (ctx.galois_element(r), l)));
+            elements.push((ctx.conjugation_element(), plan.conjugation_level(top)));
         }
-        rotations.sort_unstable();
-        rotations.dedup();
-        let galois = GaloisKeys::generate(sk, &rotations, true);
+        let galois = GaloisKeys::generate_at_levels(sk, &elements);
         let mut rng = ChaCha20Rng::from_seed(os_seed());
         let sparse_coeffs = sparse_ternary(&mut rng, ctx.n(), config.hamming_weight);
         wipe_rng(&mut rng);
         let sparse = SecretKey::from_coeffs(&encapsulation, sparse_coeffs, sk.key_set);
         let dense_low = SecretKey::from_coeffs(&encapsulation, sk.coeffs.to_vec(), sk.key_set);
-        let to_sparse = switching_key(&encapsulation, &sparse, &dense_low.ntt, os_seed());
+        let to_sparse = switching_key(&encapsulation, &sparse, &dense_low.ntt, os_seed(), 0);
         let sparse_full = SecretKey::from_coeffs(ctx, sparse.coeffs.to_vec(), sk.key_set);
-        let to_dense = switching_key(ctx, sk, &sparse_full.ntt, os_seed());
+        let to_dense = switching_key(ctx, sk, &sparse_full.ntt, os_seed(), ctx.max_level());
         let mut slots = slots.to_vec();
         slots.sort_unstable();
         slots.dedup();

@@ -50,6 +50,7 @@ impl Evaluator {
         if ct.parts.len() == 2 {
             return Ok(ct.clone());
         }
+        rlk.key.check_level(ct.level(), || "relinearization".into())?;
         let [u0, u1] = key_switch(&self.ctx, &ct.parts[2], &rlk.key);
         let mut c0 = ct.parts[0].clone();
         let mut c1 = ct.parts[1].clone();
@@ -73,6 +74,7 @@ impl Evaluator {
         if l == 0 {
             return Err(CkksError::LevelExhausted { needed: 1, level: 0 });
         }
+        rlk.key.check_level(l, || "relinearization".into())?;
         let ctx = &self.ctx;
         let dec = decompose(ctx, &t.parts[2]);
         let [mut x0, mut x1] = inner_product(ctx, &dec, &rlk.key, None);

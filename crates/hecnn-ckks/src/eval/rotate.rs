@@ -26,7 +26,7 @@ impl Evaluator {
     pub fn apply_galois(&self, ct: &Ciphertext, g: u64, rotation: Option<i64>, gk: &GaloisKeys) -> Result<Ciphertext> {
         self.check_two_parts(ct)?;
         self.check_fp(gk.fingerprint)?;
-        let key = gk.get(g, rotation)?;
+        let key = gk.get(g, rotation, ct.level())?;
         let dec = decompose(&self.ctx, &ct.parts[1]);
         let perm = self.ctx.galois_permutation(g);
         self.finish_rotation(ct, &dec, g, &perm, key)
@@ -42,7 +42,7 @@ impl Evaluator {
         for &s in steps {
             let g = self.ctx.galois_element(s);
             if g != 1 {
-                gk.get(g, Some(s))?;
+                gk.get(g, Some(s), ct.level())?;
             }
         }
         let dec = decompose(&self.ctx, &ct.parts[1]);
@@ -54,7 +54,7 @@ impl Evaluator {
                     return Ok(ct.clone());
                 }
                 let perm = self.ctx.galois_permutation(g);
-                self.finish_rotation(ct, &dec, g, &perm, gk.get(g, Some(s))?)
+                self.finish_rotation(ct, &dec, g, &perm, gk.get(g, Some(s), ct.level())?)
             })
             .collect()
     }
@@ -81,7 +81,7 @@ impl Evaluator {
         if g == 1 {
             return Ok(ct.clone());
         }
-        let key = gk.get(g, Some(steps))?;
+        let key = gk.get(g, Some(steps), ct.level())?;
         let perm = self.ctx.galois_permutation(g);
         self.finish_rotation(ct, dec, g, &perm, key)
     }

@@ -39,7 +39,7 @@ impl RelinKey {
         let ctx = &sk.ctx;
         let mut s2 = Zeroizing::new(sk.ntt.clone());
         ctx.mul_assign(&mut s2, &sk.ntt);
-        let key = switching_key(ctx, sk, &s2, os_seed());
+        let key = switching_key(ctx, sk, &s2, os_seed(), ctx.max_level());
         Self { key, fingerprint: ctx.fingerprint(), key_set: sk.key_set }
     }
 }
@@ -57,38 +57,62 @@ impl GaloisKeys {
 
     /// Keys for the given Galois elements (odd, < 2N).
     pub fn generate_elements(sk: &SecretKey, elements: &[u64]) -> Self {
+        let top = sk.ctx.max_level();
+        let at: Vec<(u64, usize)> = elements.iter().map(|&g| (g, top)).collect();
+        Self::generate_at_levels(sk, &at)
+    }
+
+    /// Keys for Galois elements, each cut to the highest level it will be
+    /// used at: `(element, level)` pairs (an element listed twice gets the
+    /// higher level). A key at level l holds the l + 1 ciphertext limbs and
+    /// the digits present there, so keys used low in the chain are a
+    /// fraction of a full one.
+    pub fn generate_at_levels(sk: &SecretKey, elements: &[(u64, usize)]) -> Self {
         let ctx = &sk.ctx;
-        let mut keys = BTreeMap::new();
-        for &g in elements {
-            if g == 1 || keys.contains_key(&g) {
-                continue;
+        let mut wanted: BTreeMap<u64, usize> = BTreeMap::new();
+        for &(g, level) in elements {
+            if g != 1 {
+                let l = wanted.entry(g).or_insert(0);
+                *l = (*l).max(level.min(ctx.max_level()));
             }
-            let s_rot = Zeroizing::new(ctx.automorphism(&sk.ntt, g));
-            keys.insert(g, switching_key(ctx, sk, &s_rot, os_seed()));
         }
+        let keys = wanted
+            .into_iter()
+            .map(|(g, level)| {
+                let s_rot = Zeroizing::new(ctx.automorphism(&sk.ntt, g));
+                (g, switching_key(ctx, sk, &s_rot, os_seed(), level))
+            })
+            .collect();
         Self { keys, fingerprint: ctx.fingerprint(), key_set: sk.key_set }
     }
 }
 
-/// The switching key from `s'` (NTT over all of Q·P of `ctx`) to `sk`:
-/// for each digit j, `b_j = −a_j·s + e_j + P·[digit j]·s'`.
-pub(crate) fn switching_key(ctx: &Context, sk: &SecretKey, s_from: &RnsPoly, seed: [u8; 32]) -> SwitchingKey {
+/// The switching key from `s'` (NTT over all of Q·P of `ctx`) to `sk`,
+/// covering levels `0..=level`: for each digit j present at that level,
+/// `b_j = −a_j·s + e_j + P·[digit j]·s'` over Q_level·P.
+pub(crate) fn switching_key(
+    ctx: &Context,
+    sk: &SecretKey,
+    s_from: &RnsPoly,
+    seed: [u8; 32],
+    level: usize,
+) -> SwitchingKey {
     let n = ctx.n();
-    let num_q = ctx.max_level() + 1;
+    let num_q = level + 1;
     let num_p = ctx.num_p();
     let digits = ctx.params().digit_ranges();
-    let a = SwitchingKey::expand_a(ctx, &seed);
-    debug_assert_eq!(a.len(), digits.len());
+    let a = SwitchingKey::expand_a(ctx, &seed, level);
     let mut b = Vec::with_capacity(a.len());
     let mut err_rng = seeded_rng(&os_seed(), 0);
+    let s_cut = Zeroizing::new(restrict_to(&sk.ntt, num_q));
     for (aj, digit) in a.iter().zip(digits) {
         let e = Zeroizing::new(gaussian(&mut err_rng, n));
         let mut bj = ctx.poly_from_signed(&e, num_q, num_p);
         let mut as_ = Zeroizing::new(aj.clone());
-        ctx.mul_assign(&mut as_, &sk.ntt);
+        ctx.mul_assign(&mut as_, &s_cut);
         ctx.sub_assign(&mut bj, &as_);
-        // + P·s' on the limbs of digit j.
-        for i in digit {
+        // + P·s' on the limbs of digit j (cut at the key's level).
+        for i in digit.start..digit.end.min(num_q) {
             let m = ctx.moduli()[i];
             let pm = ctx.p_mod_q[i];
             let src = &s_from.data[i * n..(i + 1) * n];
@@ -100,6 +124,15 @@ pub(crate) fn switching_key(ctx: &Context, sk: &SecretKey, s_from: &RnsPoly, see
     }
     wipe_rng(&mut err_rng);
     SwitchingKey { b, a, seed }
+}
+
+/// `p` (over Q·P) with only its first `num_q` Q limbs and all P limbs.
+fn restrict_to(p: &RnsPoly, num_q: usize) -> RnsPoly {
+    let n = p.n;
+    let mut out = RnsPoly::uninit(n, num_q, p.num_p, p.ntt);
+    out.data[..num_q * n].copy_from_slice(&p.data[..num_q * n]);
+    out.data[num_q * n..].copy_from_slice(&p.data[p.num_q * n..]);
+    out
 }
 
 impl SecretKey {

@@ -69,8 +69,8 @@ pub struct GaloisKeys {
 }
 
 impl GaloisKeys {
-    /// Adds (or replaces) keys from another set of the same parameters and
-    /// key set.
+    /// Adds keys from another set of the same parameters and key set; where
+    /// both hold a key for one element, keeps the one reaching higher.
     pub fn extend(&mut self, other: GaloisKeys) -> Result<()> {
         if !self.keys.is_empty() {
             if self.fingerprint != other.fingerprint {
@@ -82,7 +82,15 @@ impl GaloisKeys {
         }
         self.fingerprint = other.fingerprint;
         self.key_set = other.key_set;
-        self.keys.extend(other.keys);
+        // Of two keys for one element, the one reaching higher serves both.
+        for (g, k) in other.keys {
+            match self.keys.get(&g) {
+                Some(mine) if mine.level() >= k.level() => {}
+                _ => {
+                    self.keys.insert(g, k);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -103,7 +111,23 @@ impl GaloisKeys {
         steps.iter().copied().find(|&s| !self.keys.contains_key(&ctx.galois_element(s)))
     }
 
-    pub(crate) fn get(&self, g: u64, rotation: Option<i64>) -> Result<&SwitchingKey> {
-        self.keys.get(&g).ok_or(CkksError::MissingGaloisKey { galois_element: g, rotation })
+    /// The key of Galois element `g`, checked to reach `level`.
+    pub(crate) fn get(&self, g: u64, rotation: Option<i64>, level: usize) -> Result<&SwitchingKey> {
+        let key = self.keys.get(&g).ok_or(CkksError::MissingGaloisKey { galois_element: g, rotation })?;
+        key.check_level(level, || match rotation {
+            Some(r) => format!("rotation {r}"),
+            None => format!("Galois element {g}"),
+        })?;
+        Ok(key)
+    }
+
+    /// The level each key reaches, by Galois element.
+    pub fn levels(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        self.keys.iter().map(|(&g, k)| (g, k.level()))
+    }
+
+    /// Bytes of key material held in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.keys.values().map(SwitchingKey::memory_bytes).sum()
     }
 }

@@ -12,9 +12,15 @@ use crate::ring::sampling::{fill_uniform, seeded_rng};
 use crate::ring::{pool, RnsPoly};
 use rayon::prelude::*;
 
-/// A key switching `s' → s`: for each digit j, `(b_j, a_j)` over Q·P in NTT
-/// form with `b_j = −a_j·s + e_j + P·[digit j]·s'`. The `a_j` come from a
+/// A key switching `s' → s`: for each digit j, `(b_j, a_j)` over Q_l·P in
+/// NTT form with `b_j = −a_j·s + e_j + P·[digit j]·s'`. The `a_j` come from a
 /// 32-byte seed, so only `b_j` and the seed are stored.
+///
+/// A key covers the levels `0..=l` (its [`level`](Self::level)): a key used
+/// only low in the chain (SlotsToCoeffs, computation after a bootstrap)
+/// has fewer limbs and digits. Its residues are exactly those of the full
+/// key with the same seed restricted to Q_l·P (`a` is expanded per global
+/// prime index), and keys cut to different levels from one seed agree where they overlap.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SwitchingKey {
     pub(crate) b: Vec<RnsPoly>,
@@ -30,28 +36,54 @@ pub struct Decomposed {
 }
 
 impl SwitchingKey {
-    /// Regenerates the uniform `a_j` parts from the seed, one per digit of
-    /// [`crate::Parameters::digit_ranges`] (always `dnum` of them).
-    pub(crate) fn expand_a(ctx: &Context, seed: &[u8; 32]) -> Vec<RnsPoly> {
+    /// Regenerates the uniform `a_j` parts from the seed for a key of
+    /// `level`: one per digit present at that level, over Q_level·P. Each
+    /// limb's stream is keyed by the digit and the prime's index in the
+    /// whole chain, so a lower-level key is the restriction of the full one.
+    pub(crate) fn expand_a(ctx: &Context, seed: &[u8; 32], level: usize) -> Vec<RnsPoly> {
         let n = ctx.n();
-        let num_q = ctx.max_level() + 1;
+        let num_q = level + 1;
         let num_p = ctx.num_p();
-        (0..ctx.params().dnum())
+        (0..digits_at(ctx, level))
             .map(|j| {
                 let mut a = RnsPoly::uninit(n, num_q, num_p, true);
                 a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
-                    let mut rng = seeded_rng(seed, ((j as u64) << 32) | i as u64);
-                    fill_uniform(&mut rng, ctx.limb_modulus(num_q, i), limb);
+                    let global = ctx.mod_index(num_q, i);
+                    let mut rng = seeded_rng(seed, ((j as u64) << 32) | global as u64);
+                    fill_uniform(&mut rng, &ctx.moduli()[global], limb);
                 });
                 a
             })
             .collect()
     }
 
-    /// Number of digits.
+    /// Number of digits (those present at the key's level).
     pub fn dnum(&self) -> usize {
         self.b.len()
     }
+
+    /// The highest level this key can switch at.
+    pub fn level(&self) -> usize {
+        self.b[0].num_q - 1
+    }
+
+    /// Bytes of key material held in memory (`b` and the expanded `a`).
+    pub fn memory_bytes(&self) -> usize {
+        self.b.iter().chain(&self.a).map(|p| p.data.len() * 8).sum()
+    }
+
+    /// `Ok` if the key can switch a ciphertext at `level`.
+    pub(crate) fn check_level(&self, level: usize, what: impl FnOnce() -> String) -> crate::Result<()> {
+        if level > self.level() {
+            return Err(crate::CkksError::KeyLevel { what: what(), key_level: self.level(), level });
+        }
+        Ok(())
+    }
+}
+
+/// Digits present at `level` (the top one possibly cut).
+pub(crate) fn digits_at(ctx: &Context, level: usize) -> usize {
+    ctx.level_tables(level).digits.len()
 }
 
 impl Decomposed {
@@ -105,12 +137,13 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
     let n = ctx.n();
     let l = dec.level;
     let k = ctx.num_p();
-    let full_q = ctx.max_level() + 1;
+    let key_q = key.level() + 1;
+    debug_assert!(l < key_q, "callers check the key's level");
     let mut out0 = RnsPoly::uninit(n, l + 1, k, true);
     let mut out1 = RnsPoly::uninit(n, l + 1, k, true);
     out0.data.par_chunks_mut(n).zip(out1.data.par_chunks_mut(n)).enumerate().for_each(|(t, (o0, o1))| {
         let m = ctx.limb_modulus(l + 1, t);
-        let kt = if t <= l { t } else { full_q + (t - l - 1) };
+        let kt = if t <= l { t } else { key_q + (t - l - 1) };
         let limb = LimbProduct { dec, key, perm, t, kt, m: *m, word: WordReduce::new(m.value) };
         // d products of residues < q fit in 64 bits when d·q² < 2^64 (four
         // digits of 31-bit primes): then the sums vectorize.

@@ -16,7 +16,9 @@ pub use super::prep::{
 use super::server::{model_levels, EncryptedDataset, EncryptedModel, TrainError};
 use crate::packing::Layout;
 use hecnn_ckks::decrypt::Flooding;
-use hecnn_ckks::{Ciphertext, CkksError, Complex64, Decryptor, Encoder, KeySetId, SecretKey, SeededCiphertext};
+use hecnn_ckks::{
+    Ciphertext, CkksError, Complex64, Decryptor, Encoder, GaloisKeys, KeySetId, SecretKey, SeededCiphertext,
+};
 use thiserror::Error;
 
 /// A `classes × features` weight matrix.
@@ -426,6 +428,18 @@ fn max_abs_diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> Option<f64> {
         return None;
     }
     Some(a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max))
+}
+
+/// The rotation keys of a training job for `steps`, each cut to the level
+/// the client encrypts at ([`super::setup::data_level`]): a job that
+/// bootstraps computes only below the bootstrapping levels, so on the
+/// `bootstrappable` chain its keys hold 12 of the 28 ciphertext limbs and
+/// 2 of the 5 digits (a fifth of a full key). Other chains: full keys.
+pub fn training_galois_keys(sk: &SecretKey, steps: &[i64]) -> GaloisKeys {
+    let ctx = sk.context();
+    let level = super::setup::data_level(ctx.params());
+    let elements: Vec<(u64, usize)> = steps.iter().map(|&s| (ctx.galois_element(s), level)).collect();
+    GaloisKeys::generate_at_levels(sk, &elements)
 }
 
 /// The bootstrapping keys of a training job: for the packed W/V state of

@@ -31,6 +31,11 @@ fn linear_transform_matches_plain_matrix_vector_product() {
         (0..slots).map(|i| cplx(&random_vec(slots, 100 + i as u64), &random_vec(slots, 900 + i as u64))).collect();
     let m = DiagMatrix::from_dense(&rows);
     let lt = LinearTransform::new(m.clone());
+    // 64 diagonals, signed −31..32: giant steps of 8 (−32 for −31..−25 and
+    // 32 for 32, one Galois element) and babies 1..7 made by hops of 1, 2
+    // and 4 (3 keys instead of 7).
+    assert_eq!(lt.rotations(), vec![-32, -24, -16, -8, 1, 2, 4, 8, 16, 24, 32]);
+    assert_eq!(lt.rotation_counts(), (7, 8));
     let gk = GaloisKeys::generate(&s.sk, &lt.rotations(), false);
     let v = cplx(&random_vec(slots, 1), &random_vec(slots, 2));
     let l = s.ctx.max_level();
@@ -74,6 +79,15 @@ fn bootstrap_small_ring_full_and_sparse_slots() {
     assert_eq!(bs.levels_left(), 2);
     assert_eq!(config.depth(), 16);
     let bk = BootstrapKeys::generate(&s.sk, &config, &slots).unwrap();
+    // Each key is cut to the highest level its rotation runs at (a key cut
+    // too low would stop the bootstraps below with `KeyLevel`): the sub-sum
+    // and CtS keys in the top four levels, the SlotsToCoeffs-only keys at
+    // most 3 above the output level (most StC hops are CtS keys too).
+    let (top, out) = (s.ctx.max_level(), bs.levels_left());
+    let levels: Vec<usize> = bk.galois_keys().levels().map(|(_, l)| l).collect();
+    assert!(levels.iter().all(|&l| (top - 3..=top).contains(&l) || (out + 1..=out + 3).contains(&l)), "{levels:?}");
+    assert!(levels.iter().any(|&l| l <= out + 3), "{levels:?}");
+    assert_eq!(levels.iter().max(), Some(&top));
     // Measured 2^-27.3, 2^-30.7, 2^-32.3 (full, 64, 8 slots); bounds ≈ 20× those.
     let bounds = [-23.0, -26.5, -28.0];
     for (i, (&n, bound)) in slots.iter().zip(bounds).enumerate() {

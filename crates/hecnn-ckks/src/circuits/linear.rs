@@ -6,6 +6,14 @@
 //! rotation). Writing `d = G + b`, `M v = Σ_G R^G (Σ_b diag(rot_{−G} α_d) R^b v)`:
 //! the baby rotations `R^b v` share one decomposition of `c_1` (hoisting), and
 //! only the few giant steps pay a full key switch. One level is consumed.
+//!
+//! Baby steps need no key of their own: `R^b v` is made from `R^{b−p} v`
+//! by one hop `R^p`, p the lowest power-of-two multiple of the transform's
+//! unit in b, so the babies `1..m` (in units) need the ⌈log2 m⌉ keys
+//! `1, 2, 4, …` instead of m − 1. They are made a generation at a time, the
+//! children of one parent sharing its decomposition: a transform with 7
+//! babies pays 4 decompositions instead of 1 and keeps 3 keys instead of 7
+//! (bootstrapping's keys sit at the top of the chain, where a key is 70 MB).
 
 use crate::ciphertext::Ciphertext;
 use crate::encoding::Encoder;
@@ -126,6 +134,27 @@ pub struct LinearTransform {
     matrix: DiagMatrix,
     /// Giant step G → [(baby b, rot_{−G} α_{G+b})].
     plan: BTreeMap<i64, Vec<(i64, Vec<Complex64>)>>,
+    /// The gcd of the diagonal indices: every baby is a multiple of it.
+    unit: i64,
+}
+
+/// The hop that makes baby `b` (a positive multiple of `unit`) from its
+/// parent `b − hop`: the lowest power-of-two multiple of `unit` in b.
+fn hop(b: i64, unit: i64) -> i64 {
+    let k = b / unit;
+    (k & k.wrapping_neg()) * unit
+}
+
+/// Every baby rotation the transform computes: the babies themselves and
+/// the intermediate nodes of their hop chains (without 0).
+fn baby_nodes(babies: impl IntoIterator<Item = i64>, unit: i64) -> std::collections::BTreeSet<i64> {
+    let mut nodes = std::collections::BTreeSet::new();
+    for mut b in babies {
+        while b != 0 && nodes.insert(b) {
+            b -= hop(b, unit);
+        }
+    }
+    nodes
 }
 
 impl LinearTransform {
@@ -151,8 +180,11 @@ impl LinearTransform {
                 giants.insert(g);
                 babies.insert(b);
             }
+            // A baby made by a hop is an inner product and a ModDown plus,
+            // for a parent other than the input, its decomposition: about
+            // half a key switch each way.
             let cost = giants.iter().filter(|&&g| g != 0).count() as f64
-                + 0.5 * babies.iter().filter(|&&b| b != 0).count() as f64;
+                + 0.5 * baby_nodes(babies.iter().copied(), unit).len() as f64;
             if cost < best.0 {
                 best = (cost, m);
             }
@@ -168,7 +200,7 @@ impl LinearTransform {
             let rotated: Vec<Complex64> = (0..n).map(|i| alpha[(i + n - shift) % n]).collect();
             plan.entry(g).or_default().push((b, rotated));
         }
-        Self { matrix, plan }
+        Self { matrix, plan, unit }
     }
 
     /// The matrix.
@@ -176,22 +208,25 @@ impl LinearTransform {
         &self.matrix
     }
 
-    /// Rotation steps (left, signed) the transform needs Galois keys for.
+    /// Rotation steps (left, signed) the transform needs Galois keys for:
+    /// the giant steps and the power-of-two hops of the babies.
     pub fn rotations(&self) -> Vec<i64> {
         let mut r: Vec<i64> = self.plan.keys().copied().collect();
-        r.extend(self.plan.values().flatten().map(|(b, _)| *b));
+        r.extend(self.baby_nodes().into_iter().map(|b| hop(b, self.unit)));
         r.sort_unstable();
         r.dedup();
         r.retain(|&x| x != 0);
         r
     }
 
-    /// Number of (baby, giant) rotations one application costs.
+    /// Number of (baby, giant) rotations one application costs (babies
+    /// include the intermediate nodes of their hop chains).
     pub fn rotation_counts(&self) -> (usize, usize) {
-        let mut babies: Vec<i64> = self.plan.values().flatten().map(|(b, _)| *b).filter(|&b| b != 0).collect();
-        babies.sort_unstable();
-        babies.dedup();
-        (babies.len(), self.plan.keys().filter(|&&g| g != 0).count())
+        (self.baby_nodes().len(), self.plan.keys().filter(|&&g| g != 0).count())
+    }
+
+    fn baby_nodes(&self) -> std::collections::BTreeSet<i64> {
+        baby_nodes(self.plan.values().flatten().map(|(b, _)| *b), self.unit)
     }
 
     /// `M·ct`, one level down, landing on exactly `target_scale`.
@@ -236,19 +271,12 @@ impl LinearTransform {
         for s in self.rotations() {
             let g = ev.context().galois_element(s);
             if g != 1 {
-                gk.get(g, Some(s))?;
+                gk.get(g, Some(s), l)?;
             }
         }
         let q_l = ev.context().params().q()[l] as f64;
         let pt_scale = target_scale * q_l / ct.scale();
-        let dec = ev.decompose_for_rotation(ct)?;
-        let mut babies: BTreeMap<i64, Ciphertext> = BTreeMap::new();
-        for (b, _) in self.plan.values().flatten() {
-            if !babies.contains_key(b) {
-                babies.insert(*b, ev.rotate_decomposed(ct, &dec, *b, gk)?);
-            }
-        }
-        drop(dec);
+        let babies = self.make_babies(ev, ct, gk)?;
         let mut acc: Option<Ciphertext> = None;
         for (&g, terms) in &self.plan {
             let mut inner: Option<Ciphertext> = None;
@@ -270,6 +298,42 @@ impl LinearTransform {
             });
         }
         Ok(acc.expect("non-empty plan"))
+    }
+}
+
+impl LinearTransform {
+    /// `R^b ct` for every baby node, a generation at a time: each node from
+    /// its parent by one hop, the children of one parent sharing its
+    /// decomposition.
+    fn make_babies(&self, ev: &Evaluator, ct: &Ciphertext, gk: &GaloisKeys) -> Result<BTreeMap<i64, Ciphertext>> {
+        let mut made: BTreeMap<i64, Ciphertext> = BTreeMap::from([(0, ct.clone())]);
+        let mut todo = self.baby_nodes();
+        while !todo.is_empty() {
+            let mut by_parent: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for &b in &todo {
+                let parent = b - hop(b, self.unit);
+                if made.contains_key(&parent) {
+                    by_parent.entry(parent).or_default().push(b);
+                }
+            }
+            if by_parent.is_empty() {
+                // Not reachable: `baby_nodes` closes every chain down to 0.
+                return Err(CkksError::InvalidParameters(format!("baby rotations {todo:?} have no parent")));
+            }
+            for (parent, children) in by_parent {
+                let from = &made[&parent];
+                let dec = ev.decompose_for_rotation(from)?;
+                let rotated: Vec<(i64, Ciphertext)> = children
+                    .iter()
+                    .map(|&b| Ok((b, ev.rotate_decomposed(from, &dec, b - parent, gk)?)))
+                    .collect::<Result<_>>()?;
+                for (b, r) in rotated {
+                    todo.remove(&b);
+                    made.insert(b, r);
+                }
+            }
+        }
+        Ok(made)
     }
 }
 

@@ -64,6 +64,9 @@ pub enum CkksError {
     /// Serialized bytes that cannot be loaded.
     #[error("format error: {0}")]
     Format(#[from] FormatError),
+    /// The stream an object was being read from failed.
+    #[error("read error: {0}")]
+    Io(String),
 }
 
 /// Why serialized bytes were rejected.

@@ -756,25 +756,56 @@ fn write_switching_key(w: &mut Writer<'_>, ctx: &Context, k: &SwitchingKey) {
     k.b.iter().for_each(|p| w.poly(ctx, p));
 }
 
-fn read_switching_key(r: &mut Reader<'_>, ctx: &Context) -> Result<SwitchingKey> {
-    let seed = r.seed()?;
-    let level = r.u16()? as usize;
+/// Bytes of a switching key's record after its seed, level and digit
+/// count, checking those first (so a stream reader never sizes a buffer
+/// from an unchecked field).
+fn switching_key_body_len(ctx: &Context, level: usize, dnum: usize) -> std::result::Result<usize, FormatError> {
     if level > ctx.max_level() {
         return Err(FormatError::InvalidField {
             field: "key level",
             reason: format!("{level} (the chain's top is {})", ctx.max_level()),
-        }
-        .into());
+        });
     }
-    let dnum = r.u16()? as usize;
     let expected = digits_at(ctx, level);
     if dnum != expected {
         return Err(FormatError::InvalidField {
             field: "dnum",
             reason: format!("{dnum} (a key at level {level} has {expected} digits)"),
-        }
-        .into());
+        });
     }
+    let num_q = level + 1;
+    let limbs: usize =
+        (0..num_q + ctx.num_p()).map(|i| (ctx.n() * ctx.limb_modulus(num_q, i).bits as usize).div_ceil(8)).sum();
+    Ok(dnum * (POLY_HEADER_LEN + limbs))
+}
+
+/// A polynomial's shape header: `num_q: u16`, `num_p: u16`, `ntt: u8`.
+const POLY_HEADER_LEN: usize = 5;
+/// A switching key's seed, level and digit count.
+const KEY_PREFIX_LEN: usize = 32 + 2 + 2;
+
+fn read_switching_key(r: &mut Reader<'_>, ctx: &Context) -> Result<SwitchingKey> {
+    let (seed, level, dnum) = read_key_prefix(r, ctx)?;
+    read_key_polys(r, ctx, seed, level, dnum)
+}
+
+/// A switching key's seed, level and digit count, checked.
+fn read_key_prefix(r: &mut Reader<'_>, ctx: &Context) -> Result<([u8; 32], usize, usize)> {
+    let seed = r.seed()?;
+    let level = r.u16()? as usize;
+    let dnum = r.u16()? as usize;
+    switching_key_body_len(ctx, level, dnum)?;
+    Ok((seed, level, dnum))
+}
+
+/// The `b_j` of a key whose prefix was read; `a_j` expanded from the seed.
+fn read_key_polys(
+    r: &mut Reader<'_>,
+    ctx: &Context,
+    seed: [u8; 32],
+    level: usize,
+    dnum: usize,
+) -> Result<SwitchingKey> {
     let shape = PolyShape { num_q: Some(level + 1), num_p: ctx.num_p() };
     let b = (0..dnum).map(|_| r.poly(ctx, shape)).collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(SwitchingKey { a: SwitchingKey::expand_a(ctx, &seed, level), b, seed })
@@ -844,22 +875,47 @@ impl GaloisKeys {
 
     fn from_bytes_labelled(ctx: &Arc<Context>, bytes: &[u8], label: &'static str) -> Result<Self> {
         let (mut r, key_set) = open_key(ctx, bytes, Kind::GaloisKeys, label)?;
-        let count = r.u32()? as usize;
-        if count > ctx.n() {
-            return Err(FormatError::InvalidField { field: "key count", reason: format!("{count}") }.into());
-        }
-        let two_n = 2 * ctx.n() as u64;
+        let count = check_key_count(ctx, r.u32()?)?;
         let mut keys = BTreeMap::new();
         for _ in 0..count {
-            let g = r.u64()?;
-            if g % 2 == 0 || g >= two_n || g == 1 || keys.contains_key(&g) {
-                return Err(FormatError::InvalidField { field: "galois element", reason: format!("{g}") }.into());
-            }
+            let g = check_galois_element(ctx, r.u64()?, &keys)?;
             keys.insert(g, read_switching_key(&mut r, ctx)?);
         }
         r.end()?;
         Ok(GaloisKeys { keys, fingerprint: ctx.fingerprint(), key_set })
     }
+}
+
+fn check_key_count(ctx: &Context, count: u32) -> Result<usize> {
+    let count = count as usize;
+    if count > ctx.n() {
+        return Err(FormatError::InvalidField { field: "key count", reason: format!("{count}") }.into());
+    }
+    Ok(count)
+}
+
+/// An odd element below 2N, not the identity, not seen before.
+fn check_galois_element(ctx: &Context, g: u64, keys: &BTreeMap<u64, SwitchingKey>) -> Result<u64> {
+    if g.is_multiple_of(2) || g >= 2 * ctx.n() as u64 || g == 1 || keys.contains_key(&g) {
+        return Err(FormatError::InvalidField { field: "galois element", reason: format!("{g}") }.into());
+    }
+    Ok(g)
+}
+
+/// A bootstrapping slot count: a power of two in 2..=N/2, not seen before.
+fn check_slot_count(ctx: &Context, s: u32, slots: &[usize]) -> Result<usize> {
+    let s = s as usize;
+    if !s.is_power_of_two() || s < 2 || s > ctx.n() / 2 || slots.contains(&s) {
+        return Err(FormatError::InvalidField { field: "slots", reason: format!("{s}") }.into());
+    }
+    Ok(s)
+}
+
+fn check_slot_list_len(count: u32) -> Result<usize> {
+    if count > 32 {
+        return Err(FormatError::InvalidField { field: "slot count", reason: format!("{count}") }.into());
+    }
+    Ok(count as usize)
 }
 
 impl BootstrapKeys {
@@ -898,17 +954,10 @@ impl BootstrapKeys {
     /// Loads bootstrapping keys.
     pub fn from_bytes(ctx: &Arc<Context>, bytes: &[u8]) -> Result<Self> {
         let (mut r, key_set) = open_key(ctx, bytes, Kind::BootstrapKeys, BOOTSTRAP_KEYS_LABEL)?;
-        let count = r.u32()? as usize;
-        if count > 32 {
-            return Err(FormatError::InvalidField { field: "slot count", reason: format!("{count}") }.into());
-        }
+        let count = check_slot_list_len(r.u32()?)?;
         let mut slots = Vec::with_capacity(count);
         for _ in 0..count {
-            let s = r.u32()? as usize;
-            if !s.is_power_of_two() || s < 2 || s > ctx.n() / 2 || slots.contains(&s) {
-                return Err(FormatError::InvalidField { field: "slots", reason: format!("{s}") }.into());
-            }
-            slots.push(s);
+            slots.push(check_slot_count(ctx, r.u32()?, &slots)?);
         }
         // The file does not record the sparse secret's weight (the server
         // could not check it: the secret is the client's). Secure parameters
@@ -928,6 +977,45 @@ impl BootstrapKeys {
         if galois.key_set != key_set {
             return Err(FormatError::KeySetMismatch { expected: key_set, found: galois.key_set }.into());
         }
+        Ok(BootstrapKeys { to_sparse, encapsulation, to_dense, galois, slots, fingerprint: ctx.fingerprint(), key_set })
+    }
+
+    /// Loads bootstrapping keys from a stream of `len` bytes (a file),
+    /// one key's bytes buffered at a time: the same checks as
+    /// [`BootstrapKeys::from_bytes`], with each envelope's checksum checked
+    /// when its end is reached (a caller that must refuse an altered file
+    /// before parsing hashes it first, as `hecnn-ml`'s upload loader does).
+    pub fn read_from(ctx: &Arc<Context>, input: &mut dyn std::io::Read, len: u64) -> Result<Self> {
+        let mut s = StreamIn { inner: input, offset: 0, len, buf: Vec::new(), hashers: Vec::new() };
+        let (key_set, body_end) = s.open(ctx, Kind::BootstrapKeys, BOOTSTRAP_KEYS_LABEL, len)?;
+        let count = check_slot_list_len(s.u32()?)?;
+        let mut slots = Vec::with_capacity(count);
+        for _ in 0..count {
+            slots.push(check_slot_count(ctx, s.u32()?, &slots)?);
+        }
+        let encapsulation = encapsulation_context(ctx, BootstrapConfig::default().hamming_weight)?;
+        let to_sparse = s.switching_key(&encapsulation)?;
+        let to_dense = s.switching_key(ctx)?;
+        let galois_len = s.u64()?;
+        if galois_len > len - s.offset {
+            let needed = usize::try_from(galois_len - (len - s.offset)).unwrap_or(usize::MAX);
+            return Err(
+                FormatError::Truncated { offset: usize::try_from(s.offset).unwrap_or(usize::MAX), needed }.into()
+            );
+        }
+        let (galois_set, galois_end) = s.open(ctx, Kind::GaloisKeys, BOOTSTRAP_GALOIS_LABEL, galois_len)?;
+        let count = check_key_count(ctx, s.u32()?)?;
+        let mut keys = BTreeMap::new();
+        for _ in 0..count {
+            let g = check_galois_element(ctx, s.u64()?, &keys)?;
+            keys.insert(g, s.switching_key(ctx)?);
+        }
+        s.close(galois_end)?;
+        s.close(body_end)?;
+        if galois_set != key_set {
+            return Err(FormatError::KeySetMismatch { expected: key_set, found: galois_set }.into());
+        }
+        let galois = GaloisKeys { keys, fingerprint: ctx.fingerprint(), key_set };
         Ok(BootstrapKeys { to_sparse, encapsulation, to_dense, galois, slots, fingerprint: ctx.fingerprint(), key_set })
     }
 }
@@ -955,6 +1043,90 @@ impl SecretKey {
         }
         let coeffs: Vec<i8> = codes.iter().map(|&c| c as i8 - 1).collect();
         Ok(SecretKey::from_coeffs(ctx, coeffs, key_set))
+    }
+}
+
+// ---------------------------------------------------------------- streaming
+
+/// Reads an object from a stream a record at a time, hashing what passes
+/// through every open envelope (innermost last), so a multi-GB key file is
+/// parsed with one key's bytes buffered instead of the whole file.
+struct StreamIn<'r> {
+    inner: &'r mut dyn std::io::Read,
+    /// Bytes consumed so far, and the object's length.
+    offset: u64,
+    len: u64,
+    buf: Vec<u8>,
+    hashers: Vec<blake3::Hasher>,
+}
+
+impl StreamIn<'_> {
+    /// The next `n` bytes (hashed), or `Truncated` past the object's end.
+    fn read(&mut self, n: usize) -> Result<&[u8]> {
+        let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        if (n as u64) > self.len - self.offset {
+            let needed = usize::try_from(n as u64 - (self.len - self.offset)).unwrap_or(usize::MAX);
+            return Err(FormatError::Truncated { offset, needed }.into());
+        }
+        self.buf.resize(n, 0);
+        self.inner.read_exact(&mut self.buf).map_err(|e| CkksError::Io(format!("at offset {offset}: {e}")))?;
+        for h in &mut self.hashers {
+            h.update(&self.buf);
+        }
+        self.offset += n as u64;
+        Ok(&self.buf)
+    }
+
+    /// A slice reader over the next `n` bytes, for the record parsers.
+    fn record(&mut self, n: usize) -> Result<Reader<'_>> {
+        let base = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let body = self.read(n)?;
+        Ok(Reader { body, pos: 0, base })
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(self.record(4)?.u32()?)
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        Ok(self.record(8)?.u64()?)
+    }
+
+    /// Opens an envelope of `kind` bound to `label` whose object spans
+    /// `len` bytes from here: parses and checks its header, starts its hash.
+    fn open(&mut self, ctx: &Context, kind: Kind, label: &'static str, len: u64) -> Result<(KeySetId, u64)> {
+        let start = self.offset;
+        self.hashers.push(blake3::Hasher::new());
+        let mut head = self.read(FIXED_HEADER_LEN)?.to_vec();
+        let label_len = head[FIXED_HEADER_LEN - 1] as usize;
+        head.extend_from_slice(self.read(label_len.min(MAX_LABEL_LEN) + 8)?);
+        let (h, header_len, body_len) = parse_header(&head, kind)?;
+        envelope_len(header_len, body_len, len)?;
+        check_fp(ctx, h.fingerprint)?;
+        Binding::fixed(h.binding.key_set, label).check(&h.binding)?;
+        Ok((h.binding.key_set, start + header_len as u64 + body_len))
+    }
+
+    /// Closes the innermost envelope, whose body ends at `body_end`: checks
+    /// that it does, then its checksum (read outside its own hash).
+    fn close(&mut self, body_end: u64) -> Result<()> {
+        if self.offset != body_end {
+            return Err(FormatError::TrailingBytes(usize::try_from(body_end - self.offset).unwrap_or(0)).into());
+        }
+        let sum = self.hashers.pop().expect("an open envelope").finalize();
+        if self.read(CHECKSUM_LEN)? != sum.as_bytes() {
+            return Err(FormatError::Checksum.into());
+        }
+        Ok(())
+    }
+
+    fn switching_key(&mut self, ctx: &Context) -> Result<SwitchingKey> {
+        let (seed, level, dnum) = read_key_prefix(&mut self.record(KEY_PREFIX_LEN)?, ctx)?;
+        let len = switching_key_body_len(ctx, level, dnum)?;
+        let mut r = self.record(len)?;
+        let key = read_key_polys(&mut r, ctx, seed, level, dnum)?;
+        r.end()?;
+        Ok(key)
     }
 }
 

@@ -248,6 +248,16 @@ fn bootstrap_keys_round_trip_through_bytes() {
     let mut bad = bytes.clone();
     bad[40] ^= 1;
     assert!(matches!(BootstrapKeys::from_bytes(&s.ctx, &bad), Err(CkksError::Format(_))));
+    // Read from a stream a key at a time: the same keys, the same refusals.
+    let read = |b: &[u8]| BootstrapKeys::read_from(&s.ctx, &mut &b[..], b.len() as u64);
+    assert!(read(&bytes).unwrap().to_bytes(&s.ctx) == bytes);
+    let mut flipped = bytes.clone();
+    let last_key = bytes.len() - 1000;
+    flipped[last_key] ^= 1;
+    assert_eq!(read(&flipped).unwrap_err(), CkksError::Format(FormatError::Checksum));
+    assert!(matches!(read(&bytes[..bytes.len() - 1]), Err(CkksError::Format(FormatError::Truncated { .. }))));
+    // A stream shorter than it claims is a read error, not a panic.
+    assert!(matches!(BootstrapKeys::read_from(&s.ctx, &mut &bytes[..100], bytes.len() as u64), Err(CkksError::Io(_))));
 }
 
 /// Two real vectors through one bootstrap (`a + i·b`, split by one

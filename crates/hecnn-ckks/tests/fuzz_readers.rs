@@ -232,6 +232,13 @@ fn check_galois_keys(f: &'static Fixture, b: &[u8]) {
 fn check_bootstrap_keys(f: &'static Fixture, b: &[u8]) {
     let r = BootstrapKeys::from_bytes(&f.ctx, b);
     harness::tally("bootstrap_keys", &harness::outcome(&r));
+    // The streaming reader accepts exactly what the in-memory one does.
+    let streamed = BootstrapKeys::read_from(&f.ctx, &mut &b[..], b.len() as u64);
+    match (&r, &streamed) {
+        (Ok(x), Ok(y)) => assert!(x.to_bytes(&f.ctx) == y.to_bytes(&f.ctx), "streamed keys differ"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("from_bytes {:?} but read_from {:?}", r.as_ref().map(drop), streamed.as_ref().map(drop)),
+    }
     if let Ok(bk) = r {
         // What a server does next: the bootstrapper for the keys' slot counts.
         if let Ok(b) = Bootstrapper::new(&f.ctx, tiny_bootstrap(), bk.slots()) {

@@ -234,15 +234,52 @@ pub fn load_galois(ctx: &Arc<Context>, path: &Path) -> Result<GaloisKeys, Upload
 }
 
 /// Loads bootstrapping keys, checking the bytes against the manifest's hash.
+///
+/// The file (≈ 1.7 GB at N = 2^16) is never held whole: a first pass
+/// checks its header and hashes it (an altered or swapped file is refused
+/// before any parse), a second parses it a key at a time
+/// ([`BootstrapKeys::read_from`]), hashing again so that a file changed
+/// between the passes is refused too.
 pub fn load_bootstrap_keys(ctx: &Arc<Context>, path: &Path, id: &str) -> Result<BootstrapKeys, UploadError> {
-    let bytes = read_object(path, MAX_BOOTSTRAP_KEYS, Kind::BootstrapKeys)?;
-    if hash_id(&blake3::hash(&bytes)) != id {
-        return Err(UploadError::Manifest {
-            path: path.to_path_buf(),
-            reason: "bootstrapping keys other than the manifest's (another key set, or altered)".into(),
-        });
+    use std::io::{BufReader, Read, Seek};
+    let (file, len) = safe_fs::open_bounded(path, MAX_BOOTSTRAP_KEYS)?;
+    let mut reader = BufReader::with_capacity(1 << 20, file.take(len));
+    let mut prefix = Vec::new();
+    (&mut reader).take(serial::MAX_HEADER_LEN as u64).read_to_end(&mut prefix).map_err(io(path))?;
+    serial::check_prefix(&prefix, Kind::BootstrapKeys, len).map_err(format_err(path))?;
+    let mut first = blake3::Hasher::new();
+    first.update(&prefix);
+    std::io::copy(&mut reader, &mut first).map_err(io(path))?;
+    let altered = || UploadError::Manifest {
+        path: path.to_path_buf(),
+        reason: "bootstrapping keys other than the manifest's (another key set, or altered)".into(),
+    };
+    if hash_id(&first.finalize()) != id {
+        return Err(altered());
     }
-    BootstrapKeys::from_bytes(ctx, &bytes).map_err(format_err(path))
+    let mut file = reader.into_inner().into_inner();
+    file.rewind().map_err(io(path))?;
+    let mut second =
+        HashingReader { inner: BufReader::with_capacity(1 << 20, file.take(len)), hasher: blake3::Hasher::new() };
+    let keys = BootstrapKeys::read_from(ctx, &mut second, len).map_err(format_err(path))?;
+    if hash_id(&second.hasher.finalize()) != id {
+        return Err(altered());
+    }
+    Ok(keys)
+}
+
+/// A reader that hashes what it reads.
+struct HashingReader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Writes the upload: parameters, evaluation keys (with the bootstrapping

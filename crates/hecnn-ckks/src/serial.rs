@@ -986,7 +986,7 @@ impl BootstrapKeys {
     /// when its end is reached (a caller that must refuse an altered file
     /// before parsing hashes it first, as `hecnn-ml`'s upload loader does).
     pub fn read_from(ctx: &Arc<Context>, input: &mut dyn std::io::Read, len: u64) -> Result<Self> {
-        let mut s = StreamIn { inner: input, offset: 0, len, buf: Vec::new(), hashers: Vec::new() };
+        let mut s = StreamIn::new(input, len);
         let (key_set, body_end) = s.open(ctx, Kind::BootstrapKeys, BOOTSTRAP_KEYS_LABEL, len)?;
         let count = check_slot_list_len(s.u32()?)?;
         let mut slots = Vec::with_capacity(count);
@@ -997,8 +997,8 @@ impl BootstrapKeys {
         let to_sparse = s.switching_key(&encapsulation)?;
         let to_dense = s.switching_key(ctx)?;
         let galois_len = s.u64()?;
-        if galois_len > len - s.offset {
-            let needed = usize::try_from(galois_len - (len - s.offset)).unwrap_or(usize::MAX);
+        if galois_len > body_end - s.offset {
+            let needed = usize::try_from(galois_len - (body_end - s.offset)).unwrap_or(usize::MAX);
             return Err(
                 FormatError::Truncated { offset: usize::try_from(s.offset).unwrap_or(usize::MAX), needed }.into()
             );
@@ -1058,14 +1058,23 @@ struct StreamIn<'r> {
     len: u64,
     buf: Vec<u8>,
     hashers: Vec<blake3::Hasher>,
+    /// Where each open envelope's bytes end (innermost last): no read
+    /// crosses it, as a slice reader cannot read past its slice.
+    ends: Vec<u64>,
 }
 
 impl StreamIn<'_> {
-    /// The next `n` bytes (hashed), or `Truncated` past the object's end.
+    fn new(inner: &mut dyn std::io::Read, len: u64) -> StreamIn<'_> {
+        StreamIn { inner, offset: 0, len, buf: Vec::new(), hashers: Vec::new(), ends: Vec::new() }
+    }
+
+    /// The next `n` bytes (hashed), or `Truncated` past the innermost
+    /// envelope's end.
     fn read(&mut self, n: usize) -> Result<&[u8]> {
         let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
-        if (n as u64) > self.len - self.offset {
-            let needed = usize::try_from(n as u64 - (self.len - self.offset)).unwrap_or(usize::MAX);
+        let limit = self.ends.last().copied().unwrap_or(self.len);
+        if (n as u64) > limit - self.offset {
+            let needed = usize::try_from(n as u64 - (limit - self.offset)).unwrap_or(usize::MAX);
             return Err(FormatError::Truncated { offset, needed }.into());
         }
         self.buf.resize(n, 0);
@@ -1094,9 +1103,12 @@ impl StreamIn<'_> {
 
     /// Opens an envelope of `kind` bound to `label` whose object spans
     /// `len` bytes from here: parses and checks its header, starts its hash.
+    /// The caller checks that `len` bytes remain.
     fn open(&mut self, ctx: &Context, kind: Kind, label: &'static str, len: u64) -> Result<(KeySetId, u64)> {
         let start = self.offset;
         self.hashers.push(blake3::Hasher::new());
+        let outer = self.ends.last().copied().unwrap_or(self.len);
+        self.ends.push((start + len).min(outer));
         let mut head = self.read(FIXED_HEADER_LEN)?.to_vec();
         let label_len = head[FIXED_HEADER_LEN - 1] as usize;
         head.extend_from_slice(self.read(label_len.min(MAX_LABEL_LEN) + 8)?);
@@ -1104,15 +1116,19 @@ impl StreamIn<'_> {
         envelope_len(header_len, body_len, len)?;
         check_fp(ctx, h.fingerprint)?;
         Binding::fixed(h.binding.key_set, label).check(&h.binding)?;
-        Ok((h.binding.key_set, start + header_len as u64 + body_len))
+        let body_end = (start + header_len as u64 + body_len).min(outer);
+        *self.ends.last_mut().expect("pushed above") = body_end;
+        Ok((h.binding.key_set, body_end))
     }
 
-    /// Closes the innermost envelope, whose body ends at `body_end`: checks
-    /// that it does, then its checksum (read outside its own hash).
+    /// Closes the innermost envelope, whose body ends at `body_end` (no read
+    /// went past it): checks that the body was consumed, then its checksum
+    /// (read outside its own hash and limit).
     fn close(&mut self, body_end: u64) -> Result<()> {
-        if self.offset != body_end {
+        if self.offset < body_end {
             return Err(FormatError::TrailingBytes(usize::try_from(body_end - self.offset).unwrap_or(0)).into());
         }
+        self.ends.pop();
         let sum = self.hashers.pop().expect("an open envelope").finalize();
         if self.read(CHECKSUM_LEN)? != sum.as_bytes() {
             return Err(FormatError::Checksum.into());

@@ -454,3 +454,23 @@ pub fn training_bootstrap_keys(
     let slots = packed_slots(layout, state_blocks(layout, features));
     Ok(hecnn_ckks::circuits::BootstrapKeys::generate(sk, &hecnn_ckks::circuits::BootstrapConfig::default(), &[slots])?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hecnn_ckks::{Context, Preset};
+
+    /// A job that bootstraps computes at the data level and below, so its
+    /// rotation keys stop there; a job that does not gets full keys.
+    #[test]
+    fn training_rotation_keys_stop_at_the_data_level() {
+        for (preset, level) in [(Preset::Bootstrappable, 11), (Preset::Training2Iter, 9)] {
+            let ctx = Context::new(preset.params()).unwrap();
+            assert_eq!(super::super::setup::data_level(ctx.params()), level);
+            let sk = SecretKey::generate(&ctx);
+            let keys = training_galois_keys(&sk, &[1, -16]);
+            let levels: Vec<usize> = keys.levels().map(|(_, l)| l).collect();
+            assert_eq!(levels, vec![level, level], "{}", preset.name());
+        }
+    }
+}

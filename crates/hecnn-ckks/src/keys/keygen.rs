@@ -104,7 +104,7 @@ pub(crate) fn switching_key(
     let a = SwitchingKey::expand_a(ctx, &seed, level);
     let mut b = Vec::with_capacity(a.len());
     let mut err_rng = seeded_rng(&os_seed(), 0);
-    let s_cut = Zeroizing::new(restrict_to(&sk.ntt, num_q));
+    let s_cut = Zeroizing::new(sk.ntt.prefix(num_q));
     for (aj, digit) in a.iter().zip(digits) {
         let e = Zeroizing::new(gaussian(&mut err_rng, n));
         let mut bj = ctx.poly_from_signed(&e, num_q, num_p);
@@ -124,15 +124,6 @@ pub(crate) fn switching_key(
     }
     wipe_rng(&mut err_rng);
     SwitchingKey { b, a, seed }
-}
-
-/// `p` (over Q·P) with only its first `num_q` Q limbs and all P limbs.
-fn restrict_to(p: &RnsPoly, num_q: usize) -> RnsPoly {
-    let n = p.n;
-    let mut out = RnsPoly::uninit(n, num_q, p.num_p, p.ntt);
-    out.data[..num_q * n].copy_from_slice(&p.data[..num_q * n]);
-    out.data[num_q * n..].copy_from_slice(&p.data[p.num_q * n..]);
-    out
 }
 
 impl SecretKey {

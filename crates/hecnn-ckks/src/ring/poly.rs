@@ -72,13 +72,16 @@ impl RnsPoly {
         self.num_q = num_q;
     }
 
-    /// A copy of the first `num_q` limbs (no special limbs): the value at a
-    /// lower level, copying only what is kept.
+    /// A copy of the first `num_q` ciphertext limbs and every special limb:
+    /// the value at a lower level (over Q_l·P when it has special limbs),
+    /// copying only what is kept.
     pub fn prefix(&self, num_q: usize) -> RnsPoly {
-        debug_assert!(self.num_p == 0 && num_q <= self.num_q);
-        let mut data = super::pool::take(num_q * self.n);
-        data.copy_from_slice(&self.data[..num_q * self.n]);
-        RnsPoly { n: self.n, num_q, num_p: 0, ntt: self.ntt, data }
+        debug_assert!(num_q <= self.num_q);
+        let n = self.n;
+        let mut data = super::pool::take((num_q + self.num_p) * n);
+        data[..num_q * n].copy_from_slice(&self.data[..num_q * n]);
+        data[num_q * n..].copy_from_slice(&self.data[self.num_q * n..]);
+        RnsPoly { n, num_q, num_p: self.num_p, ntt: self.ntt, data }
     }
 
     /// Raw residues, limb-major.

@@ -366,8 +366,13 @@ impl Parameters {
     /// per digit that minimises the largest digit's modulus, which the
     /// special primes P must cover: P, and with it every key-switching limb
     /// it adds, is as small as `dnum` allows. Among the partitions reaching
-    /// that minimum it is the one whose digits, from the bottom, each take
-    /// as many primes as fit. It is a deterministic function of the primes
+    /// that minimum it is the one whose digits, from the top, each take as
+    /// many primes as fit, so the smallest digit is at the bottom: a key
+    /// switch adds noise ∝ (digits present at its level)/P, and the low
+    /// levels, where computation runs between bootstraps, see only small
+    /// digits (filled from the bottom, `bootstrappable`'s first digit was
+    /// 300 bits = P, and every key switch at levels ≥ 6 added about a fresh
+    /// encryption's noise). It is a deterministic function of the primes
     /// and `dnum`, which the fingerprint covers; sizes are compared as
     /// integer fixed-point logarithms, never through a platform's
     /// `f64::log2`, so client and server always agree on a key's digits.
@@ -375,7 +380,8 @@ impl Parameters {
     /// Equal chunks of ⌈L/dnum⌉ primes (what earlier versions used) give the
     /// same digits for every preset but `bootstrappable`, whose chain
     /// [60, 14×40, 13×60] they cut into a 6×60 = 360-bit digit; balanced,
-    /// its largest digit is 300 bits and P has 5 special primes, not 6.
+    /// its largest digit is 300 bits and P has 5 special primes, not 6, and
+    /// its digits are [60, 4×40] · [7×40] · [3×40, 3×60] · [5×60] · [5×60].
     pub fn digit_ranges(&self) -> Vec<Range<usize>> {
         balanced_digits(&self.q, self.dnum).expect("validate checks dnum and the prime count")
     }
@@ -563,13 +569,20 @@ impl Parameters {
 /// [`Parameters::digit_ranges`] of the primes `q` with `dnum` digits; `None`
 /// if no partition exists (`dnum` is 0 or above the prime count, or there
 /// are more than 32·dnum primes).
+///
+/// Digits are filled from the top: the greedy below runs on the reversed
+/// primes, so the small remainder lands at the bottom of the chain. A key
+/// switch's noise grows with the digits present at its level over P; the
+/// low levels, where most computation happens, then see small digits (on
+/// `bootstrappable` the bottom digit is 220 bits instead of 300 = P).
 fn balanced_digits(q: &[u64], dnum: usize) -> Option<Vec<Range<usize>>> {
     let len = q.len();
     if dnum == 0 || dnum > len || len > dnum * MAX_CONVERSION_TERMS {
         return None;
     }
+    // Prefix sums of the fixed-point sizes, top prime first.
     let mut prefix = vec![0u64; len + 1];
-    for (i, &x) in q.iter().enumerate() {
+    for (i, &x) in q.iter().rev().enumerate() {
         prefix[i + 1] = prefix[i] + log2_fixed(x);
     }
     let size = |r: &Range<usize>| prefix[r.end] - prefix[r.start];
@@ -582,8 +595,9 @@ fn balanced_digits(q: &[u64], dnum: usize) -> Option<Vec<Range<usize>>> {
         }
         end
     };
-    // Bottom-first greedy digits within `bound`: `None` unless `dnum` digits
-    // cover every prime (a first digit over the bound is never taken).
+    // Top-first greedy digits within `bound` (in reversed indices): `None`
+    // unless `dnum` digits cover every prime (a first digit over the bound
+    // is never taken).
     let greedy = |bound: u64| -> Option<Vec<Range<usize>>> {
         let mut out = Vec::with_capacity(dnum);
         let mut start = 0;
@@ -607,7 +621,9 @@ fn balanced_digits(q: &[u64], dnum: usize) -> Option<Vec<Range<usize>>> {
     sizes.sort_unstable();
     sizes.dedup();
     let first = sizes.partition_point(|&b| greedy(b).is_none());
-    greedy(*sizes.get(first)?)
+    let reversed = greedy(*sizes.get(first)?)?;
+    // Back to chain indices, bottom digit first.
+    Some(reversed.into_iter().rev().map(|r| len - r.end..len - r.start).collect())
 }
 
 /// log2 of the largest digit's modulus.
@@ -674,7 +690,8 @@ mod tests {
             let digits = p.digit_ranges();
             assert_eq!(digits.len(), p.dnum());
             if preset == Preset::Bootstrappable {
-                assert_eq!(digits, vec![0..7, 7..14, 14..19, 19..24, 24..28]);
+                // Filled from the top: [60, 4×40] · [7×40] · [3×40, 3×60] · [5×60] · [5×60].
+                assert_eq!(digits, vec![0..5, 5..12, 12..18, 18..23, 23..28]);
                 assert_eq!(chunks(p.q().len(), p.dnum()), vec![0..6, 6..12, 12..18, 18..24, 24..28]);
                 assert_eq!(p.p().len(), 5);
                 let largest = digits.iter().map(|r| bits(&p, r)).fold(0.0, f64::max);
@@ -691,8 +708,9 @@ mod tests {
     }
 
     /// Brute force over every contiguous partition: the balanced digits are
-    /// exactly `dnum` non-empty ranges covering the primes in order, and no
-    /// partition has a smaller largest digit.
+    /// exactly `dnum` non-empty ranges covering the primes in order, no
+    /// partition has a smaller largest digit, and of those that reach it none
+    /// has a smaller bottom digit (the one present at every level).
     #[test]
     fn balanced_digits_minimise_the_largest_digit() {
         fn best(w: &[u64], dnum: usize) -> u64 {
@@ -721,7 +739,16 @@ mod tests {
                 assert_eq!((d[0].start, d[dnum - 1].end), (0, len));
                 assert!(d.iter().all(|r| !r.is_empty()) && d.windows(2).all(|x| x[0].end == x[1].start));
                 let largest = d.iter().map(|r| w[r.clone()].iter().sum::<u64>()).max().unwrap();
-                assert_eq!(largest, best(&w, dnum), "{q:?}, dnum {dnum}");
+                let optimum = best(&w, dnum);
+                assert_eq!(largest, optimum, "{q:?}, dnum {dnum}");
+                // The smallest bottom digit c with the rest splitting within the optimum.
+                let bottoms = if dnum == 1 { len..=len } else { 1..=len - (dnum - 1) };
+                let smallest_bottom = bottoms
+                    .filter(|&c| w[..c].iter().sum::<u64>() <= optimum && (dnum == 1 || best(&w[c..], dnum - 1) <= optimum))
+                    .map(|c| w[..c].iter().sum::<u64>())
+                    .min()
+                    .unwrap();
+                assert_eq!(w[d[0].clone()].iter().sum::<u64>(), smallest_bottom, "{q:?}, dnum {dnum}");
             }
             assert_eq!(balanced_digits(&q, 0), None);
             assert_eq!(balanced_digits(&q, len + 1), None);

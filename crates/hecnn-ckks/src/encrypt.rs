@@ -7,7 +7,7 @@ use crate::context::Context;
 use crate::error::Result;
 use crate::keys::public::PublicKey;
 use crate::keys::switching::mod_down;
-use crate::ring::sampling::{fill_uniform, gaussian, os_seed, seeded_rng, ternary, wipe_rng};
+use crate::ring::sampling::{gaussian, os_seed, seeded_rng, ternary, wipe_rng, UniformStream};
 use crate::ring::RnsPoly;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -77,8 +77,7 @@ pub(crate) fn expand_ciphertext_a(ctx: &Context, seed: &[u8; 32], num_q: usize) 
     let n = ctx.n();
     let mut a = RnsPoly::uninit(n, num_q, 0, true);
     a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
-        let mut rng = seeded_rng(seed, (1u64 << 48) | i as u64);
-        fill_uniform(&mut rng, &ctx.moduli()[i], limb);
+        UniformStream::new(seed, (1u64 << 48) | i as u64, &ctx.moduli()[i]).fill(limb);
     });
     a
 }

@@ -800,7 +800,7 @@ fn read_key_prefix(r: &mut Reader<'_>, ctx: &Context) -> Result<([u8; 32], usize
     Ok((seed, level, dnum))
 }
 
-/// The `b_j` of a key whose prefix was read; `a_j` expanded from the seed.
+/// The `b_j` of a key whose prefix was read (`a_j` stay a seed).
 fn read_key_polys(
     r: &mut Reader<'_>,
     ctx: &Context,
@@ -810,7 +810,7 @@ fn read_key_polys(
 ) -> Result<SwitchingKey> {
     let shape = PolyShape { num_q: Some(level + 1), num_p: ctx.num_p() };
     let b = (0..dnum).map(|_| r.poly(ctx, shape)).collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(SwitchingKey { a: SwitchingKey::expand_a(ctx, &seed, level), b, seed })
+    Ok(SwitchingKey { b, seed })
 }
 
 impl RelinKey {

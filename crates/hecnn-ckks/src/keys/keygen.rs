@@ -10,9 +10,10 @@ use crate::context::Context;
 use crate::error::{CkksError, Result};
 use crate::keys::public::{GaloisKeys, PublicKey, RelinKey};
 use crate::keys::secret::SecretKey;
-use crate::keys::switching::SwitchingKey;
+use crate::keys::switching::{digits_at, SwitchingKey};
 use crate::ring::sampling::{gaussian, os_seed, seeded_rng, wipe_rng, ERROR_BOUND};
 use crate::ring::RnsPoly;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
@@ -100,17 +101,26 @@ pub(crate) fn switching_key(
     let n = ctx.n();
     let num_q = level + 1;
     let num_p = ctx.num_p();
-    let digits = ctx.params().digit_ranges();
-    let a = SwitchingKey::expand_a(ctx, &seed, level);
-    let mut b = Vec::with_capacity(a.len());
+    let digits = &ctx.params().digit_ranges()[..digits_at(ctx, level)];
+    let mut b = Vec::with_capacity(digits.len());
     let mut err_rng = seeded_rng(&os_seed(), 0);
     let s_cut = Zeroizing::new(sk.ntt.prefix(num_q));
-    for (aj, digit) in a.iter().zip(digits) {
+    for (j, digit) in digits.iter().enumerate() {
         let e = Zeroizing::new(gaussian(&mut err_rng, n));
         let mut bj = ctx.poly_from_signed(&e, num_q, num_p);
-        let mut as_ = Zeroizing::new(aj.clone());
-        ctx.mul_assign(&mut as_, &s_cut);
-        ctx.sub_assign(&mut bj, &as_);
+        // − a_j·s limb by limb, each `a_j` limb generated where it is used
+        // (the key keeps only the seed).
+        bj.data.par_chunks_mut(n).zip(s_cut.data.par_chunks(n)).enumerate().for_each_init(
+            || vec![0u64; n],
+            |a, (i, (x, s))| {
+                let global = ctx.mod_index(num_q, i);
+                let m = ctx.moduli()[global];
+                SwitchingKey::a_stream(ctx, &seed, j, global).fill(a);
+                for ((x, &a), &s) in x.iter_mut().zip(a.iter()).zip(s) {
+                    *x = m.sub(*x, m.mul(a, s));
+                }
+            },
+        );
         // + P·s' on the limbs of digit j (cut at the key's level).
         for i in digit.start..digit.end.min(num_q) {
             let m = ctx.moduli()[i];
@@ -123,7 +133,7 @@ pub(crate) fn switching_key(
         b.push(bj);
     }
     wipe_rng(&mut err_rng);
-    SwitchingKey { b, a, seed }
+    SwitchingKey { b, seed }
 }
 
 impl SecretKey {
@@ -139,7 +149,7 @@ impl SecretKey {
             return Err(CkksError::KeySetMismatch { expected: self.key_set, found: rlk.key_set });
         }
         let key = &rlk.key;
-        if key.b.is_empty() || key.a.is_empty() {
+        if key.b.is_empty() {
             return Err(CkksError::KeyCheck("empty relinearization key".into()));
         }
         let n = ctx.n();
@@ -147,10 +157,12 @@ impl SecretKey {
         let ntt = ctx.limb_ntt(ctx.max_level() + 1, 0);
         let s = &self.ntt.data[..n];
         let pm = ctx.p_mod_q[0];
+        let mut a0 = vec![0u64; n];
+        SwitchingKey::a_stream(ctx, &key.seed, 0, 0).fill(&mut a0);
         let mut e = Zeroizing::new(vec![0u64; n]);
         for (i, x) in e.iter_mut().enumerate() {
             let s2 = m.mul(s[i], s[i]);
-            let v = m.add(key.b[0].data[i], m.mul(key.a[0].data[i], s[i]));
+            let v = m.add(key.b[0].data[i], m.mul(a0[i], s[i]));
             *x = m.sub(v, m.mul(pm, s2));
         }
         ntt.inverse(&mut e);

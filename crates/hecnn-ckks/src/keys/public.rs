@@ -5,7 +5,7 @@ use crate::context::Context;
 use crate::error::{CkksError, Result};
 use crate::keys::switching::SwitchingKey;
 use crate::keys::KeySetId;
-use crate::ring::sampling::{fill_uniform, seeded_rng};
+use crate::ring::sampling::UniformStream;
 use crate::ring::RnsPoly;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -28,8 +28,7 @@ impl PublicKey {
         let num_q = ctx.max_level() + 1;
         let mut a = RnsPoly::uninit(n, num_q, ctx.num_p(), true);
         a.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
-            let mut rng = seeded_rng(seed, i as u64);
-            fill_uniform(&mut rng, &ctx.moduli()[i], limb);
+            UniformStream::new(seed, i as u64, &ctx.moduli()[i]).fill(limb);
         });
         a
     }

@@ -3,7 +3,7 @@
 //! Gaussian errors.
 
 use super::modulus::Modulus;
-use rand_chacha::ChaCha20Rng;
+use rand_chacha::{ChaCha12Rng, ChaCha20Rng};
 use rand_core::{Rng, SeedableRng};
 
 /// Standard deviation of the error distribution (HE standard).
@@ -20,16 +20,51 @@ pub fn seeded_rng(seed: &[u8; 32], domain: u64) -> ChaCha20Rng {
     ChaCha20Rng::from_seed(*h.finalize().as_bytes())
 }
 
-/// Fills `out` with uniform residues modulo `q` (rejection sampling).
-pub fn fill_uniform<R: Rng>(rng: &mut R, q: &Modulus, out: &mut [u64]) {
-    let mask = if q.bits >= 64 { u64::MAX } else { (1u64 << q.bits) - 1 };
-    for o in out.iter_mut() {
-        loop {
-            let v = rng.next_u64() & mask;
-            if v < q.value {
-                *o = v;
-                break;
+/// A public stream of uniform residues modulo one prime, from a 32-byte
+/// seed and a domain (digit, prime index, ...): how every "a" part is
+/// expanded, by the key's owner once and by a key switch at each use, so
+/// keys keep only their seed in memory.
+///
+/// ChaCha12 (`rand`'s standard generator) keyed by BLAKE3 of the seed and
+/// domain; Lemire's multiply-shift maps a 64-bit word to `[0, q)`, rejecting
+/// only the `2^64 mod q` words that would bias it (≤ 2^-3 of them for
+/// 61-bit primes, where masking to 61 bits rejected half). 0.27–0.31 ms per
+/// 2^16 residues on this machine against 0.36–1.3 ms for the ChaCha20 and
+/// masking of format 4.
+pub struct UniformStream {
+    rng: ChaCha12Rng,
+    q: u64,
+    /// Words below `2^64 mod q` are rejected.
+    threshold: u64,
+}
+
+impl UniformStream {
+    /// The stream of `domain` under `seed`, modulo `q`.
+    pub fn new(seed: &[u8; 32], domain: u64, q: &Modulus) -> Self {
+        let mut h = blake3::Hasher::new_derive_key("hecnn-ckks uniform a-part v2");
+        h.update(seed);
+        h.update(&domain.to_le_bytes());
+        let rng = ChaCha12Rng::from_seed(*h.finalize().as_bytes());
+        Self { rng, q: q.value, threshold: q.value.wrapping_neg() % q.value }
+    }
+
+    /// The next `out.len()` residues of the stream: filling a limb at once
+    /// or in blocks gives the same values.
+    pub fn fill(&mut self, out: &mut [u64]) {
+        let mut done = 0;
+        while done < out.len() {
+            let rest = &mut out[done..];
+            self.rng.fill_bytes(bytemuck::cast_slice_mut(rest));
+            // Map in place, keeping the accepted words in stream order.
+            let mut kept = done;
+            for r in done..out.len() {
+                let m = u64::from_le(out[r]) as u128 * self.q as u128;
+                if m as u64 >= self.threshold {
+                    out[kept] = (m >> 64) as u64;
+                    kept += 1;
+                }
             }
+            done = kept;
         }
     }
 }

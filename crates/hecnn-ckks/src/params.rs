@@ -744,7 +744,9 @@ mod tests {
                 // The smallest bottom digit c with the rest splitting within the optimum.
                 let bottoms = if dnum == 1 { len..=len } else { 1..=len - (dnum - 1) };
                 let smallest_bottom = bottoms
-                    .filter(|&c| w[..c].iter().sum::<u64>() <= optimum && (dnum == 1 || best(&w[c..], dnum - 1) <= optimum))
+                    .filter(|&c| {
+                        w[..c].iter().sum::<u64>() <= optimum && (dnum == 1 || best(&w[c..], dnum - 1) <= optimum)
+                    })
                     .map(|c| w[..c].iter().sum::<u64>())
                     .min()
                     .unwrap();

@@ -14,6 +14,12 @@
 //! children of one parent sharing its decomposition: a transform with 7
 //! babies pays 4 decompositions instead of 1 and keeps 3 keys instead of 7
 //! (bootstrapping's keys sit at the top of the chain, where a key is 70 MB).
+//!
+//! Giant steps by Horner's rule: when the giant steps on each side of 0 are
+//! the consecutive multiples `m, 2m, …, k·m` (every FFT stage group and
+//! every dense matrix), `Σ_k R^{km} x_k = R^m(x_1 + R^m(x_2 + …))` takes the
+//! same k key switches with the one key `m` (and `−m` on the other side)
+//! instead of k keys.
 
 use crate::ciphertext::Ciphertext;
 use crate::encoding::Encoder;
@@ -136,6 +142,27 @@ pub struct LinearTransform {
     plan: BTreeMap<i64, Vec<(i64, Vec<Complex64>)>>,
     /// The gcd of the diagonal indices: every baby is a multiple of it.
     unit: i64,
+    /// Giant-step size m when the giants are Horner-shaped (see the module
+    /// doc): the rotations by ±m are then the only giant keys.
+    horner: Option<i64>,
+}
+
+/// `Some(m)` if the non-zero giants on each side of 0 are exactly the
+/// consecutive multiples `m, 2m, …` (resp. `−m, −2m, …`) of the step m.
+fn horner_step(giants: impl IntoIterator<Item = i64>, m: i64) -> Option<i64> {
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    for g in giants {
+        match g.signum() {
+            1 => pos.push(g),
+            -1 => neg.push(-g),
+            _ => {}
+        }
+    }
+    let consecutive = |mut v: Vec<i64>| {
+        v.sort_unstable();
+        v.iter().enumerate().all(|(k, &g)| g == (k as i64 + 1) * m)
+    };
+    (consecutive(pos) && consecutive(neg)).then_some(m)
 }
 
 /// The hop that makes baby `b` (a positive multiple of `unit`) from its
@@ -200,7 +227,8 @@ impl LinearTransform {
             let rotated: Vec<Complex64> = (0..n).map(|i| alpha[(i + n - shift) % n]).collect();
             plan.entry(g).or_default().push((b, rotated));
         }
-        Self { matrix, plan, unit }
+        let horner = horner_step(plan.keys().copied(), m);
+        Self { matrix, plan, unit, horner }
     }
 
     /// The matrix.
@@ -209,9 +237,13 @@ impl LinearTransform {
     }
 
     /// Rotation steps (left, signed) the transform needs Galois keys for:
-    /// the giant steps and the power-of-two hops of the babies.
+    /// the giant steps (±m only, by Horner's rule, where they allow it) and
+    /// the power-of-two hops of the babies.
     pub fn rotations(&self) -> Vec<i64> {
-        let mut r: Vec<i64> = self.plan.keys().copied().collect();
+        let mut r: Vec<i64> = match self.horner {
+            Some(m) => self.plan.keys().map(|&g| g.signum() * m).collect(),
+            None => self.plan.keys().copied().collect(),
+        };
         r.extend(self.baby_nodes().into_iter().map(|b| hop(b, self.unit)));
         r.sort_unstable();
         r.dedup();
@@ -277,8 +309,8 @@ impl LinearTransform {
         let q_l = ev.context().params().q()[l] as f64;
         let pt_scale = target_scale * q_l / ct.scale();
         let babies = self.make_babies(ev, ct, gk)?;
-        let mut acc: Option<Ciphertext> = None;
-        for (&g, terms) in &self.plan {
+        // Σ_b diag ⊙ R^b ct for one giant step.
+        let inner = |terms: &[(i64, Vec<Complex64>)]| -> Result<Ciphertext> {
             let mut inner: Option<Ciphertext> = None;
             for (b, diag) in terms {
                 let pt = encoder.encode(diag, self.matrix.slots, l, pt_scale)?;
@@ -288,14 +320,46 @@ impl LinearTransform {
                     Some(x) => ev.add(&x, &term)?,
                 });
             }
-            let mut inner = inner.expect("every giant step has a term");
-            if g != 0 {
-                inner = ev.rotate(&inner, g, gk)?;
+            Ok(inner.expect("every giant step has a term"))
+        };
+        let add = |acc: Option<Ciphertext>, x: Ciphertext| -> Result<Ciphertext> {
+            match acc {
+                None => Ok(x),
+                Some(a) => ev.add(&a, &x),
             }
-            acc = Some(match acc {
-                None => inner,
-                Some(x) => ev.add(&x, &inner)?,
-            });
+        };
+        let mut acc: Option<Ciphertext> = None;
+        match self.horner {
+            None => {
+                for (&g, terms) in &self.plan {
+                    let mut x = inner(terms)?;
+                    if g != 0 {
+                        x = ev.rotate(&x, g, gk)?;
+                    }
+                    acc = Some(add(acc, x)?);
+                }
+            }
+            Some(m) => {
+                if let Some(terms) = self.plan.get(&0) {
+                    acc = Some(inner(terms)?);
+                }
+                // Each side from its farthest giant inwards: y ← R^{±m}(y) + x_k.
+                for side in [m, -m] {
+                    let mut y: Option<Ciphertext> = None;
+                    let mut giants: Vec<_> = self.plan.iter().filter(|(&g, _)| g.signum() == side.signum()).collect();
+                    giants.sort_by_key(|(g, _)| std::cmp::Reverse(g.abs()));
+                    for (_, terms) in giants {
+                        let x = inner(terms)?;
+                        y = Some(match y {
+                            None => x,
+                            Some(y) => ev.add(&ev.rotate(&y, side, gk)?, &x)?,
+                        });
+                    }
+                    if let Some(y) = y {
+                        acc = Some(add(acc, ev.rotate(&y, side, gk)?)?);
+                    }
+                }
+            }
         }
         Ok(acc.expect("non-empty plan"))
     }
@@ -342,5 +406,29 @@ fn gcd(a: u64, b: u64) -> u64 {
         a
     } else {
         gcd(b, a % b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Horner's rule needs the giants on each side to be m, 2m, … without
+    /// gaps; anything else keeps one key per giant step.
+    #[test]
+    fn horner_step_only_for_consecutive_giants() {
+        assert_eq!(horner_step([0, 8, 16, -8, -16, -24], 8), Some(8));
+        assert_eq!(horner_step([0, 8], 8), Some(8));
+        assert_eq!(horner_step([0], 8), Some(8));
+        assert_eq!(horner_step([0, 8, 24], 8), None);
+        assert_eq!(horner_step([-16, 0, 8], 8), None);
+        // A sparse matrix: diagonals 0, 1 and 40 of 64 keep their own giant.
+        let mut m = DiagMatrix::zero(64);
+        for d in [0, 1, 40] {
+            m.add_entry(d, 3, Complex64::new(1.0, 0.0));
+        }
+        let lt = LinearTransform::new(m);
+        let (_, giants) = lt.rotation_counts();
+        assert_eq!(lt.rotations().iter().filter(|&&r| r != 1).count(), giants);
     }
 }

@@ -186,15 +186,15 @@ impl SlotPlan {
             };
             let last = cts.pop().expect("at least one CtS level");
             let keep_first = DiagMatrix::diagonal(half(one, zero));
-            cts.push(LinearTransform::new(keep_first.compose(&last.matrix().periodic_extension(2 * slots))));
+            cts.push(keep_first.compose(&last.periodic_extension(2 * slots)));
             // M·(I + R_slots)·diag(1…1, i…i) maps [re | im] to a period of
             // M·(re + i·im). M's periodic extension commutes with R_slots, so
             // the transform keeps M's diagonals and the (I + R_slots) is one
             // rotation after it (rather than doubling its diagonals).
             let first = stc.remove(0);
-            let masked = first.matrix().periodic_extension(2 * slots).compose(&DiagMatrix::diagonal(half(one, i)));
-            stc.insert(0, LinearTransform::new(masked));
+            stc.insert(0, first.periodic_extension(2 * slots).compose(&DiagMatrix::diagonal(half(one, i))));
         }
+        let (cts, stc) = left_align(cts, stc);
         Self { slots, cts, stc, trace, packed }
     }
 
@@ -275,10 +275,37 @@ fn fft_stages(slots: usize, m: usize) -> Vec<Stage> {
     stages
 }
 
+/// The transforms of the CtS and StC matrices (application order), each but
+/// the last left-aligned ([`LinearTransform::left_aligned`]): the rotation
+/// it owes is folded into the next matrix, `M_{i+1}·R^{g_i}`. Between the
+/// two chains sit only slot-wise maps (EvalMod, the conjugation split) and
+/// rotations (the packing), which commute with it; the last StC transform
+/// pays what is left, so the chain computes exactly the product. The CtS
+/// and all but the last StC transforms then need no key for a negative
+/// giant step.
+fn left_align(cts: Vec<DiagMatrix>, stc: Vec<DiagMatrix>) -> (Vec<LinearTransform>, Vec<LinearTransform>) {
+    let (count, cts_count) = (cts.len() + stc.len(), cts.len());
+    let mut owed = 0i64;
+    let mut out: Vec<LinearTransform> = Vec::with_capacity(count);
+    for (i, m) in cts.into_iter().chain(stc).enumerate() {
+        // M·R^owed: a vector of period m.slots() owes the rotation modulo it.
+        let m = m.compose(&DiagMatrix::rotation(m.slots(), owed));
+        if i + 1 == count {
+            out.push(LinearTransform::new(m));
+        } else {
+            let (t, g) = LinearTransform::left_aligned(m);
+            out.push(t);
+            owed = g;
+        }
+    }
+    let stc = out.split_off(cts_count);
+    (out, stc)
+}
+
 /// Multiplies consecutive matrices (application order) into exactly
 /// `levels` groups; with fewer stages than levels the rest are identities, so
 /// every slot count lands on the same output level.
-fn group(mats: Vec<DiagMatrix>, levels: usize) -> Vec<LinearTransform> {
+fn group(mats: Vec<DiagMatrix>, levels: usize) -> Vec<DiagMatrix> {
     let slots = mats.first().map_or(2, DiagMatrix::slots);
     let mut mats = mats;
     while mats.len() < levels {
@@ -296,7 +323,7 @@ fn group(mats: Vec<DiagMatrix>, levels: usize) -> Vec<LinearTransform> {
                 Some(a) => m.compose(&a),
             });
         }
-        out.push(LinearTransform::new(acc.expect("non-empty group")));
+        out.push(acc.expect("non-empty group"));
     }
     out
 }
@@ -719,6 +746,41 @@ mod tests {
         let built = Parameters::new("bootstrappable", 16, &config.chain_bits(levels), preset.dnum(), 40).unwrap();
         assert_eq!(built, preset);
         assert_eq!(config.levels_left(preset.max_level()), Some(levels));
+    }
+
+    /// The left-aligned chain computes exactly the product of the FFT
+    /// stages (the rotations the transforms owe cancel), and at full slots
+    /// CoeffsToSlots needs no key for a negative rotation.
+    #[test]
+    fn left_aligned_transforms_compute_the_fft_and_need_positive_cts_keys() {
+        let bits = BootstrapConfig::default().chain_bits(2);
+        let ctx = Context::new(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap()).unwrap();
+        let config = BootstrapConfig::default();
+        let slots = ctx.n() / 2;
+        let plan = SlotPlan::new(&ctx, slots, &config);
+        let v: Vec<Complex64> =
+            (0..slots).map(|i| Complex64::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos())).collect();
+        let stages = fft_stages(slots, 2 * ctx.n());
+        let mut want = v.clone();
+        for s in stages.iter().rev() {
+            want = s.inverse.apply(&want);
+        }
+        for s in &stages {
+            want = s.forward.apply(&want);
+        }
+        let mut got = v;
+        for t in plan.cts.iter().chain(&plan.stc) {
+            got = t.matrix().apply(&got);
+        }
+        let err = got.iter().zip(&want).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+        assert!(err < 1e-9, "{err}");
+        for t in &plan.cts {
+            assert!(t.rotations().iter().all(|&r| r > 0), "{:?}", t.rotations());
+        }
+        let last = plan.stc.last().unwrap();
+        assert!(plan.stc[..plan.stc.len() - 1].iter().all(|t| t.rotations().iter().all(|&r| r > 0)));
+        // The last transform pays what the chain owes: one rotation more.
+        assert!(last.rotation_counts().1 <= 5, "{:?}", last.rotation_counts());
     }
 
     /// The only key under the sparse secret lives modulo q_0·p_0 and

@@ -19,7 +19,10 @@
 //! the consecutive multiples `m, 2m, …, k·m` (every FFT stage group and
 //! every dense matrix), `Σ_k R^{km} x_k = R^m(x_1 + R^m(x_2 + …))` takes the
 //! same k key switches with the one key `m` (and `−m` on the other side)
-//! instead of k keys.
+//! instead of k keys. A left-aligned transform ([`LinearTransform::left_aligned`])
+//! rotates its output so that all its giants are on one side, and owes that
+//! rotation to the next map: bootstrapping's CoeffsToSlots then needs only
+//! the positive keys m.
 
 use crate::ciphertext::Ciphertext;
 use crate::encoding::Encoder;
@@ -78,6 +81,13 @@ impl DiagMatrix {
         let d = d.rem_euclid(self.slots as i64) as usize;
         let slots = self.slots;
         self.diags.entry(d).or_insert_with(|| vec![Complex64::new(0.0, 0.0); slots])[i] += value;
+    }
+
+    /// The rotation `R^g` over `slots` values (`(R^g v)_i = v_{i+g}`).
+    pub fn rotation(slots: usize, g: i64) -> Self {
+        let mut m = Self::zero(slots);
+        m.diags.insert(g.rem_euclid(slots as i64) as usize, vec![Complex64::new(1.0, 0.0); slots]);
+        m
     }
 
     /// The diagonal matrix `diag(values)`.
@@ -145,6 +155,9 @@ pub struct LinearTransform {
     /// Giant-step size m when the giants are Horner-shaped (see the module
     /// doc): the rotations by ±m are then the only giant keys.
     horner: Option<i64>,
+    /// A rotation applied to the result (0: none), see
+    /// [`LinearTransform::then_rotate`].
+    post: i64,
 }
 
 /// `Some(m)` if the non-zero giants on each side of 0 are exactly the
@@ -188,10 +201,37 @@ impl LinearTransform {
     /// Splits the diagonals `d = G + b` with the baby-step size that
     /// minimizes key switches (a hoisted baby rotation counts half a giant).
     pub fn new(matrix: DiagMatrix) -> Self {
+        Self::plan(matrix, true)
+    }
+
+    /// `(E, g)` with `M = R^g·E`: E is M with its output rotated by −g, g
+    /// the diagonal that starts M's diagonals read cyclically (the one after
+    /// the widest gap), so that E's diagonals are `0..=span` and its giant
+    /// steps are m, 2m, …: Horner's rule with the one key m, where M needs
+    /// ±m. The rotation R^g is owed to whoever applies the next map (a chain
+    /// of transforms folds it into the next matrix; slot-wise maps and
+    /// rotations commute with it).
+    pub fn left_aligned(matrix: DiagMatrix) -> (Self, i64) {
+        let n = matrix.slots;
+        let diags: Vec<usize> = matrix.diags.keys().copied().collect();
+        // The widest cyclic gap between consecutive diagonals ends at g.
+        let g = (0..diags.len())
+            .max_by_key(|&i| {
+                let prev = if i == 0 { diags[diags.len() - 1] } else { diags[i - 1] };
+                ((diags[i] + n - prev - 1) % n, std::cmp::Reverse(i))
+            })
+            .map_or(0, |i| diags[i]) as i64;
+        let g = if g > n as i64 / 2 { g - n as i64 } else { g };
+        let aligned = DiagMatrix::rotation(n, -g).compose(&matrix);
+        (Self::plan(aligned, false), g)
+    }
+
+    /// The split with diagonal indices read as signed, in (−n/2, n/2] (the
+    /// ±2^k structure of FFT stages), or as they are, in [0, n).
+    fn plan(matrix: DiagMatrix, signed: bool) -> Self {
         let n = matrix.slots as i64;
-        // Signed indices in (−n/2, n/2] keep the ±2^k structure of FFT stages.
         let signed: Vec<i64> =
-            matrix.diags.keys().map(|&d| if d as i64 > n / 2 { d as i64 - n } else { d as i64 }).collect();
+            matrix.diags.keys().map(|&d| if signed && d as i64 > n / 2 { d as i64 - n } else { d as i64 }).collect();
         let unit = signed.iter().filter(|&&d| d != 0).map(|d| d.unsigned_abs()).fold(0u64, gcd).max(1) as i64;
         let split = |m: i64, d: i64| {
             let b = d.rem_euclid(m);
@@ -228,12 +268,26 @@ impl LinearTransform {
             plan.entry(g).or_default().push((b, rotated));
         }
         let horner = horner_step(plan.keys().copied(), m);
-        Self { matrix, plan, unit, horner }
+        Self { matrix, plan, unit, horner, post: 0 }
     }
 
     /// The matrix.
     pub fn matrix(&self) -> &DiagMatrix {
         &self.matrix
+    }
+
+    /// The transform `R^r·M`: one more key switch on the unrescaled result.
+    /// What a chain of left-aligned transforms ends with: a rotation by an
+    /// arbitrary r that the last matrix would otherwise absorb into its
+    /// diagonals (breaking their power-of-two structure).
+    pub fn then_rotate(mut self, r: i64) -> Self {
+        let n = self.matrix.slots as i64;
+        self.post = (self.post + r).rem_euclid(n);
+        if self.post > n / 2 {
+            self.post -= n;
+        }
+        self.matrix = DiagMatrix::rotation(self.matrix.slots, r).compose(&self.matrix);
+        self
     }
 
     /// Rotation steps (left, signed) the transform needs Galois keys for:
@@ -245,6 +299,7 @@ impl LinearTransform {
             None => self.plan.keys().copied().collect(),
         };
         r.extend(self.baby_nodes().into_iter().map(|b| hop(b, self.unit)));
+        r.push(self.post);
         r.sort_unstable();
         r.dedup();
         r.retain(|&x| x != 0);
@@ -254,7 +309,8 @@ impl LinearTransform {
     /// Number of (baby, giant) rotations one application costs (babies
     /// include the intermediate nodes of their hop chains).
     pub fn rotation_counts(&self) -> (usize, usize) {
-        (self.baby_nodes().len(), self.plan.keys().filter(|&&g| g != 0).count())
+        let post = usize::from(self.post != 0);
+        (self.baby_nodes().len(), self.plan.keys().filter(|&&g| g != 0).count() + post)
     }
 
     fn baby_nodes(&self) -> std::collections::BTreeSet<i64> {
@@ -361,7 +417,11 @@ impl LinearTransform {
                 }
             }
         }
-        Ok(acc.expect("non-empty plan"))
+        let acc = acc.expect("non-empty plan");
+        if self.post != 0 {
+            return ev.rotate(&acc, self.post, gk);
+        }
+        Ok(acc)
     }
 }
 
@@ -412,6 +472,31 @@ fn gcd(a: u64, b: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `M = R^g·E` for a left-aligned transform, whose diagonals start at 0
+    /// even when M's wrap around (here 60…63 and 0…5 of 64), and
+    /// `then_rotate(r)` is `R^r·M`.
+    #[test]
+    fn left_aligned_and_then_rotate_keep_the_matrix() {
+        let mut m = DiagMatrix::zero(64);
+        for (k, d) in [60i64, 61, 63, 0, 2, 5].into_iter().enumerate() {
+            for i in 0..64 {
+                m.add_entry(d, i, Complex64::new(k as f64 + 1.0, i as f64 * 0.5));
+            }
+        }
+        let v: Vec<Complex64> = (0..64).map(|i| Complex64::new(i as f64, 1.0)).collect();
+        let (e, g) = LinearTransform::left_aligned(m.clone());
+        assert_eq!(g, -4);
+        assert_eq!(e.matrix().diagonals().collect::<Vec<_>>(), vec![0, 1, 3, 4, 6, 9]);
+        assert!(e.rotations().iter().all(|&r| r > 0));
+        let back = DiagMatrix::rotation(64, g).compose(e.matrix());
+        let (a, b) = (back.apply(&v), m.apply(&v));
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).norm() < 1e-9));
+        let r = LinearTransform::new(m.clone()).then_rotate(7);
+        let (a, b) = (r.matrix().apply(&v), DiagMatrix::rotation(64, 7).compose(&m).apply(&v));
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).norm() < 1e-9));
+        assert!(r.rotations().contains(&7));
+    }
 
     /// Horner's rule needs the giants on each side to be m, 2m, … without
     /// gaps; anything else keeps one key per giant step.

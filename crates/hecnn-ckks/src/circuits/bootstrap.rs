@@ -289,11 +289,16 @@ fn left_align(cts: Vec<DiagMatrix>, stc: Vec<DiagMatrix>) -> (Vec<LinearTransfor
     let mut out: Vec<LinearTransform> = Vec::with_capacity(count);
     for (i, m) in cts.into_iter().chain(stc).enumerate() {
         // M·R^owed: a vector of period m.slots() owes the rotation modulo it.
-        let m = m.compose(&DiagMatrix::rotation(m.slots(), owed));
+        let n = m.slots();
         if i + 1 == count {
-            out.push(LinearTransform::new(m));
+            // M·R^o = R^o·M̃ with M̃ = R^{−o}·M·R^o, which has M's diagonal
+            // indices (only their entries rotate), so M̃ keeps the power-of-two
+            // structure; R^o is paid by one rotation on the result.
+            let conjugated = DiagMatrix::rotation(n, -owed).compose(&m.compose(&DiagMatrix::rotation(n, owed)));
+            let (t, g) = LinearTransform::left_aligned(conjugated);
+            out.push(t.then_rotate(owed + g));
         } else {
-            let (t, g) = LinearTransform::left_aligned(m);
+            let (t, g) = LinearTransform::left_aligned(m.compose(&DiagMatrix::rotation(n, owed)));
             out.push(t);
             owed = g;
         }

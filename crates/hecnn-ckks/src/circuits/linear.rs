@@ -147,7 +147,10 @@ impl DiagMatrix {
 /// ciphertexts of `matrix.slots()` slots.
 #[derive(Clone, Debug)]
 pub struct LinearTransform {
-    matrix: DiagMatrix,
+    /// Values the matrix acts on. The matrix itself is not kept: its
+    /// diagonals live (rotated) in `plan` only, 150 MB at full slots for
+    /// bootstrapping's transforms ([`LinearTransform::matrix`] rebuilds it).
+    slots: usize,
     /// Giant step G → [(baby b, rot_{−G} α_{G+b})].
     plan: BTreeMap<i64, Vec<(i64, Vec<Complex64>)>>,
     /// The gcd of the diagonal indices: every baby is a multiple of it.
@@ -268,12 +271,29 @@ impl LinearTransform {
             plan.entry(g).or_default().push((b, rotated));
         }
         let horner = horner_step(plan.keys().copied(), m);
-        Self { matrix, plan, unit, horner, post: 0 }
+        Self { slots: matrix.slots, plan, unit, horner, post: 0 }
     }
 
-    /// The matrix.
-    pub fn matrix(&self) -> &DiagMatrix {
-        &self.matrix
+    /// The matrix it applies, rebuilt from the plan (for tests and
+    /// plaintext references).
+    pub fn matrix(&self) -> DiagMatrix {
+        let n = self.slots;
+        let mut m = DiagMatrix::zero(n);
+        for (&g, terms) in &self.plan {
+            let shift = g.rem_euclid(n as i64) as usize;
+            for (b, rotated) in terms {
+                // rotated_i = α_{i−G}, so α_j = rotated_{j+G}.
+                let d = (g + b).rem_euclid(n as i64) as usize;
+                let acc = m.diags.entry(d).or_insert_with(|| vec![Complex64::new(0.0, 0.0); n]);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a += rotated[(j + shift) % n];
+                }
+            }
+        }
+        if self.post != 0 {
+            m = DiagMatrix::rotation(n, self.post).compose(&m);
+        }
+        m
     }
 
     /// The transform `R^r·M`: one more key switch on the unrescaled result.
@@ -281,12 +301,11 @@ impl LinearTransform {
     /// arbitrary r that the last matrix would otherwise absorb into its
     /// diagonals (breaking their power-of-two structure).
     pub fn then_rotate(mut self, r: i64) -> Self {
-        let n = self.matrix.slots as i64;
+        let n = self.slots as i64;
         self.post = (self.post + r).rem_euclid(n);
         if self.post > n / 2 {
             self.post -= n;
         }
-        self.matrix = DiagMatrix::rotation(self.matrix.slots, r).compose(&self.matrix);
         self
     }
 
@@ -341,10 +360,10 @@ impl LinearTransform {
         gk: &GaloisKeys,
         target_scale: f64,
     ) -> Result<Ciphertext> {
-        if ct.slots() != self.matrix.slots {
+        if ct.slots() != self.slots {
             return Err(CkksError::InvalidSlots(format!(
                 "transform over {} slots applied to a ciphertext of {} slots",
-                self.matrix.slots,
+                self.slots,
                 ct.slots()
             )));
         }
@@ -369,7 +388,7 @@ impl LinearTransform {
         let inner = |terms: &[(i64, Vec<Complex64>)]| -> Result<Ciphertext> {
             let mut inner: Option<Ciphertext> = None;
             for (b, diag) in terms {
-                let pt = encoder.encode(diag, self.matrix.slots, l, pt_scale)?;
+                let pt = encoder.encode(diag, self.slots, l, pt_scale)?;
                 let term = ev.mul_plain(&babies[b], &pt)?;
                 inner = Some(match inner {
                     None => term,
@@ -489,7 +508,7 @@ mod tests {
         assert_eq!(g, -4);
         assert_eq!(e.matrix().diagonals().collect::<Vec<_>>(), vec![0, 1, 3, 4, 6, 9]);
         assert!(e.rotations().iter().all(|&r| r > 0));
-        let back = DiagMatrix::rotation(64, g).compose(e.matrix());
+        let back = DiagMatrix::rotation(64, g).compose(&e.matrix());
         let (a, b) = (back.apply(&v), m.apply(&v));
         assert!(a.iter().zip(&b).all(|(x, y)| (x - y).norm() < 1e-9));
         let r = LinearTransform::new(m.clone()).then_rotate(7);

@@ -24,7 +24,7 @@
 //! 6. **SlotsToCoeffs**: the forward butterflies, `stc_levels` transforms,
 //!    landing on exactly the default scale Δ.
 
-use super::linear::{DiagMatrix, LinearTransform};
+use super::linear::{BabyHops, DiagMatrix, LinearTransform};
 use super::poly::{depth as poly_depth, PolyEvaluator};
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
@@ -295,10 +295,10 @@ fn left_align(cts: Vec<DiagMatrix>, stc: Vec<DiagMatrix>) -> (Vec<LinearTransfor
             // indices (only their entries rotate), so M̃ keeps the power-of-two
             // structure; R^o is paid by one rotation on the result.
             let conjugated = DiagMatrix::rotation(n, -owed).compose(&m.compose(&DiagMatrix::rotation(n, owed)));
-            let (t, g) = LinearTransform::left_aligned(conjugated);
+            let (t, g) = LinearTransform::left_aligned(conjugated, BabyHops::Unit);
             out.push(t.then_rotate(owed + g));
         } else {
-            let (t, g) = LinearTransform::left_aligned(m.compose(&DiagMatrix::rotation(n, owed)));
+            let (t, g) = LinearTransform::left_aligned(m.compose(&DiagMatrix::rotation(n, owed)), BabyHops::Unit);
             out.push(t);
             owed = g;
         }

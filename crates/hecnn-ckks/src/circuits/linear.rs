@@ -161,6 +161,8 @@ pub struct LinearTransform {
     /// A rotation applied to the result (0: none), see
     /// [`LinearTransform::then_rotate`].
     post: i64,
+    /// How the babies are made.
+    hops: BabyHops,
 }
 
 /// `Some(m)` if the non-zero giants on each side of 0 are exactly the
@@ -181,20 +183,38 @@ fn horner_step(giants: impl IntoIterator<Item = i64>, m: i64) -> Option<i64> {
     (consecutive(pos) && consecutive(neg)).then_some(m)
 }
 
+/// How baby steps are made from one another: the choice between keys and
+/// decompositions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BabyHops {
+    /// Baby b from `b − p`, p the lowest power-of-two multiple of the unit
+    /// in b: babies 1…7 need the keys 1, 2, 4 and 4 decompositions.
+    PowersOfTwo,
+    /// Baby b from `b − unit`: one key for all babies, a decomposition per
+    /// baby. For transforms whose keys are large (bootstrapping's, at the
+    /// top of the chain), where a key costs more than a decomposition.
+    Unit,
+}
+
 /// The hop that makes baby `b` (a positive multiple of `unit`) from its
-/// parent `b − hop`: the lowest power-of-two multiple of `unit` in b.
-fn hop(b: i64, unit: i64) -> i64 {
-    let k = b / unit;
-    (k & k.wrapping_neg()) * unit
+/// parent `b − hop`.
+fn hop(b: i64, unit: i64, hops: BabyHops) -> i64 {
+    match hops {
+        BabyHops::PowersOfTwo => {
+            let k = b / unit;
+            (k & k.wrapping_neg()) * unit
+        }
+        BabyHops::Unit => unit,
+    }
 }
 
 /// Every baby rotation the transform computes: the babies themselves and
 /// the intermediate nodes of their hop chains (without 0).
-fn baby_nodes(babies: impl IntoIterator<Item = i64>, unit: i64) -> std::collections::BTreeSet<i64> {
+fn baby_nodes(babies: impl IntoIterator<Item = i64>, unit: i64, hops: BabyHops) -> std::collections::BTreeSet<i64> {
     let mut nodes = std::collections::BTreeSet::new();
     for mut b in babies {
         while b != 0 && nodes.insert(b) {
-            b -= hop(b, unit);
+            b -= hop(b, unit, hops);
         }
     }
     nodes
@@ -204,7 +224,7 @@ impl LinearTransform {
     /// Splits the diagonals `d = G + b` with the baby-step size that
     /// minimizes key switches (a hoisted baby rotation counts half a giant).
     pub fn new(matrix: DiagMatrix) -> Self {
-        Self::plan(matrix, true)
+        Self::plan(matrix, true, BabyHops::PowersOfTwo)
     }
 
     /// `(E, g)` with `M = R^g·E`: E is M with its output rotated by −g, g
@@ -213,8 +233,8 @@ impl LinearTransform {
     /// steps are m, 2m, …: Horner's rule with the one key m, where M needs
     /// ±m. The rotation R^g is owed to whoever applies the next map (a chain
     /// of transforms folds it into the next matrix; slot-wise maps and
-    /// rotations commute with it).
-    pub fn left_aligned(matrix: DiagMatrix) -> (Self, i64) {
+    /// rotations commute with it). `hops` chooses how its babies are made.
+    pub fn left_aligned(matrix: DiagMatrix, hops: BabyHops) -> (Self, i64) {
         let n = matrix.slots;
         let diags: Vec<usize> = matrix.diags.keys().copied().collect();
         // The widest cyclic gap between consecutive diagonals ends at g.
@@ -226,12 +246,12 @@ impl LinearTransform {
             .map_or(0, |i| diags[i]) as i64;
         let g = if g > n as i64 / 2 { g - n as i64 } else { g };
         let aligned = DiagMatrix::rotation(n, -g).compose(&matrix);
-        (Self::plan(aligned, false), g)
+        (Self::plan(aligned, false, hops), g)
     }
 
     /// The split with diagonal indices read as signed, in (−n/2, n/2] (the
     /// ±2^k structure of FFT stages), or as they are, in [0, n).
-    fn plan(matrix: DiagMatrix, signed: bool) -> Self {
+    fn plan(matrix: DiagMatrix, signed: bool, hops: BabyHops) -> Self {
         let n = matrix.slots as i64;
         let signed: Vec<i64> =
             matrix.diags.keys().map(|&d| if signed && d as i64 > n / 2 { d as i64 - n } else { d as i64 }).collect();
@@ -252,9 +272,14 @@ impl LinearTransform {
             }
             // A baby made by a hop is an inner product and a ModDown plus,
             // for a parent other than the input, its decomposition: about
-            // half a key switch each way.
+            // half a key switch each way (powers of two: most babies share
+            // a parent; unit hops: every baby is the next one's parent).
+            let weight = match hops {
+                BabyHops::PowersOfTwo => 0.5,
+                BabyHops::Unit => 1.0,
+            };
             let cost = giants.iter().filter(|&&g| g != 0).count() as f64
-                + 0.5 * baby_nodes(babies.iter().copied(), unit).len() as f64;
+                + weight * baby_nodes(babies.iter().copied(), unit, hops).len() as f64;
             if cost < best.0 {
                 best = (cost, m);
             }
@@ -271,7 +296,7 @@ impl LinearTransform {
             plan.entry(g).or_default().push((b, rotated));
         }
         let horner = horner_step(plan.keys().copied(), m);
-        Self { slots: matrix.slots, plan, unit, horner, post: 0 }
+        Self { slots: matrix.slots, plan, unit, horner, post: 0, hops }
     }
 
     /// The matrix it applies, rebuilt from the plan (for tests and
@@ -317,7 +342,7 @@ impl LinearTransform {
             Some(m) => self.plan.keys().map(|&g| g.signum() * m).collect(),
             None => self.plan.keys().copied().collect(),
         };
-        r.extend(self.baby_nodes().into_iter().map(|b| hop(b, self.unit)));
+        r.extend(self.baby_nodes().into_iter().map(|b| hop(b, self.unit, self.hops)));
         r.push(self.post);
         r.sort_unstable();
         r.dedup();
@@ -333,7 +358,7 @@ impl LinearTransform {
     }
 
     fn baby_nodes(&self) -> std::collections::BTreeSet<i64> {
-        baby_nodes(self.plan.values().flatten().map(|(b, _)| *b), self.unit)
+        baby_nodes(self.plan.values().flatten().map(|(b, _)| *b), self.unit, self.hops)
     }
 
     /// `M·ct`, one level down, landing on exactly `target_scale`.
@@ -454,7 +479,7 @@ impl LinearTransform {
         while !todo.is_empty() {
             let mut by_parent: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
             for &b in &todo {
-                let parent = b - hop(b, self.unit);
+                let parent = b - hop(b, self.unit, self.hops);
                 if made.contains_key(&parent) {
                     by_parent.entry(parent).or_default().push(b);
                 }
@@ -504,7 +529,7 @@ mod tests {
             }
         }
         let v: Vec<Complex64> = (0..64).map(|i| Complex64::new(i as f64, 1.0)).collect();
-        let (e, g) = LinearTransform::left_aligned(m.clone());
+        let (e, g) = LinearTransform::left_aligned(m.clone(), BabyHops::PowersOfTwo);
         assert_eq!(g, -4);
         assert_eq!(e.matrix().diagonals().collect::<Vec<_>>(), vec![0, 1, 3, 4, 6, 9]);
         assert!(e.rotations().iter().all(|&r| r > 0));

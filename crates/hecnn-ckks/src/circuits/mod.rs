@@ -10,5 +10,5 @@ pub mod poly;
 
 pub use activation::CompositeCircuit;
 pub use bootstrap::{BootstrapConfig, BootstrapKeys, Bootstrapper};
-pub use linear::{DiagMatrix, LinearTransform};
+pub use linear::{BabyHops, DiagMatrix, LinearTransform};
 pub use poly::{PolyEvaluator, PolyPlan, PolyStats};

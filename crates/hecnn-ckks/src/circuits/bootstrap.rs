@@ -786,6 +786,17 @@ mod tests {
         assert!(plan.stc[..plan.stc.len() - 1].iter().all(|t| t.rotations().iter().all(|&r| r > 0)));
         // The last transform pays what the chain owes: one rotation more.
         assert!(last.rotation_counts().1 <= 5, "{:?}", last.rotation_counts());
+        // Two keys per transform (its unit and its giant step) but the last,
+        // at full slots and packed (where the periodic extensions keep their
+        // diagonals' signed indices, so −1 stays next to 0).
+        for slots in [slots, 64] {
+            let plan = SlotPlan::new(&ctx, slots, &config);
+            let (last, rest) = plan.stc.split_last().unwrap();
+            for t in plan.cts.iter().chain(rest) {
+                assert!(t.rotations().len() <= 2, "{slots} slots: {:?}", t.rotations());
+            }
+            assert!(last.rotations().len() <= 3, "{slots} slots: {:?}", last.rotations());
+        }
     }
 
     /// The only key under the sparse secret lives modulo q_0·p_0 and

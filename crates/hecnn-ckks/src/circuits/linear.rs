@@ -100,10 +100,18 @@ impl DiagMatrix {
     /// This matrix acting on `slots`-slot vectors that repeat with period
     /// `self.slots()` (`slots` a multiple of it): the same diagonals, each
     /// repeated. Its output repeats with the same period.
+    ///
+    /// On such vectors `R^d` and `R^{d − period}` agree; a diagonal above
+    /// half the period keeps its signed index (−1 stays −1, not
+    /// `period − 1`), so the extension's diagonals are as contiguous as the
+    /// original's and a BSGS plan of it needs the same rotations.
     pub fn periodic_extension(&self, slots: usize) -> Self {
         assert!(slots.is_multiple_of(self.slots), "{slots} slots do not extend a period of {}", self.slots);
         let reps = slots / self.slots;
-        let diags = self.diags.iter().map(|(&d, v)| (d, v.iter().copied().cycle().take(v.len() * reps).collect()));
+        let diags = self.diags.iter().map(|(&d, v)| {
+            let signed = if d > self.slots / 2 { d + slots - self.slots } else { d };
+            (signed, v.iter().copied().cycle().take(v.len() * reps).collect())
+        });
         Self { slots, diags: diags.collect() }
     }
 

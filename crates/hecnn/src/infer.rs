@@ -100,9 +100,10 @@ fn bar(quiet: bool, len: usize, what: &str) -> ProgressBar {
     pb
 }
 
-/// Bytes of one switching key at the top level (both halves of every digit).
+/// Bytes one switching key at the top level holds in memory: the `b` half
+/// of every digit (the `a` half is a seed, regenerated at each use).
 fn switching_key_bytes(p: &Parameters) -> u64 {
-    (p.dnum() * 2 * (p.q().len() + p.p().len()) * p.n() * 8) as u64
+    (p.dnum() * (p.q().len() + p.p().len()) * p.n() * 8) as u64
 }
 
 /// Compiles the model for the MNIST geometry (server side).

@@ -3,8 +3,6 @@
 
 pub mod activation;
 pub mod bootstrap;
-#[cfg(feature = "client")]
-mod bootstrap_keygen;
 pub mod linear;
 pub mod poly;
 

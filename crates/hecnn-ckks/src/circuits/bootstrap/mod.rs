@@ -23,386 +23,40 @@
 //!    removes `sin`'s curvature so the message ratio can be small.
 //! 6. **SlotsToCoeffs**: the forward butterflies, `stc_levels` transforms,
 //!    landing on exactly the default scale Δ.
+//!
+//! One module per job (as Lattigo's `bootstrapping/`, `dft/`, `mod1/`):
+//! `config` (the circuit's shape and chain), `dft` (steps 4 and 6),
+//! `eval_mod` (step 5), `keys` and `keygen` (the key material, client-side
+//! generation), and here the [`Bootstrapper`] that runs steps 1–6.
 
-use super::linear::{BabyHops, DiagMatrix, LinearTransform};
-use super::poly::{depth as poly_depth, PolyEvaluator};
+mod config;
+mod dft;
+mod eval_mod;
+#[cfg(feature = "client")]
+mod keygen;
+mod keys;
+
+pub use config::BootstrapConfig;
+pub(crate) use keys::encapsulation_context;
+pub use keys::BootstrapKeys;
+
+use dft::SlotPlan;
+use eval_mod::EvalMod;
+use keys::check_slots;
+
 use crate::ciphertext::Ciphertext;
+use crate::circuits::linear::LinearTransform;
 use crate::context::Context;
 use crate::encoding::Encoder;
 use crate::error::{CkksError, Result};
 use crate::eval::Evaluator;
 use crate::keys::public::{GaloisKeys, RelinKey};
-use crate::keys::switching::{key_switch, SwitchingKey};
-use crate::keys::KeySetId;
+use crate::keys::switching::key_switch;
 use crate::ring::RnsPoly;
-use num_complex::Complex64;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::f64::consts::TAU;
 use std::sync::Arc;
-
-/// Shape of the bootstrapping circuit.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BootstrapConfig {
-    /// Levels (BSGS transforms) of CoeffsToSlots.
-    pub cts_levels: usize,
-    /// Levels of SlotsToCoeffs.
-    pub stc_levels: usize,
-    /// Bound on the integer part `|I|` of `t/q_0` (from the sparse weight).
-    pub k: f64,
-    /// Double-angle steps r.
-    pub double_angle: u32,
-    /// Degree of the Chebyshev interpolant of the scaled cosine.
-    pub cheb_degree: usize,
-    /// Arcsine correction after EvalMod (2 levels): `arcsin(s) ≈ s + s³/6`
-    /// turns `s = sin(2π m/q_0)` back into `2π m/q_0`, leaving a relative
-    /// error `3/40·(2π m/q_0)^4` instead of `sin`'s `(2π m/q_0)²/6`.
-    pub arcsine: bool,
-    /// log2 of `q_0 / (input scale)` after the level-0 scale-up, at full
-    /// slots (see [`Bootstrapper::log_message_ratio`]).
-    pub log_message_ratio: f64,
-    /// Hamming weight of the ephemeral sparse secret.
-    pub hamming_weight: usize,
-}
-
-impl Default for BootstrapConfig {
-    /// h = 32 gives `|I|` a standard deviation ≈ 1.66, so K = 12 is 7σ
-    /// (≈ 2^-24 failure odds per N=2^16 bootstrap).
-    ///
-    /// EvalMod is one degree-127 interpolant of `sin(2π(K+1)u)` (r = 0):
-    /// double angles would amplify the interpolant's evaluation noise by up
-    /// to 2^r/sin(π/2^(r+1)) (2^3.4 at r = 2) and save no level (degree 63
-    /// plus 2 squarings is 8 levels, degree 127 is 7); measured 1.2 bits
-    /// better at N=2^12.
-    ///
-    /// The EvalMod error is multiplied by the message ratio, so the ratio
-    /// should be small; `sin`'s curvature forbids that without the arcsine
-    /// correction (2^-19 relative on a coefficient of magnitude 1 at ratio
-    /// 2^11). With it, ratio 2^8.5 leaves 3/40·(2π/2^8.5)^4 ≈ 2^-27.
-    /// 4 CtS levels: their plaintexts' precision is the bottleneck.
-    fn default() -> Self {
-        Self {
-            cts_levels: 4,
-            stc_levels: 3,
-            k: 12.0,
-            double_angle: 0,
-            cheb_degree: 127,
-            arcsine: true,
-            log_message_ratio: 8.5,
-            hamming_weight: 32,
-        }
-    }
-}
-
-impl BootstrapConfig {
-    /// Levels EvalMod consumes.
-    pub fn eval_mod_depth(&self) -> usize {
-        poly_depth(self.cheb_degree) + self.double_angle as usize + if self.arcsine { ARCSINE_DEPTH } else { 0 }
-    }
-
-    /// Bit sizes of a modulus chain shaped for this circuit, bottom first:
-    /// q_0 (60: room for the message ratio), `computation` primes and the
-    /// SlotsToCoeffs primes (40: StC only needs ≈ 2^-25 relative, and its
-    /// input scale is set by EvalMod, not by these primes), then EvalMod
-    /// and CoeffsToSlots (60: their noise is multiplied by the message
-    /// ratio).
-    pub fn chain_bits(&self, computation: usize) -> Vec<u32> {
-        let mut bits = vec![60];
-        bits.extend(std::iter::repeat_n(40, computation + self.stc_levels));
-        bits.extend(std::iter::repeat_n(60, self.eval_mod_depth() + self.cts_levels));
-        bits
-    }
-
-    /// Levels one bootstrap consumes above the output level.
-    pub fn depth(&self) -> usize {
-        self.cts_levels + self.eval_mod_depth() + self.stc_levels
-    }
-
-    /// Levels left for computation after a bootstrap with `max_level` L.
-    pub fn levels_left(&self, max_level: usize) -> Option<usize> {
-        max_level.checked_sub(self.depth())
-    }
-
-    pub(crate) fn check(&self, ctx: &Context) -> Result<()> {
-        if self.cts_levels == 0 || self.stc_levels == 0 || self.cheb_degree < 2 || self.k < 1.0 {
-            return Err(CkksError::InvalidParameters(format!("bootstrap config {self:?}")));
-        }
-        if !(4.0..=30.0).contains(&self.log_message_ratio) {
-            return Err(CkksError::InvalidParameters("log_message_ratio must be in 4..=30".into()));
-        }
-        if self.hamming_weight == 0 || self.hamming_weight > ctx.n() {
-            return Err(CkksError::InvalidParameters(format!("hamming weight {}", self.hamming_weight)));
-        }
-        if self.levels_left(ctx.max_level()).is_none() {
-            return Err(CkksError::InvalidParameters(format!(
-                "bootstrapping needs {} levels, the chain has {}",
-                self.depth(),
-                ctx.max_level()
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Levels of the arcsine correction (a degree-3 polynomial).
-const ARCSINE_DEPTH: usize = 2;
-
-/// `s + s³/6` in the Chebyshev basis on [−1, 1] (`s³ = (3T_1 + T_3)/4`).
-const ARCSINE_CHEB: [f64; 4] = [0.0, 1.0 + 3.0 / 24.0, 0.0, 1.0 / 24.0];
-
-/// The CoeffsToSlots/SlotsToCoeffs transforms for one slot count.
-#[derive(Clone, Debug)]
-pub(crate) struct SlotPlan {
-    slots: usize,
-    cts: Vec<LinearTransform>,
-    stc: Vec<LinearTransform>,
-    /// Rotations of the sub-sum (empty for full slots).
-    trace: Vec<i64>,
-    /// Sparse packing (2·slots ≤ N/2): the real and imaginary coefficient
-    /// halves share one 2·slots-slot ciphertext, so EvalMod runs once. The
-    /// last CtS transform then acts over 2·slots slots and keeps only the
-    /// first half of each period; the first StC transform acts over 2·slots
-    /// slots and, with one rotation after it, folds `[re | im] ↦ re + i·im`
-    /// back into a period of `slots`.
-    packed: bool,
-}
-
-impl SlotPlan {
-    pub(crate) fn new(ctx: &Context, slots: usize, config: &BootstrapConfig) -> Self {
-        let stages = fft_stages(slots, 2 * ctx.n());
-        let mut cts = group(stages.iter().rev().map(|s| s.inverse.clone()).collect(), config.cts_levels);
-        let mut stc = group(stages.iter().map(|s| s.forward.clone()).collect(), config.stc_levels);
-        let mut trace = Vec::new();
-        let mut step = slots;
-        while step < ctx.n() / 2 {
-            trace.push(step as i64);
-            step *= 2;
-        }
-        let packed = 2 * slots <= ctx.n() / 2;
-        if packed {
-            let (zero, one, i) = (Complex64::new(0.0, 0.0), Complex64::new(1.0, 0.0), Complex64::new(0.0, 1.0));
-            let half = |a: Complex64, b: Complex64| -> Vec<Complex64> {
-                (0..2 * slots).map(|j| if j < slots { a } else { b }).collect()
-            };
-            let last = cts.pop().expect("at least one CtS level");
-            let keep_first = DiagMatrix::diagonal(half(one, zero));
-            cts.push(keep_first.compose(&last.periodic_extension(2 * slots)));
-            // M·(I + R_slots)·diag(1…1, i…i) maps [re | im] to a period of
-            // M·(re + i·im). M's periodic extension commutes with R_slots, so
-            // the transform keeps M's diagonals and the (I + R_slots) is one
-            // rotation after it (rather than doubling its diagonals).
-            let first = stc.remove(0);
-            stc.insert(0, first.periodic_extension(2 * slots).compose(&DiagMatrix::diagonal(half(one, i))));
-        }
-        let (cts, stc) = left_align(cts, stc);
-        Self { slots, cts, stc, trace, packed }
-    }
-
-    /// Every rotation of the circuit with the highest level it runs at,
-    /// for a chain whose top is `top` and a bootstrap landing on `out`:
-    /// the sub-sum at the top, CtS transform i at `top − i` (its giant
-    /// steps act on unrescaled sums at the same level), the packing
-    /// rotation beside the last CtS, StC transform j at `out + stc − j` and
-    /// the fold after the first one. A rotation shared by several steps
-    /// gets the highest of their levels (see [`GaloisKeys::generate_at_levels`]).
-    #[cfg(feature = "client")]
-    pub(crate) fn rotation_levels(&self, top: usize, out: usize) -> Vec<(i64, usize)> {
-        let mut r: Vec<(i64, usize)> = self.trace.iter().map(|&s| (s, top)).collect();
-        for (i, t) in self.cts.iter().enumerate() {
-            r.extend(t.rotations().into_iter().map(|s| (s, top - i)));
-        }
-        let stc = self.stc.len();
-        for (j, t) in self.stc.iter().enumerate() {
-            r.extend(t.rotations().into_iter().map(|s| (s, out + stc - j)));
-        }
-        if self.packed {
-            r.push((self.slots as i64, self.conjugation_level(top)));
-        }
-        r
-    }
-
-    /// The level of the conjugation after the last CtS transform (left
-    /// unrescaled at `top − cts + 1`); the real pair's split conjugates
-    /// lower, at the output level.
-    #[cfg(feature = "client")]
-    pub(crate) fn conjugation_level(&self, top: usize) -> usize {
-        top + 1 - self.cts.len()
-    }
-}
-
-/// One butterfly stage of the special FFT over `slots` values, as a matrix
-/// (forward: decoding direction without bit reversal; inverse: its inverse
-/// without the final bit reversal and 1/slots).
-struct Stage {
-    forward: DiagMatrix,
-    inverse: DiagMatrix,
-}
-
-/// The butterflies of `encoding.rs`'s `fft_special` (len = 2, 4, …, slots),
-/// with the same twiddles `ζ^{(5^j mod 4len)·2N/4len}`.
-fn fft_stages(slots: usize, m: usize) -> Vec<Stage> {
-    let one = Complex64::new(1.0, 0.0);
-    let mut stages = Vec::new();
-    let mut len = 2;
-    while len <= slots {
-        let lenh = len / 2;
-        let lenq = 4 * len;
-        let mut fwd = DiagMatrix::zero(slots);
-        let mut inv = DiagMatrix::zero(slots);
-        let mut g = 1usize; // 5^j mod lenq
-        for j in 0..lenh {
-            let w = Complex64::from_polar(1.0, TAU * ((g % lenq) * (m / lenq)) as f64 / m as f64);
-            let w_inv = w.conj();
-            for i in (0..slots).step_by(len) {
-                let (lo, hi) = (i + j, i + j + lenh);
-                let h = lenh as i64;
-                // forward: lo ← v_lo + w v_hi, hi ← v_lo − w v_hi
-                fwd.add_entry(0, lo, one);
-                fwd.add_entry(h, lo, w);
-                fwd.add_entry(-h, hi, one);
-                fwd.add_entry(0, hi, -w);
-                // inverse: lo ← v_lo + v_hi, hi ← (v_lo − v_hi)·w̄
-                inv.add_entry(0, lo, one);
-                inv.add_entry(h, lo, one);
-                inv.add_entry(-h, hi, w_inv);
-                inv.add_entry(0, hi, -w_inv);
-            }
-            g = g * 5 % lenq;
-        }
-        stages.push(Stage { forward: fwd, inverse: inv });
-        len *= 2;
-    }
-    stages
-}
-
-/// The transforms of the CtS and StC matrices (application order), each but
-/// the last left-aligned ([`LinearTransform::left_aligned`]): the rotation
-/// it owes is folded into the next matrix, `M_{i+1}·R^{g_i}`. Between the
-/// two chains sit only slot-wise maps (EvalMod, the conjugation split) and
-/// rotations (the packing), which commute with it; the last StC transform
-/// pays what is left, so the chain computes exactly the product. The CtS
-/// and all but the last StC transforms then need no key for a negative
-/// giant step.
-fn left_align(cts: Vec<DiagMatrix>, stc: Vec<DiagMatrix>) -> (Vec<LinearTransform>, Vec<LinearTransform>) {
-    let (count, cts_count) = (cts.len() + stc.len(), cts.len());
-    let mut owed = 0i64;
-    let mut out: Vec<LinearTransform> = Vec::with_capacity(count);
-    for (i, m) in cts.into_iter().chain(stc).enumerate() {
-        // M·R^owed: a vector of period m.slots() owes the rotation modulo it.
-        let n = m.slots();
-        if i + 1 == count {
-            // M·R^o = R^o·M̃ with M̃ = R^{−o}·M·R^o, which has M's diagonal
-            // indices (only their entries rotate), so M̃ keeps the power-of-two
-            // structure; R^o is paid by one rotation on the result.
-            let conjugated = DiagMatrix::rotation(n, -owed).compose(&m.compose(&DiagMatrix::rotation(n, owed)));
-            let (t, g) = LinearTransform::left_aligned(conjugated, BabyHops::Unit);
-            out.push(t.then_rotate(owed + g));
-        } else {
-            let (t, g) = LinearTransform::left_aligned(m.compose(&DiagMatrix::rotation(n, owed)), BabyHops::Unit);
-            out.push(t);
-            owed = g;
-        }
-    }
-    let stc = out.split_off(cts_count);
-    (out, stc)
-}
-
-/// Multiplies consecutive matrices (application order) into exactly
-/// `levels` groups; with fewer stages than levels the rest are identities, so
-/// every slot count lands on the same output level.
-fn group(mats: Vec<DiagMatrix>, levels: usize) -> Vec<DiagMatrix> {
-    let slots = mats.first().map_or(2, DiagMatrix::slots);
-    let mut mats = mats;
-    while mats.len() < levels {
-        mats.push(DiagMatrix::identity(slots));
-    }
-    let count = mats.len();
-    let mut out = Vec::with_capacity(levels);
-    let mut it = mats.into_iter();
-    for g in 0..levels {
-        let size = count / levels + usize::from(g < count % levels);
-        let mut acc: Option<DiagMatrix> = None;
-        for m in it.by_ref().take(size) {
-            acc = Some(match acc {
-                None => m,
-                Some(a) => m.compose(&a),
-            });
-        }
-        out.push(acc.expect("non-empty group"));
-    }
-    out
-}
-
-/// Key material for bootstrapping, generated once by the client: the
-/// dense↔sparse switching keys and the Galois keys of the transforms.
-#[derive(Clone, Debug)]
-pub struct BootstrapKeys {
-    /// Dense → sparse, used only at level 0, in the two-prime ring of
-    /// [`encapsulation_context`]: the sparse secret is exposed only modulo
-    /// q_0·p_0.
-    pub(crate) to_sparse: SwitchingKey,
-    pub(crate) encapsulation: Arc<Context>,
-    /// Sparse → dense, used at the top level right after ModRaise (an
-    /// encryption under the dense secret: as secure as any other key).
-    pub(crate) to_dense: SwitchingKey,
-    pub(crate) galois: GaloisKeys,
-    pub(crate) slots: Vec<usize>,
-    pub(crate) fingerprint: u64,
-    pub(crate) key_set: KeySetId,
-}
-
-/// The ring of the dense → sparse key: N with the primes q_0 and p_0 only,
-/// labelled with the sparse secret of weight `hamming_weight` it carries.
-///
-/// A key under the sparse secret is a sparse-secret RLWE sample, and sparse
-/// secrets are weaker than uniform ternary ones for the same modulus.
-/// Lattigo's encapsulation therefore keeps that key at q_0·p_0 (≈ 2^120
-/// here); key-switching a level-0 ciphertext needs nothing more (one digit,
-/// q_0, and a special prime of the same size). Unless the parameters are
-/// insecure test ones, the ring must pass the sparse-secret rule of
-/// [`Parameters::check_security`]: N = 2^16, h = 32, log2(q_0·p_0) ≤ 121
-/// is the published estimate (≈ 2^164 for the best known attack); any
-/// other weight, ring degree or larger modulus is refused. Earlier versions
-/// zeroed the limbs above q_0 of a key over q_0·P ≈ 2^420, a far larger
-/// modulus whose sparse-secret security was never established.
-///
-/// [`Parameters::check_security`]: crate::Parameters::check_security
-pub(crate) fn encapsulation_context(ctx: &Context, hamming_weight: usize) -> Result<Arc<Context>> {
-    let params = ctx.params().encapsulation(hamming_weight);
-    if !params.is_insecure() {
-        params.check_security()?;
-    }
-    Context::new(params)
-}
-
-impl BootstrapKeys {
-    /// Slot counts these keys can bootstrap.
-    pub fn slots(&self) -> &[usize] {
-        &self.slots
-    }
-
-    /// The Galois keys (rotations of the transforms and conjugation).
-    pub fn galois_keys(&self) -> &GaloisKeys {
-        &self.galois
-    }
-
-    /// Bytes of key material held in memory (every key's `b` and expanded `a`).
-    pub fn memory_bytes(&self) -> usize {
-        self.galois.memory_bytes() + self.to_sparse.memory_bytes() + self.to_dense.memory_bytes()
-    }
-
-    /// The key set these keys belong to.
-    pub fn key_set(&self) -> KeySetId {
-        self.key_set
-    }
-}
-
-pub(crate) fn check_slots(ctx: &Context, slots: usize) -> Result<()> {
-    if !slots.is_power_of_two() || slots < 2 || slots > ctx.n() / 2 {
-        return Err(CkksError::InvalidSlots(format!("{slots} slots: need a power of two in 2..={}", ctx.n() / 2)));
-    }
-    Ok(())
-}
 
 /// Bootstraps ciphertexts with public material only.
 #[derive(Clone, Debug)]
@@ -412,7 +66,7 @@ pub struct Bootstrapper {
     encoder: Encoder,
     config: BootstrapConfig,
     plans: BTreeMap<usize, SlotPlan>,
-    cheb: Vec<f64>,
+    eval_mod: EvalMod,
 }
 
 impl Bootstrapper {
@@ -424,18 +78,8 @@ impl Bootstrapper {
             check_slots(ctx, s)?;
             plans.insert(s, SlotPlan::new(ctx, s, &config));
         }
-        let (k, r) = (config.k, config.double_angle);
-        let f = move |u: f64| (TAU * ((k + 1.0) * u - 0.25) / (1u64 << r) as f64).cos();
-        let mut cheb = hecnn_approx::ChebyshevPoly::interpolate(f, -1.0, 1.0, config.cheb_degree)
-            .map_err(|e| CkksError::InvalidParameters(format!("EvalMod interpolant: {e}")))?
-            .coeffs;
-        if r == 0 {
-            // sin(2π(K+1)u) is odd: its even coefficients are interpolation
-            // round-off (≈ 1e-15). Exact zeros keep the even T_k out of the
-            // evaluation (23 instead of 27 products at degree 127).
-            cheb.iter_mut().step_by(2).for_each(|c| *c = 0.0);
-        }
-        Ok(Self { ctx: ctx.clone(), ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), config, plans, cheb })
+        let eval_mod = EvalMod::new(&config)?;
+        Ok(Self { ctx: ctx.clone(), ev: Evaluator::new(ctx), encoder: Encoder::new(ctx), config, plans, eval_mod })
     }
 
     /// The circuit shape.
@@ -618,14 +262,14 @@ impl Bootstrapper {
             let packed = ev.add(&re, &ev.rotate(&im, slots as i64, gk)?)?;
             let packed = ev.rescale_to(&packed, end_scale)?;
             probe("packed", &packed);
-            self.eval_mod(&packed, rlk)?
+            self.eval_mod.apply(&self.ctx, &self.ev, &packed, rlk)?
         } else {
             let re = ev.rescale_to(&re, end_scale)?;
             let im = ev.rescale_to(&im, end_scale)?;
             probe("re", &re);
             probe("im", &im);
-            let re = self.eval_mod(&re, rlk)?;
-            let im = self.eval_mod(&im, rlk)?;
+            let re = self.eval_mod.apply(&self.ctx, &self.ev, &re, rlk)?;
+            let im = self.eval_mod.apply(&self.ctx, &self.ev, &im, rlk)?;
             probe("re_mod", &re);
             probe("im_mod", &im);
             ev.add(&re, &self.mul_i(&im, false))?
@@ -663,27 +307,6 @@ impl Bootstrapper {
             x = t.apply(&self.ev, &self.encoder, &x, gk, target)?;
         }
         Ok(x)
-    }
-
-    /// `2π·frac((K+1)u)` (with the arcsine correction; `sin` of it
-    /// without) for slots u ∈ [−1, 1], on scale ≈ the prime below the
-    /// interpolant (60 bits: the following steps keep that precision, and
-    /// SlotsToCoeffs brings it down to Δ).
-    fn eval_mod(&self, ct: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
-        let ev = &self.ev;
-        let poly = PolyEvaluator::new(ev, rlk);
-        let d = poly_depth(self.config.cheb_degree);
-        let l_out = ct.level().checked_sub(d).ok_or(CkksError::LevelExhausted { needed: d, level: ct.level() })?;
-        let target = self.ctx.params().q()[l_out] as f64;
-        let mut c = poly.chebyshev(ct, &self.cheb, target)?;
-        for _ in 0..self.config.double_angle {
-            let sq = ev.mul_relin_rescale(&c, &c, rlk)?;
-            c = ev.add_const(&ev.mul_integer(&sq, 2)?, -1.0)?;
-        }
-        if self.config.arcsine {
-            c = poly.chebyshev(&c, &ARCSINE_CHEB, target)?;
-        }
-        Ok(c)
     }
 
     /// The message ratio for `slots`: `log_message_ratio` at full slots,
@@ -734,12 +357,15 @@ impl Bootstrapper {
 
 #[cfg(all(test, feature = "client"))]
 mod tests {
+    use super::dft::fft_stages;
     use super::*;
+    use crate::circuits::poly::PolyEvaluator;
     use crate::decrypt::Decryptor;
     use crate::encrypt::Encryptor;
     use crate::keys::public::PublicKey;
     use crate::keys::secret::SecretKey;
     use crate::params::Parameters;
+    use num_complex::Complex64;
 
     /// The preset's chain (built in `params` without this module) is the
     /// default circuit's chain with its computation levels.
@@ -902,14 +528,15 @@ mod tests {
             })
             .unwrap();
         let u_re: Vec<f64> = seen["re"].iter().map(|z| z.re).collect();
-        let cheb_f64: Vec<f64> = u_re.iter().map(|&u| hecnn_approx::chebyshev::clenshaw(&bs.cheb, u)).collect();
+        let cheb_f64: Vec<f64> =
+            u_re.iter().map(|&u| hecnn_approx::chebyshev::clenshaw(&bs.eval_mod.cheb, u)).collect();
         let (kk, r) = (config.k, config.double_angle);
         let cos_exact: Vec<f64> =
             u_re.iter().map(|&u| (TAU * ((kk + 1.0) * u - 0.25) / (1u64 << r) as f64).cos()).collect();
         let approx = cheb_f64.iter().zip(&cos_exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         eprintln!("Chebyshev approximation error:    2^{:.1}", approx.log2());
         let target = ctx.params().q()[cts["re"].level() - crate::circuits::poly::depth(config.cheb_degree)] as f64;
-        let c = PolyEvaluator::new(&bs.ev, &rlk).chebyshev(&cts["re"], &bs.cheb, target).unwrap();
+        let c = PolyEvaluator::new(&bs.ev, &rlk).chebyshev(&cts["re"], &bs.eval_mod.cheb, target).unwrap();
         let got_c = encoder.decode_real(&dec.decrypt(&c).unwrap()).unwrap();
         let pe = got_c.iter().zip(&cheb_f64).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         eprintln!(

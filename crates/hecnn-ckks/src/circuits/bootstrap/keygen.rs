@@ -2,7 +2,9 @@
 //! ephemeral sparse secret and the keys that switch to and from it, plus
 //! the rotation keys of the transforms.
 
-use super::bootstrap::{check_slots, encapsulation_context, BootstrapConfig, BootstrapKeys, SlotPlan};
+use super::dft::SlotPlan;
+use super::keys::{check_slots, encapsulation_context};
+use super::{BootstrapConfig, BootstrapKeys};
 use crate::error::Result;
 use crate::keys::keygen::switching_key;
 use crate::keys::public::GaloisKeys;

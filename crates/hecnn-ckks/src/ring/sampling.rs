@@ -136,3 +136,35 @@ pub(crate) fn wipe_rng(rng: &mut ChaCha20Rng) {
     // needs no drop (ChaCha20Rng owns no heap memory).
     unsafe { std::ptr::write_volatile(rng, ChaCha20Rng::from_seed([0; 32])) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key switch fills `a` 256 residues at a time, key generation a
+    /// whole limb at once: both must read the same stream. Residues are
+    /// below q and cover its range evenly (a 61-bit prime, where the old
+    /// masking rejected half the words).
+    #[test]
+    fn uniform_stream_is_the_same_in_blocks_and_uniform() {
+        let q = Modulus::new((1u64 << 60) + (1 << 17) * 3 + 1);
+        let mut whole = vec![0u64; 4096];
+        UniformStream::new(&[7; 32], 5, &q).fill(&mut whole);
+        let mut blocks = vec![0u64; 4096];
+        let mut s = UniformStream::new(&[7; 32], 5, &q);
+        for chunk in blocks.chunks_mut(256) {
+            s.fill(chunk);
+        }
+        assert_eq!(whole, blocks);
+        let mut other = vec![0u64; 4096];
+        UniformStream::new(&[7; 32], 6, &q).fill(&mut other);
+        assert_ne!(whole, other, "domains must separate streams");
+        assert!(whole.iter().all(|&x| x < q.value));
+        // Eight bins of q/8: each holds 4096/8 = 512 ± 5σ (σ ≈ 21).
+        let mut bins = [0usize; 8];
+        for &x in &whole {
+            bins[(x as u128 * 8 / q.value as u128) as usize] += 1;
+        }
+        assert!(bins.iter().all(|&c| (407..=617).contains(&c)), "{bins:?}");
+    }
+}

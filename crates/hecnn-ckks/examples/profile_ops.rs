@@ -88,6 +88,10 @@ fn main() {
             x = Some(ev.context().clone());
             let _ = hecnn_ckks::keys::switching::inner_product(&ctx, &dec, &rlk_key(&rlk), None);
         });
+        let expanded = rlk_key(&rlk).expanded(&ctx, l);
+        time("inner product (a expanded)", 5, || {
+            let _ = hecnn_ckks::keys::switching::inner_product(&ctx, &dec, &expanded, None);
+        });
         let [x0, _x1] = hecnn_ckks::keys::switching::inner_product(&ctx, &dec, &rlk_key(&rlk), None);
         let t_md = time("mod_down (one poly)", 5, || {
             let _ = hecnn_ckks::keys::switching::mod_down(&ctx, &x0);

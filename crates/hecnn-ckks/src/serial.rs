@@ -810,7 +810,7 @@ fn read_key_polys(
 ) -> Result<SwitchingKey> {
     let shape = PolyShape { num_q: Some(level + 1), num_p: ctx.num_p() };
     let b = (0..dnum).map(|_| r.poly(ctx, shape)).collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(SwitchingKey { b, seed })
+    Ok(SwitchingKey::new(b, seed))
 }
 
 impl RelinKey {

@@ -158,3 +158,31 @@ fn insecure_parameters_are_refused() {
         assert!(p.security_bits() >= 128.0);
     }
 }
+
+/// `rescale(k·a·b + add)` fused into the relinearization's ModDown equals
+/// the unfused steps within the product's noise; an addend at another
+/// scale or below the product's level is refused.
+#[test]
+fn fused_product_with_addend() {
+    let s = small();
+    let (a, b, c) = (random_vec(2048, 41), random_vec(2048, 42), random_vec(2048, 43));
+    let (ca, cb, cc) = (s.encrypt(&a), s.encrypt(&b), s.encrypt(&c));
+    // c at the product's scale (Δ²), as a Chebyshev step's −T_{i−j} is.
+    let scale = ca.scale() * cb.scale();
+    let cc2 = s.ev.linear_combination(&[(&cc, -1.0)], scale, cc.level()).unwrap();
+    let fused = s.ev.mul_relin_add_rescale(&ca, &cb, &s.rlk, 2, Some(&cc2)).unwrap();
+    let want: Vec<f64> = (0..a.len()).map(|i| 2.0 * a[i] * b[i] - c[i]).collect();
+    assert_eq!((fused.level(), fused.scale()), (ca.level() - 1, scale / s.ctx.params().q()[ca.level()] as f64));
+    let unfused = s
+        .ev
+        .rescale(&s.ev.add(&s.ev.mul_integer(&s.ev.mul_relin(&ca, &cb, &s.rlk).unwrap(), 2).unwrap(), &cc2).unwrap())
+        .unwrap();
+    assert!(max_err(&want, &s.decrypt(&fused)) < 1e-5);
+    assert!(max_err(&s.decrypt(&unfused), &s.decrypt(&fused)) < 1e-6);
+    assert!(matches!(s.ev.mul_relin_add_rescale(&ca, &cb, &s.rlk, 2, Some(&cc)), Err(CkksError::ScaleMismatch { .. })));
+    let low = s.ev.drop_to_level(&cc2, 1).unwrap();
+    assert!(matches!(
+        s.ev.mul_relin_add_rescale(&ca, &cb, &s.rlk, 2, Some(&low)),
+        Err(CkksError::LevelExhausted { .. })
+    ));
+}

@@ -121,3 +121,26 @@ fn level_restricted_keys_rotate_up_to_their_level() {
     assert_eq!(back, cut);
     assert!(cut.serialized_len(ctx) < full.serialized_len(ctx) * 3 / 4);
 }
+
+/// A key with its `a` expanded in memory switches exactly as the seeded
+/// key (the same residues, read instead of regenerated), at its level and
+/// below; above the level it was expanded to it falls back to the seed.
+#[test]
+fn expanded_keys_switch_exactly_as_seeded_ones() {
+    let s = small();
+    let slots = s.ctx.n() / 2;
+    let gk = GaloisKeys::generate(&s.sk, &[3], false);
+    let g = s.ctx.galois_element(3);
+    let top = s.ctx.max_level();
+    let expanded = gk.expanded(&s.ctx, &[g], top - 1);
+    assert!(expanded.memory_bytes() > gk.memory_bytes());
+    assert_eq!(expanded, gk, "expansion changes no key material");
+    let rlk = s.rlk.expanded(&s.ctx, top);
+    let v = random_vec(slots, 31);
+    for level in [top, top - 1, 1] {
+        let pt = s.encoder.encode_real(&v, slots, level, s.ctx.params().scale()).unwrap();
+        let ct = s.enc.encrypt(&pt).unwrap();
+        assert_eq!(s.ev.rotate(&ct, 3, &expanded).unwrap(), s.ev.rotate(&ct, 3, &gk).unwrap(), "level {level}");
+        assert_eq!(s.ev.mul_relin(&ct, &ct, &rlk).unwrap(), s.ev.mul_relin(&ct, &ct, &s.rlk).unwrap(), "level {level}");
+    }
+}

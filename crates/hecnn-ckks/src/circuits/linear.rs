@@ -358,6 +358,22 @@ impl LinearTransform {
         r
     }
 
+    /// How many times one application uses each rotation's key (the
+    /// Horner step once per giant on its side, a baby hop once per node).
+    fn key_uses(&self) -> BTreeMap<i64, usize> {
+        let mut uses = BTreeMap::new();
+        for &g in self.plan.keys().filter(|&&g| g != 0) {
+            *uses.entry(self.horner.map_or(g, |m| g.signum() * m)).or_default() += 1;
+        }
+        for b in self.baby_nodes() {
+            *uses.entry(hop(b, self.unit, self.hops)).or_default() += 1;
+        }
+        if self.post != 0 {
+            *uses.entry(self.post).or_default() += 1;
+        }
+        uses
+    }
+
     /// Number of (baby, giant) rotations one application costs (babies
     /// include the intermediate nodes of their hop chains).
     pub fn rotation_counts(&self) -> (usize, usize) {
@@ -414,7 +430,13 @@ impl LinearTransform {
                 gk.get(g, Some(s), l)?;
             }
         }
-        let q_l = ev.context().params().q()[l] as f64;
+        // Keys used more than once (the Horner step, the unit hop) are
+        // expanded for the duration: their `a` is generated once, not per use.
+        let ctx = ev.context();
+        let reused: Vec<u64> =
+            self.key_uses().into_iter().filter(|&(_, k)| k > 1).map(|(r, _)| ctx.galois_element(r)).collect();
+        let gk = &gk.expanded(ctx, &reused, l);
+        let q_l = ctx.params().q()[l] as f64;
         let pt_scale = target_scale * q_l / ct.scale();
         let babies = self.make_babies(ev, ct, gk)?;
         // Σ_b diag ⊙ R^b ct for one giant step.
@@ -451,20 +473,21 @@ impl LinearTransform {
                 if let Some(terms) = self.plan.get(&0) {
                     acc = Some(inner(terms)?);
                 }
-                // Each side from its farthest giant inwards: y ← R^{±m}(y) + x_k.
+                // Each side from its farthest giant inwards: y ← R^{±m}(y) + x_k,
+                // with c_0 kept over Q·P until the chain ends.
                 for side in [m, -m] {
-                    let mut y: Option<Ciphertext> = None;
+                    let mut y: Option<crate::eval::rotate::LazyC0> = None;
                     let mut giants: Vec<_> = self.plan.iter().filter(|(&g, _)| g.signum() == side.signum()).collect();
                     giants.sort_by_key(|(g, _)| std::cmp::Reverse(g.abs()));
                     for (_, terms) in giants {
                         let x = inner(terms)?;
                         y = Some(match y {
-                            None => x,
-                            Some(y) => ev.add(&ev.rotate(&y, side, gk)?, &x)?,
+                            None => ev.lazy_c0(&x)?,
+                            Some(y) => ev.lazy_rotate_add(y, side, gk, Some(&x))?,
                         });
                     }
                     if let Some(y) = y {
-                        acc = Some(add(acc, ev.rotate(&y, side, gk)?)?);
+                        acc = Some(add(acc, ev.lazy_finish(ev.lazy_rotate_add(y, side, gk, None)?))?);
                     }
                 }
             }

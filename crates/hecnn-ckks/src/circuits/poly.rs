@@ -218,13 +218,17 @@ impl Backend for Real<'_> {
 
     fn chebyshev_step(&mut self, a: &Ciphertext, b: &Ciphertext, sub: Option<&Ciphertext>) -> Result<Ciphertext> {
         self.mults += 1;
-        let p = self.ev.mul_relin(a, b, self.rlk)?;
-        let (scale, level) = (p.scale(), p.level());
-        let sum = match sub {
-            Some(s) => self.ev.linear_combination(&[(&p, 2.0), (s, -1.0)], scale, level)?,
-            None => self.ev.add_const(&self.ev.mul_integer(&p, 2)?, -1.0)?,
-        };
-        self.ev.rescale(&sum)
+        // −T_{a−b} at the product's scale, added inside the fused
+        // relinearization and rescale; the −1 of T_{2a} after it (at scale
+        // ≥ 2^40 its rounding is far below the product's noise).
+        match sub {
+            Some(s) => {
+                let (scale, level) = (a.scale() * b.scale(), a.level().min(b.level()));
+                let minus = self.ev.linear_combination(&[(s, -1.0)], scale, level)?;
+                self.ev.mul_relin_add_rescale(a, b, self.rlk, 2, Some(&minus))
+            }
+            None => self.ev.add_const(&self.ev.mul_relin_add_rescale(a, b, self.rlk, 2, None)?, -1.0),
+        }
     }
 
     fn leaf(&mut self, terms: &[(&Ciphertext, f64)], c0: f64, level: usize, scale: f64) -> Result<Ciphertext> {

@@ -8,7 +8,7 @@
 
 mod arith;
 mod mul;
-mod rotate;
+pub(crate) mod rotate;
 
 use crate::ciphertext::{Ciphertext, Plaintext};
 use crate::context::Context;

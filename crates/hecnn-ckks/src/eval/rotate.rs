@@ -5,6 +5,20 @@ use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::keys::public::GaloisKeys;
 use crate::keys::switching::{decompose, inner_product, mod_down, Decomposed};
+use crate::ring::RnsPoly;
+use rayon::prelude::*;
+
+/// A ciphertext in the middle of a chain of rotations and additions, with
+/// `P·c_0` kept over Q_l·P: a rotation's `c_0` part needs no ModDown (its
+/// automorphism and the key switch's output both live there), so a chain
+/// of k rotations (Horner's rule for a transform's giant steps) pays k + 1
+/// ModDowns instead of 2k, and rounds `c_0` once.
+pub(crate) struct LazyC0 {
+    c0p: RnsPoly,
+    c1: RnsPoly,
+    /// Scale, slots and fingerprint (no parts).
+    meta: Ciphertext,
+}
 
 impl Evaluator {
     /// Rotates the slots left by `steps` (negative: right).
@@ -100,6 +114,68 @@ impl Evaluator {
         let c1 = mod_down(&self.ctx, &x1);
         self.ctx.add_assign(&mut c0, &u0);
         Ok(ct.with_parts(vec![c0, c1]))
+    }
+
+    /// Starts a chain of rotations and additions with `c_0` kept lazily
+    /// ([`LazyC0`]).
+    pub(crate) fn lazy_c0(&self, ct: &Ciphertext) -> Result<LazyC0> {
+        self.check_two_parts(ct)?;
+        let mut c0p = RnsPoly::zero(self.ctx.n(), ct.level() + 1, self.ctx.num_p(), true);
+        self.add_times_p(&mut c0p, &ct.parts[0]);
+        Ok(LazyC0 { c0p, c1: ct.parts[1].clone(), meta: ct.with_parts(Vec::new()) })
+    }
+
+    /// `R^steps(y) + x`, keeping `c_0` over Q_l·P: one ModDown (of `c_1`,
+    /// which the next rotation decomposes) instead of two.
+    pub(crate) fn lazy_rotate_add(
+        &self,
+        y: LazyC0,
+        steps: i64,
+        gk: &GaloisKeys,
+        x: Option<&Ciphertext>,
+    ) -> Result<LazyC0> {
+        let level = y.c1.num_q - 1;
+        let g = self.ctx.galois_element(steps);
+        let key = gk.get(g, Some(steps), level)?;
+        if let Some(x) = x {
+            self.check_two_parts(x)?;
+            if x.level() != level {
+                return Err(CkksError::InvalidCiphertext("lazy chain: operands at different levels".into()));
+            }
+            Self::check_scales(x.scale, y.meta.scale)?;
+        }
+        let dec = decompose(&self.ctx, &y.c1);
+        let perm = self.ctx.galois_permutation(g);
+        let [u0, u1] = inner_product(&self.ctx, &dec, key, Some(&perm));
+        let mut c0p = self.ctx.automorphism(&y.c0p, g);
+        self.ctx.add_assign(&mut c0p, &u0);
+        let mut c1 = mod_down(&self.ctx, &u1);
+        if let Some(x) = x {
+            self.add_times_p(&mut c0p, &x.parts[0]);
+            self.ctx.add_assign(&mut c1, &x.parts[1]);
+        }
+        Ok(LazyC0 { c0p, c1, meta: y.meta })
+    }
+
+    /// Ends a lazy chain: `c_0` comes down from Q_l·P.
+    pub(crate) fn lazy_finish(&self, y: LazyC0) -> Ciphertext {
+        let c0 = mod_down(&self.ctx, &y.c0p);
+        y.meta.with_parts(vec![c0, y.c1])
+    }
+
+    /// `acc += P·c` on the Q limbs of `acc` (P·c vanishes modulo the
+    /// special primes).
+    fn add_times_p(&self, acc: &mut RnsPoly, c: &RnsPoly) {
+        let n = self.ctx.n();
+        let num_q = acc.num_q;
+        acc.data[..num_q * n].par_chunks_mut(n).enumerate().for_each(|(i, a)| {
+            let m = self.ctx.moduli()[i];
+            let p = self.ctx.p_mod_q[i];
+            let ps = m.shoup(p);
+            for (aa, &cc) in a.iter_mut().zip(c.limb(i)) {
+                *aa = m.add(*aa, m.mul_shoup(cc, p, ps));
+            }
+        });
     }
 
     fn check_two_parts(&self, ct: &Ciphertext) -> Result<()> {

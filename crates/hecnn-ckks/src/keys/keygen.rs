@@ -133,7 +133,7 @@ pub(crate) fn switching_key(
         b.push(bj);
     }
     wipe_rng(&mut err_rng);
-    SwitchingKey { b, seed }
+    SwitchingKey::new(b, seed)
 }
 
 impl SecretKey {

@@ -57,6 +57,14 @@ impl RelinKey {
     pub fn key_set(&self) -> KeySetId {
         self.key_set
     }
+
+    /// This key with its `a` held in memory up to `level`
+    /// ([`SwitchingKey::expanded`]): for a stretch of many products, e.g.
+    /// the polynomials of bootstrapping's EvalMod (about 25 relinearizations
+    /// per ciphertext).
+    pub fn expanded(&self, ctx: &Context, level: usize) -> RelinKey {
+        RelinKey { key: self.key.expanded(ctx, level), fingerprint: self.fingerprint, key_set: self.key_set }
+    }
 }
 
 /// Switching keys `σ_k(s) → s` for chosen Galois elements k.
@@ -128,5 +136,19 @@ impl GaloisKeys {
     /// Bytes of key material held in memory.
     pub fn memory_bytes(&self) -> usize {
         self.keys.values().map(SwitchingKey::memory_bytes).sum()
+    }
+
+    /// These keys with those of the Galois elements `elements` expanded up
+    /// to `level` ([`SwitchingKey::expanded`]); the others and every `b`
+    /// are shared, not copied. For a computation that uses a few keys many
+    /// times (a BSGS transform's giant and baby hops).
+    pub fn expanded(&self, ctx: &Context, elements: &[u64], level: usize) -> GaloisKeys {
+        let mut out = self.clone();
+        for g in elements {
+            if let Some(k) = out.keys.get_mut(g) {
+                *k = k.expanded(ctx, level);
+            }
+        }
+        out
     }
 }

@@ -11,6 +11,7 @@ use crate::ring::modulus::WordReduce;
 use crate::ring::sampling::UniformStream;
 use crate::ring::{pool, RnsPoly};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// A key switching `s' → s`: for each digit j, `(b_j, a_j)` over Q_l·P in
 /// NTT form with `b_j = −a_j·s + e_j + P·[digit j]·s'`. The `a_j` come from a
@@ -25,10 +26,25 @@ use rayon::prelude::*;
 /// has fewer limbs and digits. Its residues are exactly those of the full
 /// key with the same seed restricted to Q_l·P (`a` is expanded per global
 /// prime index), and keys cut to different levels from one seed agree where they overlap.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// A caller about to use one key many times in a row (a Horner chain of
+/// giant steps, the relinearizations of a polynomial) takes an
+/// [`expanded`](Self::expanded) copy: it shares `b` and holds the `a_j`
+/// in memory for as long as the copy lives.
+#[derive(Clone, Debug)]
 pub struct SwitchingKey {
-    pub(crate) b: Vec<RnsPoly>,
+    pub(crate) b: Arc<Vec<RnsPoly>>,
     pub(crate) seed: [u8; 32],
+    /// The `a_j` over Q_l·P (l = the level they were expanded to), when
+    /// expanded; never serialized.
+    pub(crate) a: Option<Arc<Vec<RnsPoly>>>,
+}
+
+/// Keys are equal when their material is: an expanded copy equals its key.
+impl PartialEq for SwitchingKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.seed == other.seed && self.b == other.b
+    }
 }
 
 /// A polynomial decomposed into digits and raised to Q_l·P (NTT form),
@@ -39,6 +55,34 @@ pub struct Decomposed {
 }
 
 impl SwitchingKey {
+    /// A key from its `b_j` and the seed of its `a_j`.
+    pub(crate) fn new(b: Vec<RnsPoly>, seed: [u8; 32]) -> Self {
+        Self { b: Arc::new(b), seed, a: None }
+    }
+
+    /// This key with its `a_j` generated once and held in memory up to
+    /// `level` (at most the key's): each use at or below that level then
+    /// reads them instead of regenerating them (≈ 0.3 ms per limb and
+    /// digit, a sixth of a top-level key switch). Costs one generation and
+    /// the memory of `b` again while the copy lives; `b` is shared.
+    pub fn expanded(&self, ctx: &Context, level: usize) -> SwitchingKey {
+        let level = level.min(self.level());
+        if self.a.as_ref().is_some_and(|a| a[0].num_q > level) {
+            return self.clone();
+        }
+        let (n, num_q, k) = (ctx.n(), level + 1, ctx.num_p());
+        let a = (0..digits_at(ctx, level))
+            .map(|j| {
+                let mut aj = RnsPoly::uninit(n, num_q, k, true);
+                aj.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
+                    Self::a_stream(ctx, &self.seed, j, ctx.mod_index(num_q, i)).fill(limb);
+                });
+                aj
+            })
+            .collect();
+        SwitchingKey { b: Arc::clone(&self.b), seed: self.seed, a: Some(Arc::new(a)) }
+    }
+
     /// The stream of `a_j` on the prime of global index `global` (its
     /// position in q_0..q_L, p_0..p_{k−1}). Keyed by the digit and the
     /// prime's index in the whole chain, so a lower-level key is the
@@ -57,9 +101,10 @@ impl SwitchingKey {
         self.b[0].num_q - 1
     }
 
-    /// Bytes of key material held in memory (the `b_j`; `a` is a seed).
+    /// Bytes of key material held in memory (the `b_j`, and the `a_j` of
+    /// an expanded copy; otherwise `a` is a seed).
     pub fn memory_bytes(&self) -> usize {
-        self.b.iter().map(|p| p.data.len() * 8).sum()
+        self.b.iter().chain(self.a.iter().flat_map(|a| a.iter())).map(|p| p.data.len() * 8).sum()
     }
 
     /// `Ok` if the key can switch a ciphertext at `level`.
@@ -135,8 +180,19 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
     out0.data.par_chunks_mut(n).zip(out1.data.par_chunks_mut(n)).enumerate().for_each(|(t, (o0, o1))| {
         let m = ctx.limb_modulus(l + 1, t);
         let kt = if t <= l { t } else { key_q + (t - l - 1) };
-        let global = ctx.mod_index(l + 1, t);
-        let a = (0..dec.digits.len()).map(|j| SwitchingKey::a_stream(ctx, &key.seed, j, global)).collect();
+        let a = match key.a.as_deref().filter(|a| a[0].num_q > l) {
+            // An expanded key: its limb of the same prime.
+            Some(a) => {
+                let at = if t <= l { t } else { a[0].num_q + (t - l - 1) };
+                AParts::Memory(a.iter().map(|aj| aj.limb(at)).collect())
+            }
+            None => {
+                let global = ctx.mod_index(l + 1, t);
+                AParts::Stream(
+                    (0..dec.digits.len()).map(|j| SwitchingKey::a_stream(ctx, &key.seed, j, global)).collect(),
+                )
+            }
+        };
         let mut limb = LimbProduct { dec, key, a, perm, t, kt, m: *m, word: WordReduce::new(m.value) };
         // d products of residues < q fit in 64 bits when d·q² < 2^64 (four
         // digits of 31-bit primes): then the sums vectorize.
@@ -173,8 +229,8 @@ fn accumulate_narrow_avx2(limb: &mut LimbProduct<'_>, o0: &mut [u64], o1: &mut [
 struct LimbProduct<'a> {
     dec: &'a Decomposed,
     key: &'a SwitchingKey,
-    /// The streams of this limb of the `a_j`, one per digit.
-    a: Vec<UniformStream>,
+    /// This limb of the `a_j`, one per digit.
+    a: AParts<'a>,
     perm: Option<&'a [u32]>,
     /// Limb index in Q_l·P and in the key's Q·P.
     t: usize,
@@ -182,6 +238,14 @@ struct LimbProduct<'a> {
     m: crate::ring::Modulus,
     /// The vectorizable reduction, for primes below 2^31.
     word: Option<WordReduce>,
+}
+
+/// Where one limb of the `a_j` comes from.
+enum AParts<'a> {
+    /// Generated from the seed, a block at a time.
+    Stream(Vec<UniformStream>),
+    /// Read from an expanded key.
+    Memory(Vec<&'a [u64]>),
 }
 
 /// A lazy accumulator of residue products: 128 bits in general, 64 bits
@@ -230,7 +294,7 @@ impl LimbProduct<'_> {
         let mut acc0 = [A::default(); BLOCK];
         let mut acc1 = [A::default(); BLOCK];
         let mut a_block = [0u64; BLOCK];
-        let (acc0, acc1, a) = (&mut acc0[..block], &mut acc1[..block], &mut a_block[..block]);
+        let (acc0, acc1, a_block) = (&mut acc0[..block], &mut acc1[..block], &mut a_block[..block]);
         for start in (0..n).step_by(block) {
             let range = start..start + block;
             acc0.fill(A::default());
@@ -238,8 +302,13 @@ impl LimbProduct<'_> {
             for (j, dj) in self.dec.digits.iter().enumerate() {
                 let d = dj.limb(self.t);
                 let b = &self.key.b[j].limb(self.kt)[range.clone()];
-                self.a[j].fill(a);
-                let a = &*a;
+                let a: &[u64] = match &mut self.a {
+                    AParts::Stream(streams) => {
+                        streams[j].fill(a_block);
+                        a_block
+                    }
+                    AParts::Memory(limbs) => &limbs[j][range.clone()],
+                };
                 match self.perm {
                     None => {
                         let d = &d[range.clone()];

@@ -241,7 +241,8 @@ impl Bootstrapper {
         // 4. CoeffsToSlots, landing on scale ≈ q at the EvalMod input level.
         let top = x.level();
         let q = |l: usize| ctx.params().q()[l] as f64;
-        let end_scale = q(top - plan.cts.len());
+        let end_scale_level = top - plan.cts.len();
+        let end_scale = q(end_scale_level);
         // The last transform is left unrescaled so the conjugation's
         // key-switch noise is divided by q_l with everything else (at scale
         // ≈ q it would dominate the whole bootstrap's error).
@@ -255,7 +256,10 @@ impl Bootstrapper {
         let re = ev.add(&x, &conj)?;
         let im = self.mul_i(&ev.sub(&x, &conj)?, true);
 
-        // 5. EvalMod, on both halves or on one packed ciphertext.
+        // 5. EvalMod, on both halves or on one packed ciphertext, with the
+        // relinearization key's `a` generated once for its ≈ 25 products
+        // per ciphertext.
+        let rlk = &rlk.expanded(ctx, end_scale_level);
         let mut w = if plan.packed {
             // [re | im] over 2·slots: the unrescaled rotation's key-switch
             // noise is divided by q_l with the rest.

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """OpenFHE CKKS bootstrapping at N=2^16 (default-ish secure settings). One JSON object to stdout.
 
+--secret picks the secret distribution: UNIFORM_TERNARY (the default), SPARSE_ENCAPSULATED (a dense
+secret with a sparse one inside bootstrapping only: hecnn's technique) or SPARSE_TERNARY (sparse
+throughout, OpenFHE's fastest); run_bootstrap.sh runs the two sparse ones (2026-12-06: 5 levels
+left at full slots with level budget [4,4] and dnum 6).
 Settings follow OpenFHE's ckks-bootstrapping examples (UNIFORM_TERNARY secret, FLEXIBLEAUTO,
 firstModSize 60, levelBudget [4,4], HEStd_128_classic) with the ring dimension pinned to 2^16.  With
 the examples' scalingModSize 59 and OpenFHE's default dnum (3) no level is left after bootstrapping
@@ -43,6 +47,10 @@ def main():
                     help="HYBRID dnum; 0 = OpenFHE default (3 here), which leaves no levels at N=2^16/128-bit")
     ap.add_argument("--first-mod", type=int, default=60)
     ap.add_argument("--security", default="HEStd_128_classic")
+    ap.add_argument("--secret", default="UNIFORM_TERNARY",
+                    choices=["UNIFORM_TERNARY", "SPARSE_TERNARY", "SPARSE_ENCAPSULATED"],
+                    help="SPARSE_ENCAPSULATED: a dense secret with a sparse one inside bootstrapping only "
+                         "(hecnn's technique); SPARSE_TERNARY: a sparse secret throughout (OpenFHE's fastest)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
@@ -63,7 +71,7 @@ def main():
         budget = [3, 3] if slots <= 4096 else [4, 4]
     else:
         budget = [int(v) for v in a.level_budget.split(",")]
-    skd = o.UNIFORM_TERNARY
+    skd = getattr(o, a.secret)
     bts_depth = o.CryptoContext.GetBootstrapDepth(budget, skd)
 
     cc = None
@@ -132,7 +140,7 @@ def main():
         emit({
           "library": "openfhe", "library_version": f"openfhe-python {o.__version__}",
           "benchmark": "bootstrap", "n": n, "logn": a.logn, "slots": slots, "threads": t,
-          "level_budget": budget, "secret_key_dist": "UNIFORM_TERNARY", "scaling": "FLEXIBLEAUTO",
+          "level_budget": budget, "secret_key_dist": a.secret, "scaling": "FLEXIBLEAUTO",
           "scale_bits": a.scale_bits, "first_mod_bits": a.first_mod, "security": a.security,
           "key_switching": "HYBRID", "dnum": a.num_large_digits or "default",
           "bootstrap_depth": bts_depth, "multiplicative_depth": depth,

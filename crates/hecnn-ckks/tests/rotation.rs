@@ -144,3 +144,27 @@ fn expanded_keys_switch_exactly_as_seeded_ones() {
         assert_eq!(s.ev.mul_relin(&ct, &ct, &rlk).unwrap(), s.ev.mul_relin(&ct, &ct, &s.rlk).unwrap(), "level {level}");
     }
 }
+
+/// `rotate_sum` (c_0 kept over Q·P through the chain) equals the chain of
+/// rotations and additions it replaces, for steps that include a full turn.
+#[test]
+fn rotate_sum_matches_rotations_and_additions() {
+    let s = small();
+    let slots = s.ctx.n() / 2;
+    let steps = [1i64, 2, 4, slots as i64, 64];
+    let gk = GaloisKeys::generate(&s.sk, &steps, false);
+    let v = random_vec(slots, 51);
+    let ct = s.encrypt(&v);
+    let mut chain = ct.clone();
+    let mut want = v.clone();
+    for &k in &steps {
+        chain = s.ev.add(&chain, &s.ev.rotate(&chain, k, &gk).unwrap()).unwrap();
+        let r = rotated(&want, k);
+        want = want.iter().zip(&r).map(|(a, b)| a + b).collect();
+    }
+    let lazy = s.ev.rotate_sum(&ct, &steps, &gk).unwrap();
+    let (got, reference) = (s.decrypt(&lazy), s.decrypt(&chain));
+    assert!(max_err(&want, &got) < 1e-4, "{}", max_err(&want, &got));
+    assert!(max_err(&reference, &got) < 1e-5);
+    assert!(matches!(s.ev.rotate_sum(&ct, &[3], &gk), Err(CkksError::MissingGaloisKey { rotation: Some(3), .. })));
+}

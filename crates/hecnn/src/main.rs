@@ -26,7 +26,11 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 /// mimalloc's default (purge after 10 ms) hands them back to the kernel only
 /// to fault and zero them again on the next operation — 10 % of an encrypted
 /// inference. Memory stays at the working set's peak instead.
+/// `MIMALLOC_PURGE_DELAY` in the environment (milliseconds) overrides it.
 fn keep_freed_pages() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     // SAFETY: a plain option setter with no pointer arguments, called before
     // any thread is started.
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) }

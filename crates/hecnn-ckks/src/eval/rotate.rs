@@ -116,6 +116,40 @@ impl Evaluator {
         Ok(ct.with_parts(vec![c0, c1]))
     }
 
+    /// `ct ← ct + R^s(ct)` for each of `steps` in turn (the rotate-and-sum
+    /// of a reduction: with steps 1, 2, 4, … every slot ends up holding the
+    /// sum of a window). `P·c_0` stays over Q_l·P through the chain
+    /// ([`LazyC0`]), so k steps take k + 1 ModDowns instead of 2k.
+    pub fn rotate_sum(&self, ct: &Ciphertext, steps: &[i64], gk: &GaloisKeys) -> Result<Ciphertext> {
+        self.check_two_parts(ct)?;
+        self.check_fp(gk.fingerprint)?;
+        for &s in steps {
+            let g = self.ctx.galois_element(s);
+            if g != 1 {
+                gk.get(g, Some(s), ct.level())?;
+            }
+        }
+        let mut y = self.lazy_c0(ct)?;
+        for &s in steps {
+            let g = self.ctx.galois_element(s);
+            if g == 1 {
+                let (c0p, c1) = (y.c0p.clone(), y.c1.clone());
+                self.ctx.add_assign(&mut y.c0p, &c0p);
+                self.ctx.add_assign(&mut y.c1, &c1);
+                continue;
+            }
+            let key = gk.get(g, Some(s), ct.level())?;
+            let dec = decompose(&self.ctx, &y.c1);
+            let perm = self.ctx.galois_permutation(g);
+            let [u0, u1] = inner_product(&self.ctx, &dec, key, Some(&perm));
+            let mut c0p = self.ctx.automorphism(&y.c0p, g);
+            self.ctx.add_assign(&mut c0p, &u0);
+            self.ctx.add_assign(&mut y.c0p, &c0p);
+            self.ctx.add_assign(&mut y.c1, &mod_down(&self.ctx, &u1));
+        }
+        Ok(self.lazy_finish(y))
+    }
+
     /// Starts a chain of rotations and additions with `c_0` kept lazily
     /// ([`LazyC0`]).
     pub(crate) fn lazy_c0(&self, ct: &Ciphertext) -> Result<LazyC0> {

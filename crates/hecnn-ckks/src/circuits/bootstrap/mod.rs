@@ -231,9 +231,8 @@ impl Bootstrapper {
             Ciphertext { parts: vec![c0, v1], scale: q0 * k1 * ctx.n() as f64, slots, fingerprint: ctx.fingerprint() };
 
         // 3. Sub-sum.
-        for &r in &plan.trace {
-            let y = ev.rotate(&x, r, gk)?;
-            x = ev.add(&x, &y)?;
+        if !plan.trace.is_empty() {
+            x = ev.rotate_sum(&x, &plan.trace, gk)?;
         }
 
         probe("raised", &x);

@@ -50,15 +50,7 @@ impl Evaluator {
     /// decomposition (hoisting): the INTT, ModUp and NTTs of `c_1` are done
     /// once; each extra step costs one inner product and one ModDown.
     pub fn rotate_hoisted(&self, ct: &Ciphertext, steps: &[i64], gk: &GaloisKeys) -> Result<Vec<Ciphertext>> {
-        self.check_two_parts(ct)?;
-        self.check_fp(gk.fingerprint)?;
-        // Fail before any work if a key is missing.
-        for &s in steps {
-            let g = self.ctx.galois_element(s);
-            if g != 1 {
-                gk.get(g, Some(s), ct.level())?;
-            }
-        }
+        self.check_rotations(ct, steps, gk)?;
         let dec = decompose(&self.ctx, &ct.parts[1]);
         steps
             .iter()
@@ -121,14 +113,7 @@ impl Evaluator {
     /// sum of a window). `P·c_0` stays over Q_l·P through the chain
     /// ([`LazyC0`]), so k steps take k + 1 ModDowns instead of 2k.
     pub fn rotate_sum(&self, ct: &Ciphertext, steps: &[i64], gk: &GaloisKeys) -> Result<Ciphertext> {
-        self.check_two_parts(ct)?;
-        self.check_fp(gk.fingerprint)?;
-        for &s in steps {
-            let g = self.ctx.galois_element(s);
-            if g != 1 {
-                gk.get(g, Some(s), ct.level())?;
-            }
-        }
+        self.check_rotations(ct, steps, gk)?;
         let mut y = self.lazy_c0(ct)?;
         for &s in steps {
             let g = self.ctx.galois_element(s);
@@ -210,6 +195,20 @@ impl Evaluator {
                 *aa = m.add(*aa, m.mul_shoup(cc, p, ps));
             }
         });
+    }
+
+    /// Fails before any work if `ct` cannot be rotated or a key for one of
+    /// `steps` is missing or too low.
+    fn check_rotations(&self, ct: &Ciphertext, steps: &[i64], gk: &GaloisKeys) -> Result<()> {
+        self.check_two_parts(ct)?;
+        self.check_fp(gk.fingerprint)?;
+        for &s in steps {
+            let g = self.ctx.galois_element(s);
+            if g != 1 {
+                gk.get(g, Some(s), ct.level())?;
+            }
+        }
+        Ok(())
     }
 
     fn check_two_parts(&self, ct: &Ciphertext) -> Result<()> {

@@ -117,20 +117,13 @@ impl Evaluator {
         let mut y = self.lazy_c0(ct)?;
         for &s in steps {
             let g = self.ctx.galois_element(s);
-            if g == 1 {
-                let (c0p, c1) = (y.c0p.clone(), y.c1.clone());
-                self.ctx.add_assign(&mut y.c0p, &c0p);
-                self.ctx.add_assign(&mut y.c1, &c1);
-                continue;
-            }
-            let key = gk.get(g, Some(s), ct.level())?;
-            let dec = decompose(&self.ctx, &y.c1);
-            let perm = self.ctx.galois_permutation(g);
-            let [u0, u1] = inner_product(&self.ctx, &dec, key, Some(&perm));
-            let mut c0p = self.ctx.automorphism(&y.c0p, g);
-            self.ctx.add_assign(&mut c0p, &u0);
-            self.ctx.add_assign(&mut y.c0p, &c0p);
-            self.ctx.add_assign(&mut y.c1, &mod_down(&self.ctx, &u1));
+            let r = if g == 1 {
+                LazyC0 { c0p: y.c0p.clone(), c1: y.c1.clone(), meta: y.meta.clone() }
+            } else {
+                self.lazy_rotation(&y, g, gk.get(g, Some(s), ct.level())?)
+            };
+            self.ctx.add_assign(&mut y.c0p, &r.c0p);
+            self.ctx.add_assign(&mut y.c1, &r.c1);
         }
         Ok(self.lazy_finish(y))
     }
@@ -139,8 +132,10 @@ impl Evaluator {
     /// ([`LazyC0`]).
     pub(crate) fn lazy_c0(&self, ct: &Ciphertext) -> Result<LazyC0> {
         self.check_two_parts(ct)?;
-        let mut c0p = RnsPoly::zero(self.ctx.n(), ct.level() + 1, self.ctx.num_p(), true);
-        self.add_times_p(&mut c0p, &ct.parts[0]);
+        let (n, num_q) = (self.ctx.n(), ct.level() + 1);
+        let mut c0p = RnsPoly::uninit(n, num_q, self.ctx.num_p(), true);
+        c0p.data[num_q * n..].fill(0);
+        self.times_p(&mut c0p, &ct.parts[0], false);
         Ok(LazyC0 { c0p, c1: ct.parts[1].clone(), meta: ct.with_parts(Vec::new()) })
     }
 
@@ -163,17 +158,23 @@ impl Evaluator {
             }
             Self::check_scales(x.scale, y.meta.scale)?;
         }
+        let mut r = self.lazy_rotation(&y, g, key);
+        if let Some(x) = x {
+            self.add_times_p(&mut r.c0p, &x.parts[0]);
+            self.ctx.add_assign(&mut r.c1, &x.parts[1]);
+        }
+        Ok(r)
+    }
+
+    /// `R^g(y)`, lazily: `P·c_0` rotated in Q_l·P plus the key switch's
+    /// output there, `c_1` brought down for the next decomposition.
+    fn lazy_rotation(&self, y: &LazyC0, g: u64, key: &crate::keys::switching::SwitchingKey) -> LazyC0 {
         let dec = decompose(&self.ctx, &y.c1);
         let perm = self.ctx.galois_permutation(g);
         let [u0, u1] = inner_product(&self.ctx, &dec, key, Some(&perm));
         let mut c0p = self.ctx.automorphism(&y.c0p, g);
         self.ctx.add_assign(&mut c0p, &u0);
-        let mut c1 = mod_down(&self.ctx, &u1);
-        if let Some(x) = x {
-            self.add_times_p(&mut c0p, &x.parts[0]);
-            self.ctx.add_assign(&mut c1, &x.parts[1]);
-        }
-        Ok(LazyC0 { c0p, c1, meta: y.meta })
+        LazyC0 { c0p, c1: mod_down(&self.ctx, &u1), meta: y.meta.clone() }
     }
 
     /// Ends a lazy chain: `c_0` comes down from Q_l·P.
@@ -185,14 +186,20 @@ impl Evaluator {
     /// `acc += P·c` on the Q limbs of `acc` (P·c vanishes modulo the
     /// special primes).
     fn add_times_p(&self, acc: &mut RnsPoly, c: &RnsPoly) {
+        self.times_p(acc, c, true);
+    }
+
+    /// `P·c` written to (`add`: added to) the Q limbs of `out`.
+    fn times_p(&self, out: &mut RnsPoly, c: &RnsPoly, add: bool) {
         let n = self.ctx.n();
-        let num_q = acc.num_q;
-        acc.data[..num_q * n].par_chunks_mut(n).enumerate().for_each(|(i, a)| {
+        let num_q = out.num_q;
+        out.data[..num_q * n].par_chunks_mut(n).enumerate().for_each(|(i, o)| {
             let m = self.ctx.moduli()[i];
             let p = self.ctx.p_mod_q[i];
             let ps = m.shoup(p);
-            for (aa, &cc) in a.iter_mut().zip(c.limb(i)) {
-                *aa = m.add(*aa, m.mul_shoup(cc, p, ps));
+            for (oo, &cc) in o.iter_mut().zip(c.limb(i)) {
+                let pc = m.mul_shoup(cc, p, ps);
+                *oo = if add { m.add(*oo, pc) } else { pc };
             }
         });
     }

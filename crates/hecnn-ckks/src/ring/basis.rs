@@ -46,10 +46,6 @@ pub struct BasisConverter {
     /// Per target prime: its row sums fit 64 bits. The narrow path runs
     /// when any target does.
     narrow_dst: Vec<bool>,
-    /// Every target's 128-bit sums stay below `2^(63 + bits)`, the range of
-    /// [`Modulus::reduce_bounded`] (source primes up to 60 bits and at most
-    /// 8 of them).
-    bounded: bool,
     /// Per target prime below 2^31 on the narrow path: its vectorizable
     /// reduction and `−Q mod t`, the `v·Q` correction folded into the sum
     /// before reducing.
@@ -135,12 +131,7 @@ impl BasisConverter {
                 WordReduce::new(t.value).filter(|_| narrow && bound < 1 << 64).map(|wr| (wr, t.neg(qm)))
             })
             .collect();
-        let bounded = dst.iter().all(|t| {
-            let max: u128 = src.iter().map(|q| (q.value as u128 - 1) * (t.value as u128 - 1)).sum();
-            max >> (63 + t.bits) == 0
-        });
         Self {
-            bounded,
             src: src.to_vec(),
             dst: dst.to_vec(),
             qhat_inv,
@@ -228,23 +219,15 @@ impl BasisConverter {
                     let f: f64 = row.iter().zip(&self.inv_src).map(|(&y, &inv)| y as f64 * inv).sum();
                     *o = f.round() as u8;
                 }
-                macro_rules! wide {
-                    ($s:literal) => {
-                        match self.bounded {
-                            true => self.accumulate_wide::<$s, true>(yt, v, &mut outs, &q_multiples),
-                            false => self.accumulate_wide::<$s, false>(yt, v, &mut outs, &q_multiples),
-                        }
-                    };
-                }
                 match s {
-                    1 => wide!(1),
-                    2 => wide!(2),
-                    3 => wide!(3),
-                    4 => wide!(4),
-                    5 => wide!(5),
-                    6 => wide!(6),
-                    7 => wide!(7),
-                    8 => wide!(8),
+                    1 => self.accumulate_wide::<1>(yt, v, &mut outs, &q_multiples),
+                    2 => self.accumulate_wide::<2>(yt, v, &mut outs, &q_multiples),
+                    3 => self.accumulate_wide::<3>(yt, v, &mut outs, &q_multiples),
+                    4 => self.accumulate_wide::<4>(yt, v, &mut outs, &q_multiples),
+                    5 => self.accumulate_wide::<5>(yt, v, &mut outs, &q_multiples),
+                    6 => self.accumulate_wide::<6>(yt, v, &mut outs, &q_multiples),
+                    7 => self.accumulate_wide::<7>(yt, v, &mut outs, &q_multiples),
+                    8 => self.accumulate_wide::<8>(yt, v, &mut outs, &q_multiples),
                     _ => {
                         for (j, out) in outs.iter_mut().enumerate() {
                             let t = &self.dst[j];
@@ -261,17 +244,10 @@ impl BasisConverter {
     }
 
     /// The 128-bit dot products of one block for `S` source primes, the
-    /// sum unrolled (the loop over a slice of run-time length ran at half
-    /// the speed) and, when the converter's sums are `BOUNDED`, reduced
-    /// with one product ([`Modulus::reduce_bounded`]) instead of four.
+    /// sum unrolled (the loop over a slice of run-time length ran at three
+    /// quarters of this speed).
     #[inline(always)]
-    fn accumulate_wide<const S: usize, const BOUNDED: bool>(
-        &self,
-        yt: &[u64],
-        v: &[u8],
-        outs: &mut [&mut [u64]],
-        q_multiples: &[Vec<u64>],
-    ) {
+    fn accumulate_wide<const S: usize>(&self, yt: &[u64], v: &[u8], outs: &mut [&mut [u64]], q_multiples: &[Vec<u64>]) {
         for (j, out) in outs.iter_mut().enumerate() {
             let t = &self.dst[j];
             let table: &[u64; S] = self.qhat_mod_dst[j * S..(j + 1) * S].try_into().expect("S weights per target");
@@ -282,8 +258,7 @@ impl BasisConverter {
                 for i in 0..S {
                     acc += row[i] as u128 * table[i] as u128;
                 }
-                let r = if BOUNDED { t.reduce_bounded(acc) } else { t.reduce_u128(acc) };
-                *o = t.sub(r, qm[k as usize]);
+                *o = t.sub(t.reduce_u128(acc), qm[k as usize]);
             }
         }
     }

@@ -13,8 +13,6 @@ pub struct Modulus {
     /// floor(2^128 / q), split in two words, for 128-bit Barrett reduction.
     mu_hi: u64,
     mu_lo: u64,
-    /// floor(2^(63 + bits) / q) < 2^64, for [`Modulus::reduce_bounded`].
-    mu_short: u64,
 }
 
 impl Modulus {
@@ -23,29 +21,7 @@ impl Modulus {
         debug_assert!(q > 2 && q < (1 << 61) && q & 1 == 1);
         // floor(2^128 / q) = floor((2^128 - 1) / q) since q is odd and > 1.
         let mu = u128::MAX / q as u128;
-        let bits = 64 - q.leading_zeros();
-        let mu_short = ((1u128 << (63 + bits)) / q as u128) as u64;
-        Self { value: q, bits, mu_hi: (mu >> 64) as u64, mu_lo: mu as u64, mu_short }
-    }
-
-    /// Reduces `x < 2^(63 + bits)` modulo q with one 64×64-bit product for
-    /// the quotient (two fewer than [`Modulus::reduce_u128`]): what a sum
-    /// of a few products of residues needs, e.g. a basis conversion's.
-    ///
-    /// With `x_s = floor(x / 2^(bits−1)) < 2^64` and `μ = floor(2^(63+bits)/q)`,
-    /// `floor(x_s·μ / 2^64)` is at most 3 below `floor(x/q)` (the truncation
-    /// of x costs < 1, that of μ < x_s/2^64 < 1, the final floor < 1), so
-    /// three branch-free corrections finish it (4q < 2^64).
-    #[inline(always)]
-    pub fn reduce_bounded(&self, x: u128) -> u64 {
-        debug_assert!(x >> (63 + self.bits) == 0, "reduce_bounded input out of range");
-        let q = self.value;
-        let xs = (x >> (self.bits - 1)) as u64;
-        let qhat = ((xs as u128 * self.mu_short as u128) >> 64) as u64;
-        let mut r = (x as u64).wrapping_sub(qhat.wrapping_mul(q));
-        r = r.min(r.wrapping_sub(q));
-        r = r.min(r.wrapping_sub(q));
-        r.min(r.wrapping_sub(q))
+        Self { value: q, bits: 64 - q.leading_zeros(), mu_hi: (mu >> 64) as u64, mu_lo: mu as u64 }
     }
 
     /// Reduces any `x < 2^125` modulo q (Barrett with a 128-bit constant).
@@ -290,32 +266,6 @@ pub fn tensor_slice(m: &Modulus, a: [&[u64]; 2], b: [&[u64]; 2], out: [&mut [u64
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The one-product reduction equals the remainder up to its bound
-    /// `2^(63 + bits)`, including the largest inputs and the multiples of q
-    /// around them, for primes of 17 to 61 bits.
-    #[test]
-    fn bounded_reduction_matches_u128_remainder() {
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
-        for q in [65537u64, (1 << 40) - 87, 1099511922689, 1152921504606584833, (1 << 61) - 1] {
-            let m = Modulus::new(q);
-            let top = (1u128 << (63 + m.bits)) - 1;
-            let mut xs: Vec<u128> = vec![0, 1, q as u128 - 1, q as u128, top, top - 1, top - top % q as u128];
-            for _ in 0..20_000 {
-                let x = ((next() as u128) << 64 | next() as u128) & top;
-                xs.push(x >> (next() % (63 + m.bits as u64)));
-            }
-            for x in xs {
-                assert_eq!(m.reduce_bounded(x), (x % q as u128) as u64, "{x} mod {q}");
-            }
-        }
-    }
 
     #[test]
     fn barrett_matches_u128_remainder() {

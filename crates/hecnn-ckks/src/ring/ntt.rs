@@ -1,6 +1,7 @@
 //! Negacyclic NTT over one prime, delegated to the `tfhe-ntt` crate.
 
 use super::modulus::Modulus;
+use super::ntt_f64::F64Plan;
 use tfhe_ntt::{prime32, prime64};
 
 /// Forward/inverse negacyclic NTT of size N modulo one prime.
@@ -16,9 +17,12 @@ pub struct NttTable {
 /// Primes below 2^31 take `tfhe-ntt`'s 32-bit plan: eight AVX2 lanes with
 /// native 32×32-bit products instead of four emulated 64-bit ones — 3.8×
 /// faster at N = 2^16 (144 µs against 552 µs per limb), which is most of a
-/// key switch on the 30-bit inference chains.
+/// key switch on the 30-bit inference chains. Primes up to 2^43 (the
+/// 40-bit levels) take the double-precision plan of `ntt_f64`, FMA units
+/// instead of emulated products; the rest, `tfhe-ntt`'s 64-bit plan.
 enum Plan {
     Small(prime32::Plan),
+    Double(F64Plan),
     Large(prime64::Plan),
 }
 
@@ -26,6 +30,7 @@ impl std::fmt::Debug for NttTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.plan {
             Plan::Small(p) => write!(f, "NttTable(n={}, q={}, 32-bit)", p.ntt_size(), p.modulus()),
+            Plan::Double(_) => write!(f, "NttTable(f64)"),
             Plan::Large(p) => write!(f, "NttTable(n={}, q={})", p.ntt_size(), p.modulus()),
         }
     }
@@ -38,7 +43,13 @@ impl NttTable {
         let small = if q.value < 1 << 31 { prime32::Plan::try_new(n, q.value as u32) } else { None };
         let plan = match small {
             Some(p) => Plan::Small(p),
-            None => Plan::Large(prime64::Plan::try_new(n, q.value)?),
+            None => {
+                let large = prime64::Plan::try_new(n, q.value)?;
+                match F64Plan::new(n, q, |a| large.fwd(a)) {
+                    Some(p) => Plan::Double(p),
+                    None => Plan::Large(large),
+                }
+            }
         };
         Some(Self { plan })
     }
@@ -48,6 +59,7 @@ impl NttTable {
     pub fn forward(&self, a: &mut [u64]) {
         match &self.plan {
             Plan::Small(p) => in_32_bits(a, |b| p.fwd(b)),
+            Plan::Double(p) => p.forward(a),
             Plan::Large(p) => p.fwd(a),
         }
     }
@@ -60,6 +72,7 @@ impl NttTable {
                 p.inv(b);
                 p.normalize(b);
             }),
+            Plan::Double(p) => p.inverse(a, true),
             Plan::Large(p) => {
                 p.inv(a);
                 p.normalize(a);
@@ -73,6 +86,7 @@ impl NttTable {
     pub fn inverse_unnormalized(&self, a: &mut [u64]) {
         match &self.plan {
             Plan::Small(p) => in_32_bits(a, |b| p.inv(b)),
+            Plan::Double(p) => p.inverse(a, false),
             Plan::Large(p) => p.inv(a),
         }
     }
@@ -137,5 +151,57 @@ mod tests {
         small.inverse_unnormalized(&mut b);
         large.inverse_unnormalized(&mut c);
         assert_eq!(b, c);
+    }
+
+    fn prime(bits: u32, n: usize) -> Modulus {
+        use crate::ring::primes::{ntt_primes, PrimeSide};
+        Modulus::new(ntt_primes(bits, 1, 2 * n as u64, PrimeSide::Below, &[]).unwrap()[0])
+    }
+
+    /// The double-precision plan must give `tfhe-ntt`'s values exactly, at
+    /// every size the blocking treats differently and at both ends of its
+    /// prime range, on residues up to q − 1 (the largest intermediates).
+    #[test]
+    fn double_plan_matches_the_64_bit_plan() {
+        for log_n in [5, 6, 11, 12, 13, 16] {
+            let n = 1usize << log_n;
+            for bits in [32, 40, 43] {
+                let q = prime(bits, n);
+                let table = NttTable::new(n, &q).unwrap();
+                if !matches!(table.plan, Plan::Double(_)) {
+                    // Only a CPU without AVX2 and FMA may fall back.
+                    assert!(!std::is_x86_feature_detected!("fma"), "2^{log_n}, {bits} bits: not the f64 plan");
+                    continue;
+                }
+                let large = prime64::Plan::try_new(n, q.value).unwrap();
+                let mut x: Vec<u64> = (0..n as u64).map(|i| (i * i * 7919 + 3 * i + 1) % q.value).collect();
+                x[0] = q.value - 1;
+                x[n - 1] = q.value - 1;
+                let (mut a, mut b) = (x.clone(), x.clone());
+                table.forward(&mut a);
+                large.fwd(&mut b);
+                assert_eq!(a, b, "forward, 2^{log_n}, {bits} bits");
+                let mut all_max = vec![q.value - 1; n];
+                let mut all_max_ref = all_max.clone();
+                table.forward(&mut all_max);
+                large.fwd(&mut all_max_ref);
+                assert_eq!(all_max, all_max_ref, "forward of q − 1, 2^{log_n}, {bits} bits");
+                let mut c = b.clone();
+                table.inverse_unnormalized(&mut b);
+                large.inv(&mut c);
+                assert_eq!(b, c, "inverse, 2^{log_n}, {bits} bits");
+                table.inverse(&mut a);
+                assert_eq!(a, x, "round trip, 2^{log_n}, {bits} bits");
+            }
+        }
+    }
+
+    /// Primes outside the double plan's range stay on `tfhe-ntt`.
+    #[test]
+    fn plans_by_prime_size() {
+        let n = 1 << 10;
+        assert!(matches!(NttTable::new(n, &prime(30, n)).unwrap().plan, Plan::Small(_)));
+        assert!(matches!(NttTable::new(n, &prime(50, n)).unwrap().plan, Plan::Large(_)));
+        assert!(matches!(NttTable::new(n, &prime(60, n)).unwrap().plan, Plan::Large(_)));
     }
 }

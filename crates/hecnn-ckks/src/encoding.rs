@@ -9,7 +9,7 @@
 use crate::ciphertext::Plaintext;
 use crate::context::Context;
 use crate::error::{CkksError, Result};
-use crate::ring::RnsPoly;
+use crate::ring::{ntt_f64, RnsPoly};
 use num_complex::Complex64;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -115,18 +115,23 @@ impl Encoder {
         let n = self.ctx.n();
         let mut poly = RnsPoly::uninit(n, num_q, 0, false);
         let moduli = self.ctx.moduli();
-        let rounded: Vec<f64> = coeffs.iter().map(|c| c.round()).collect();
-        if rounded.iter().all(|c| c.abs() < EXACT_F64) {
-            // Every coefficient is an exact f64 integer: residues by f64
-            // arithmetic for primes below 2^31 (vectorizable), i64 otherwise.
+        // AVX has a rounding instruction; SSE2 (the default target) calls libm.
+        let (rounded, largest) = crate::ring::modulus::with_avx2(|| {
+            let rounded: Vec<f64> = coeffs.iter().map(|c| c.round()).collect();
+            let largest = rounded.iter().fold(0f64, |m, c| m.max(c.abs()));
+            (rounded, largest)
+        });
+        if largest < I64_F64 {
+            // Every coefficient is an integer that fits an i64: residues by
+            // f64 arithmetic where the prime allows (vectorizable: below
+            // 2^31 for coefficients below 2^52, below 2^43 with FMA for any
+            // of them), i64 otherwise.
             poly.data.par_chunks_mut(n).enumerate().for_each(|(i, l)| {
                 let m = &moduli[i];
-                if m.value < 1 << 31 {
+                if m.value < 1 << 31 && largest < EXACT_F64 {
                     residues_f64(&rounded, m.value, l);
-                } else {
-                    for (x, &c) in l.iter_mut().zip(&rounded) {
-                        *x = m.from_i64(c as i64);
-                    }
+                } else if !(m.value < ntt_f64::MAX_PRIME && ntt_f64::residues(&rounded, m.value, l)) {
+                    residues_i64(&rounded, m, largest < 16.0 * m.value as f64, l);
                 }
             });
         } else {
@@ -178,9 +183,12 @@ impl Encoder {
         while len <= size {
             let lenh = len / 2;
             let lenq = len * 4;
+            // lenq divides m = 2N (both powers of two): a mask and a
+            // product instead of two divisions per butterfly.
+            let (mask, step) = (lenq - 1, m / lenq);
             for i in (0..size).step_by(len) {
                 for j in 0..lenh {
-                    let idx = (self.rot_group[j] as usize % lenq) * m / lenq;
+                    let idx = (self.rot_group[j] as usize & mask) * step;
                     let u = vals[i + j];
                     let v = vals[i + j + lenh] * self.ksi[idx];
                     vals[i + j] = u + v;
@@ -198,9 +206,10 @@ impl Encoder {
         while len >= 2 {
             let lenh = len / 2;
             let lenq = len * 4;
+            let (mask, step) = (lenq - 1, m / lenq);
             for i in (0..size).step_by(len) {
                 for j in 0..lenh {
-                    let idx = (lenq - (self.rot_group[j] as usize % lenq)) * m / lenq;
+                    let idx = (lenq - (self.rot_group[j] as usize & mask)) * step;
                     let u = vals[i + j] + vals[i + j + lenh];
                     let v = (vals[i + j] - vals[i + j + lenh]) * self.ksi[idx];
                     vals[i + j] = u;
@@ -338,6 +347,36 @@ impl<'a> Crt<'a> {
 /// quotient estimates of [`residues_f64`] to within one.
 const EXACT_F64: f64 = (1u64 << 52) as f64;
 
+/// `out[k] = c[k] mod q` for integer-valued `|c[k]| < 2^63` (`small`: all
+/// below 16q), branch-free: encoded coefficients have random signs and
+/// magnitudes around q, and branching on either (as `Modulus::from_i64`
+/// does) mispredicted every other coefficient — half of a bootstrapping
+/// diagonal's encoding time.
+fn residues_i64(c: &[f64], m: &crate::ring::Modulus, small: bool, out: &mut [u64]) {
+    let q = m.value;
+    for (o, &x) in out.iter_mut().zip(c) {
+        let x = x as i64;
+        let a = x.unsigned_abs();
+        let r = if small {
+            // a < 16q and 8q < 2^64: four conditional subtractions.
+            let mut r = a;
+            for k in [8, 4, 2, 1] {
+                r = r.min(r.wrapping_sub(k * q));
+            }
+            r
+        } else {
+            m.reduce(a)
+        };
+        let minus = q - r;
+        let minus = minus.min(minus.wrapping_sub(q));
+        let negative = (x >> 63) as u64;
+        *o = (minus & negative) | (r & !negative);
+    }
+}
+
+/// Below this magnitude an integer-valued f64 converts to i64 exactly.
+const I64_F64: f64 = 9_223_372_036_854_775_808.0; // 2^63
+
 /// `out[k] = c[k] mod q` for integers `|c| < 2^52` held in f64 and `q <
 /// 2^31`: `c − q·floor(c/q)` in f64 is exact up to one q (the quotient
 /// estimate may be off by one at a boundary), fixed by two selects. All in
@@ -362,6 +401,53 @@ fn residues_f64_portable(c: &[f64], q: u64, out: &mut [u64]) {
 mod tests {
     use super::*;
     use crate::ring::Modulus;
+
+    /// The residues of large coefficients (the bootstrapping diagonals',
+    /// scaled by a 60-bit prime): the FMA path for primes below 2^43 and the
+    /// branch-free integer path (both of its regimes) equal the exact
+    /// 128-bit reduction, for both signs, multiples of q and their
+    /// neighbours, 16q (where the regimes meet) and the largest i64 values.
+    #[test]
+    fn wide_residues_match_exact_residues() {
+        for q in [(1u64 << 31) + 11, 1_099_511_627_689, (1 << 43) - 57, (1 << 59) + 21, (1 << 60) - 93] {
+            let m = Modulus::new(q);
+            let q_i = q as i128;
+            let mut xs: Vec<i128> = vec![0, 1, -1, (1 << 62) + (1 << 61), -(1 << 62) - (1 << 61)];
+            for k in [1i128, 2, 7, 8, 15, 16, 17] {
+                for d in [-1i128, 0, 1] {
+                    xs.push(k * q_i + d);
+                    xs.push(-(k * q_i + d));
+                }
+            }
+            let mut s = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..10_000 {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                xs.push(((s as i64) >> (s % 40)) as i128);
+            }
+            // f64 holds these only where they are exact: keep those.
+            xs.retain(|&x| (x as f64) as i128 == x && x.abs() < 1 << 63);
+            xs.truncate(xs.len() / 4 * 4);
+            let c: Vec<f64> = xs.iter().map(|&x| x as f64).collect();
+            let want: Vec<u64> = xs.iter().map(|&x| m.from_i128(x)).collect();
+            let largest = c.iter().fold(0f64, |a, x| a.max(x.abs()));
+            for small in [false, true] {
+                let sub: Vec<usize> =
+                    (0..c.len()).filter(|&i| !small || c[i].abs() < 16.0 * q as f64).collect();
+                let cs: Vec<f64> = sub.iter().map(|&i| c[i]).collect();
+                let mut got = vec![0u64; cs.len()];
+                residues_i64(&cs, &m, small, &mut got);
+                for (k, &i) in sub.iter().enumerate() {
+                    assert_eq!(got[k], want[i], "{} mod {q} (small: {small}, largest {largest:e})", xs[i]);
+                }
+            }
+            if q < ntt_f64::MAX_PRIME {
+                let mut got = vec![0u64; c.len()];
+                if ntt_f64::residues(&c, q, &mut got) {
+                    assert_eq!(got, want, "FMA residues mod {q}");
+                }
+            }
+        }
+    }
 
     /// The f64 residues equal the integer ones for edge values: multiples
     /// of q and their neighbours, both signs, the largest magnitudes

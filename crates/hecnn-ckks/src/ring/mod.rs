@@ -5,7 +5,7 @@ pub mod automorphism;
 pub mod basis;
 pub mod modulus;
 pub mod ntt;
-mod ntt_f64;
+pub(crate) mod ntt_f64;
 pub mod poly;
 pub mod pool;
 pub mod primes;

@@ -45,7 +45,7 @@ impl NttTable {
             Some(p) => Plan::Small(p),
             None => {
                 let large = prime64::Plan::try_new(n, q.value)?;
-                match F64Plan::new(n, q, |a| large.fwd(a)) {
+                match F64Plan::preferred().then(|| F64Plan::new(n, q, |a| large.fwd(a))).flatten() {
                     Some(p) => Plan::Double(p),
                     None => Plan::Large(large),
                 }
@@ -161,39 +161,53 @@ mod tests {
     /// The double-precision plan must give `tfhe-ntt`'s values exactly, at
     /// every size the blocking treats differently and at both ends of its
     /// prime range, on residues up to q − 1 (the largest intermediates).
+    /// Built directly, so it is checked on CPUs that would not choose it.
     #[test]
     fn double_plan_matches_the_64_bit_plan() {
+        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
+            assert!(F64Plan::new(64, &prime(40, 64), |_| ()).is_none());
+            return;
+        }
         for log_n in [5, 6, 11, 12, 13, 16] {
             let n = 1usize << log_n;
             for bits in [32, 40, 43] {
                 let q = prime(bits, n);
-                let table = NttTable::new(n, &q).unwrap();
-                if !matches!(table.plan, Plan::Double(_)) {
-                    // Only a CPU without AVX2 and FMA may fall back.
-                    assert!(!std::is_x86_feature_detected!("fma"), "2^{log_n}, {bits} bits: not the f64 plan");
-                    continue;
-                }
                 let large = prime64::Plan::try_new(n, q.value).unwrap();
+                let double = F64Plan::new(n, &q, |a| large.fwd(a)).expect("the f64 plan for this prime");
                 let mut x: Vec<u64> = (0..n as u64).map(|i| (i * i * 7919 + 3 * i + 1) % q.value).collect();
                 x[0] = q.value - 1;
                 x[n - 1] = q.value - 1;
                 let (mut a, mut b) = (x.clone(), x.clone());
-                table.forward(&mut a);
+                double.forward(&mut a);
                 large.fwd(&mut b);
                 assert_eq!(a, b, "forward, 2^{log_n}, {bits} bits");
                 let mut all_max = vec![q.value - 1; n];
                 let mut all_max_ref = all_max.clone();
-                table.forward(&mut all_max);
+                double.forward(&mut all_max);
                 large.fwd(&mut all_max_ref);
                 assert_eq!(all_max, all_max_ref, "forward of q − 1, 2^{log_n}, {bits} bits");
                 let mut c = b.clone();
-                table.inverse_unnormalized(&mut b);
+                double.inverse(&mut b, false);
                 large.inv(&mut c);
                 assert_eq!(b, c, "inverse, 2^{log_n}, {bits} bits");
-                table.inverse(&mut a);
+                double.inverse(&mut a, true);
                 assert_eq!(a, x, "round trip, 2^{log_n}, {bits} bits");
             }
         }
+    }
+
+    /// A plan whose order differs from `tfhe-ntt`'s is refused.
+    #[test]
+    fn double_plan_refuses_another_order() {
+        let n = 64;
+        let q = prime(40, n);
+        let large = prime64::Plan::try_new(n, q.value).unwrap();
+        // The same evaluations, the first two swapped.
+        let swapped = |a: &mut [u64]| {
+            large.fwd(a);
+            a.swap(0, 1);
+        };
+        assert!(F64Plan::new(n, &q, swapped).is_none());
     }
 
     /// Primes outside the double plan's range stay on `tfhe-ntt`.
@@ -201,6 +215,8 @@ mod tests {
     fn plans_by_prime_size() {
         let n = 1 << 10;
         assert!(matches!(NttTable::new(n, &prime(30, n)).unwrap().plan, Plan::Small(_)));
+        let forty = NttTable::new(n, &prime(40, n)).unwrap().plan;
+        assert_eq!(matches!(forty, Plan::Double(_)), F64Plan::preferred());
         assert!(matches!(NttTable::new(n, &prime(50, n)).unwrap().plan, Plan::Large(_)));
         assert!(matches!(NttTable::new(n, &prime(60, n)).unwrap().plan, Plan::Large(_)));
     }

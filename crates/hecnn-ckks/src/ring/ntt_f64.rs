@@ -13,8 +13,8 @@
 //! The plan reproduces `tfhe-ntt`'s evaluation order exactly (the rest of
 //! the library, automorphisms included, depends on it): it takes ψ from the
 //! 64-bit plan and checks its own transform of `X` against it before it is
-//! used; any mismatch, or a CPU without AVX2 and FMA, leaves the caller on
-//! `tfhe-ntt`.
+//! used; any mismatch, a CPU without AVX2 and FMA, or one with AVX-512
+//! (where `tfhe-ntt` has wider kernels), leaves the caller on `tfhe-ntt`.
 
 use super::modulus::Modulus;
 
@@ -88,6 +88,13 @@ impl F64Plan {
         (mine == x).then_some(plan)
     }
 
+    /// Whether this plan should replace `tfhe-ntt`'s 64-bit one: only
+    /// without AVX-512, where `tfhe-ntt` has eight-lane (and for these
+    /// primes, 52-bit IFMA) kernels that four FMA lanes do not beat.
+    pub fn preferred() -> bool {
+        kernels::available() && !kernels::has_avx512()
+    }
+
     /// Coefficients (residues below q) → evaluations, in place.
     pub fn forward(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n);
@@ -103,6 +110,20 @@ impl F64Plan {
     }
 }
 
+/// `out[k] = c[k] mod q` for integer-valued `|c[k]| < 2^63` and `q <
+/// MAX_PRIME`, by the same FMA-exact arithmetic (`c − round(c/q)·q` is exact
+/// once it is below 2^53); `false`, with `out` untouched, on a CPU without
+/// AVX2 and FMA. The encoder's large coefficients take this path.
+pub fn residues(c: &[f64], q: u64, out: &mut [u64]) -> bool {
+    assert!(c.len() == out.len() && c.len().is_multiple_of(4) && q < MAX_PRIME);
+    if !kernels::available() {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and FMA (checked just above).
+    unsafe { kernels::residues(c, q as f64, out) };
+    true
+}
+
 /// (w0, w1, w2, w3) → (w0, w2, w1, w3) in every group of four.
 fn swap_middle_lanes(w: &[f64]) -> Vec<f64> {
     w.chunks_exact(4).flat_map(|c| [c[0], c[2], c[1], c[3]]).collect()
@@ -115,6 +136,10 @@ mod kernels {
 
     pub fn available() -> bool {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
+    pub fn has_avx512() -> bool {
+        std::is_x86_feature_detected!("avx512f")
     }
 
     /// 2^52: adding it to an integer below 2^52 puts the integer in the
@@ -292,6 +317,13 @@ mod kernels {
         from_f64(x, p, normalize.then_some(plan.n_inv));
     }
 
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn residues(c: &[f64], q: f64, out: &mut [u64]) {
+        let p = Prime { q: _mm256_set1_pd(q), q_inv: _mm256_set1_pd(1.0 / q) };
+        out.copy_from_slice(bytemuck::cast_slice(c));
+        from_f64(bytemuck::cast_slice_mut(out), p, None);
+    }
+
     fn prime(plan: &F64Plan) -> Prime {
         unsafe { Prime { q: _mm256_set1_pd(plan.q), q_inv: _mm256_set1_pd(plan.q_inv) } }
     }
@@ -341,10 +373,16 @@ mod kernels {
     pub fn available() -> bool {
         false
     }
+    pub fn has_avx512() -> bool {
+        false
+    }
     pub unsafe fn forward(_: &F64Plan, _: &mut [u64]) {
         unreachable!("no plan is built without AVX2 and FMA")
     }
     pub unsafe fn inverse(_: &F64Plan, _: &mut [u64], _: bool) {
         unreachable!("no plan is built without AVX2 and FMA")
+    }
+    pub unsafe fn residues(_: &[f64], _: f64, _: &mut [u64]) {
+        unreachable!("only called where `available`")
     }
 }

@@ -444,11 +444,10 @@ impl LinearTransform {
             let mut inner: Option<Ciphertext> = None;
             for (b, diag) in terms {
                 let pt = encoder.encode(diag, self.slots, l, pt_scale)?;
-                let term = ev.mul_plain(&babies[b], &pt)?;
-                inner = Some(match inner {
-                    None => term,
-                    Some(x) => ev.add(&x, &term)?,
-                });
+                match &mut inner {
+                    None => inner = Some(ev.mul_plain(&babies[b], &pt)?),
+                    Some(x) => ev.mul_plain_add_assign(x, &babies[b], &pt)?,
+                }
             }
             Ok(inner.expect("every giant step has a term"))
         };

@@ -431,8 +431,7 @@ mod tests {
             let want: Vec<u64> = xs.iter().map(|&x| m.from_i128(x)).collect();
             let largest = c.iter().fold(0f64, |a, x| a.max(x.abs()));
             for small in [false, true] {
-                let sub: Vec<usize> =
-                    (0..c.len()).filter(|&i| !small || c[i].abs() < 16.0 * q as f64).collect();
+                let sub: Vec<usize> = (0..c.len()).filter(|&i| !small || c[i].abs() < 16.0 * q as f64).collect();
                 let cs: Vec<f64> = sub.iter().map(|&i| c[i]).collect();
                 let mut got = vec![0u64; cs.len()];
                 residues_i64(&cs, &m, small, &mut got);

@@ -40,6 +40,7 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use hecnn_approx::composite::{ALPHA_MAX, ALPHA_MIN};
 use hecnn_ckks::{Parameters, Preset};
+use hecnn_ml::mlr::client::Scaling;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -94,6 +95,11 @@ enum Command {
         iterations: usize,
         #[command(flatten)]
         data: DataArgs,
+        /// Feature scaling: `max-abs` (each feature divided by its largest
+        /// training magnitude, into [−1, 1]) or `none` (raw features, the
+        /// paper's algorithm exactly).
+        #[arg(long, default_value_t = Scaling::MaxAbs)]
+        scaling: Scaling,
         /// Statistical security of the release's noise flooding (default 30).
         #[arg(long)]
         statistical_security: Option<u32>,
@@ -123,6 +129,9 @@ enum Command {
         samples: usize,
         #[command(flatten)]
         data: DataArgs,
+        /// Feature scaling: `max-abs` (the default) or `none` (raw features).
+        #[arg(long, default_value_t = Scaling::MaxAbs)]
+        scaling: Scaling,
     },
     /// Server: train on an upload directory (ciphertexts and evaluation keys only).
     TrainServer {
@@ -515,11 +524,12 @@ fn one_line(e: &anyhow::Error) -> String {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { samples, iterations } => {
-            let report = train::run(samples, iterations, &train::DataOptions::default(), None, false)?;
+            let report =
+                train::run(samples, iterations, &train::DataOptions::default(), Scaling::default(), None, false)?;
             train::print(&report);
         }
-        Command::Train { samples, iterations, data, statistical_security, json } => {
-            let report = train::run(samples, iterations, &data.options(), statistical_security, json)?;
+        Command::Train { samples, iterations, data, scaling, statistical_security, json } => {
+            let report = train::run(samples, iterations, &data.options(), scaling, statistical_security, json)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -527,7 +537,9 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Keygen { out, preset } => roles::keygen(&out, &preset, false)?,
-        Command::Encrypt { keys, out, samples, data } => roles::encrypt(&keys, &out, samples, &data.options(), false)?,
+        Command::Encrypt { keys, out, samples, data, scaling } => {
+            roles::encrypt(&keys, &out, samples, &data.options(), scaling, false)?
+        }
         Command::TrainServer { upload, out, iterations } => roles::train_server(&upload, &out, iterations, false)?,
         Command::DecryptModel { keys, model, out, statistical_security, private } => {
             let output = if private { roles::Output::Private } else { roles::Output::Release(statistical_security) };

@@ -5,7 +5,9 @@
 use crate::train::{self, load_data, prepare, spinner, DataOptions, CLASSES};
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, EvaluationKeySet, KeySetId, Preset, RelinKey, SecretKey};
-use hecnn_ml::mlr::client::{self, training_bootstrap_keys, ModelExpectation, ReleasePolicy, Scaler, TrainingClient};
+use hecnn_ml::mlr::client::{
+    self, training_bootstrap_keys, ModelExpectation, ReleasePolicy, Scaler, Scaling, TrainingClient,
+};
 use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
 use hecnn_ml::mlr::setup;
 use hecnn_ml::packing::Layout;
@@ -24,6 +26,10 @@ struct ClientState {
     features: usize,
     classes: usize,
     scaler: Scaler,
+    /// The scaling the client chose (records from before the choice existed
+    /// scaled by max-abs).
+    #[serde(default)]
+    scaling: Scaling,
     layout: Layout,
     /// Hex key-set id of the upload.
     key_set: String,
@@ -124,11 +130,18 @@ pub fn keygen(out: &Path, preset: &str, quiet: bool) -> Result<()> {
 }
 
 /// `hecnn encrypt`: features → encrypted upload directory.
-pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quiet: bool) -> Result<()> {
+pub fn encrypt(
+    keys: &Path,
+    out: &Path,
+    samples: usize,
+    opts: &DataOptions,
+    scaling: Scaling,
+    quiet: bool,
+) -> Result<()> {
     train::fresh_dir(out)?;
     let (ctx, sk, rlk) = load_client(keys)?;
     let (train_split, _) = load_data(samples, opts, quiet)?;
-    let prep = prepare(&train_split)?;
+    let prep = prepare(&train_split, scaling)?;
     let d = prep.x[0].len();
     let layout = Layout::choose(samples, d, CLASSES, ctx.n() / 2).context("no layout fits")?;
     let pb = spinner(quiet, "encrypting");
@@ -161,6 +174,7 @@ pub fn encrypt(keys: &Path, out: &Path, samples: usize, opts: &DataOptions, quie
         features: d,
         classes: CLASSES,
         scaler: prep.scaler,
+        scaling,
         layout,
         key_set: sk.key_set().to_hex(),
         data_level: client.level(),
@@ -247,7 +261,7 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path, output: Output, 
     // The reference for the claimed iteration count, from the client's own data.
     let (train_split, _) =
         load_data(state.samples, &state.data, quiet).with_context(|| recorded(keys, state.samples))?;
-    let reference = train::reference_run(&train_split, None, model.iterations)?;
+    let reference = train::reference_run(&train_split, None, model.iterations, state.scaling)?;
     if reference.w[0].len() != state.features {
         bail!("the client's data now has {} features, the job had {}", reference.w[0].len(), state.features);
     }
@@ -314,6 +328,8 @@ const MAX_REFERENCE_ITERATIONS: usize = 10_000;
 pub struct Evaluation {
     pub test_accuracy: f64,
     pub test_samples: usize,
+    /// How the client scaled the features at `encrypt`.
+    pub scaling: Scaling,
     /// Iterations the model says it was trained for.
     pub iterations: Option<usize>,
     /// The same training in f64 on the client's own data (with `iterations`).
@@ -357,7 +373,7 @@ pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) ->
         }
         // The reference starts from the raw features, with its own scaling:
         // it does not trust the scaler the client saved at `encrypt`.
-        let reference = train::reference_run(&train_split, Some(&test), iterations)?;
+        let reference = train::reference_run(&train_split, Some(&test), iterations, state.scaling)?;
         let reference_features = reference.w[0].len();
         if reference_features != file.features {
             bail!("{}: {} features, the client's data has {reference_features}", weights.display(), file.features);
@@ -368,6 +384,7 @@ pub fn evaluate(keys: &Path, weights: &Path, opts: &DataOptions, quiet: bool) ->
     Ok(Evaluation {
         test_accuracy,
         test_samples: test.y.len(),
+        scaling: state.scaling,
         iterations: file.iterations_hint,
         reference_accuracy,
         max_weight_error,

@@ -10,8 +10,8 @@
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, EvaluationKeySet, RelinKey, SecretKey};
 use hecnn_ml::mlr::client::{
-    self, fit_scaler, training_bootstrap_keys, with_bias, ModelError, ModelExpectation, ReleasePolicy, Scaler,
-    TrainingClient,
+    self, fit_scaler_with, training_bootstrap_keys, with_bias, ModelError, ModelExpectation, ReleasePolicy, Scaler,
+    Scaling, TrainingClient,
 };
 use hecnn_ml::mlr::reference::{self, MlrConfig};
 use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
@@ -99,7 +99,7 @@ pub fn load_data(samples: usize, opts: &DataOptions, quiet: bool) -> Result<(Spl
     ))
 }
 
-/// The client's preprocessing: scaling to [−1, 1], bias column, B̄.
+/// The client's preprocessing: scaling (to [−1, 1] by default), bias column, B̄.
 pub struct Prepared {
     pub scaler: Scaler,
     pub x: Vec<Vec<f64>>,
@@ -109,8 +109,8 @@ pub struct Prepared {
 
 /// Scales, adds the bias column and computes `B̄ ⊙ X` (client side, for
 /// the upload).
-pub fn prepare(train: &Split) -> Result<Prepared> {
-    let scaler = fit_scaler(&train.x)?;
+pub fn prepare(train: &Split, scaling: Scaling) -> Result<Prepared> {
+    let scaler = fit_scaler_with(&train.x, scaling)?;
     let x = with_bias(&scaler.apply(&train.x)?);
     let b = client::preconditioner(&x, client::DEFAULT_EPSILON)?;
     let x_scaled = client::precondition(&x, &b);
@@ -137,9 +137,14 @@ pub struct Reference {
 /// with none of the client's preparation: the reference scales, adds the
 /// bias, preconditions and scores with its own code, so a slip in
 /// [`prepare`] or [`evaluate`] shows as a difference instead of being
-/// shared.
-pub fn reference_run(train: &Split, test: Option<&Split>, iterations: usize) -> Result<Reference> {
+/// shared. `scaling` is the one the client chose (the reference scales by
+/// its own maxima, or by 1 for the raw features).
+pub fn reference_run(train: &Split, test: Option<&Split>, iterations: usize, scaling: Scaling) -> Result<Reference> {
     let maxima = reference::feature_maxima(&train.x)?;
+    let maxima = match scaling {
+        Scaling::MaxAbs => maxima,
+        Scaling::None => vec![1.0; maxima.len()],
+    };
     let x = reference::design_matrix(&train.x, &maxima)?;
     let cfg = MlrConfig { iterations, ..MlrConfig::default() };
     let w = reference::train(&x, &train.y, CLASSES, &cfg)?.w;
@@ -176,6 +181,8 @@ pub struct TrainReport {
     pub samples: usize,
     pub iterations: usize,
     pub features: usize,
+    /// How the client scaled the features (`max-abs` or `none`).
+    pub scaling: Scaling,
     pub preset: String,
     pub n: usize,
     pub security_bits: f64,
@@ -226,6 +233,7 @@ pub fn run(
     samples: usize,
     iterations: usize,
     opts: &DataOptions,
+    scaling: Scaling,
     statistical_security: Option<u32>,
     quiet: bool,
 ) -> Result<TrainReport> {
@@ -235,12 +243,12 @@ pub fn run(
     }
     let preset = setup::preset_for(iterations);
     let (train, test) = load_data(samples, opts, quiet)?;
-    let prep = prepare(&train)?;
+    let prep = prepare(&train, scaling)?;
     let d = prep.x[0].len();
     let init = vec![vec![client::DEFAULT_INIT; d]; CLASSES];
 
     // Plaintext reference: the same algorithm in f64, from the raw features.
-    let reference = reference_run(&train, test.as_ref(), iterations)?;
+    let reference = reference_run(&train, test.as_ref(), iterations, scaling)?;
 
     // Client: keys and the encrypted upload.
     let pb = spinner(quiet, &format!("client: key generation ({})", preset.name()));
@@ -340,6 +348,7 @@ pub fn run(
         samples,
         iterations,
         features: d,
+        scaling,
         preset: preset.name().into(),
         n: ctx.n(),
         security_bits: ctx.params().security_bits(),
@@ -373,7 +382,14 @@ pub fn run(
 pub fn print(r: &TrainReport) {
     let pct = |x: f64| 100.0 * x;
     println!("Encrypted CNN training by transfer learning (MLR on frozen-backbone features)");
-    println!("  data        {} training samples, {} features (with bias), {} classes", r.samples, r.features, CLASSES);
+    let scaling = match r.scaling {
+        Scaling::MaxAbs => "scaled to [−1, 1] (max-abs)",
+        Scaling::None => "raw, unscaled (none)",
+    };
+    println!(
+        "  data        {} training samples, {} features (with bias), {} classes; features {scaling}",
+        r.samples, r.features, CLASSES
+    );
     println!(
         "  parameters  {} (N={}, ~{:.0}-bit security), layout {}×{}×{} per ciphertext",
         r.preset, r.n, r.security_bits, r.layout.samples_per_block, r.layout.features_per_block, r.layout.class_slots

@@ -182,6 +182,41 @@ fn bad_feature_csv_is_named_with_its_line() {
     assert!(err.contains("f.csv:2"), "{err}");
 }
 
+/// `--scaling none` trains on the raw features (the paper's algorithm
+/// exactly), says so in the JSON, and still matches its reference, which
+/// differs from the scaled run's; a split-role client records the choice,
+/// so its own reference at `evaluate` is computed the same way.
+#[test]
+fn raw_feature_training_in_one_process_and_in_split_roles() {
+    let reference_accuracy = |scaling: &str| {
+        let out = run_ok(&["train", "--samples", "64", "--iterations", "2", "--scaling", scaling, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["scaling"], scaling);
+        let err = v["max_weight_error"].as_f64().unwrap();
+        assert!(err <= 3e-6, "{scaling}: decrypted weights {err:e} from the plaintext reference");
+        let (acc, reference) = (v["test_accuracy"].as_f64().unwrap(), v["reference_accuracy"].as_f64().unwrap());
+        assert!((acc - reference).abs() <= 3e-4, "{scaling}: test accuracy {acc} vs reference {reference}");
+        reference
+    };
+    let (raw, scaled) = (reference_accuracy("none"), reference_accuracy("max-abs"));
+    assert_ne!(raw, scaled, "the scaling changed nothing");
+    let err = run_err(&["train", "--scaling", "unit"]);
+    assert!(err.contains("unknown scaling \"unit\": expected max-abs or none"), "{err}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (keys, upload, model, private) =
+        (tmp.path().join("k"), tmp.path().join("u"), tmp.path().join("m"), tmp.path().join("w.json"));
+    run_ok(&["keygen", "--out", p(&keys)]);
+    run_ok(&["encrypt", "--keys", p(&keys), "--out", p(&upload), "--samples", "32", "--scaling", "none"]);
+    run_ok(&["train-server", "--upload", p(&upload), "--out", p(&model), "--iterations", "2"]);
+    run_ok(&["decrypt-model", "--keys", p(&keys), "--model", p(&model), "--out", p(&private), "--private"]);
+    let out = run_ok(&["evaluate", "--keys", p(&keys), "--weights", p(&private), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["scaling"], "none");
+    let err = v["max_weight_error"].as_f64().expect(&out);
+    assert!(err <= 3e-6, "split roles, raw features: decrypted weights {err:e} from the client's reference");
+}
+
 #[test]
 fn params_json_lists_secure_presets() {
     let out = run_ok(&["params", "--json"]);

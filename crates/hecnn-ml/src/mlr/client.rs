@@ -11,7 +11,8 @@
 //! the client is noise-flooded and rounded (see [`ReleasePolicy`]).
 
 pub use super::prep::{
-    accuracy, fit_scaler, precondition, preconditioner, predict, with_bias, Scaler, DEFAULT_EPSILON, DEFAULT_INIT,
+    accuracy, fit_scaler, fit_scaler_with, precondition, preconditioner, predict, with_bias, Scaler, Scaling,
+    DEFAULT_EPSILON, DEFAULT_INIT,
 };
 use super::server::{model_levels, EncryptedDataset, EncryptedModel, TrainError};
 use crate::packing::Layout;

@@ -10,7 +10,7 @@
 //! accuracy mismatch instead of being copied into the oracle
 //! (`tests/mlr_crosscheck.rs` holds the two together).
 
-pub use super::scaler::{fit_scaler, with_bias, Scaler};
+pub use super::scaler::{fit_scaler, fit_scaler_with, with_bias, Scaler, Scaling};
 use crate::MlError;
 
 /// `ε` of the preconditioner the client uploads (keeps `b̄_j` finite for an

@@ -5,7 +5,7 @@
 //! recomputes B̄ and the schedule on its own).
 
 use hecnn_ckks::*;
-use hecnn_ml::mlr::client::{precondition, preconditioner, TrainingClient, DEFAULT_EPSILON, DEFAULT_INIT};
+use hecnn_ml::mlr::client::{precondition, preconditioner, ModelError, TrainingClient, DEFAULT_EPSILON, DEFAULT_INIT};
 use hecnn_ml::mlr::reference::{self, MlrConfig};
 use hecnn_ml::mlr::server::*;
 use hecnn_ml::packing::Layout;
@@ -70,6 +70,39 @@ fn refresh_plan_counts_levels() {
             level -= 4;
         }
     }
+}
+
+/// B̄ without the features on the client: the server sums products of the
+/// encrypted (non-negative) features, the client decrypts the aggregates and
+/// gets the preconditioner it would have computed from the features; a
+/// server that returns something else is refused.
+#[test]
+fn preconditioner_from_encrypted_statistics() {
+    let toy = Toy::new(toy_ring(), &[]);
+    let data = toy.upload(toy.ctx.max_level());
+    let (s, stats) = Trainer::new(&toy.keys).preconditioner_statistics(&data).unwrap();
+    let (d, l) = (toy.x[0].len(), toy.layout);
+    let g = l.features_per_block.trailing_zeros() as usize;
+    let want_rotations =
+        l.sample_blocks(40) * 2 * g + l.feature_blocks(d) * l.samples_per_block.trailing_zeros() as usize;
+    assert_eq!(stats.rotations, want_rotations);
+    assert_eq!(s[0].level(), toy.ctx.max_level() - 2);
+    let client = TrainingClient::new(&toy.sk);
+    let b = client.preconditioner_from_statistics(&s, l, d, toy.c, DEFAULT_EPSILON).unwrap();
+    let want = preconditioner(&toy.x, DEFAULT_EPSILON).unwrap();
+    assert_eq!(b.len(), want.len());
+    let worst = b.iter().zip(&want).map(|(g, w)| ((g - w) / w).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1e-6, "B̄ from encrypted statistics: relative error {worst:e}");
+
+    // A lying server: the features themselves (different in every sample
+    // copy), a negated statistic, a missing block.
+    let err = client.preconditioner_from_statistics(&data.x[0], l, d, toy.c, DEFAULT_EPSILON).unwrap_err();
+    assert!(matches!(err, ModelError::Padding { .. } | ModelError::NotReplicated { .. }), "{err}");
+    let negated: Vec<Ciphertext> = s.iter().map(|c| Evaluator::new(&toy.ctx).neg(c).unwrap()).collect();
+    let err = client.preconditioner_from_statistics(&negated, l, d, toy.c, DEFAULT_EPSILON).unwrap_err();
+    assert!(matches!(err, ModelError::Negative { .. }), "{err}");
+    let err = client.preconditioner_from_statistics(&s[1..], l, d, toy.c, DEFAULT_EPSILON).unwrap_err();
+    assert!(matches!(err, ModelError::Shape(_)), "{err}");
 }
 
 #[test]

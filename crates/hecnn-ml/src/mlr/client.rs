@@ -52,6 +52,66 @@ impl<'a> TrainingClient<'a> {
         self.level
     }
 
+    /// `B̄` from the server's
+    /// [`super::server::Trainer::preconditioner_statistics`] of non-negative
+    /// features: each block decrypted and checked (real, zero in its padding,
+    /// the same in every sample copy, non-negative), then
+    /// `b̄_j = 1 / (ε + ¼ s_j)`, as [`preconditioner`] computes it from the
+    /// features themselves.
+    pub fn preconditioner_from_statistics(
+        &self,
+        blocks: &[Ciphertext],
+        layout: Layout,
+        features: usize,
+        classes: usize,
+        epsilon: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        if blocks.len() != layout.feature_blocks(features) {
+            return Err(ModelError::Shape(format!(
+                "{} statistics blocks for {features} features in blocks of {}",
+                blocks.len(),
+                layout.features_per_block
+            )));
+        }
+        let dec = Decryptor::new(self.sk);
+        let mut b = Vec::with_capacity(features);
+        for (fb, ct) in blocks.iter().enumerate() {
+            let block = || format!("statistics/{fb}");
+            let slots = self.encoder.decode(&dec.decrypt(ct)?)?;
+            if slots.len() != layout.slots {
+                return Err(ModelError::Shape(format!("statistics block {fb}: {} slots decoded", slots.len())));
+            }
+            if slots.iter().any(|z| !z.re.is_finite() || !z.im.is_finite()) {
+                return Err(ModelError::NotReal { block: block() });
+            }
+            // CKKS noise is relative to the values: sums of n·d products.
+            let tol = 1e-6 * slots.iter().map(|z| z.re.abs()).fold(1.0, f64::max);
+            if slots.iter().any(|z| z.im.abs() > tol) {
+                return Err(ModelError::NotReal { block: block() });
+            }
+            for f in 0..layout.features_per_block {
+                let j = fb * layout.features_per_block + f;
+                for k in 0..layout.class_slots {
+                    let first = slots[layout.slot(0, f, k)].re;
+                    if !(j < features && k < classes) && first.abs() > tol {
+                        return Err(ModelError::Padding { block: block() });
+                    }
+                    if (1..layout.samples_per_block).any(|i| (slots[layout.slot(i, f, k)].re - first).abs() > tol) {
+                        return Err(ModelError::NotReplicated { block: block() });
+                    }
+                }
+                if j < features {
+                    let s = slots[layout.slot(0, f, 0)].re;
+                    if s < -tol {
+                        return Err(ModelError::Negative { block: block() });
+                    }
+                    b.push(1.0 / (epsilon + 0.25 * s.max(0.0)));
+                }
+            }
+        }
+        Ok(b)
+    }
+
     /// Encrypts `x` (bias column included), `x_scaled = B̄ ⊙ x`, the labels
     /// and the initial weights `init`.
     pub fn encrypt_dataset(
@@ -376,6 +436,10 @@ pub enum ModelError {
     /// A slot with an imaginary part, NaN or infinity.
     #[error("model block {block}: a value is complex or not finite")]
     NotReal { block: String },
+    /// A preconditioner statistic below zero: not a sum of products of
+    /// non-negative features.
+    #[error("statistics block {block}: a negative sum of non-negative features")]
+    Negative { block: String },
     /// The released W is farther from the plaintext reference than allowed.
     #[error("the model differs from the plaintext reference by more than {tolerance:e}")]
     FarFromReference { tolerance: f64 },

@@ -381,6 +381,45 @@ impl<'a> Trainer<'a> {
         Some(ev.product_scale(s_e, s_x, level - 3))
     }
 
+    /// The statistics of the quadratic-gradient preconditioner, computed on
+    /// the encrypted features: per feature block, `s_j = Σ_i x_ij · Σ_l x_il`
+    /// in every sample position and class slot `k < c` (0 elsewhere). For
+    /// non-negative features (a backbone that ends in ReLU and max-pool)
+    /// `B̄_j = 1 / (ε + ¼ s_j)`, which the client computes after decrypting
+    /// these aggregates of its own data
+    /// ([`super::client::TrainingClient::preconditioner_from_statistics`]):
+    /// a client that never sees its features can still precondition
+    /// (`docs/encrypted-transfer-learning.md`). Two levels below the data;
+    /// `⌈n/I⌉·2·log2 G + ⌈d/G⌉·log2 I` rotations.
+    pub fn preconditioner_statistics(
+        &self,
+        data: &EncryptedDataset,
+    ) -> Result<(Vec<Ciphertext>, TrainStats), TrainError> {
+        let l = data.layout;
+        let ev = &self.ev;
+        let mut stats = TrainStats::default();
+        // Σ_l x_il at f = 0 (all feature blocks of a sample block added first),
+        // masked to f = 0 and replicated over the features.
+        let mut rows = Vec::with_capacity(data.x.len());
+        for row in &data.x {
+            let (first, rest) = row.split_first().ok_or_else(|| TrainError::InvalidUpload("empty block row".into()))?;
+            let mut sum = first.clone();
+            for c in rest {
+                sum = ev.add(&sum, c)?;
+            }
+            let sum = self.rotate_sum(sum, &l.feature_sum_steps(), &mut stats)?;
+            let masked =
+                ev.mul_values_rescale_to(&sum, &l.feature0_mask(data.classes, 1.0), sum.scale(), &self.encoder)?;
+            rows.push(self.rotate_sum(masked, &l.feature_replicate_steps(), &mut stats)?);
+        }
+        let steps = l.sample_sum_steps();
+        let blocks = data.x.first().map_or(0, Vec::len);
+        let s = (0..blocks)
+            .map(|fb| self.sum_of_products(rows.iter().zip(data.x.iter().map(|row| &row[fb])), &steps, &mut stats))
+            .collect::<Result<_, _>>()?;
+        Ok((s, stats))
+    }
+
     fn rotate_sum(&self, ct: Ciphertext, steps: &[i64], stats: &mut TrainStats) -> Result<Ciphertext, TrainError> {
         stats.rotations += steps.len();
         Ok(self.ev.rotate_sum(&ct, steps, self.gk)?)

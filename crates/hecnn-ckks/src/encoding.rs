@@ -131,7 +131,7 @@ impl Encoder {
                 if m.value < 1 << 31 && largest < EXACT_F64 {
                     residues_f64(&rounded, m.value, l);
                 } else if !(m.value < ntt_f64::MAX_PRIME && ntt_f64::residues(&rounded, m.value, l)) {
-                    residues_i64(&rounded, m, largest < 16.0 * m.value as f64, l);
+                    residues_i64(&rounded, m, largest < 15.0 * m.value as f64, l);
                 }
             });
         } else {
@@ -348,7 +348,8 @@ impl<'a> Crt<'a> {
 const EXACT_F64: f64 = (1u64 << 52) as f64;
 
 /// `out[k] = c[k] mod q` for integer-valued `|c[k]| < 2^63` (`small`: all
-/// below 16q), branch-free: encoded coefficients have random signs and
+/// below 16q — callers test `< 15q` in f64, whose rounding of q cannot
+/// then admit 16q), branch-free: encoded coefficients have random signs and
 /// magnitudes around q, and branching on either (as `Modulus::from_i64`
 /// does) mispredicted every other coefficient — half of a bootstrapping
 /// diagonal's encoding time.
@@ -431,7 +432,7 @@ mod tests {
             let want: Vec<u64> = xs.iter().map(|&x| m.from_i128(x)).collect();
             let largest = c.iter().fold(0f64, |a, x| a.max(x.abs()));
             for small in [false, true] {
-                let sub: Vec<usize> = (0..c.len()).filter(|&i| !small || c[i].abs() < 16.0 * q as f64).collect();
+                let sub: Vec<usize> = (0..c.len()).filter(|&i| !small || xs[i].abs() < 16 * q_i).collect();
                 let cs: Vec<f64> = sub.iter().map(|&i| c[i]).collect();
                 let mut got = vec![0u64; cs.len()];
                 residues_i64(&cs, &m, small, &mut got);

@@ -103,6 +103,13 @@ fn preconditioner_from_encrypted_statistics() {
     assert!(matches!(err, ModelError::Negative { .. }), "{err}");
     let err = client.preconditioner_from_statistics(&s[1..], l, d, toy.c, DEFAULT_EPSILON).unwrap_err();
     assert!(matches!(err, ModelError::Shape(_)), "{err}");
+    // A ragged upload is refused, not indexed out of bounds.
+    let mut ragged = data.clone();
+    let mut longer = data.x[0].clone();
+    longer.push(data.x[0][0].clone());
+    ragged.x.push(longer);
+    let err = Trainer::new(&toy.keys).preconditioner_statistics(&ragged).unwrap_err();
+    assert!(matches!(err, TrainError::InvalidUpload(_)), "{err}");
 }
 
 #[test]

@@ -414,6 +414,9 @@ impl<'a> Trainer<'a> {
         }
         let steps = l.sample_sum_steps();
         let blocks = data.x.first().map_or(0, Vec::len);
+        if data.x.iter().any(|row| row.len() != blocks) {
+            return Err(TrainError::InvalidUpload("block rows of different lengths".into()));
+        }
         let s = (0..blocks)
             .map(|fb| self.sum_of_products(rows.iter().zip(data.x.iter().map(|row| &row[fb])), &steps, &mut stats))
             .collect::<Result<_, _>>()?;

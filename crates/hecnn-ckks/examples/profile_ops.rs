@@ -60,10 +60,6 @@ fn main() {
         let ntt = hecnn_ckks::ring::ntt::NttTable::new(n, &q).unwrap();
         let t_ntt = time("NTT forward (1 limb)", 200, || ntt.forward(&mut limb));
         time("NTT inverse+normalize (1 limb)", 200, || ntt.inverse(&mut limb));
-        // A bootstrapping diagonal: all slots, top level, scale q_l.
-        let diag: Vec<Complex64> = (0..n / 2).map(|i| Complex64::new((i as f64).cos(), (0.3 * i as f64).sin())).collect();
-        let q_top = ctx.params().q()[l] as f64;
-        time("encode (all slots, top, q_l)", 10, || drop(encoder.encode(&diag, n / 2, l, q_top).unwrap()));
         let mut poly: RnsPoly = ct.parts()[1].clone();
         time("INTT all limbs", 10, || {
             ctx.ntt_inverse(&mut poly);

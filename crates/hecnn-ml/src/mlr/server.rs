@@ -398,6 +398,10 @@ impl<'a> Trainer<'a> {
         let l = data.layout;
         let ev = &self.ev;
         let mut stats = TrainStats::default();
+        let blocks = data.x.first().map_or(0, Vec::len);
+        if data.x.iter().any(|row| row.len() != blocks) {
+            return Err(TrainError::InvalidUpload("block rows of different lengths".into()));
+        }
         // Σ_l x_il at f = 0 (all feature blocks of a sample block added first),
         // masked to f = 0 and replicated over the features.
         let mut rows = Vec::with_capacity(data.x.len());
@@ -413,10 +417,6 @@ impl<'a> Trainer<'a> {
             rows.push(self.rotate_sum(masked, &l.feature_replicate_steps(), &mut stats)?);
         }
         let steps = l.sample_sum_steps();
-        let blocks = data.x.first().map_or(0, Vec::len);
-        if data.x.iter().any(|row| row.len() != blocks) {
-            return Err(TrainError::InvalidUpload("block rows of different lengths".into()));
-        }
         let s = (0..blocks)
             .map(|fb| self.sum_of_products(rows.iter().zip(data.x.iter().map(|row| &row[fb])), &steps, &mut stats))
             .collect::<Result<_, _>>()?;

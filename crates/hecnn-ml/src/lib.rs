@@ -19,6 +19,7 @@ pub mod error;
 pub mod mlr;
 pub mod packing;
 pub mod safe_fs;
+pub mod transfer;
 pub mod upload;
 
 pub use error::MlError;

@@ -88,7 +88,7 @@ fn preconditioner_from_encrypted_statistics() {
     assert_eq!(stats.rotations, want_rotations);
     assert_eq!(s[0].level(), toy.ctx.max_level() - 2);
     let client = TrainingClient::new(&toy.sk);
-    let b = client.preconditioner_from_statistics(&s, l, d, toy.c, DEFAULT_EPSILON).unwrap();
+    let b = client.preconditioner_from_statistics(&s, l, d, toy.c, DEFAULT_EPSILON, 0.0).unwrap();
     let want = preconditioner(&toy.x, DEFAULT_EPSILON).unwrap();
     assert_eq!(b.len(), want.len());
     let worst = b.iter().zip(&want).map(|(g, w)| ((g - w) / w).abs()).fold(0.0, f64::max);
@@ -96,12 +96,12 @@ fn preconditioner_from_encrypted_statistics() {
 
     // A lying server: the features themselves (different in every sample
     // copy), a negated statistic, a missing block.
-    let err = client.preconditioner_from_statistics(&data.x[0], l, d, toy.c, DEFAULT_EPSILON).unwrap_err();
+    let err = client.preconditioner_from_statistics(&data.x[0], l, d, toy.c, DEFAULT_EPSILON, 0.0).unwrap_err();
     assert!(matches!(err, ModelError::Padding { .. } | ModelError::NotReplicated { .. }), "{err}");
     let negated: Vec<Ciphertext> = s.iter().map(|c| Evaluator::new(&toy.ctx).neg(c).unwrap()).collect();
-    let err = client.preconditioner_from_statistics(&negated, l, d, toy.c, DEFAULT_EPSILON).unwrap_err();
+    let err = client.preconditioner_from_statistics(&negated, l, d, toy.c, DEFAULT_EPSILON, 0.0).unwrap_err();
     assert!(matches!(err, ModelError::Negative { .. }), "{err}");
-    let err = client.preconditioner_from_statistics(&s[1..], l, d, toy.c, DEFAULT_EPSILON).unwrap_err();
+    let err = client.preconditioner_from_statistics(&s[1..], l, d, toy.c, DEFAULT_EPSILON, 0.0).unwrap_err();
     assert!(matches!(err, ModelError::Shape(_)), "{err}");
     // A ragged upload is refused, not indexed out of bounds.
     let mut ragged = data.clone();

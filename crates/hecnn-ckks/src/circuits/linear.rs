@@ -381,6 +381,11 @@ impl LinearTransform {
         (self.baby_nodes().len(), self.plan.keys().filter(|&&g| g != 0).count() + post)
     }
 
+    /// Non-zero diagonals: the plaintext products one application costs.
+    pub fn diagonal_count(&self) -> usize {
+        self.plan.values().map(Vec::len).sum()
+    }
+
     fn baby_nodes(&self) -> std::collections::BTreeSet<i64> {
         baby_nodes(self.plan.values().flatten().map(|(b, _)| *b), self.unit, self.hops)
     }

@@ -584,7 +584,15 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    fn bootstrap(&self, cts: Vec<Ciphertext>) -> Result<Vec<Ciphertext>, CnnError> {
+    /// Level a bootstrap brings a ciphertext to (`None`: the keys cannot bootstrap).
+    pub fn level_after_bootstrap(&self) -> Option<usize> {
+        self.bootstrapper.as_ref().map(Bootstrapper::levels_left)
+    }
+
+    /// Bootstraps full-slot ciphertexts, two real ones per bootstrap (what
+    /// the plan does between steps; encrypted transfer learning refreshes
+    /// the backbone's output with it before repacking).
+    pub fn bootstrap(&self, cts: Vec<Ciphertext>) -> Result<Vec<Ciphertext>, CnnError> {
         let (boot, bk): (&Bootstrapper, &BootstrapKeys) = match (&self.bootstrapper, self.keys.bootstrap()) {
             (Some(b), Some(k)) => (b, k),
             _ => return Err(CnnError::Ciphertexts("the plan bootstraps but there are no bootstrapping keys".into())),

@@ -65,6 +65,7 @@ impl<'a> TrainingClient<'a> {
         features: usize,
         classes: usize,
         epsilon: f64,
+        negative_fraction: f64,
     ) -> Result<Vec<f64>, ModelError> {
         if blocks.len() != layout.feature_blocks(features) {
             return Err(ModelError::Shape(format!(
@@ -74,19 +75,28 @@ impl<'a> TrainingClient<'a> {
             )));
         }
         let dec = Decryptor::new(self.sk);
-        let mut b = Vec::with_capacity(features);
+        let mut s = Vec::with_capacity(features);
+        let mut tols = Vec::with_capacity(features);
         for (fb, ct) in blocks.iter().enumerate() {
             let slots = self.encoder.decode(&dec.decrypt(ct)?)?;
             // CKKS noise is relative to the values: sums of n·d products.
             let tol = 1e-6 * slots.iter().map(|z| z.re.abs()).filter(|v| v.is_finite()).fold(1.0, f64::max);
             check_block(&slots, &layout, fb, features, classes, "statistics", tol)?;
             for f in 0..layout.features_per_block.min(features - fb * layout.features_per_block) {
-                let s = slots[layout.slot(0, f, 0)].re;
-                if s < -tol {
-                    return Err(ModelError::Negative { block: format!("statistics/{fb}") });
-                }
-                b.push(1.0 / (epsilon + 0.25 * s.max(0.0)));
+                s.push(slots[layout.slot(0, f, 0)].re);
+                tols.push((fb, tol));
             }
+        }
+        // Features from approximate activations may be slightly negative
+        // (the composite ReLU's error), and so may their statistics: up to
+        // `negative_fraction` of the largest is accepted and read as 0.
+        let largest = s.iter().fold(0.0f64, |m, v| m.max(*v));
+        let mut b = Vec::with_capacity(features);
+        for (v, (fb, tol)) in s.into_iter().zip(tols) {
+            if v < -tol - negative_fraction * largest {
+                return Err(ModelError::Negative { block: format!("statistics/{fb}") });
+            }
+            b.push(1.0 / (epsilon + 0.25 * v.max(0.0)));
         }
         Ok(b)
     }

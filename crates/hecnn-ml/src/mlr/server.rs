@@ -273,8 +273,10 @@ impl<'a> Trainer<'a> {
                 return Err(TrainError::InvalidUpload("ciphertexts at mixed levels or slot counts".into()));
             }
         }
+        // A refresh above the data's level buys nothing: the next products
+        // with X land where X is.
         let plan = match self.refresher {
-            Some(r) => refresh_plan(top, r.level_after(), iterations)?,
+            Some(r) => refresh_plan(top, r.level_after().min(top), iterations)?,
             None => refresh_plan(top, 0, iterations)?,
         };
         let mut stats = TrainStats::default();
@@ -523,7 +525,8 @@ impl<'a> Trainer<'a> {
 /// `top`, with refreshes back to `level_after` where [`refresh_plan`] puts
 /// them (`None`: no refresh). The client checks a returned model against it.
 pub fn model_levels(top: usize, level_after: Option<usize>, iterations: usize) -> Result<(usize, usize), TrainError> {
-    let after = level_after.unwrap_or(0);
+    // As in the trainer: after a refresh, W and V work at most at the data's level.
+    let after = level_after.unwrap_or(0).min(top);
     let plan = refresh_plan(top, after, iterations)?;
     let (mut w, mut v) = (top, top);
     for t in 0..iterations {

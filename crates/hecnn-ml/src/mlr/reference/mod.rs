@@ -228,22 +228,57 @@ pub fn train(x: &[Vec<f64>], labels: &[u8], classes: usize, cfg: &MlrConfig) -> 
 /// [`train`], calling `observe` with `W`, `V` and `t` after every
 /// iteration — e.g. to score each iteration's `W` on held-out data, as the
 /// paper's plaintext experiment does.
-#[allow(clippy::needless_range_loop)] // W, V, g and B̄ share the indices k, j
 pub fn train_observed(
     x: &[Vec<f64>],
     labels: &[u8],
     classes: usize,
     cfg: &MlrConfig,
-    mut observe: impl FnMut(&Iterate),
+    observe: impl FnMut(&Iterate),
 ) -> Result<MlrTrace, MlError> {
-    let d = validate_matrix(x)?;
-    validate_labels(x.len(), labels, classes)?;
+    validate_matrix(x)?;
     validate_config(cfg)?;
     // The preconditioner depends on the data only: computed once.
     let bbar = match cfg.method {
         Method::QuadraticGradient => preconditioner(x, cfg.epsilon)?,
         Method::PaperNag | Method::PlainNag { .. } => Vec::new(),
     };
+    run_iterations(x, labels, classes, cfg, &bbar, observe)
+}
+
+/// [`train`] with a given quadratic-gradient preconditioner `B̄` (one entry
+/// per column of `x`) instead of the one [`preconditioner`] computes: the
+/// reference of a pipeline whose `B̄` comes from elsewhere (encrypted
+/// transfer learning forms it from encrypted aggregates of the features,
+/// `crate::transfer`). `cfg.method` must be the quadratic gradient.
+pub fn train_preconditioned(
+    x: &[Vec<f64>],
+    labels: &[u8],
+    classes: usize,
+    cfg: &MlrConfig,
+    bbar: &[f64],
+) -> Result<MlrTrace, MlError> {
+    let d = validate_matrix(x)?;
+    validate_config(cfg)?;
+    if cfg.method != Method::QuadraticGradient {
+        return Err(MlError::InvalidConfig { field: "method", reason: "a given B̄ needs the quadratic gradient" });
+    }
+    if bbar.len() != d || bbar.iter().any(|b| !b.is_finite()) {
+        return Err(MlError::InvalidConfig { field: "bbar", reason: "needs one finite entry per column" });
+    }
+    run_iterations(x, labels, classes, cfg, bbar, |_| {})
+}
+
+#[allow(clippy::needless_range_loop)] // W, V, g and B̄ share the indices k, j
+fn run_iterations(
+    x: &[Vec<f64>],
+    labels: &[u8],
+    classes: usize,
+    cfg: &MlrConfig,
+    bbar: &[f64],
+    mut observe: impl FnMut(&Iterate),
+) -> Result<MlrTrace, MlError> {
+    let d = validate_matrix(x)?;
+    validate_labels(x.len(), labels, classes)?;
     let mut it = Iterate { t: 0, w: vec![vec![cfg.init; d]; classes], v: vec![vec![cfg.init; d]; classes] };
     let mut per_iteration = Vec::with_capacity(cfg.iterations);
     for step in nesterov_schedule(x.len()).take(cfg.iterations) {

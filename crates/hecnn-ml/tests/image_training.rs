@@ -160,6 +160,24 @@ fn run_job(ctx: &Arc<Context>, bootstrapping: bool, samples: usize, iterations: 
         reference: None,
     };
     let (w, _) = TrainingClient::new(&sk).decrypt_model_private(&model, &expect, 1e-2).unwrap();
+
+    // What the server received, decrypted: each ciphertext is a batch of the
+    // client's images, a label block, B̄ (from aggregates only) or the public
+    // initial weights — no feature, no backbone output.
+    let packed: Vec<Vec<Vec<f64>>> = pixels.chunks(spec.batch).map(|c| spec.pack_images(c).unwrap()).collect();
+    for (name, ct) in &uploaded {
+        let got = enc.decode_real(&dec.decrypt(&ct.expand(ctx).unwrap()).unwrap()).unwrap();
+        let index = |k: usize| -> usize { name.split('/').nth(k).unwrap().parse().unwrap() };
+        let want = match name.split('/').next().unwrap() {
+            "image" => packed[index(1)][index(2)].clone(),
+            "bbar" => l.pack_weights(&vec![bbar.clone(); CLASSES], index(1)),
+            "label" => l.pack_labels(&labels, index(1), CLASSES),
+            "weight" => l.pack_weights(&init, index(1)),
+            other => panic!("the upload holds a {other} ciphertext ({name})"),
+        };
+        let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(err < 1e-5, "{name}: differs from what its name says by {err:.2e}");
+    }
     Run { w, reference, uploaded }
 }
 

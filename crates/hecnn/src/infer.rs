@@ -93,7 +93,8 @@ pub struct Report {
     pub security_bits: f64,
 }
 
-fn bar(quiet: bool, len: usize, what: &str) -> ProgressBar {
+/// A progress bar with a right-aligned label, hidden when `quiet`.
+pub(crate) fn bar(quiet: bool, len: usize, what: &str) -> ProgressBar {
     let pb = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len as u64) };
     pb.set_style(ProgressStyle::with_template("{msg:>28} {bar:30} {pos}/{len} [{elapsed}]").expect("valid template"));
     pb.set_message(what.to_string());

@@ -277,7 +277,7 @@ pub fn serve(opts: &Options, upload_dir: &Path, out: &Path) -> Result<()> {
 
 /// The upload's evaluation keys; `bootstrap_id` is the manifest's hash of
 /// `bootstrap.key` when the model bootstraps.
-fn load_keys(ctx: &Arc<Context>, dir: &Path, bootstrap_id: Option<&str>) -> Result<EvaluationKeySet> {
+pub(crate) fn load_keys(ctx: &Arc<Context>, dir: &Path, bootstrap_id: Option<&str>) -> Result<EvaluationKeySet> {
     let relin = upload::load_relin(ctx, &dir.join("relin.key"))?;
     let galois = upload::load_galois(ctx, &dir.join("galois.key"))?;
     let boot = match bootstrap_id {

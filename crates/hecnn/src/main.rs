@@ -3,11 +3,13 @@
 mod approx_relu;
 mod bench_bootstrap;
 mod bench_ckks;
+mod image_roles;
 mod infer;
 mod infer_roles;
 mod roles;
 mod simulate;
 mod train;
+mod train_images;
 
 /// Large RNS buffers are allocated and freed constantly; mimalloc reuses
 /// them instead of returning pages to the kernel and faulting them back.
@@ -36,7 +38,7 @@ fn keep_freed_pages() {
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use hecnn_approx::composite::{ALPHA_MAX, ALPHA_MIN};
 use hecnn_ckks::{Parameters, Preset};
@@ -103,6 +105,14 @@ enum Command {
         /// Statistical security of the release's noise flooding (default 30).
         #[arg(long)]
         statistical_security: Option<u32>,
+        /// Train from encrypted images: the server runs the frozen backbone
+        /// on the ciphertexts (the client never runs it, the server never
+        /// sees a feature), then trains on its encrypted output.
+        #[arg(long)]
+        from_images: bool,
+        /// With --from-images: test images scored (default: all 10,000).
+        #[arg(long)]
+        test_images: Option<usize>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -133,17 +143,48 @@ enum Command {
         #[arg(long, default_value_t = Scaling::MaxAbs)]
         scaling: Scaling,
     },
-    /// Server: train on an upload directory (ciphertexts and evaluation keys only).
+    /// Server: train on an upload directory (ciphertexts and evaluation keys only). With an upload of
+    /// encrypted images (`encrypt-images --for-training`) it runs in two steps: first the backbone,
+    /// repacking and statistics (`--out STATS`), then, with the client's reply from `precondition`,
+    /// the training (`--features STATS --preconditioner REPLY --out MODEL`).
     TrainServer {
-        /// Upload directory made by `hecnn encrypt`.
-        #[arg(long)]
-        upload: PathBuf,
-        /// Directory for the encrypted model.
-        #[arg(long)]
-        out: PathBuf,
+        /// Upload directory made by `hecnn encrypt` or `hecnn encrypt-images --for-training`.
+        #[arg(long, required_unless_present = "publish_images")]
+        upload: Option<PathBuf>,
+        /// Directory for the encrypted model (or, for an image upload's first step, the statistics).
+        #[arg(long, required_unless_present = "publish_images")]
+        out: Option<PathBuf>,
         /// Encrypted iterations.
         #[arg(long, default_value_t = 2)]
         iterations: usize,
+        /// Publish a job of training from encrypted images (spec and parameters) into this directory.
+        #[arg(long, conflicts_with_all = ["upload", "out", "features", "preconditioner"])]
+        publish_images: Option<PathBuf>,
+        /// With --publish-images: the number of training images.
+        #[arg(long, default_value_t = 128, requires = "publish_images")]
+        samples: usize,
+        /// With --publish-images: feature scaling (`max-abs` from public calibration images, or `none`).
+        #[arg(long, default_value_t = Scaling::MaxAbs, requires = "publish_images")]
+        scaling: Scaling,
+        /// Image upload, second step: the first step's output directory.
+        #[arg(long, requires = "preconditioner")]
+        features: Option<PathBuf>,
+        /// Image upload, second step: the client's reply from `hecnn precondition`.
+        #[arg(long, requires = "features")]
+        preconditioner: Option<PathBuf>,
+    },
+    /// Client: turn the server's encrypted statistics into the encrypted preconditioner B̄ and the
+    /// initial weights (training from encrypted images).
+    Precondition {
+        /// The client's key directory (from `encrypt-images --for-training`).
+        #[arg(long)]
+        keys: PathBuf,
+        /// The server's first-step output (its `statistics/` is read).
+        #[arg(long)]
+        statistics: PathBuf,
+        /// New reply directory for the server.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Client: decrypt the encrypted model into a weights JSON file.
     DecryptModel {
@@ -273,6 +314,10 @@ enum Command {
         /// First test image.
         #[arg(long, default_value_t = 0)]
         offset: usize,
+        /// Encrypt training images and labels for `train-server --publish-images`'s job
+        /// (the spec says how many) instead of test images for inference.
+        #[arg(long, conflicts_with_all = ["images", "offset"])]
+        for_training: bool,
     },
     /// Client: decrypt and check the encrypted scores, print predictions and accuracy.
     DecryptScores {
@@ -528,7 +573,16 @@ fn run(cli: Cli) -> Result<()> {
                 train::run(samples, iterations, &train::DataOptions::default(), Scaling::default(), None, false)?;
             train::print(&report);
         }
-        Command::Train { samples, iterations, data, scaling, statistical_security, json } => {
+        Command::Train { samples, iterations, data, scaling, from_images: true, test_images, json, .. } => {
+            let report = train_images::run(samples, iterations, &data.options(), scaling, test_images, json)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                train_images::print(&report);
+            }
+        }
+        Command::Train { test_images: Some(_), .. } => bail!("--test-images goes with --from-images"),
+        Command::Train { samples, iterations, data, scaling, statistical_security, json, .. } => {
             let report = train::run(samples, iterations, &data.options(), scaling, statistical_security, json)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -540,10 +594,27 @@ fn run(cli: Cli) -> Result<()> {
         Command::Encrypt { keys, out, samples, data, scaling } => {
             roles::encrypt(&keys, &out, samples, &data.options(), scaling, false)?
         }
-        Command::TrainServer { upload, out, iterations } => roles::train_server(&upload, &out, iterations, false)?,
+        Command::TrainServer { publish_images: Some(dir), samples, scaling, .. } => {
+            image_roles::publish(&dir, samples, scaling, false)?
+        }
+        Command::TrainServer { upload: Some(up), out: Some(out), iterations, features, preconditioner, .. } => {
+            match (image_roles::is_image_upload(&up), features, preconditioner) {
+                (true, None, None) => image_roles::features(&up, &out, iterations, false)?,
+                (true, Some(f), Some(p)) => image_roles::train(&up, &f, &p, &out, iterations, false)?,
+                (false, None, None) => roles::train_server(&up, &out, iterations, false)?,
+                (false, _, _) => bail!("--features and --preconditioner go with an upload of encrypted images"),
+                (true, _, _) => bail!("give both --features and --preconditioner, or neither"),
+            }
+        }
+        Command::TrainServer { .. } => bail!("give --upload and --out, or --publish-images"),
+        Command::Precondition { keys, statistics, out } => image_roles::precondition(&keys, &statistics, &out)?,
         Command::DecryptModel { keys, model, out, statistical_security, private } => {
             let output = if private { roles::Output::Private } else { roles::Output::Release(statistical_security) };
-            roles::decrypt_model(&keys, &model, &out, output, false)?
+            if image_roles::is_image_client(&keys) {
+                image_roles::decrypt_model(&keys, &model, &out, output)?
+            } else {
+                roles::decrypt_model(&keys, &model, &out, output, false)?
+            }
         }
         Command::Evaluate { keys, weights, data, json } => {
             let report = roles::evaluate(&keys, &weights, &data.options(), json)?;
@@ -616,7 +687,10 @@ fn run(cli: Cli) -> Result<()> {
             (None, Some(up), Some(out)) => infer_roles::serve(&model.options(), &up, &out)?,
             _ => anyhow::bail!("give --publish DIR, or --upload DIR and --out DIR"),
         },
-        Command::EncryptImages { spec, keys, out, images, offset } => {
+        Command::EncryptImages { spec, keys, out, for_training: true, .. } => {
+            image_roles::encrypt(&spec, &keys, &out, false)?
+        }
+        Command::EncryptImages { spec, keys, out, images, offset, .. } => {
             infer_roles::encrypt_images(&spec, &keys, &out, images, offset, false)?
         }
         Command::DecryptScores { keys, result, json } => {

@@ -12,7 +12,6 @@ use hecnn_nn::mnist::{bundled_mnist_dir, Mnist, SIDE};
 use hecnn_nn::model::{Model, MAGIC};
 use hecnn_nn::onnx::MAX_ONNX_BYTES;
 use hecnn_nn::simulate::{accuracy, Simulator, BOUND_MARGIN, CALIBRATION_START};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// What to simulate.
@@ -89,13 +88,6 @@ pub fn load_model(path: Option<&Path>) -> Result<Model> {
     hecnn_nn::onnx::import_onnx(path).with_context(|| format!("{}", path.display()))
 }
 
-fn bar(quiet: bool, len: usize, what: &str) -> ProgressBar {
-    let pb = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len as u64) };
-    pb.set_style(ProgressStyle::with_template("{msg:>24} {bar:30} {pos}/{len} [{elapsed}]").expect("valid template"));
-    pb.set_message(what.to_string());
-    pb
-}
-
 /// Runs the simulation; `emit` gets each α's row as soon as it is done.
 pub fn run(opts: &Options, emit: &mut dyn FnMut(&Row) -> Result<()>) -> Result<()> {
     let model = load_model(opts.model.as_deref())?;
@@ -126,7 +118,7 @@ pub fn run(opts: &Options, emit: &mut dyn FnMut(&Row) -> Result<()>) -> Result<(
     let calib = image_tensors::<f64>(&mnist.train_images.slice(CALIBRATION_START..calib_end));
 
     let sim = Simulator::calibrate(&model, &calib, opts.margin)?;
-    let pb = bar(opts.quiet, n, "exact");
+    let pb = crate::infer::bar(opts.quiet, n, "exact");
     let exact = accuracy(&sim.run_exact(&test, &|| pb.inc(1))?, labels)?;
     pb.finish_and_clear();
     if !opts.quiet {
@@ -137,7 +129,7 @@ pub fn run(opts: &Options, emit: &mut dyn FnMut(&Row) -> Result<()>) -> Result<(
     }
     for &alpha in &opts.alphas {
         let sign = search(alpha, default_eps(alpha))?;
-        let pb = bar(opts.quiet, n, &format!("α = {alpha} {:?}", sign.degrees));
+        let pb = crate::infer::bar(opts.quiet, n, &format!("α = {alpha} {:?}", sign.degrees));
         let t = Instant::now();
         let run = sim.run_approx(&|x| sign.eval(x), &test, &|| pb.inc(1))?;
         let seconds = t.elapsed().as_secs_f64();

@@ -85,3 +85,41 @@ pub fn with_feature_map(compiled: CompiledModel, scales: &[f64], layout: &Layout
     model.alpha_search = alpha_search;
     Ok(model)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The placement is injective, inside one image's positions, and makes
+    /// the repacking's offsets `src − dst` take B/C values per image (64 for
+    /// the bundled job) instead of one per (image, feature).
+    #[test]
+    fn feature_positions_are_injective_and_give_few_repacking_offsets() {
+        let geo = Geometry { slots: 1 << 15, batch: 32, grid_h: 28, grid_w: 28 };
+        let layout = Layout::choose(128, 241, 10, 1 << 15).unwrap();
+        assert_eq!((layout.samples_per_block, layout.features_per_block, layout.class_slots), (32, 64, 16));
+        let pos = feature_positions(&geo, &layout, 241).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        assert!(pos.iter().all(|&p| seen.insert(p) && (p.1 as usize) < geo.positions()));
+        for fb in 0..layout.feature_blocks(241) {
+            let mut offsets = std::collections::HashSet::new();
+            for b in 0..32 {
+                for fp in 0..64 {
+                    let f = fb * 64 + fp;
+                    if f == 0 || f >= 241 {
+                        continue;
+                    }
+                    let (_, p) = pos[f - 1];
+                    offsets.insert(p as i64 * 32 + b as i64 - layout.slot(b, fp, 0) as i64);
+                }
+            }
+            assert_eq!(offsets.len(), 64, "feature block {fb}");
+        }
+        // Batches smaller than the class slots: a stride instead.
+        let small = Geometry { slots: 2048, batch: 4, grid_h: 6, grid_w: 6 };
+        let l = Layout::choose(40, 9, 3, 2048).unwrap();
+        let p = feature_positions(&small, &l, 9).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        assert!(p.iter().all(|&q| seen.insert(q) && (q.1 as usize) < small.positions()));
+    }
+}

@@ -160,7 +160,7 @@ impl<'a> ImageTrainingServer<'a> {
     /// The training set: `B̄ ⊙ X` from the client's encrypted `B̄` (one block
     /// per feature block, at the level of `x`, at scale `q_level` so the
     /// product lands on Δ), `X` one level down beside it, and the client's
-    /// labels and initial weights (at that level, scale Δ).
+    /// labels and initial weights (scale Δ, at that level or above).
     pub fn dataset(
         &self,
         x: Vec<Vec<Ciphertext>>,
@@ -187,9 +187,19 @@ impl<'a> ImageTrainingServer<'a> {
         if level == 0 || bbar.iter().any(|c| c.level() != level) {
             return Err(TrainError::InvalidUpload(format!("B̄ must be at the features' level {level}")));
         }
-        if labels.iter().chain(&weights).any(|c| c.level() != level - 1) {
-            return Err(TrainError::InvalidUpload(format!("labels and weights must be at level {}", level - 1)));
+        // Labels and weights may come from the first upload, before the
+        // client knew the features' level: anything at or above it is
+        // brought down here.
+        if labels.iter().chain(&weights).any(|c| c.level() < level - 1) {
+            return Err(TrainError::InvalidUpload(format!(
+                "labels and weights must be at level {} or above",
+                level - 1
+            )));
         }
+        let down = |v: Vec<Ciphertext>| -> Result<Vec<Ciphertext>, TrainError> {
+            Ok(v.iter().map(|c| self.ev.drop_to_level(c, level - 1)).collect::<Result<_, _>>()?)
+        };
+        let (labels, weights) = (down(labels)?, down(weights)?);
         let rlk = self.keys.relin();
         let x_scaled = x
             .iter()

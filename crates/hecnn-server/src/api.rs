@@ -1,0 +1,154 @@
+//! The HTTP API (JSON for metadata, streamed binary bodies for blobs).
+//! Every route needs `Authorization: Bearer <token>`; a missing or unknown
+//! token is 401, an object the tenant does not own is 404 whether or not it
+//! exists, a body over the limit is 413 with nothing left on disk.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::store::{hex, Store, StoreError, TenantId};
+
+/// Shared by every request.
+pub struct AppState {
+    /// The data directory.
+    pub store: Store,
+    /// Largest request body, in bytes.
+    pub max_body: u64,
+}
+
+/// An error as the client sees it: a status and a JSON message (never a
+/// detail that tells another tenant's objects apart from missing ones).
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("store: {e}");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no such object".into())
+}
+
+/// The routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/blobs", put(upload_blob).get(list_blobs))
+        .route("/v1/blobs/{hash}", get(download_blob).delete(delete_blob))
+        // Bodies are streamed to disk under our own limit (413, temporary removed).
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+    let unauthorized = || ApiError(StatusCode::UNAUTHORIZED, "missing or unknown bearer token".into());
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(unauthorized)?;
+    let token = value.strip_prefix("Bearer ").ok_or_else(unauthorized)?;
+    state.store.tenant_of(token.trim())?.ok_or_else(unauthorized)
+}
+
+/// `PUT /v1/blobs`: stores the body, returns `{hash, size}` (201).
+async fn upload_blob(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers).await?;
+    let too_large =
+        || ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("body over the limit of {} bytes", state.max_body));
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_body) {
+        return Err(too_large());
+    }
+    let temp = state.store.temp_path();
+    let result = async {
+        let mut file = tokio::fs::File::create(&temp).await.map_err(internal)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut size = 0u64;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
+            size += chunk.len() as u64;
+            if size > state.max_body {
+                return Err(too_large());
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(internal)?;
+        }
+        file.sync_all().await.map_err(internal)?;
+        Ok((hex(&hasher.finalize()), size))
+    }
+    .await;
+    let (hash, size) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(e);
+        }
+    };
+    let st = state.clone();
+    let info = tokio::task::spawn_blocking(move || st.store.commit_blob(tenant, &temp, &hash, size))
+        .await
+        .map_err(internal)??;
+    tracing::info!(tenant, hash = %info.hash, size = info.size, "blob stored");
+    Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+/// `GET /v1/blobs`: the tenant's blobs.
+async fn list_blobs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers).await?;
+    Ok(Json(state.store.blobs(tenant)?).into_response())
+}
+
+/// `GET /v1/blobs/{hash}`: the content, streamed.
+async fn download_blob(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers).await?;
+    let (path, size) = state.store.blob(tenant, &hash)?.ok_or_else(not_found)?;
+    let file = tokio::fs::File::open(&path).await.map_err(internal)?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_LENGTH, size.to_string())],
+        body,
+    )
+        .into_response())
+}
+
+/// `DELETE /v1/blobs/{hash}`.
+async fn delete_blob(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers).await?;
+    if state.store.delete_blob(tenant, &hash)? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found())
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!("{e}");
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+}

@@ -9,19 +9,45 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::store::{hex, Store, StoreError, TenantId};
+use crate::store::{hex, is_file_name, Files, Store, StoreError, TenantId};
+
+/// The service's limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body: u64,
+    /// Most jobs queued or running at once (more: 503 with Retry-After).
+    pub queue_len: usize,
+    /// Jobs run at once.
+    pub workers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_body: 4 << 30, queue_len: 16, workers: 1 }
+    }
+}
 
 /// Shared by every request.
 pub struct AppState {
     /// The data directory.
     pub store: Store,
-    /// Largest request body, in bytes.
-    pub max_body: u64,
+    /// The limits.
+    pub limits: Limits,
+    /// Wakes the job dispatcher.
+    pub notify: tokio::sync::Notify,
+}
+
+impl AppState {
+    /// State over `store` with `limits`.
+    pub fn new(store: Store, limits: Limits) -> Arc<Self> {
+        Arc::new(Self { store, limits, notify: tokio::sync::Notify::new() })
+    }
 }
 
 /// An error as the client sees it: a status and a JSON message (never a
@@ -55,6 +81,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/blobs", put(upload_blob).get(list_blobs))
         .route("/v1/blobs/{hash}", get(download_blob).delete(delete_blob))
+        .route("/v1/datasets", post(create_dataset))
+        .route("/v1/jobs", post(submit_job))
+        .route("/v1/jobs/{id}", get(job_status))
         // Bodies are streamed to disk under our own limit (413, temporary removed).
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -71,10 +100,10 @@ async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<TenantId, ApiEr
 async fn upload_blob(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let tenant = tenant(&state, &headers).await?;
     let too_large =
-        || ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("body over the limit of {} bytes", state.max_body));
+        || ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("body over the limit of {} bytes", state.limits.max_body));
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.max_body) {
+    if declared.is_some_and(|n| n > state.limits.max_body) {
         return Err(too_large());
     }
     let temp = state.store.temp_path();
@@ -86,7 +115,7 @@ async fn upload_blob(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
             size += chunk.len() as u64;
-            if size > state.max_body {
+            if size > state.limits.max_body {
                 return Err(too_large());
             }
             hasher.update(&chunk);
@@ -151,4 +180,111 @@ async fn delete_blob(
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!("{e}");
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+}
+
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// `POST /v1/datasets` with `{"files": {name: hash}}`: the files of an
+/// upload directory (as `hecnn encrypt` writes it), each a blob the tenant
+/// uploaded; checked with the same validating readers as `train-server`
+/// (keys, parameters, manifest, every ciphertext) before it is recorded.
+async fn create_dataset(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(body): Json<DatasetRequest>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers).await?;
+    if body.files.is_empty() || body.files.len() > hecnn_ml::upload::MAX_CIPHERTEXTS + 8 {
+        return Err(bad_request(format!("{} files", body.files.len())));
+    }
+    if let Some(name) = body.files.keys().find(|n| !is_file_name(n)) {
+        return Err(bad_request(format!("file name {name:?} refused")));
+    }
+    let st = state.clone();
+    let checked = tokio::task::spawn_blocking(move || -> Result<Result<serde_json::Value, String>, StoreError> {
+        let id = match st.store.create_dataset(tenant, &body.files)? {
+            Ok(id) => id,
+            Err(name) => return Ok(Err(format!("file {name}: no such blob"))),
+        };
+        match hecnn_ml::upload::load_upload(&st.store.dataset_dir(id)) {
+            Ok(up) => Ok(Ok(serde_json::json!({
+                "id": id,
+                "samples": up.data.samples,
+                "features": up.data.features,
+                "classes": up.data.classes,
+                "ciphertexts": up.data.num_ciphertexts(),
+                "bootstrapping": up.keys.bootstrap().is_some(),
+            }))),
+            Err(e) => {
+                st.store.delete_dataset(id)?;
+                Ok(Err(e.to_string()))
+            }
+        }
+    })
+    .await
+    .map_err(internal)??;
+    match checked {
+        Ok(v) => Ok((StatusCode::CREATED, Json(v)).into_response()),
+        Err(e) => Err(bad_request(e)),
+    }
+}
+
+/// Body of `POST /v1/datasets`.
+#[derive(serde::Deserialize)]
+pub struct DatasetRequest {
+    /// File name → blob hash.
+    pub files: Files,
+}
+
+/// Body of `POST /v1/jobs`.
+#[derive(serde::Deserialize)]
+pub struct JobRequest {
+    /// Dataset id.
+    pub dataset: i64,
+    /// Encrypted iterations.
+    pub iterations: usize,
+}
+
+/// `POST /v1/jobs` with `{"dataset": id, "iterations": T}`: 202 `{id}`, or
+/// 503 with Retry-After when the queue is full.
+async fn submit_job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(body): Json<JobRequest>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers).await?;
+    if !(1..=hecnn_ml::upload::MAX_MODEL_ITERATIONS).contains(&body.iterations) {
+        return Err(bad_request(format!(
+            "iterations {} (1 to {})",
+            body.iterations,
+            hecnn_ml::upload::MAX_MODEL_ITERATIONS
+        )));
+    }
+    if !state.store.owns_dataset(tenant, body.dataset)? {
+        return Err(not_found());
+    }
+    match state.store.queue_job(tenant, body.dataset, body.iterations, state.limits.queue_len)? {
+        Some(id) => {
+            state.notify.notify_one();
+            Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
+        }
+        None => {
+            let mut r = ApiError(StatusCode::SERVICE_UNAVAILABLE, "the job queue is full".into()).into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+            Ok(r)
+        }
+    }
+}
+
+/// `GET /v1/jobs/{id}`: state, progress, and the model's files when done.
+async fn job_status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers).await?;
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    Ok(Json(state.store.job(tenant, id)?.ok_or_else(not_found)?).into_response())
 }

@@ -3,10 +3,9 @@
 //! bearer token (only its hash is stored).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use hecnn_server::api::{router, AppState};
+use hecnn_server::api::{router, AppState, Limits};
 use hecnn_server::store::Store;
 
 #[derive(Parser)]
@@ -21,6 +20,12 @@ struct Cli {
     /// Largest request body in bytes (a bootstrapping key set is ≈ 1 GB).
     #[arg(long, env = "HECNN_MAX_BODY", default_value_t = 4 << 30)]
     max_body: u64,
+    /// Most jobs queued or running (more: 503 with Retry-After).
+    #[arg(long, env = "HECNN_QUEUE_LEN", default_value_t = 16)]
+    queue_len: usize,
+    /// Jobs run at once.
+    #[arg(long, env = "HECNN_WORKERS", default_value_t = 1)]
+    workers: usize,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -45,7 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %cli.data_dir.display(), "listening");
-    let state = Arc::new(AppState { store, max_body: cli.max_body });
+    let state = AppState::new(store, Limits { max_body: cli.max_body, queue_len: cli.queue_len, workers: cli.workers });
+    tokio::spawn(hecnn_server::jobs::dispatcher(state.clone()));
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -54,6 +54,37 @@ pub struct BlobInfo {
     pub size: u64,
 }
 
+/// A set of files: name → blob hash.
+pub type Files = std::collections::BTreeMap<String, String>;
+
+/// A job as its owner sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobInfo {
+    /// Job id.
+    pub id: i64,
+    /// The dataset it trains on.
+    pub dataset: i64,
+    /// Iterations asked for.
+    pub iterations: usize,
+    /// `queued`, `running`, `done` or `failed` (a job running at a crash is queued again at start).
+    pub state: String,
+    /// In [0, 1].
+    pub progress: f64,
+    /// The encrypted model's files (name → blob hash) when done.
+    pub result: Option<Files>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Whether `name` is a plain file name of an upload (no path separator,
+/// no `..`, 1–64 characters of `[A-Za-z0-9._-]`, not starting with a dot).
+pub fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
 /// The data directory: database and blob files.
 pub struct Store {
     dir: PathBuf,
@@ -91,7 +122,14 @@ impl Store {
                  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, token_hash BLOB NOT NULL UNIQUE);
              CREATE TABLE IF NOT EXISTS blobs (
                  tenant INTEGER NOT NULL REFERENCES tenants(id), hash TEXT NOT NULL, size INTEGER NOT NULL,
-                 PRIMARY KEY (tenant, hash));",
+                 PRIMARY KEY (tenant, hash));
+             CREATE TABLE IF NOT EXISTS datasets (
+                 id INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id), files TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS jobs (
+                 id INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id),
+                 dataset INTEGER NOT NULL REFERENCES datasets(id), iterations INTEGER NOT NULL,
+                 state TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, result TEXT, error TEXT);
+             UPDATE jobs SET state = 'queued', progress = 0 WHERE state = 'running';",
         )?;
         Ok(Self { dir: dir.to_path_buf(), db: Mutex::new(db) })
     }
@@ -211,6 +249,152 @@ impl Store {
             }
         }
         Ok(n > 0)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where dataset `id`'s files are linked (the validating readers read them there).
+    pub fn dataset_dir(&self, id: i64) -> PathBuf {
+        self.dir.join("datasets").join(id.to_string())
+    }
+
+    /// Records a dataset (file name → blob hash) and links its files into
+    /// [`Store::dataset_dir`]; every hash must be one `tenant` owns.
+    /// Returns the id, or the first file whose blob the tenant does not own.
+    pub fn create_dataset(&self, tenant: TenantId, files: &Files) -> Result<Result<i64, String>, StoreError> {
+        for (name, hash) in files {
+            if self.blob(tenant, hash)?.is_none() {
+                return Ok(Err(name.clone()));
+            }
+        }
+        let json = serde_json::to_string(files).expect("a map of strings serializes");
+        let id = {
+            let db = self.db();
+            db.execute("INSERT INTO datasets (tenant, files) VALUES (?1, ?2)", params![tenant, json])?;
+            db.last_insert_rowid()
+        };
+        let dir = self.dataset_dir(id);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        for (name, hash) in files {
+            let link = dir.join(name);
+            if !link.exists() {
+                std::fs::hard_link(self.blob_path(hash), &link).map_err(io(&link))?;
+            }
+        }
+        Ok(Ok(id))
+    }
+
+    /// Forgets dataset `id` (its links; the blobs stay).
+    pub fn delete_dataset(&self, id: i64) -> Result<(), StoreError> {
+        let dir = self.dataset_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::Io { path: dir, source: e }),
+        }
+        self.db().execute("DELETE FROM datasets WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// Whether `tenant` owns dataset `id`.
+    pub fn owns_dataset(&self, tenant: TenantId, id: i64) -> Result<bool, StoreError> {
+        let n: i64 = self.db().query_row(
+            "SELECT COUNT(*) FROM datasets WHERE id = ?1 AND tenant = ?2",
+            params![id, tenant],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Queues a training job unless `queue_len` jobs are queued or running.
+    pub fn queue_job(
+        &self,
+        tenant: TenantId,
+        dataset: i64,
+        iterations: usize,
+        queue_len: usize,
+    ) -> Result<Option<i64>, StoreError> {
+        let db = self.db();
+        let busy: i64 =
+            db.query_row("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", [], |r| r.get(0))?;
+        if busy as usize >= queue_len {
+            return Ok(None);
+        }
+        db.execute(
+            "INSERT INTO jobs (tenant, dataset, iterations, state) VALUES (?1, ?2, ?3, 'queued')",
+            params![tenant, dataset, iterations as i64],
+        )?;
+        Ok(Some(db.last_insert_rowid()))
+    }
+
+    /// Queued jobs, oldest first: (job, tenant, dataset, iterations).
+    pub fn queued_jobs(&self) -> Result<Vec<(i64, TenantId, i64, usize)>, StoreError> {
+        let db = self.db();
+        let mut st =
+            db.prepare("SELECT id, tenant, dataset, iterations FROM jobs WHERE state = 'queued' ORDER BY id")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as usize)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Moves a queued job to running; false if another worker took it.
+    pub fn start_job(&self, id: i64) -> Result<bool, StoreError> {
+        Ok(self.db().execute("UPDATE jobs SET state = 'running' WHERE id = ?1 AND state = 'queued'", params![id])? == 1)
+    }
+
+    /// Records a running job's progress in [0, 1].
+    pub fn set_progress(&self, id: i64, progress: f64) -> Result<(), StoreError> {
+        self.db().execute("UPDATE jobs SET progress = ?2 WHERE id = ?1", params![id, progress])?;
+        Ok(())
+    }
+
+    /// Ends a job: its result files (name → hash) or its error.
+    pub fn finish_job(&self, id: i64, result: Result<&Files, &str>) -> Result<(), StoreError> {
+        let db = self.db();
+        match result {
+            Ok(files) => db.execute(
+                "UPDATE jobs SET state = 'done', progress = 1, result = ?2 WHERE id = ?1",
+                params![id, serde_json::to_string(files).expect("serializes")],
+            )?,
+            Err(e) => db.execute("UPDATE jobs SET state = 'failed', error = ?2 WHERE id = ?1", params![id, e])?,
+        };
+        Ok(())
+    }
+
+    /// A job as its owner sees it.
+    pub fn job(&self, tenant: TenantId, id: i64) -> Result<Option<JobInfo>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT id, dataset, iterations, state, progress, result, error FROM jobs WHERE id = ?1 AND tenant = ?2",
+                params![id, tenant],
+                |r| {
+                    let result: Option<String> = r.get(5)?;
+                    Ok(JobInfo {
+                        id: r.get(0)?,
+                        dataset: r.get(1)?,
+                        iterations: r.get::<_, i64>(2)? as usize,
+                        state: r.get(3)?,
+                        progress: r.get(4)?,
+                        result: result.and_then(|j| serde_json::from_str(&j).ok()),
+                        error: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Stores a finished file as a blob of `tenant` (hashing it) and returns its hash.
+    pub fn add_file_as_blob(&self, tenant: TenantId, path: &Path) -> Result<String, StoreError> {
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        let hash = hex(&blake3::hash(&bytes));
+        let temp = self.temp_path();
+        std::fs::write(&temp, &bytes).map_err(io(&temp))?;
+        std::fs::File::open(&temp).and_then(|f| f.sync_all()).map_err(io(&temp))?;
+        self.commit_blob(tenant, &temp, &hash, bytes.len() as u64)?;
+        Ok(hash)
     }
 
     /// Files in `tmp/` (uploads in progress or abandoned).

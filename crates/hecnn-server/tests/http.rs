@@ -6,9 +6,8 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
-use hecnn_server::api::{router, AppState};
+use hecnn_server::api::{router, AppState, Limits};
 use hecnn_server::store::Store;
 
 struct Server {
@@ -20,7 +19,7 @@ struct Server {
 impl Server {
     fn start(dir: &Path, max_body: u64) -> Server {
         let store = Store::open(dir).unwrap();
-        let state = Arc::new(AppState { store, max_body });
+        let state = AppState::new(store, Limits { max_body, ..Limits::default() });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (atx, arx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

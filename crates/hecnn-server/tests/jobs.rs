@@ -1,0 +1,230 @@
+//! A whole encrypted training through the real server on a loopback port:
+//! the client's upload directory (as `hecnn encrypt` writes it, on the
+//! 128-bit `training-2iter` preset) goes up file by file as blobs, becomes a
+//! dataset (checked by the file roles' validating readers), a job trains on
+//! it, and the model's files come back; decrypted, they equal the file-role
+//! path's model. Tampered files, foreign datasets and a full queue are
+//! refused with the right status.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hecnn_ckks::{Context, EvaluationKeySet, Preset, RelinKey, SecretKey};
+use hecnn_ml::mlr::client::{
+    precondition, preconditioner, training_galois_keys, ModelExpectation, TrainingClient, DEFAULT_EPSILON, DEFAULT_INIT,
+};
+use hecnn_ml::mlr::server::TrainingServer;
+use hecnn_ml::mlr::setup;
+use hecnn_ml::packing::Layout;
+use hecnn_ml::upload;
+use hecnn_server::api::{router, AppState, Limits};
+use hecnn_server::store::Store;
+
+const CLASSES: usize = 4;
+
+struct Server {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(dir: &Path, limits: Limits) -> Server {
+        let state = AppState::new(Store::open(dir).unwrap(), limits);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (atx, arx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                tokio::spawn(hecnn_server::jobs::dispatcher(state.clone()));
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                atx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, router(state)).with_graceful_shutdown(async { drop(rx.await) }).await.unwrap();
+            });
+        });
+        Server { addr: arx.recv().unwrap(), stop: Some(tx), thread: Some(thread) }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.take().map(|s| s.send(()));
+        let _ = self.thread.take().map(|t| t.join());
+    }
+}
+
+struct Client {
+    agent: ureq::Agent,
+    token: String,
+}
+
+impl Client {
+    fn new(token: String) -> Self {
+        Self { agent: ureq::Agent::config_builder().http_status_as_error(false).build().into(), token }
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    fn put_blob(&self, s: &Server, bytes: &[u8]) -> String {
+        let mut r = self.agent.put(&s.url("/v1/blobs")).header("Authorization", &self.auth()).send(bytes).unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let v: serde_json::Value = serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
+        v["hash"].as_str().unwrap().to_string()
+    }
+
+    fn post(&self, s: &Server, path: &str, body: serde_json::Value) -> (u16, serde_json::Value, Option<String>) {
+        let mut r = self
+            .agent
+            .post(&s.url(path))
+            .header("Authorization", &self.auth())
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .unwrap();
+        let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let status = r.status().as_u16();
+        (status, serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap(), retry)
+    }
+
+    fn get(&self, s: &Server, path: &str) -> (u16, Vec<u8>) {
+        let mut r = self.agent.get(&s.url(path)).header("Authorization", &self.auth()).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_vec().unwrap())
+    }
+
+    /// Uploads every file of `dir` (with `tamper` applied to the one named) and returns name → hash.
+    fn upload_dir(&self, s: &Server, dir: &Path, tamper: Option<&str>) -> serde_json::Value {
+        let mut files = serde_json::Map::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            let mut bytes = std::fs::read(&path).unwrap();
+            if tamper == Some(name.as_str()) {
+                let k = bytes.len() / 2;
+                bytes[k] ^= 0x5a;
+            }
+            files.insert(name, self.put_blob(s, &bytes).into());
+        }
+        serde_json::Value::Object(files)
+    }
+}
+
+/// The client's job: 128 samples, 32 features and a bias, 4 classes.
+fn client_upload(dir: &Path) -> (std::sync::Arc<Context>, SecretKey, Layout, usize) {
+    let ctx = Context::new(Preset::Training2Iter.params()).unwrap();
+    let (n, d) = (128usize, 33usize);
+    let mut seed = 11u64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let x: Vec<Vec<f64>> = (0..n).map(|_| std::iter::once(1.0).chain((1..d).map(|_| rnd())).collect()).collect();
+    let xs = precondition(&x, &preconditioner(&x, DEFAULT_EPSILON).unwrap());
+    let y: Vec<u8> = (0..n).map(|i| (i % CLASSES) as u8).collect();
+    let layout = Layout::choose(n, d, CLASSES, ctx.n() / 2).unwrap();
+    let sk = SecretKey::generate(&ctx);
+    let gk = training_galois_keys(&sk, &layout.rotation_steps());
+    let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(&sk), gk, None).unwrap();
+    let client = TrainingClient::new(&sk).at_level(setup::data_level(ctx.params()));
+    let init = vec![vec![DEFAULT_INIT; d]; CLASSES];
+    let data = client.encrypt_dataset(&x, &xs, &y, CLASSES, &init, layout).unwrap();
+    upload::save_upload(dir, &keys, &data).unwrap();
+    (ctx, sk, layout, d)
+}
+
+fn decrypt(ctx: &std::sync::Arc<Context>, sk: &SecretKey, layout: Layout, d: usize, model_dir: &Path) -> Vec<Vec<f64>> {
+    let (_, model) = upload::load_model(model_dir, ctx, sk.key_set(), (&layout, CLASSES, d)).unwrap();
+    let expect = ModelExpectation {
+        layout,
+        classes: CLASSES,
+        features: d,
+        key_set: sk.key_set(),
+        data_level: setup::data_level(ctx.params()),
+        refresh_level: None,
+        log_scale: ctx.params().log_scale(),
+        max_iterations: 10,
+        value_tolerance: 1e-3,
+        reference: None,
+    };
+    TrainingClient::new(sk).decrypt_model_private(&model, &expect, 1e-3).unwrap().0
+}
+
+#[test]
+fn a_training_through_the_server_equals_the_file_roles() {
+    let work = tempfile::tempdir().unwrap();
+    let up = work.path().join("upload");
+    let (ctx, sk, layout, d) = client_upload(&up);
+    let data = work.path().join("server");
+    let (alice, bob) = {
+        let store = Store::open(&data).unwrap();
+        (store.create_tenant("alice").unwrap(), store.create_tenant("bob").unwrap())
+    };
+    let s = Server::start(&data, Limits { queue_len: 1, ..Limits::default() });
+    let (a, b) = (Client::new(alice), Client::new(bob));
+
+    // Refused datasets: a tampered ciphertext, a name that is a path, a blob of someone else.
+    let tampered = a.upload_dir(&s, &up, Some("x-0-0.ct"));
+    let (status, err, _) = a.post(&s, "/v1/datasets", serde_json::json!({ "files": tampered }));
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().contains("x-0-0.ct"), "{err}");
+    let mut traversal = tampered.clone();
+    traversal["../x-0-0.ct"] = traversal["x-0-0.ct"].clone();
+    assert_eq!(a.post(&s, "/v1/datasets", serde_json::json!({ "files": traversal })).0, 400);
+    let files = a.upload_dir(&s, &up, None);
+    let (status, err, _) = b.post(&s, "/v1/datasets", serde_json::json!({ "files": files }));
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().ends_with("no such blob"), "{err}");
+
+    // The dataset, the job, and a second job while the queue (length 1) is busy.
+    let (status, ds, _) = a.post(&s, "/v1/datasets", serde_json::json!({ "files": files }));
+    assert_eq!(status, 201, "{ds}");
+    assert_eq!((ds["samples"].as_u64(), ds["features"].as_u64()), (Some(128), Some(d as u64)));
+    let id = ds["id"].as_i64().unwrap();
+    assert_eq!(b.post(&s, "/v1/jobs", serde_json::json!({ "dataset": id, "iterations": 2 })).0, 404);
+    let (status, job, _) = a.post(&s, "/v1/jobs", serde_json::json!({ "dataset": id, "iterations": 2 }));
+    assert_eq!(status, 202);
+    let (status, _, retry) = a.post(&s, "/v1/jobs", serde_json::json!({ "dataset": id, "iterations": 2 }));
+    assert_eq!((status, retry.as_deref()), (503, Some("30")));
+    let job = job["id"].as_i64().unwrap();
+    assert_eq!(b.get(&s, &format!("/v1/jobs/{job}")).0, 404);
+    let start = Instant::now();
+    let info = loop {
+        let (status, body) = a.get(&s, &format!("/v1/jobs/{job}"));
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        match v["state"].as_str().unwrap() {
+            "done" => break v,
+            "failed" => panic!("job failed: {v}"),
+            _ => {
+                assert!(start.elapsed() < Duration::from_secs(300), "job still {v}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(info["progress"], 1.0);
+
+    // The model's files, downloaded, decrypted: the file-role path's model.
+    let model_dir = work.path().join("model");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    for (name, hash) in info["result"].as_object().unwrap() {
+        let (status, bytes) = a.get(&s, &format!("/v1/blobs/{}", hash.as_str().unwrap()));
+        assert_eq!(status, 200);
+        std::fs::write(model_dir.join(name), bytes).unwrap();
+    }
+    let served = decrypt(&ctx, &sk, layout, d, &model_dir);
+    let loaded = upload::load_upload(&up).unwrap();
+    let server = TrainingServer::new(loaded.keys).unwrap();
+    let (model, _) = server.train(&loaded.data, 2, &mut |_| {}).unwrap();
+    let direct = work.path().join("direct");
+    upload::save_model(&direct, server.keys(), &loaded.data, &model).unwrap();
+    let expected = decrypt(&ctx, &sk, layout, d, &direct);
+    let err = served.iter().flatten().zip(expected.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(err < 1e-9, "served model differs from the file roles' by {err:.2e}");
+    assert!(served.iter().flatten().any(|w| (w - DEFAULT_INIT).abs() > 1e-3), "the model trained");
+}

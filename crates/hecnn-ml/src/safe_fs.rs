@@ -208,6 +208,16 @@ pub fn open_bounded(path: &Path, limit: u64) -> Result<(File, u64), SafeFsError>
     Ok((file, meta.len()))
 }
 
+/// Whether `name` is a plain file name that can travel between client and
+/// server: 1–64 characters of `[A-Za-z0-9._-]`, not starting with a dot (so
+/// no separator, no `..`, nothing hidden).
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
 /// Reads a regular file of at most `limit` bytes (see [`open_bounded`]).
 /// The buffer is allocated once, for the length `fstat` reports; a file
 /// that grows past `limit` while being read is refused with

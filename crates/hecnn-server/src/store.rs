@@ -76,14 +76,7 @@ pub struct JobInfo {
     pub error: Option<String>,
 }
 
-/// Whether `name` is a plain file name of an upload (no path separator,
-/// no `..`, 1–64 characters of `[A-Za-z0-9._-]`, not starting with a dot).
-pub fn is_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-}
+pub use hecnn_ml::safe_fs::is_plain_file_name as is_file_name;
 
 /// The data directory: database and blob files.
 pub struct Store {

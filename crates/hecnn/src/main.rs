@@ -3,6 +3,7 @@
 mod approx_relu;
 mod bench_bootstrap;
 mod bench_ckks;
+mod client;
 mod image_roles;
 mod infer;
 mod infer_roles;
@@ -172,6 +173,17 @@ enum Command {
         /// Image upload, second step: the client's reply from `hecnn precondition`.
         #[arg(long, requires = "features")]
         preconditioner: Option<PathBuf>,
+    },
+    /// Client of `hecnn-server`: upload an upload directory, train, follow, download the model.
+    Client {
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "HECNN_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// File holding the tenant's bearer token (else HECNN_TOKEN).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        #[command(subcommand)]
+        what: ClientCommand,
     },
     /// Client: turn the server's encrypted statistics into the encrypted preconditioner B̄ and the
     /// initial weights (training from encrypted images).
@@ -377,6 +389,43 @@ impl ModelArgs {
             chain: self.chain,
         }
     }
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Upload the files of an upload directory (`hecnn encrypt`) and make them a dataset.
+    Upload {
+        /// The upload directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Queue a training job on a dataset.
+    Train {
+        /// Dataset id (from `client upload`).
+        #[arg(long)]
+        dataset: i64,
+        /// Encrypted iterations.
+        #[arg(long, default_value_t = 2)]
+        iterations: usize,
+        /// Follow the job with a progress bar until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// A job's state and progress (JSON).
+    Status {
+        /// Job id.
+        #[arg(long)]
+        job: i64,
+    },
+    /// Download a finished job's encrypted model (then `hecnn decrypt-model`).
+    Download {
+        /// Job id.
+        #[arg(long)]
+        job: i64,
+        /// New directory for the model.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -607,6 +656,21 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::TrainServer { .. } => bail!("give --upload and --out, or --publish-images"),
+        Command::Client { server, token_file, what } => {
+            let c = client::Connection::new(&server, token_file.as_deref())?;
+            match what {
+                ClientCommand::Upload { dir } => {
+                    client::upload(&c, &dir, false)?;
+                }
+                ClientCommand::Train { dataset, iterations, wait } => {
+                    client::train(&c, dataset, iterations, wait, false)?;
+                }
+                ClientCommand::Status { job } => {
+                    println!("{}", serde_json::to_string_pretty(&client::status(&c, job)?)?)
+                }
+                ClientCommand::Download { job, out } => client::download(&c, job, &out)?,
+            }
+        }
         Command::Precondition { keys, statistics, out } => image_roles::precondition(&keys, &statistics, &out)?,
         Command::DecryptModel { keys, model, out, statistical_security, private } => {
             let output = if private { roles::Output::Private } else { roles::Output::Release(statistical_security) };

@@ -1,0 +1,92 @@
+//! The client CLI against the real server on a loopback port: `hecnn
+//! client upload / train --wait / download`, then `decrypt-model` (which
+//! checks the model against the client's own plaintext reference) — the
+//! same weights as the file roles' `train-server`.
+
+mod common;
+
+use common::*;
+use hecnn_server::api::{router, AppState, Limits};
+use hecnn_server::store::Store;
+
+fn start_server(dir: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>) {
+    let state = AppState::new(Store::open(dir).unwrap(), Limits::default());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (atx, arx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            tokio::spawn(hecnn_server::jobs::dispatcher(state.clone()));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            atx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, router(state)).with_graceful_shutdown(async { drop(rx.await) }).await.unwrap();
+        });
+    });
+    (format!("http://{}", arx.recv().unwrap()), tx, thread)
+}
+
+#[test]
+fn training_through_the_service_equals_the_file_roles() {
+    let work = tempfile::tempdir().unwrap();
+    let w = |name: &str| work.path().join(name);
+    let token = Store::open(&w("server")).unwrap().create_tenant("alice").unwrap();
+    std::fs::write(w("token"), &token).unwrap();
+    let (url, stop, thread) = start_server(&w("server"));
+    run_ok(&["keygen", "--out", p(&w("keys")), "--preset", "training-2iter"]);
+    run_ok(&["encrypt", "--keys", p(&w("keys")), "--out", p(&w("upload")), "--samples", "128"]);
+    let token_file = w("token");
+    let client = |args: &[&str]| -> String {
+        let mut all = vec!["client", "--server", &url, "--token-file", p(&token_file)];
+        all.extend_from_slice(args);
+        run_ok(&all)
+    };
+    let out = client(&["upload", "--dir", p(&w("upload"))]);
+    let dataset = out.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_string();
+    assert!(out.contains("128 samples"), "{out}");
+    let out = client(&["train", "--dataset", &dataset, "--iterations", "2", "--wait"]);
+    let job = out.split_whitespace().nth(1).unwrap().to_string();
+    assert!(out.contains(&format!("job {job} done")), "{out}");
+    client(&["download", "--job", &job, "--out", p(&w("model"))]);
+    // A wrong token is refused with the server's status.
+    let bad = w("bad-token");
+    std::fs::write(&bad, "hecnn_wrong").unwrap();
+    let err = run_err(&["client", "--server", &url, "--token-file", p(&bad), "status", "--job", &job]);
+    assert!(err.contains("401"), "{err}");
+    let _ = stop.send(());
+    thread.join().unwrap();
+
+    run_ok(&[
+        "decrypt-model",
+        "--keys",
+        p(&w("keys")),
+        "--model",
+        p(&w("model")),
+        "--out",
+        p(&w("served.json")),
+        "--private",
+    ]);
+    run_ok(&["train-server", "--upload", p(&w("upload")), "--out", p(&w("model2")), "--iterations", "2"]);
+    run_ok(&[
+        "decrypt-model",
+        "--keys",
+        p(&w("keys")),
+        "--model",
+        p(&w("model2")),
+        "--out",
+        p(&w("direct.json")),
+        "--private",
+    ]);
+    let weights = |f: &str| -> Vec<f64> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(w(f)).unwrap()).unwrap();
+        v["w"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect()
+    };
+    let (a, b) = (weights("served.json"), weights("direct.json"));
+    assert_eq!(a.len(), 10 * 241);
+    let err = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(err < 1e-9, "served and file-role models differ by {err:.2e}");
+}

@@ -19,3 +19,51 @@
 pub mod api;
 pub mod jobs;
 pub mod store;
+
+use std::path::Path;
+
+/// The whole service (API and job dispatcher) on a loopback port in a
+/// thread of its own, stopped gracefully when dropped: for tests and for
+/// embedding the server in another program.
+pub struct Background {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Opens the store in `dir` and serves it on `127.0.0.1` (a free port).
+    pub fn start(dir: &Path, limits: api::Limits) -> Result<Self, Box<dyn std::error::Error>> {
+        let state = api::AppState::new(store::Store::open(dir)?, limits);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            rt.block_on(async move {
+                tokio::spawn(jobs::dispatcher(state.clone()));
+                let stopped = async { drop(rx.await) };
+                if let Err(e) = axum::serve(listener, api::router(state)).with_graceful_shutdown(stopped).await {
+                    tracing::error!("server: {e}");
+                }
+            });
+        });
+        Ok(Self { addr, stop: Some(tx), thread: Some(thread) })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -4,49 +4,20 @@
 //! hashes never reach the file system, oversize bodies are 413 with
 //! nothing left on disk, and everything committed survives a restart.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
-use hecnn_server::api::{router, AppState, Limits};
+use hecnn_server::api::Limits;
 use hecnn_server::store::Store;
 
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+struct Server(hecnn_server::Background);
 
 impl Server {
     fn start(dir: &Path, max_body: u64) -> Server {
-        let store = Store::open(dir).unwrap();
-        let state = AppState::new(store, Limits { max_body, ..Limits::default() });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (atx, arx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                atx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, router(state))
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        Server { addr: arx.recv().unwrap(), stop: Some(tx), thread: Some(thread) }
+        Server(hecnn_server::Background::start(dir, Limits { max_body, ..Limits::default() }).unwrap())
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        let _ = self.thread.take().map(|t| t.join());
+        format!("{}{path}", self.0.url())
     }
 }
 

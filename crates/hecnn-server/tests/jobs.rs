@@ -17,43 +17,20 @@ use hecnn_ml::mlr::server::TrainingServer;
 use hecnn_ml::mlr::setup;
 use hecnn_ml::packing::Layout;
 use hecnn_ml::upload;
-use hecnn_server::api::{router, AppState, Limits};
+use hecnn_server::api::Limits;
 use hecnn_server::store::Store;
 
 const CLASSES: usize = 4;
 
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+struct Server(hecnn_server::Background);
 
 impl Server {
     fn start(dir: &Path, limits: Limits) -> Server {
-        let state = AppState::new(Store::open(dir).unwrap(), limits);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (atx, arx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(async move {
-                tokio::spawn(hecnn_server::jobs::dispatcher(state.clone()));
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                atx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, router(state)).with_graceful_shutdown(async { drop(rx.await) }).await.unwrap();
-            });
-        });
-        Server { addr: arx.recv().unwrap(), stop: Some(tx), thread: Some(thread) }
+        Server(hecnn_server::Background::start(dir, limits).unwrap())
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        let _ = self.thread.take().map(|t| t.join());
+        format!("{}{path}", self.0.url())
     }
 }
 

@@ -21,7 +21,7 @@ use hecnn_ckks::{Binding, Ciphertext, Context, KeySetId, Parameters, Preset, Rel
 use hecnn_ml::cnn::InferenceSpec;
 use hecnn_ml::mlr::client::{training_galois_keys, ModelExpectation, ReleasePolicy, TrainingClient};
 use hecnn_ml::mlr::prep::{Scaling, DEFAULT_INIT};
-use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
+use hecnn_ml::mlr::server::TrainingServer;
 use hecnn_ml::packing::Layout;
 use hecnn_ml::safe_fs::{self, Visibility};
 use hecnn_ml::transfer::client::ImageTrainingClient;
@@ -44,7 +44,6 @@ const STATS_FORMAT: &str = "hecnn-image-training-statistics-v1";
 const REPLY_FORMAT: &str = "hecnn-image-training-preconditioner-v1";
 /// The client's record of an image-training job (beside `secret.key`).
 pub const IMAGE_CLIENT_STATE: &str = "image-client.json";
-const MAX_JSON: u64 = 64 << 20;
 
 /// What the server publishes for clients.
 #[derive(Serialize, Deserialize)]
@@ -89,16 +88,7 @@ struct ClientState {
     data_level: Option<usize>,
 }
 
-fn id_of(bytes: &[u8]) -> String {
-    blake3::hash(bytes).as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, Vec<u8>)> {
-    let bytes = upload::read_bounded(path, MAX_JSON)?;
-    let v =
-        serde_json::from_slice(&bytes).with_context(|| format!("{}: not a file of this version", path.display()))?;
-    Ok((v, bytes))
-}
+use crate::infer_roles::{read_json, spec_id as id_of};
 
 fn read_manifest(dir: &Path, format: &str) -> Result<Manifest> {
     let path = dir.join("manifest.json");
@@ -469,25 +459,8 @@ pub fn train(
     let server = ImageTrainingServer::new(&s.job.model, &s.keys, &s.job.repack)?;
     let data = server.dataset(x, &bbar, labels, weights)?;
     drop(server);
-    let keys = s.keys;
-    let trainer = TrainingServer::new(keys)?;
-    let bar =
-        if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new((iterations * 4) as u64) };
-    let t = std::time::Instant::now();
-    let (model, stats) = trainer.train(&data, iterations, &mut |p| match p {
-        TrainProgress::Stage { iteration, stage } => bar.set_position((iteration * 4 + stage) as u64),
-    })?;
-    bar.finish_and_clear();
-    let bytes = upload::save_model(out, trainer.keys(), &data, &model)?;
-    println!(
-        "server: {iterations} iterations in {:.2} s, {} key switches, {} bootstraps; encrypted model in {} ({:.1} MiB)",
-        t.elapsed().as_secs_f64(),
-        stats.key_switches(),
-        stats.refreshes,
-        out.display(),
-        bytes as f64 / 1048576.0
-    );
-    Ok(())
+    let trainer = TrainingServer::new(s.keys)?;
+    crate::roles::train_and_save(&trainer, &data, iterations, out, quiet)
 }
 
 /// Client: decrypts and checks an image-trained model (levels, shape,

@@ -64,11 +64,13 @@ struct ClientState {
     batches: usize,
 }
 
-fn spec_id(bytes: &[u8]) -> String {
+/// A short content id of a published spec (how uploads are matched to it).
+pub(crate) fn spec_id(bytes: &[u8]) -> String {
     blake3::hash(bytes).as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, Vec<u8>)> {
+/// A JSON file of at most 64 MiB, and its bytes.
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, Vec<u8>)> {
     let bytes = upload::read_bounded(path, MAX_JSON)?;
     let v =
         serde_json::from_slice(&bytes).with_context(|| format!("{}: not a file of this version", path.display()))?;

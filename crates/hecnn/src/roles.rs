@@ -204,14 +204,26 @@ pub fn train_server(upload_dir: &Path, out: &Path, iterations: usize, quiet: boo
     pb.set_message("server: preparing the trainer");
     let server = TrainingServer::new(up.keys)?;
     pb.finish_and_clear();
+    train_and_save(&server, &up.data, iterations, out, quiet)
+}
+
+/// Trains `data` with a progress bar and writes the encrypted model to `out`
+/// (both server roles: features uploaded, or made from encrypted images).
+pub(crate) fn train_and_save(
+    server: &TrainingServer,
+    data: &hecnn_ml::mlr::server::EncryptedDataset,
+    iterations: usize,
+    out: &Path,
+    quiet: bool,
+) -> Result<()> {
     let bar =
         if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new((iterations * 4) as u64) };
     let t = std::time::Instant::now();
-    let (model, stats) = server.train(&up.data, iterations, &mut |p| match p {
+    let (model, stats) = server.train(data, iterations, &mut |p| match p {
         TrainProgress::Stage { iteration, stage } => bar.set_position((iteration * 4 + stage) as u64),
     })?;
     bar.finish_and_clear();
-    let bytes = upload::save_model(out, server.keys(), &up.data, &model)?;
+    let bytes = upload::save_model(out, server.keys(), data, &model)?;
     println!(
         "server: {iterations} iterations in {:.2} s, {} key switches, {} bootstraps; encrypted model in {} ({:.1} MiB)",
         t.elapsed().as_secs_f64(),

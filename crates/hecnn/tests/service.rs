@@ -6,24 +6,8 @@
 mod common;
 
 use common::*;
-use hecnn_server::api::{router, AppState, Limits};
+use hecnn_server::api::Limits;
 use hecnn_server::store::Store;
-
-fn start_server(dir: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>) {
-    let state = AppState::new(Store::open(dir).unwrap(), Limits::default());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (atx, arx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(async move {
-            tokio::spawn(hecnn_server::jobs::dispatcher(state.clone()));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            atx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, router(state)).with_graceful_shutdown(async { drop(rx.await) }).await.unwrap();
-        });
-    });
-    (format!("http://{}", arx.recv().unwrap()), tx, thread)
-}
 
 #[test]
 fn training_through_the_service_equals_the_file_roles() {
@@ -31,7 +15,8 @@ fn training_through_the_service_equals_the_file_roles() {
     let w = |name: &str| work.path().join(name);
     let token = Store::open(&w("server")).unwrap().create_tenant("alice").unwrap();
     std::fs::write(w("token"), &token).unwrap();
-    let (url, stop, thread) = start_server(&w("server"));
+    let server = hecnn_server::Background::start(&w("server"), Limits::default()).unwrap();
+    let url = server.url();
     run_ok(&["keygen", "--out", p(&w("keys")), "--preset", "training-2iter"]);
     run_ok(&["encrypt", "--keys", p(&w("keys")), "--out", p(&w("upload")), "--samples", "128"]);
     let token_file = w("token");
@@ -52,8 +37,7 @@ fn training_through_the_service_equals_the_file_roles() {
     std::fs::write(&bad, "hecnn_wrong").unwrap();
     let err = run_err(&["client", "--server", &url, "--token-file", p(&bad), "status", "--job", &job]);
     assert!(err.contains("401"), "{err}");
-    let _ = stop.send(());
-    thread.join().unwrap();
+    drop(server);
 
     run_ok(&[
         "decrypt-model",

@@ -493,30 +493,12 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path, output: Output) 
                 policy.statistical_security = s;
             }
             let r = client.release_model(&model, &expect, &policy).with_context(refused)?;
-            WeightsFile {
-                classes: state.classes,
-                features: state.features,
-                iterations_hint: Some(r.iterations),
-                statistical_security: Some(policy.statistical_security),
-                precision: Some(r.precision),
-                private: false,
-                w: r.w,
-                v: r.v,
-            }
+            WeightsFile::released(state.classes, state.features, r, policy.statistical_security)
         }
         Output::Private => {
             let (w, v) =
                 client.decrypt_model_private(&model, &expect, policy.reference_tolerance).with_context(refused)?;
-            WeightsFile {
-                classes: state.classes,
-                features: state.features,
-                iterations_hint: Some(model.iterations),
-                statistical_security: None,
-                precision: None,
-                private: true,
-                w,
-                v,
-            }
+            WeightsFile::private(state.classes, state.features, model.iterations, w, v)
         }
     };
     safe_fs::write_atomic(out, &serde_json::to_vec_pretty(&file)?, Visibility::Private)?;

@@ -63,6 +63,47 @@ pub struct WeightsFile {
     pub v: Vec<Vec<f64>>,
 }
 
+impl WeightsFile {
+    /// A release: flooded at `statistical_security` and rounded.
+    pub(crate) fn released(
+        classes: usize,
+        features: usize,
+        r: hecnn_ml::mlr::client::ReleasedModel,
+        statistical_security: u32,
+    ) -> Self {
+        Self {
+            classes,
+            features,
+            iterations_hint: Some(r.iterations),
+            statistical_security: Some(statistical_security),
+            precision: Some(r.precision),
+            private: false,
+            w: r.w,
+            v: r.v,
+        }
+    }
+
+    /// The exact weights, marked private.
+    pub(crate) fn private(
+        classes: usize,
+        features: usize,
+        iterations: usize,
+        w: Vec<Vec<f64>>,
+        v: Vec<Vec<f64>>,
+    ) -> Self {
+        Self {
+            classes,
+            features,
+            iterations_hint: Some(iterations),
+            statistical_security: None,
+            precision: None,
+            private: true,
+            w,
+            v,
+        }
+    }
+}
+
 /// The client's parameters, secret key and relinearization key, the secret
 /// checked against the relinearization key before anything uses it.
 fn load_client(keys: &Path) -> Result<(Arc<Context>, SecretKey, RelinKey)> {
@@ -292,31 +333,13 @@ pub fn decrypt_model(keys: &Path, model_dir: &Path, out: &Path, output: Output, 
                 "flooded for {}-bit statistical security, rounded to {:.1e}",
                 policy.statistical_security, r.precision
             );
-            let file = WeightsFile {
-                classes: state.classes,
-                features: state.features,
-                iterations_hint: Some(r.iterations),
-                statistical_security: Some(policy.statistical_security),
-                precision: Some(r.precision),
-                private: false,
-                w: r.w,
-                v: r.v,
-            };
+            let file = WeightsFile::released(state.classes, state.features, r, policy.statistical_security);
             (file, how)
         }
         Output::Private => {
             let (w, v) =
                 client.decrypt_model_private(&model, &expect, policy.reference_tolerance).with_context(refused)?;
-            let file = WeightsFile {
-                classes: state.classes,
-                features: state.features,
-                iterations_hint: Some(model.iterations),
-                statistical_security: None,
-                precision: None,
-                private: true,
-                w,
-                v,
-            };
+            let file = WeightsFile::private(state.classes, state.features, model.iterations, w, v);
             (file, "at full precision, PRIVATE: do not publish (not flooded)".to_string())
         }
     };

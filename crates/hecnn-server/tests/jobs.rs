@@ -260,3 +260,143 @@ fn the_fuzz_corpus_through_the_upload_finds_no_panic() {
     assert!(refused >= cases.len() - 2, "{refused} of {} refused", cases.len());
     assert_eq!(a.post(&s, "/v1/datasets", serde_json::json!({ "files": files })).0, 201, "still serving");
 }
+
+/// The real binary, killed with SIGKILL during an upload and during a
+/// training job, then restarted on the same data directory: no temporary
+/// is left, every committed blob reads back intact, and the interrupted job
+/// runs again to the model an uninterrupted run gives.
+#[cfg(unix)]
+#[test]
+fn kill_9_during_an_upload_and_a_job_loses_nothing() {
+    use std::io::{BufRead, Read};
+    let work = tempfile::tempdir().unwrap();
+    let up = work.path().join("upload");
+    let (ctx, sk, layout, d) = client_upload(&up);
+    let data = work.path().join("server");
+    let token = Store::open(&data).unwrap().create_tenant("alice").unwrap();
+    // Starts the binary on a free port; returns it and its base URL.
+    let spawn = || -> (std::process::Child, String) {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hecnn-server"))
+            .args(["--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .env("NO_COLOR", "1")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.contains("listening"))).unwrap().unwrap();
+        let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        std::thread::spawn(move || for _ in lines {}); // keep draining the log
+        (child, format!("http://{addr}"))
+    };
+    struct Remote(String);
+    impl Remote {
+        fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.0)
+        }
+    }
+    let a = Client::new(token.clone());
+    let (mut child, base) = spawn();
+    let r = Remote(base);
+    // Committed before the crash.
+    let files = {
+        let mut m = serde_json::Map::new();
+        for entry in std::fs::read_dir(&up).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let mut resp =
+                a.agent.put(&r.url("/v1/blobs")).header("Authorization", &a.auth()).send(&bytes[..]).unwrap();
+            assert_eq!(resp.status().as_u16(), 201);
+            let v: serde_json::Value = serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap();
+            m.insert(path.file_name().unwrap().to_str().unwrap().to_string(), v["hash"].clone());
+        }
+        serde_json::Value::Object(m)
+    };
+    let post = |path: &str, body: serde_json::Value| -> serde_json::Value {
+        let mut resp = a
+            .agent
+            .post(&r.url(path))
+            .header("Authorization", &a.auth())
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap()
+    };
+    let dataset = post("/v1/datasets", serde_json::json!({ "files": files }))["id"].as_i64().unwrap();
+    // An upload in flight: a body that trickles, cut by the kill.
+    struct Slow(usize);
+    impl Read for Slow {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            self.0 += 1;
+            buf[0] = self.0 as u8;
+            Ok(1)
+        }
+    }
+    let (agent, url, auth) = (a.agent.clone(), r.url("/v1/blobs"), a.auth());
+    let trickle = std::thread::spawn(move || {
+        let _ = agent.put(&url).header("Authorization", &auth).send(ureq::SendBody::from_owned_reader(Slow(0)));
+    });
+    let job = post("/v1/jobs", serde_json::json!({ "dataset": dataset, "iterations": 2 }))["id"].as_i64().unwrap();
+    let state = |r: &Remote| -> serde_json::Value {
+        let mut resp =
+            a.agent.get(&r.url(&format!("/v1/jobs/{job}"))).header("Authorization", &a.auth()).call().unwrap();
+        serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap()
+    };
+    while state(&r)["state"] != "running" {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    trickle.join().unwrap();
+
+    let (mut child, base) = spawn();
+    let r = Remote(base);
+    assert_eq!(std::fs::read_dir(data.join("tmp")).unwrap().count(), 0, "no temporary survives a restart");
+    assert_ne!(state(&r)["state"], "done", "the kill came while the job ran");
+    for (name, hash) in files.as_object().unwrap() {
+        let mut resp = a
+            .agent
+            .get(&r.url(&format!("/v1/blobs/{}", hash.as_str().unwrap())))
+            .header("Authorization", &a.auth())
+            .call()
+            .unwrap();
+        let bytes = resp.body_mut().with_config().limit(u64::MAX).read_to_vec().unwrap();
+        assert_eq!(bytes, std::fs::read(up.join(name)).unwrap(), "{name} intact");
+    }
+    let start = std::time::Instant::now();
+    let info = loop {
+        let v = state(&r);
+        match v["state"].as_str().unwrap() {
+            "done" => break v,
+            "failed" => panic!("{v}"),
+            _ => {
+                assert!(start.elapsed() < std::time::Duration::from_secs(300), "{v}");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    };
+    let model_dir = work.path().join("model");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    for (name, hash) in info["result"].as_object().unwrap() {
+        let mut resp = a
+            .agent
+            .get(&r.url(&format!("/v1/blobs/{}", hash.as_str().unwrap())))
+            .header("Authorization", &a.auth())
+            .call()
+            .unwrap();
+        std::fs::write(model_dir.join(name), resp.body_mut().read_to_vec().unwrap()).unwrap();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let resumed = decrypt(&ctx, &sk, layout, d, &model_dir);
+    let loaded = upload::load_upload(&up).unwrap();
+    let server = TrainingServer::new(loaded.keys).unwrap();
+    let (model, _) = server.train(&loaded.data, 2, &mut |_| {}).unwrap();
+    let direct = work.path().join("direct");
+    upload::save_model(&direct, server.keys(), &loaded.data, &model).unwrap();
+    let expected = decrypt(&ctx, &sk, layout, d, &direct);
+    let err = resumed.iter().flatten().zip(expected.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(err < 1e-9, "the interrupted job's model differs by {err:.2e}");
+}

@@ -311,3 +311,27 @@ fn upload_params_bin_as_a_directory_is_named() {
     let err = upload::load_params(&path).expect_err("refused");
     assert_eq!(err.to_string(), format!("{}: is a directory, not a regular file; refused", path.display()));
 }
+
+proptest::proptest! {
+    /// A name that travels between client and server (dataset files, a
+    /// downloaded model's files) can never leave its directory: whatever
+    /// `is_plain_file_name` accepts joins to a direct child.
+    #[test]
+    fn plain_file_names_stay_in_their_directory(name in "\\PC{0,80}") {
+        if hecnn_ml::safe_fs::is_plain_file_name(&name) {
+            let dir = Path::new("/base/dir");
+            let joined = dir.join(&name);
+            proptest::prop_assert_eq!(joined.parent(), Some(dir));
+            proptest::prop_assert!(!name.contains('/') && !name.contains('\0') && name != ".." && !name.starts_with('.'));
+        }
+    }
+}
+
+#[test]
+fn plain_file_names_refuse_paths() {
+    use hecnn_ml::safe_fs::is_plain_file_name as ok;
+    assert!(ok("x-0-0.ct") && ok("manifest.json"));
+    for bad in ["", ".", "..", "../x", "a/b", ".hidden", "a\\b", &"a".repeat(65), "é.ct"] {
+        assert!(!ok(bad), "{bad:?}");
+    }
+}

@@ -16,6 +16,9 @@ use tokio::io::AsyncWriteExt;
 
 use crate::store::{hex, is_file_name, Files, Store, StoreError, TenantId};
 
+/// Largest JSON request body: a dataset lists at most ≈ 8,200 files.
+pub const MAX_JSON_BODY: usize = 4 << 20;
+
 /// The service's limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -84,8 +87,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/datasets", post(create_dataset))
         .route("/v1/jobs", post(submit_job))
         .route("/v1/jobs/{id}", get(job_status))
-        // Bodies are streamed to disk under our own limit (413, temporary removed).
-        .layer(DefaultBodyLimit::disable())
+        // JSON bodies (datasets, jobs) are bounded here; blob bodies are
+        // streamed to disk under `max_body` by `upload_blob`, which reads
+        // the raw body and is not subject to this limit.
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }
 

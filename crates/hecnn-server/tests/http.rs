@@ -170,3 +170,27 @@ fn tenant_names_and_duplicates_are_refused() {
     assert!(store.create_tenant("../x").unwrap_err().to_string().starts_with("tenant name \"../x\""));
     assert!(store.create_tenant("").is_err());
 }
+
+#[test]
+fn json_bodies_are_bounded_and_blob_bodies_are_not_cut_by_that_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, _) = tokens(dir.path());
+    let s = Server::start(dir.path(), 16 << 20);
+    let a = agent();
+    // A blob larger than the JSON bound, within --max-body: accepted whole.
+    let big = bytes(hecnn_server::api::MAX_JSON_BODY + 12_345, 5);
+    let (status, info) = put(&a, &s.url("/v1/blobs"), &alice, &big);
+    assert_eq!((status, info["size"].as_u64()), (201, Some(big.len() as u64)));
+    // A JSON body over its bound: 413 before it is parsed.
+    let names: serde_json::Map<String, serde_json::Value> =
+        (0..60_000).map(|i| (format!("file-{i:06}.ct"), "0".repeat(64).into())).collect();
+    let body = serde_json::json!({ "files": names }).to_string();
+    assert!(body.len() > hecnn_server::api::MAX_JSON_BODY);
+    let r = a
+        .post(&s.url("/v1/datasets"))
+        .header("Authorization", &format!("Bearer {alice}"))
+        .header("Content-Type", "application/json")
+        .send(body.as_bytes())
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+}

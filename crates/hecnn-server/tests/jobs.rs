@@ -22,15 +22,31 @@ use hecnn_server::store::Store;
 
 const CLASSES: usize = 4;
 
+/// Where requests go: the in-process server or the real binary.
+trait Base {
+    fn url(&self, path: &str) -> String;
+}
+
 struct Server(hecnn_server::Background);
 
 impl Server {
     fn start(dir: &Path, limits: Limits) -> Server {
         Server(hecnn_server::Background::start(dir, limits).unwrap())
     }
+}
 
+impl Base for Server {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.0.url())
+    }
+}
+
+/// The real binary's address.
+struct Remote(String);
+
+impl Base for Remote {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
     }
 }
 
@@ -48,14 +64,14 @@ impl Client {
         format!("Bearer {}", self.token)
     }
 
-    fn put_blob(&self, s: &Server, bytes: &[u8]) -> String {
+    fn put_blob(&self, s: &impl Base, bytes: &[u8]) -> String {
         let mut r = self.agent.put(&s.url("/v1/blobs")).header("Authorization", &self.auth()).send(bytes).unwrap();
         assert_eq!(r.status().as_u16(), 201);
         let v: serde_json::Value = serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
         v["hash"].as_str().unwrap().to_string()
     }
 
-    fn post(&self, s: &Server, path: &str, body: serde_json::Value) -> (u16, serde_json::Value, Option<String>) {
+    fn post(&self, s: &impl Base, path: &str, body: serde_json::Value) -> (u16, serde_json::Value, Option<String>) {
         let mut r = self
             .agent
             .post(&s.url(path))
@@ -68,13 +84,13 @@ impl Client {
         (status, serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap(), retry)
     }
 
-    fn get(&self, s: &Server, path: &str) -> (u16, Vec<u8>) {
+    fn get(&self, s: &impl Base, path: &str) -> (u16, Vec<u8>) {
         let mut r = self.agent.get(&s.url(path)).header("Authorization", &self.auth()).call().unwrap();
-        (r.status().as_u16(), r.body_mut().read_to_vec().unwrap())
+        (r.status().as_u16(), r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap())
     }
 
     /// Uploads every file of `dir` (with `tamper` applied to the one named) and returns name → hash.
-    fn upload_dir(&self, s: &Server, dir: &Path, tamper: Option<&str>) -> serde_json::Value {
+    fn upload_dir(&self, s: &impl Base, dir: &Path, tamper: Option<&str>) -> serde_json::Value {
         let mut files = serde_json::Map::new();
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -132,11 +148,70 @@ fn decrypt(ctx: &std::sync::Arc<Context>, sk: &SecretKey, layout: Layout, d: usi
     TrainingClient::new(sk).decrypt_model_private(&model, &expect, 1e-3).unwrap().0
 }
 
+/// Polls job `job` until it is done (panics if it fails or takes 5 minutes).
+fn wait_done(a: &Client, s: &impl Base, job: i64) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let (status, body) = a.get(s, &format!("/v1/jobs/{job}"));
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        match v["state"].as_str().unwrap() {
+            "done" => return v,
+            "failed" => panic!("job failed: {v}"),
+            _ => {
+                assert!(start.elapsed() < Duration::from_secs(300), "job still {v}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Downloads a finished job's model files into `dir`.
+fn download_model(a: &Client, s: &impl Base, info: &serde_json::Value, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, hash) in info["result"].as_object().unwrap() {
+        let (status, bytes) = a.get(s, &format!("/v1/blobs/{}", hash.as_str().unwrap()));
+        assert_eq!(status, 200);
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+/// `model_dir`'s weights against the file roles' (`train-server` on the
+/// same upload): the largest difference.
+fn difference_from_file_roles(job: &Job, model_dir: &Path, work: &Path) -> (Vec<Vec<f64>>, f64) {
+    let served = decrypt(&job.ctx, &job.sk, job.layout, job.d, model_dir);
+    let loaded = upload::load_upload(&job.up).unwrap();
+    let server = TrainingServer::new(loaded.keys).unwrap();
+    let (model, _) = server.train(&loaded.data, 2, &mut |_| {}).unwrap();
+    let direct = work.join("direct");
+    upload::save_model(&direct, server.keys(), &loaded.data, &model).unwrap();
+    let expected = decrypt(&job.ctx, &job.sk, job.layout, job.d, &direct);
+    let err = served.iter().flatten().zip(expected.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    (served, err)
+}
+
+/// The client's side of a job: its upload directory and what decrypts it.
+struct Job {
+    up: std::path::PathBuf,
+    ctx: std::sync::Arc<Context>,
+    sk: SecretKey,
+    layout: Layout,
+    d: usize,
+}
+
+impl Job {
+    fn new(work: &Path) -> Job {
+        let up = work.join("upload");
+        let (ctx, sk, layout, d) = client_upload(&up);
+        Job { up, ctx, sk, layout, d }
+    }
+}
+
 #[test]
 fn a_training_through_the_server_equals_the_file_roles() {
     let work = tempfile::tempdir().unwrap();
-    let up = work.path().join("upload");
-    let (ctx, sk, layout, d) = client_upload(&up);
+    let job_data = Job::new(work.path());
+    let (up, d) = (job_data.up.clone(), job_data.d);
     let data = work.path().join("server");
     let (alice, bob) = {
         let store = Store::open(&data).unwrap();
@@ -170,38 +245,13 @@ fn a_training_through_the_server_equals_the_file_roles() {
     assert_eq!((status, retry.as_deref()), (503, Some("30")));
     let job = job["id"].as_i64().unwrap();
     assert_eq!(b.get(&s, &format!("/v1/jobs/{job}")).0, 404);
-    let start = Instant::now();
-    let info = loop {
-        let (status, body) = a.get(&s, &format!("/v1/jobs/{job}"));
-        assert_eq!(status, 200);
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        match v["state"].as_str().unwrap() {
-            "done" => break v,
-            "failed" => panic!("job failed: {v}"),
-            _ => {
-                assert!(start.elapsed() < Duration::from_secs(300), "job still {v}");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    };
+    let info = wait_done(&a, &s, job);
     assert_eq!(info["progress"], 1.0);
 
     // The model's files, downloaded, decrypted: the file-role path's model.
     let model_dir = work.path().join("model");
-    std::fs::create_dir_all(&model_dir).unwrap();
-    for (name, hash) in info["result"].as_object().unwrap() {
-        let (status, bytes) = a.get(&s, &format!("/v1/blobs/{}", hash.as_str().unwrap()));
-        assert_eq!(status, 200);
-        std::fs::write(model_dir.join(name), bytes).unwrap();
-    }
-    let served = decrypt(&ctx, &sk, layout, d, &model_dir);
-    let loaded = upload::load_upload(&up).unwrap();
-    let server = TrainingServer::new(loaded.keys).unwrap();
-    let (model, _) = server.train(&loaded.data, 2, &mut |_| {}).unwrap();
-    let direct = work.path().join("direct");
-    upload::save_model(&direct, server.keys(), &loaded.data, &model).unwrap();
-    let expected = decrypt(&ctx, &sk, layout, d, &direct);
-    let err = served.iter().flatten().zip(expected.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    download_model(&a, &s, &info, &model_dir);
+    let (served, err) = difference_from_file_roles(&job_data, &model_dir, work.path());
     assert!(err < 1e-9, "served model differs from the file roles' by {err:.2e}");
     assert!(served.iter().flatten().any(|w| (w - DEFAULT_INIT).abs() > 1e-3), "the model trained");
 }
@@ -270,12 +320,11 @@ fn the_fuzz_corpus_through_the_upload_finds_no_panic() {
 fn kill_9_during_an_upload_and_a_job_loses_nothing() {
     use std::io::{BufRead, Read};
     let work = tempfile::tempdir().unwrap();
-    let up = work.path().join("upload");
-    let (ctx, sk, layout, d) = client_upload(&up);
+    let job_data = Job::new(work.path());
     let data = work.path().join("server");
     let token = Store::open(&data).unwrap().create_tenant("alice").unwrap();
-    // Starts the binary on a free port; returns it and its base URL.
-    let spawn = || -> (std::process::Child, String) {
+    // Starts the binary on a free port.
+    let spawn = || -> (std::process::Child, Remote) {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hecnn-server"))
             .args(["--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .env("NO_COLOR", "1")
@@ -286,48 +335,19 @@ fn kill_9_during_an_upload_and_a_job_loses_nothing() {
         let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.contains("listening"))).unwrap().unwrap();
         let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
         std::thread::spawn(move || for _ in lines {}); // keep draining the log
-        (child, format!("http://{addr}"))
+        (child, Remote(format!("http://{addr}")))
     };
-    struct Remote(String);
-    impl Remote {
-        fn url(&self, path: &str) -> String {
-            format!("{}{path}", self.0)
-        }
-    }
-    let a = Client::new(token.clone());
-    let (mut child, base) = spawn();
-    let r = Remote(base);
+    let a = Client::new(token);
+    let (mut child, r) = spawn();
     // Committed before the crash.
-    let files = {
-        let mut m = serde_json::Map::new();
-        for entry in std::fs::read_dir(&up).unwrap() {
-            let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            let mut resp =
-                a.agent.put(&r.url("/v1/blobs")).header("Authorization", &a.auth()).send(&bytes[..]).unwrap();
-            assert_eq!(resp.status().as_u16(), 201);
-            let v: serde_json::Value = serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap();
-            m.insert(path.file_name().unwrap().to_str().unwrap().to_string(), v["hash"].clone());
-        }
-        serde_json::Value::Object(m)
-    };
-    let post = |path: &str, body: serde_json::Value| -> serde_json::Value {
-        let mut resp = a
-            .agent
-            .post(&r.url(path))
-            .header("Authorization", &a.auth())
-            .header("Content-Type", "application/json")
-            .send(body.to_string().as_bytes())
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap()
-    };
-    let dataset = post("/v1/datasets", serde_json::json!({ "files": files }))["id"].as_i64().unwrap();
+    let files = a.upload_dir(&r, &job_data.up, None);
+    let (status, ds, _) = a.post(&r, "/v1/datasets", serde_json::json!({ "files": files }));
+    assert_eq!(status, 201, "{ds}");
     // An upload in flight: a body that trickles, cut by the kill.
     struct Slow(usize);
     impl Read for Slow {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(20));
             self.0 += 1;
             buf[0] = self.0 as u8;
             Ok(1)
@@ -337,66 +357,32 @@ fn kill_9_during_an_upload_and_a_job_loses_nothing() {
     let trickle = std::thread::spawn(move || {
         let _ = agent.put(&url).header("Authorization", &auth).send(ureq::SendBody::from_owned_reader(Slow(0)));
     });
-    let job = post("/v1/jobs", serde_json::json!({ "dataset": dataset, "iterations": 2 }))["id"].as_i64().unwrap();
-    let state = |r: &Remote| -> serde_json::Value {
-        let mut resp =
-            a.agent.get(&r.url(&format!("/v1/jobs/{job}"))).header("Authorization", &a.auth()).call().unwrap();
-        serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap()
-    };
+    let (status, job, _) = a.post(&r, "/v1/jobs", serde_json::json!({ "dataset": ds["id"], "iterations": 2 }));
+    assert_eq!(status, 202);
+    let job = job["id"].as_i64().unwrap();
+    let state =
+        |r: &Remote| -> serde_json::Value { serde_json::from_slice(&a.get(r, &format!("/v1/jobs/{job}")).1).unwrap() };
     while state(&r)["state"] != "running" {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     trickle.join().unwrap();
 
-    let (mut child, base) = spawn();
-    let r = Remote(base);
+    let (mut child, r) = spawn();
     assert_eq!(std::fs::read_dir(data.join("tmp")).unwrap().count(), 0, "no temporary survives a restart");
     assert_ne!(state(&r)["state"], "done", "the kill came while the job ran");
     for (name, hash) in files.as_object().unwrap() {
-        let mut resp = a
-            .agent
-            .get(&r.url(&format!("/v1/blobs/{}", hash.as_str().unwrap())))
-            .header("Authorization", &a.auth())
-            .call()
-            .unwrap();
-        let bytes = resp.body_mut().with_config().limit(u64::MAX).read_to_vec().unwrap();
-        assert_eq!(bytes, std::fs::read(up.join(name)).unwrap(), "{name} intact");
+        let (status, bytes) = a.get(&r, &format!("/v1/blobs/{}", hash.as_str().unwrap()));
+        assert_eq!(status, 200);
+        assert_eq!(bytes, std::fs::read(job_data.up.join(name)).unwrap(), "{name} intact");
     }
-    let start = std::time::Instant::now();
-    let info = loop {
-        let v = state(&r);
-        match v["state"].as_str().unwrap() {
-            "done" => break v,
-            "failed" => panic!("{v}"),
-            _ => {
-                assert!(start.elapsed() < std::time::Duration::from_secs(300), "{v}");
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-        }
-    };
+    let info = wait_done(&a, &r, job);
     let model_dir = work.path().join("model");
-    std::fs::create_dir_all(&model_dir).unwrap();
-    for (name, hash) in info["result"].as_object().unwrap() {
-        let mut resp = a
-            .agent
-            .get(&r.url(&format!("/v1/blobs/{}", hash.as_str().unwrap())))
-            .header("Authorization", &a.auth())
-            .call()
-            .unwrap();
-        std::fs::write(model_dir.join(name), resp.body_mut().read_to_vec().unwrap()).unwrap();
-    }
+    download_model(&a, &r, &info, &model_dir);
     child.kill().unwrap();
     child.wait().unwrap();
-    let resumed = decrypt(&ctx, &sk, layout, d, &model_dir);
-    let loaded = upload::load_upload(&up).unwrap();
-    let server = TrainingServer::new(loaded.keys).unwrap();
-    let (model, _) = server.train(&loaded.data, 2, &mut |_| {}).unwrap();
-    let direct = work.path().join("direct");
-    upload::save_model(&direct, server.keys(), &loaded.data, &model).unwrap();
-    let expected = decrypt(&ctx, &sk, layout, d, &direct);
-    let err = resumed.iter().flatten().zip(expected.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let (_, err) = difference_from_file_roles(&job_data, &model_dir, work.path());
     assert!(err < 1e-9, "the interrupted job's model differs by {err:.2e}");
 }

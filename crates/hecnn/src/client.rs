@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
+/// Largest model file accepted from the server (W and V blocks are a few MB each).
+const MAX_MODEL_FILE: u64 = 1 << 30;
+
 /// Where the server is and who we are.
 pub struct Connection {
     base: String,
@@ -161,7 +164,13 @@ pub fn download(c: &Connection, job: i64, out: &Path) -> Result<()> {
         if r.status().as_u16() != 200 {
             bail!("downloading {name}: the server answered {}", r.status());
         }
-        let bytes = r.body_mut().with_config().limit(u64::MAX).read_to_vec()?;
+        // The server is not trusted: a model file is a few MB, never more than this.
+        let bytes = r
+            .body_mut()
+            .with_config()
+            .limit(MAX_MODEL_FILE)
+            .read_to_vec()
+            .with_context(|| format!("downloading {name}"))?;
         if blake3::hash(&bytes).to_hex().as_str() != hash {
             bail!("downloading {name}: the content does not match its hash");
         }

@@ -44,6 +44,9 @@ const STATS_FORMAT: &str = "hecnn-image-training-statistics-v1";
 const REPLY_FORMAT: &str = "hecnn-image-training-preconditioner-v1";
 /// The client's record of an image-training job (beside `secret.key`).
 pub const IMAGE_CLIENT_STATE: &str = "image-client.json";
+/// Most rotation keys a published job may ask a client to make (the
+/// bundled job asks for 28; each is ≈ 18 MB).
+const MAX_ROTATIONS: usize = 1024;
 
 /// What the server publishes for clients.
 #[derive(Serialize, Deserialize)]
@@ -180,9 +183,18 @@ pub fn encrypt(spec_dir: &Path, keys: &Path, out: &Path, quiet: bool) -> Result<
         || file.layout.slots != file.spec.slots
         || !(1..=10_000).contains(&file.samples)
         || file.classes != CLASSES
+        || !(2..=upload::MAX_FEATURES).contains(&file.features)
+        || file.rotations.len() > MAX_ROTATIONS
+        || file.rotations.iter().any(|r| r.unsigned_abs() as usize >= file.spec.slots)
+        || !file.packed_slots.is_power_of_two()
+        || file.packed_slots > file.spec.slots
     {
         bail!("{}: inconsistent with {}", spec_path.display(), spec_dir.join("params.bin").display());
     }
+    file.layout
+        .validate(file.classes)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("{}", spec_path.display()))?;
     fresh_dir(keys)?;
     fresh_dir(out)?;
     let mnist = Mnist::load_dir(bundled_mnist_dir())?;
@@ -274,6 +286,9 @@ fn load_served(upload_dir: &Path, quiet: bool) -> Result<Served> {
     let spec_file = upload_dir.join("spec.json");
     let (theirs, _): (SpecFile, _) = read_json(&spec_file)
         .with_context(|| format!("{}: the upload carries the spec it was encrypted for", upload_dir.display()))?;
+    if !(1..=10_000).contains(&theirs.samples) {
+        bail!("{}: {} samples (1 to 10,000)", spec_file.display(), theirs.samples);
+    }
     let (spec, ours, job) = server_job(theirs.samples, theirs.scaling, quiet)?;
     let sid = id_of(&serde_json::to_vec_pretty(&spec)?);
     if m.spec_id != sid {
@@ -361,6 +376,7 @@ fn load_client_state(keys: &Path) -> Result<(Arc<Context>, SecretKey, ClientStat
     if state.key_set != sk.key_set().to_hex() {
         bail!("{}: the job record belongs to another key set", keys.display());
     }
+    state.layout.validate(state.classes).map_err(anyhow::Error::msg).with_context(|| format!("{}", keys.display()))?;
     Ok((ctx, sk, state))
 }
 

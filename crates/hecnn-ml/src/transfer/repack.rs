@@ -245,12 +245,8 @@ impl Repack {
 /// Rotation steps of [`fill_classes`]: `−2^j` doubling the filled run, then
 /// `−offset` placing each power-of-two run of `classes`' binary expansion.
 pub fn class_fill_steps(classes: usize) -> Vec<i64> {
-    fill_plan(classes)
-        .0
-        .into_iter()
-        .chain(fill_plan(classes).1.into_iter().map(|(_, o)| o))
-        .filter(|&s| s != 0)
-        .collect()
+    let (doubling, placing) = fill_plan(classes);
+    doubling.into_iter().chain(placing.into_iter().map(|(_, o)| o)).filter(|&s| s != 0).collect()
 }
 
 /// (doubling steps, [(run index j, placing step)]).

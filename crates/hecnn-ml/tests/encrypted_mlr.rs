@@ -243,9 +243,44 @@ fn bootstrapped_training_matches_the_reference() {
     let refresh = BootstrapRefresh::new(&toy.keys, &boot).unwrap();
     let trainer = Trainer::new(&toy.keys).with_refresh(&refresh);
     let iterations = 5;
-    let (model, stats) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
-    assert_eq!(stats.refreshes, refresh_plan(boot.levels_left(), boot.levels_left() - 1, iterations).unwrap().len());
+    let mut checkpoints = Vec::new();
+    let (model, stats) = trainer
+        .train(&data, iterations, &PAPER_SIGMOID, &mut |p| {
+            if let TrainProgress::Checkpoint(m) = p {
+                checkpoints.push(m.clone());
+            }
+        })
+        .unwrap();
+    let plan = refresh_plan(boot.levels_left(), boot.levels_left() - 1, iterations).unwrap();
+    assert_eq!(stats.refreshes, plan.len());
     assert!(stats.refreshes >= 2, "{stats:?}");
+    assert_eq!(checkpoints.iter().map(|m| m.iterations).collect::<Vec<_>>(), (1..=iterations).collect::<Vec<_>>());
+    // Resumed from every checkpoint (before and after refreshes): the very
+    // same ciphertexts as the uninterrupted run.
+    for k in 1..iterations {
+        let (resumed, _) = trainer
+            .train_from(&data, Some(checkpoints[k - 1].clone()), iterations, &PAPER_SIGMOID, &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert!(resumed.w == model.w && resumed.v == model.v, "resumed from {k}");
+    }
+    // A checkpoint at the wrong levels or with a block missing is refused; a Break stops the run.
+    let resume = |m: EncryptedModel| {
+        trainer.train_from(&data, Some(m), iterations, &PAPER_SIGMOID, &mut |_| std::ops::ControlFlow::Continue(()))
+    };
+    let at_top = EncryptedModel { w: data.weights.clone(), v: data.weights.clone(), iterations: 1 };
+    let err = resume(at_top);
+    assert!(matches!(&err, Err(TrainError::InvalidInput(m)) if m.contains("at level")), "{err:?}");
+    let mut short = checkpoints[0].clone();
+    short.v.pop();
+    let err = resume(short);
+    assert!(matches!(&err, Err(TrainError::InvalidInput(m)) if m.contains("blocks")), "{err:?}");
+    let stopped = trainer.train_from(&data, None, iterations, &PAPER_SIGMOID, &mut |p| match p {
+        TrainProgress::Checkpoint(_) => std::ops::ControlFlow::Break(()),
+        _ => std::ops::ControlFlow::Continue(()),
+    });
+    assert!(matches!(stopped, Err(TrainError::Stopped { iterations: 1 })), "{stopped:?}");
     let (ew, ev) = toy.weight_errors(&model, iterations);
     eprintln!(
         "{iterations} iterations, {} bootstraps ({slots} slots): max |W - ref| = {ew:.2e}, |V - ref| = {ev:.2e}",

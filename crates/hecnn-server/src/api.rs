@@ -28,11 +28,14 @@ pub struct Limits {
     pub queue_len: usize,
     /// Jobs run at once.
     pub workers: usize,
+    /// A pause after every stage of a job: 0 in service; fault-injection
+    /// tests use it to signal the server at a known point of a job.
+    pub stage_pause_ms: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body: 4 << 30, queue_len: 16, workers: 1 }
+        Self { max_body: 4 << 30, queue_len: 16, workers: 1, stage_pause_ms: 0 }
     }
 }
 
@@ -44,12 +47,33 @@ pub struct AppState {
     pub limits: Limits,
     /// Wakes the job dispatcher.
     pub notify: tokio::sync::Notify,
+    /// Set when the server stops: no job starts, running jobs stop at their
+    /// next stage (their last checkpoint is saved) and are queued again.
+    pub stopping: std::sync::atomic::AtomicBool,
+    /// One permit per worker; a running job holds one.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     /// State over `store` with `limits`.
     pub fn new(store: Store, limits: Limits) -> Arc<Self> {
-        Arc::new(Self { store, limits, notify: tokio::sync::Notify::new() })
+        Arc::new(Self {
+            store,
+            limits,
+            notify: tokio::sync::Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.workers.max(1))),
+        })
+    }
+
+    /// Stops the jobs: none starts any more, and this returns once every
+    /// running job has stopped at a stage boundary (a job keeps its last
+    /// checkpoint and resumes from it at the next start).
+    pub async fn stop_jobs(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_one();
+        let all = self.limits.workers.max(1) as u32;
+        let _ = self.slots.acquire_many(all).await;
     }
 }
 

@@ -43,9 +43,11 @@ impl Background {
             rt.block_on(async move {
                 tokio::spawn(jobs::dispatcher(state.clone()));
                 let stopped = async { drop(rx.await) };
-                if let Err(e) = axum::serve(listener, api::router(state)).with_graceful_shutdown(stopped).await {
+                if let Err(e) = axum::serve(listener, api::router(state.clone())).with_graceful_shutdown(stopped).await
+                {
                     tracing::error!("server: {e}");
                 }
+                state.stop_jobs().await;
             });
         });
         Ok(Self { addr, stop: Some(tx), thread: Some(thread) })

@@ -26,6 +26,9 @@ struct Cli {
     /// Jobs run at once.
     #[arg(long, env = "HECNN_WORKERS", default_value_t = 1)]
     workers: usize,
+    /// Pause after every stage of a job, in milliseconds (fault-injection tests).
+    #[arg(long, env = "HECNN_STAGE_PAUSE_MS", default_value_t = 0, hide = true)]
+    stage_pause_ms: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -50,14 +53,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %cli.data_dir.display(), "listening");
-    let state = AppState::new(store, Limits { max_body: cli.max_body, queue_len: cli.queue_len, workers: cli.workers });
+    let state = AppState::new(
+        store,
+        Limits {
+            max_body: cli.max_body,
+            queue_len: cli.queue_len,
+            workers: cli.workers,
+            stage_pause_ms: cli.stage_pause_ms,
+        },
+    );
     tokio::spawn(hecnn_server::jobs::dispatcher(state.clone()));
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown()).await?;
+    tracing::info!("stopping the jobs at their next stage (their checkpoints stay)");
+    state.stop_jobs().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// SIGTERM or Ctrl-C: stop accepting, finish the requests in flight.
+/// SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, then
+/// stop the running jobs at their next stage.
 async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -70,6 +70,10 @@ pub struct JobInfo {
     pub state: String,
     /// In [0, 1].
     pub progress: f64,
+    /// Iterations whose W and V are saved (where a restarted job resumes).
+    pub checkpoint: usize,
+    /// The checkpoint the last run of the job started from, if it resumed.
+    pub resumed_from: Option<usize>,
     /// The encrypted model's files (name → blob hash) when done.
     pub result: Option<Files>,
     /// Why it failed.
@@ -121,8 +125,10 @@ impl Store {
              CREATE TABLE IF NOT EXISTS jobs (
                  id INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id),
                  dataset INTEGER NOT NULL REFERENCES datasets(id), iterations INTEGER NOT NULL,
-                 state TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, result TEXT, error TEXT);
-             UPDATE jobs SET state = 'queued', progress = 0 WHERE state = 'running';",
+                 state TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, result TEXT, error TEXT,
+                 checkpoint INTEGER NOT NULL DEFAULT 0, resumed_from INTEGER);
+             UPDATE jobs SET state = 'queued', progress = CAST(checkpoint AS REAL) / iterations
+                 WHERE state = 'running';",
         )?;
         Ok(Self { dir: dir.to_path_buf(), db: Mutex::new(db) })
     }
@@ -343,6 +349,30 @@ impl Store {
         Ok(())
     }
 
+    /// Records that job `id`'s W and V after `iterations` iterations are saved.
+    pub fn set_checkpoint(&self, id: i64, iterations: usize) -> Result<(), StoreError> {
+        self.db().execute("UPDATE jobs SET checkpoint = ?2 WHERE id = ?1", params![id, iterations as i64])?;
+        Ok(())
+    }
+
+    /// Records that job `id`'s current run resumed from the checkpoint after `iterations`.
+    pub fn set_resumed(&self, id: i64, iterations: usize) -> Result<(), StoreError> {
+        self.db().execute("UPDATE jobs SET resumed_from = ?2 WHERE id = ?1", params![id, iterations as i64])?;
+        Ok(())
+    }
+
+    /// Puts a running job back in the queue (the server is stopping; it
+    /// resumes from its checkpoint at the next start).
+    pub fn requeue_job(&self, id: i64) -> Result<(), StoreError> {
+        self.db().execute("UPDATE jobs SET state = 'queued' WHERE id = ?1 AND state = 'running'", params![id])?;
+        Ok(())
+    }
+
+    /// Where job `id` keeps its checkpoints and its output while it runs.
+    pub fn job_dir(&self, id: i64) -> PathBuf {
+        self.dir.join("jobs").join(id.to_string())
+    }
+
     /// Ends a job: its result files (name → hash) or its error.
     pub fn finish_job(&self, id: i64, result: Result<&Files, &str>) -> Result<(), StoreError> {
         let db = self.db();
@@ -361,7 +391,8 @@ impl Store {
         Ok(self
             .db()
             .query_row(
-                "SELECT id, dataset, iterations, state, progress, result, error FROM jobs WHERE id = ?1 AND tenant = ?2",
+                "SELECT id, dataset, iterations, state, progress, result, error, checkpoint, resumed_from
+                 FROM jobs WHERE id = ?1 AND tenant = ?2",
                 params![id, tenant],
                 |r| {
                     let result: Option<String> = r.get(5)?;
@@ -373,6 +404,8 @@ impl Store {
                         progress: r.get(4)?,
                         result: result.and_then(|j| serde_json::from_str(&j).ok()),
                         error: r.get(6)?,
+                        checkpoint: r.get::<_, i64>(7)? as usize,
+                        resumed_from: r.get::<_, Option<i64>>(8)?.map(|i| i as usize),
                     })
                 },
             )

@@ -184,6 +184,7 @@ fn difference_from_file_roles(job: &Job, model_dir: &Path, work: &Path) -> (Vec<
     let server = TrainingServer::new(loaded.keys).unwrap();
     let (model, _) = server.train(&loaded.data, 2, &mut |_| {}).unwrap();
     let direct = work.join("direct");
+    let _ = std::fs::remove_dir_all(&direct);
     upload::save_model(&direct, server.keys(), &loaded.data, &model).unwrap();
     let expected = decrypt(&job.ctx, &job.sk, job.layout, job.d, &direct);
     let err = served.iter().flatten().zip(expected.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
@@ -312,22 +313,26 @@ fn the_fuzz_corpus_through_the_upload_finds_no_panic() {
 }
 
 /// The real binary, killed with SIGKILL during an upload and during a
-/// training job, then restarted on the same data directory: no temporary
-/// is left, every committed blob reads back intact, and the interrupted job
-/// runs again to the model an uninterrupted run gives.
+/// training job, restarted on the same data directory, then stopped with
+/// SIGTERM during the resumed job and restarted again: no temporary is
+/// left, every committed blob and a finished job's model read back intact,
+/// the interrupted job resumes from its checkpoint of W and V (each time)
+/// and ends with the model an uninterrupted run gives.
 #[cfg(unix)]
 #[test]
-fn kill_9_during_an_upload_and_a_job_loses_nothing() {
+fn kill_9_and_sigterm_lose_nothing_and_the_job_resumes() {
     use std::io::{BufRead, Read};
     let work = tempfile::tempdir().unwrap();
     let job_data = Job::new(work.path());
     let data = work.path().join("server");
     let token = Store::open(&data).unwrap().create_tenant("alice").unwrap();
     // Starts the binary on a free port.
+    // Every stage of a job pauses 300 ms, so the signals land inside a job.
     let spawn = || -> (std::process::Child, Remote) {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hecnn-server"))
             .args(["--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .env("NO_COLOR", "1")
+            .env("HECNN_STAGE_PAUSE_MS", "300")
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -339,10 +344,18 @@ fn kill_9_during_an_upload_and_a_job_loses_nothing() {
     };
     let a = Client::new(token);
     let (mut child, r) = spawn();
-    // Committed before the crash.
+    // Committed before the crash: the upload, and a finished job's model.
     let files = a.upload_dir(&r, &job_data.up, None);
     let (status, ds, _) = a.post(&r, "/v1/datasets", serde_json::json!({ "files": files }));
     assert_eq!(status, 201, "{ds}");
+    let submit = |r: &Remote| -> i64 {
+        let (status, job, _) = a.post(r, "/v1/jobs", serde_json::json!({ "dataset": ds["id"], "iterations": 2 }));
+        assert_eq!(status, 202);
+        job["id"].as_i64().unwrap()
+    };
+    let finished = wait_done(&a, &r, submit(&r));
+    let finished_dir = work.path().join("finished");
+    download_model(&a, &r, &finished, &finished_dir);
     // An upload in flight: a body that trickles, cut by the kill.
     struct Slow(usize);
     impl Read for Slow {
@@ -357,32 +370,55 @@ fn kill_9_during_an_upload_and_a_job_loses_nothing() {
     let trickle = std::thread::spawn(move || {
         let _ = agent.put(&url).header("Authorization", &auth).send(ureq::SendBody::from_owned_reader(Slow(0)));
     });
-    let (status, job, _) = a.post(&r, "/v1/jobs", serde_json::json!({ "dataset": ds["id"], "iterations": 2 }));
-    assert_eq!(status, 202);
-    let job = job["id"].as_i64().unwrap();
+    let job = submit(&r);
     let state =
         |r: &Remote| -> serde_json::Value { serde_json::from_slice(&a.get(r, &format!("/v1/jobs/{job}")).1).unwrap() };
-    while state(&r)["state"] != "running" {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    child.kill().unwrap(); // SIGKILL
+    // Waits for the job to reach `pred`, polling every 5 ms.
+    let wait_for = |r: &Remote, pred: &dyn Fn(&serde_json::Value) -> bool| loop {
+        let s = state(r);
+        assert!(s["state"] != "failed" && s["state"] != "done", "the job ended before the signal: {s}");
+        if pred(&s) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    wait_for(&r, &|s| s["checkpoint"] == 1);
+    child.kill().unwrap(); // SIGKILL, during the second iteration
     child.wait().unwrap();
     trickle.join().unwrap();
 
     let (mut child, r) = spawn();
     assert_eq!(std::fs::read_dir(data.join("tmp")).unwrap().count(), 0, "no temporary survives a restart");
-    assert_ne!(state(&r)["state"], "done", "the kill came while the job ran");
     for (name, hash) in files.as_object().unwrap() {
         let (status, bytes) = a.get(&r, &format!("/v1/blobs/{}", hash.as_str().unwrap()));
         assert_eq!(status, 200);
         assert_eq!(bytes, std::fs::read(job_data.up.join(name)).unwrap(), "{name} intact");
     }
+    for (name, hash) in finished["result"].as_object().unwrap() {
+        let (status, bytes) = a.get(&r, &format!("/v1/blobs/{}", hash.as_str().unwrap()));
+        assert_eq!(
+            (status, bytes),
+            (200, std::fs::read(finished_dir.join(name)).unwrap()),
+            "{name} of the finished job"
+        );
+    }
+    // Resumed from iteration 1; SIGTERM while it runs the second: it stops and keeps its checkpoint.
+    wait_for(&r, &|s| s["resumed_from"] == 1 && s["state"] == "running");
+    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success(), "SIGTERM ends the server cleanly");
+
+    let (mut child, r) = spawn();
+    let s = state(&r);
+    assert!(s["state"] != "done" && s["checkpoint"] == 1, "{s}");
     let info = wait_done(&a, &r, job);
+    assert_eq!(info["resumed_from"], 1, "{info}");
     let model_dir = work.path().join("model");
     download_model(&a, &r, &info, &model_dir);
     child.kill().unwrap();
     child.wait().unwrap();
     let (_, err) = difference_from_file_roles(&job_data, &model_dir, work.path());
     assert!(err < 1e-9, "the interrupted job's model differs by {err:.2e}");
+    let (_, err) = difference_from_file_roles(&job_data, &finished_dir, work.path());
+    assert!(err < 1e-9, "the finished job's model differs by {err:.2e}");
 }

@@ -262,6 +262,7 @@ pub(crate) fn train_and_save(
     let t = std::time::Instant::now();
     let (model, stats) = server.train(data, iterations, &mut |p| match p {
         TrainProgress::Stage { iteration, stage } => bar.set_position((iteration * 4 + stage) as u64),
+        TrainProgress::Checkpoint(_) => {}
     })?;
     bar.finish_and_clear();
     let bytes = upload::save_model(out, server.keys(), data, &model)?;

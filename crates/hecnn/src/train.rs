@@ -297,6 +297,7 @@ pub fn run(
             bar.set_message(format!("iteration {}", iteration + 1));
             bar.set_position((iteration * 4 + stage) as u64);
         }
+        TrainProgress::Checkpoint(_) => {}
     })?;
     let train_seconds = t.elapsed().as_secs_f64();
     let bootstrap_seconds = stats.bootstrap_seconds;

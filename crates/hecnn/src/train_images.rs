@@ -208,6 +208,7 @@ pub fn run(
     let t = Instant::now();
     let (model, tstats) = trainer.train(&data, iterations, &mut |p| match p {
         TrainProgress::Stage { iteration, stage } => pb.set_position((iteration * 4 + stage) as u64),
+        TrainProgress::Checkpoint(_) => {}
     })?;
     let train_seconds = t.elapsed().as_secs_f64();
     pb.finish_and_clear();

@@ -14,6 +14,7 @@ use crate::packing::Layout;
 use hecnn_ckks::circuits::{BootstrapConfig, Bootstrapper};
 use hecnn_ckks::{Ciphertext, CkksError, Context, Encoder, EvaluationKeySet, Evaluator, SeededCiphertext};
 use serde::Serialize;
+use std::ops::ControlFlow;
 use thiserror::Error;
 
 /// Errors of encrypted training.
@@ -31,6 +32,10 @@ pub enum TrainError {
     /// Bad client input.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The caller asked to stop (its progress callback said so); the last
+    /// checkpoint it was given is where to resume.
+    #[error("stopped after {iterations} completed iterations")]
+    Stopped { iterations: usize },
 }
 
 /// Sigmoid polynomial `c0 + c1·t + c2·t² + c3·t³` (power basis).
@@ -212,9 +217,13 @@ impl TrainStats {
 
 /// What the server reports while it works.
 #[derive(Clone, Copy, Debug)]
-pub enum TrainProgress {
+pub enum TrainProgress<'a> {
     /// Iteration `iteration` (0-based) finished stage `stage` of 4.
     Stage { iteration: usize, stage: usize },
+    /// `model.iterations` iterations are done and W, V stand as given: a
+    /// checkpoint that [`Trainer::train_from`] resumes from, to the same
+    /// result (the server's arithmetic is deterministic).
+    Checkpoint(&'a EncryptedModel),
 }
 
 /// Server side: evaluation keys only.
@@ -255,6 +264,25 @@ impl<'a> Trainer<'a> {
         sigmoid: &Sigmoid3,
         progress: &mut dyn FnMut(TrainProgress),
     ) -> Result<(EncryptedModel, TrainStats), TrainError> {
+        self.train_from(data, None, iterations, sigmoid, &mut |p| {
+            progress(p);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// Runs iterations `start.iterations .. iterations` (all of them without
+    /// a start), from W and V of a [`TrainProgress::Checkpoint`] of a run of
+    /// the same `iterations` on the same data; a checkpoint at other levels
+    /// or block counts is refused. `control` sees every stage and
+    /// checkpoint; `Break` stops the run with [`TrainError::Stopped`].
+    pub fn train_from(
+        &self,
+        data: &EncryptedDataset,
+        start: Option<EncryptedModel>,
+        iterations: usize,
+        sigmoid: &Sigmoid3,
+        control: &mut dyn FnMut(TrainProgress) -> ControlFlow<()>,
+    ) -> Result<(EncryptedModel, TrainStats), TrainError> {
         let l = data.layout;
         let (nb, nf) = (l.sample_blocks(data.samples), l.feature_blocks(data.features));
         if data.x.len() != nb
@@ -275,15 +303,22 @@ impl<'a> Trainer<'a> {
         }
         // A refresh above the data's level buys nothing: the next products
         // with X land where X is.
-        let plan = match self.refresher {
-            Some(r) => refresh_plan(top, r.level_after().min(top), iterations)?,
-            None => refresh_plan(top, 0, iterations)?,
+        let after = self.refresher.map(|r| r.level_after().min(top));
+        let plan = refresh_plan(top, after.unwrap_or(0), iterations)?;
+        let (mut w, mut v, first) = match start {
+            None => (data.weights.clone(), data.weights.clone(), 0),
+            Some(m) => {
+                check_checkpoint(&m, nf, &l, levels_after(top, after, iterations, m.iterations)?)?;
+                (m.w, m.v, m.iterations)
+            }
+        };
+        let stop = |flow: ControlFlow<()>, done: usize| match flow {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(TrainError::Stopped { iterations: done }),
         };
         let mut stats = TrainStats::default();
         let s_x = data.x[0][0].scale();
-        let mut v = data.weights.clone();
-        let mut w = data.weights.clone();
-        for t in 0..iterations {
+        for t in first..iterations {
             if t == 0 && plan.contains(&0) {
                 let blocks: Vec<Vec<(&Ciphertext, f64)>> = w.iter().chain(&v).map(|c| vec![(c, 1.0)]).collect();
                 (w, v) = self.refresh(&blocks, &l, &mut stats)?;
@@ -291,11 +326,11 @@ impl<'a> Trainer<'a> {
             let (eta, gamma) = schedule(t, data.samples);
             let step = 1.0 + gamma;
             let z = self.forward(data, &v, &mut stats)?;
-            progress(TrainProgress::Stage { iteration: t, stage: 1 });
+            stop(control(TrainProgress::Stage { iteration: t, stage: 1 }), t)?;
             let e = self.error(data, &z, sigmoid, step, &mut stats)?;
-            progress(TrainProgress::Stage { iteration: t, stage: 2 });
+            stop(control(TrainProgress::Stage { iteration: t, stage: 2 }), t)?;
             let g = self.gradient(data, &e, &mut stats)?;
-            progress(TrainProgress::Stage { iteration: t, stage: 3 });
+            stop(control(TrainProgress::Stage { iteration: t, stage: 3 }), t)?;
             // V' = W + (1+γ)·B̄⊙g; W' = (1−η)·V' + η·V, with W' landing on the
             // scale the next iteration's gradient will have.
             let s_g = g[0].scale();
@@ -325,7 +360,10 @@ impl<'a> Trainer<'a> {
                 v = v_next;
                 w = w_next;
             }
-            progress(TrainProgress::Stage { iteration: t, stage: 4 });
+            stop(control(TrainProgress::Stage { iteration: t, stage: 4 }), t + 1)?;
+            let model = EncryptedModel { w, v, iterations: t + 1 };
+            stop(control(TrainProgress::Checkpoint(&model)), t + 1)?;
+            (w, v) = (model.w, model.v);
         }
         Ok((EncryptedModel { w, v, iterations }, stats))
     }
@@ -525,11 +563,22 @@ impl<'a> Trainer<'a> {
 /// `top`, with refreshes back to `level_after` where [`refresh_plan`] puts
 /// them (`None`: no refresh). The client checks a returned model against it.
 pub fn model_levels(top: usize, level_after: Option<usize>, iterations: usize) -> Result<(usize, usize), TrainError> {
+    levels_after(top, level_after, iterations, iterations)
+}
+
+/// Levels of (W, V) after the first `done` of `iterations` iterations (a
+/// checkpoint: a refresh planned for the next iteration is already done).
+pub fn levels_after(
+    top: usize,
+    level_after: Option<usize>,
+    iterations: usize,
+    done: usize,
+) -> Result<(usize, usize), TrainError> {
     // As in the trainer: after a refresh, W and V work at most at the data's level.
     let after = level_after.unwrap_or(0).min(top);
     let plan = refresh_plan(top, after, iterations)?;
     let (mut w, mut v) = (top, top);
-    for t in 0..iterations {
+    for t in 0..done.min(iterations) {
         if t == 0 && plan.contains(&0) {
             v = after;
         }
@@ -539,6 +588,26 @@ pub fn model_levels(top: usize, level_after: Option<usize>, iterations: usize) -
         (w, v) = if plan.contains(&(t + 1)) { (after, after) } else { (v_next.saturating_sub(1), v_next) };
     }
     Ok((w, v))
+}
+
+/// A checkpoint's shape: `nf` blocks each of W and V, at `levels`, in the layout's slots.
+fn check_checkpoint(m: &EncryptedModel, nf: usize, l: &Layout, levels: (usize, usize)) -> Result<(), TrainError> {
+    let bad =
+        |what: String| Err(TrainError::InvalidInput(format!("checkpoint after {} iterations: {what}", m.iterations)));
+    if m.w.len() != nf || m.v.len() != nf {
+        return bad(format!("{} and {} blocks (expected {nf})", m.w.len(), m.v.len()));
+    }
+    for (name, blocks, level) in [("W", &m.w, levels.0), ("V", &m.v, levels.1)] {
+        if let Some(c) = blocks.iter().find(|c| c.level() != level || c.slots() != l.slots || c.num_parts() != 2) {
+            return bad(format!(
+                "a {name} block at level {} with {} slots (expected {level}, {})",
+                c.level(),
+                c.slots(),
+                l.slots
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The server's whole training setup from one evaluation-key set: the
@@ -578,6 +647,20 @@ impl TrainingServer {
         iterations: usize,
         progress: &mut dyn FnMut(TrainProgress),
     ) -> Result<(EncryptedModel, TrainStats), TrainError> {
+        self.train_from(data, None, iterations, &mut |p| {
+            progress(p);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`TrainingServer::train`] from a checkpoint, stoppable: see [`Trainer::train_from`].
+    pub fn train_from(
+        &self,
+        data: &EncryptedDataset,
+        start: Option<EncryptedModel>,
+        iterations: usize,
+        control: &mut dyn FnMut(TrainProgress) -> ControlFlow<()>,
+    ) -> Result<(EncryptedModel, TrainStats), TrainError> {
         let refresh = match &self.bootstrapper {
             Some(b) => Some(BootstrapRefresh::new(&self.keys, b)?),
             None => None,
@@ -586,7 +669,7 @@ impl TrainingServer {
         if let Some(r) = &refresh {
             trainer = trainer.with_refresh(r);
         }
-        let (model, mut stats) = trainer.train(data, iterations, &PAPER_SIGMOID, progress)?;
+        let (model, mut stats) = trainer.train_from(data, start, iterations, &PAPER_SIGMOID, control)?;
         stats.bootstrap_seconds = refresh.as_ref().map_or(0.0, BootstrapRefresh::bootstrap_seconds);
         Ok((model, stats))
     }

@@ -14,10 +14,16 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::store::{hex, is_file_name, Files, Store, StoreError, TenantId};
+use crate::store::{hex, is_file_name, Files, JobSpec, Store, StoreError, TenantId};
+use hecnn_ml::cnn::roles::{self, InferenceUpload};
 
 /// Largest JSON request body: a dataset lists at most ≈ 8,200 files.
 pub const MAX_JSON_BODY: usize = 4 << 20;
+
+/// A job's peak memory per byte of its dataset, measured: training 128 × 30
+/// with bootstrapping peaks at 12.5 GB for 4.24 GB uploaded (2.9×),
+/// inference at 7.6 GB for 5.1 GB (1.5×); 3 covers both.
+pub const MEMORY_PER_UPLOADED_BYTE: u64 = 3;
 
 /// The service's limits.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +34,10 @@ pub struct Limits {
     pub queue_len: usize,
     /// Jobs run at once.
     pub workers: usize,
+    /// Memory a job may need, in bytes (0: no limit). A job's need is
+    /// estimated at submission as [`MEMORY_PER_UPLOADED_BYTE`] × its
+    /// dataset's bytes; a job over the limit is refused with 400.
+    pub job_memory: u64,
     /// A pause after every stage of a job: 0 in service; fault-injection
     /// tests use it to signal the server at a known point of a job.
     pub stage_pause_ms: u64,
@@ -35,7 +45,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body: 4 << 30, queue_len: 16, workers: 1, stage_pause_ms: 0 }
+        Self { max_body: 4 << 30, queue_len: 16, workers: 1, job_memory: 0, stage_pause_ms: 0 }
     }
 }
 
@@ -45,6 +55,8 @@ pub struct AppState {
     pub store: Store,
     /// The limits.
     pub limits: Limits,
+    /// The models served for inference.
+    pub models: crate::models::Models,
     /// Wakes the job dispatcher.
     pub notify: tokio::sync::Notify,
     /// Set when the server stops: no job starts, running jobs stop at their
@@ -55,11 +67,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store` with `limits`.
-    pub fn new(store: Store, limits: Limits) -> Arc<Self> {
+    /// State over `store` with `limits`, serving `models` for inference.
+    pub fn new(store: Store, limits: Limits, models: crate::models::Models) -> Arc<Self> {
         Arc::new(Self {
             store,
             limits,
+            models,
             notify: tokio::sync::Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             slots: Arc::new(tokio::sync::Semaphore::new(limits.workers.max(1))),
@@ -111,6 +124,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/datasets", post(create_dataset))
         .route("/v1/jobs", post(submit_job))
         .route("/v1/jobs/{id}", get(job_status))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{name}/{file}", get(model_file))
         // JSON bodies (datasets, jobs) are bounded here; blob bodies are
         // streamed to disk under `max_body` by `upload_blob`, which reads
         // the raw body and is not subject to this limit.
@@ -237,20 +252,14 @@ async fn create_dataset(
             Ok(id) => id,
             Err(name) => return Ok(Err(format!("file {name}: no such blob"))),
         };
-        match hecnn_ml::upload::load_upload(&st.store.dataset_dir(id)) {
-            Ok(up) => Ok(Ok(serde_json::json!({
-                "id": id,
-                "samples": up.data.samples,
-                "features": up.data.features,
-                "classes": up.data.classes,
-                "ciphertexts": up.data.num_ciphertexts(),
-                "bootstrapping": up.keys.bootstrap().is_some(),
-            }))),
-            Err(e) => {
-                st.store.delete_dataset(id)?;
-                Ok(Err(e.to_string()))
-            }
+        let checked = check_dataset(&st, &st.store.dataset_dir(id));
+        if checked.is_err() {
+            st.store.delete_dataset(id)?;
         }
+        Ok(checked.map(|mut v| {
+            v["id"] = id.into();
+            v
+        }))
     })
     .await
     .map_err(internal)??;
@@ -258,6 +267,39 @@ async fn create_dataset(
         Ok(v) => Ok((StatusCode::CREATED, Json(v)).into_response()),
         Err(e) => Err(bad_request(e)),
     }
+}
+
+/// Reads a dataset with the file roles' validating readers: an inference
+/// upload (its manifest says so) against the served model it names, every
+/// input ciphertext included; otherwise a training upload.
+fn check_dataset(state: &AppState, dir: &std::path::Path) -> Result<serde_json::Value, String> {
+    if roles::is_inference_upload(dir) {
+        let id = roles::upload_spec_id(dir).map_err(|e| e.to_string())?;
+        let model = state
+            .models
+            .by_spec_id(&id)
+            .ok_or_else(|| format!("manifest.json: encrypted for model spec {id}, which this server does not serve"))?;
+        let up = InferenceUpload::load(&model, dir).map_err(|e| e.to_string())?;
+        for b in 0..up.manifest.batches {
+            up.batch(&model, b).map_err(|e| e.to_string())?;
+        }
+        return Ok(serde_json::json!({
+            "kind": "images",
+            "model": model.file.model,
+            "images": up.manifest.images,
+            "batches": up.manifest.batches,
+            "bootstrapping": up.keys.bootstrap().is_some(),
+        }));
+    }
+    let up = hecnn_ml::upload::load_upload(dir).map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({
+        "kind": "features",
+        "samples": up.data.samples,
+        "features": up.data.features,
+        "classes": up.data.classes,
+        "ciphertexts": up.data.num_ciphertexts(),
+        "bootstrapping": up.keys.bootstrap().is_some(),
+    }))
 }
 
 /// Body of `POST /v1/datasets`.
@@ -272,7 +314,11 @@ pub struct DatasetRequest {
 pub struct JobRequest {
     /// Dataset id.
     pub dataset: i64,
-    /// Encrypted iterations.
+    /// `train` (the default) or `infer`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Encrypted iterations (training).
+    #[serde(default)]
     pub iterations: usize,
 }
 
@@ -284,17 +330,42 @@ async fn submit_job(
     Json(body): Json<JobRequest>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant(&state, &headers).await?;
-    if !(1..=hecnn_ml::upload::MAX_MODEL_ITERATIONS).contains(&body.iterations) {
-        return Err(bad_request(format!(
-            "iterations {} (1 to {})",
-            body.iterations,
-            hecnn_ml::upload::MAX_MODEL_ITERATIONS
-        )));
+    let kind = body.kind.as_deref().unwrap_or("train");
+    match kind {
+        "train" if !(1..=hecnn_ml::upload::MAX_MODEL_ITERATIONS).contains(&body.iterations) => {
+            return Err(bad_request(format!(
+                "iterations {} (1 to {})",
+                body.iterations,
+                hecnn_ml::upload::MAX_MODEL_ITERATIONS
+            )));
+        }
+        "infer" if body.iterations != 0 => return Err(bad_request("an inference job takes no iterations")),
+        "train" | "infer" => {}
+        other => return Err(bad_request(format!("kind {other:?} (train or infer)"))),
     }
     if !state.store.owns_dataset(tenant, body.dataset)? {
         return Err(not_found());
     }
-    match state.store.queue_job(tenant, body.dataset, body.iterations, state.limits.queue_len)? {
+    let dir = state.store.dataset_dir(body.dataset);
+    let images = roles::is_inference_upload(&dir);
+    if images != (kind == "infer") {
+        return Err(bad_request(format!(
+            "dataset {} holds {}: a {kind} job needs {}",
+            body.dataset,
+            if images { "encrypted images" } else { "encrypted features" },
+            if kind == "infer" { "encrypted images" } else { "encrypted features" }
+        )));
+    }
+    let need = MEMORY_PER_UPLOADED_BYTE * dir_bytes(&dir);
+    if state.limits.job_memory > 0 && need > state.limits.job_memory {
+        return Err(bad_request(format!(
+            "the job needs an estimated {:.2} GB, more than this server's per-job limit of {:.2} GB",
+            need as f64 / 1e9,
+            state.limits.job_memory as f64 / 1e9
+        )));
+    }
+    let spec = JobSpec { kind: kind.to_string(), dataset: body.dataset, iterations: body.iterations };
+    match state.store.queue_job(tenant, &spec, state.limits.queue_len)? {
         Some(id) => {
             state.notify.notify_one();
             Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
@@ -316,4 +387,37 @@ async fn job_status(
     let tenant = tenant(&state, &headers).await?;
     let id: i64 = id.parse().map_err(|_| not_found())?;
     Ok(Json(state.store.job(tenant, id)?.ok_or_else(not_found)?).into_response())
+}
+
+/// Bytes of the files in `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+}
+
+/// `GET /v1/models`: the names of the models served for inference.
+async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    tenant(&state, &headers).await?;
+    Ok(Json(serde_json::json!({ "models": state.models.names() })).into_response())
+}
+
+/// `GET /v1/models/{name}/spec.json` or `…/params.bin`: what a client needs
+/// to make keys and encrypt images for the model (compiled on first use).
+async fn model_file(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((name, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    tenant(&state, &headers).await?;
+    if file != "spec.json" && file != "params.bin" {
+        return Err(not_found());
+    }
+    let st = state.clone();
+    let model = tokio::task::spawn_blocking(move || st.models.get(&name)).await.map_err(internal)?;
+    let model = model.ok_or_else(not_found)?.map_err(internal)?;
+    let (bytes, kind) = if file == "spec.json" {
+        (model.spec_bytes.clone(), "application/json")
+    } else {
+        (model.params.to_bytes(), "application/octet-stream")
+    };
+    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use hecnn_ml::cnn::roles::{self, InferenceUpload};
 use hecnn_ml::mlr::server::{EncryptedModel, TrainError, TrainProgress, TrainingServer};
 use hecnn_ml::upload;
 
@@ -35,7 +36,7 @@ pub async fn dispatcher(state: Arc<AppState>) {
                 Vec::new()
             }
         };
-        for (id, tenant, dataset, iterations) in queued {
+        for (id, tenant, spec) in queued {
             let Ok(permit) = slots.clone().acquire_owned().await else { return };
             if state.stopping.load(Ordering::SeqCst) {
                 return;
@@ -45,8 +46,12 @@ pub async fn dispatcher(state: Arc<AppState>) {
             }
             let st = state.clone();
             tokio::task::spawn_blocking(move || {
-                tracing::info!(job = id, tenant, dataset, iterations, "training");
-                let recorded = match run(&st, id, tenant, dataset, iterations) {
+                tracing::info!(job = id, tenant, kind = spec.kind, dataset = spec.dataset, "starting");
+                let outcome = match spec.kind.as_str() {
+                    "infer" => infer(&st, id, tenant, spec.dataset),
+                    _ => train(&st, id, tenant, spec.dataset, spec.iterations),
+                };
+                let recorded = match outcome {
                     Ok(files) => {
                         tracing::info!(job = id, "done");
                         let r = st.store.finish_job(id, Ok(&files));
@@ -90,7 +95,29 @@ impl<E: std::fmt::Display> From<E> for Outcome {
     }
 }
 
-fn run(state: &AppState, id: i64, tenant: TenantId, dataset: i64, iterations: usize) -> Result<Files, Outcome> {
+/// Runs an inference job: the dataset's upload checked against the model it
+/// names, every batch through the model, the encrypted scores stored. (An
+/// interrupted inference job starts again from its first batch.)
+fn infer(state: &AppState, id: i64, tenant: TenantId, dataset: i64) -> Result<Files, Outcome> {
+    let dir = state.store.dataset_dir(dataset);
+    let spec = roles::upload_spec_id(&dir)?;
+    let model = state.models.by_spec_id(&spec).ok_or_else(|| format!("model spec {spec} is not served"))?;
+    let up = InferenceUpload::load(&model, &dir)?;
+    let out = state.store.job_dir(id).join("scores");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut stopped = false;
+    roles::infer_upload(&model, &up, &out, &mut |done, total| {
+        let _ = state.store.set_progress(id, done as f64 / total as f64);
+        stopped |= state.stopping.load(Ordering::SeqCst);
+    })?;
+    if stopped {
+        tracing::info!(job = id, "finished while the server stops");
+    }
+    Ok(store_dir_as_blobs(&state.store, tenant, &out)?)
+}
+
+/// Runs a training job from its last checkpoint.
+fn train(state: &AppState, id: i64, tenant: TenantId, dataset: i64, iterations: usize) -> Result<Files, Outcome> {
     let store = &state.store;
     let up = upload::load_upload(&store.dataset_dir(dataset))?;
     let server = TrainingServer::new(up.keys)?;

@@ -1,15 +1,18 @@
-//! The untrusted server as an HTTP service (issue 17, first part): tenants
-//! with bearer tokens stored hashed; content-addressed blobs (keys,
-//! ciphertexts) streamed to disk under a size limit and committed only when
-//! complete; datasets checked with the file roles' validating readers; and
-//! training jobs on a bounded worker pool whose encrypted models become the
-//! tenant's blobs. The server never holds a secret key.
+//! The untrusted server as an HTTP service: tenants with bearer tokens
+//! stored hashed; content-addressed blobs (keys, ciphertexts) streamed to
+//! disk under a size limit and committed only when complete; datasets
+//! (encrypted features or encrypted images) checked with the file roles'
+//! validating readers; training jobs (checkpointed every iteration, resumed
+//! after a crash) and inference jobs on a bounded worker pool, whose
+//! encrypted models and scores become the tenant's blobs. The server never
+//! holds a secret key.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! let store = hecnn_server::store::Store::open(std::path::Path::new("/tmp/hecnn-data"))?;
-//! let state = hecnn_server::api::AppState::new(store, hecnn_server::api::Limits::default());
+//! let models = hecnn_server::models::Models::bundled(&["bundled".to_string()])?;
+//! let state = hecnn_server::api::AppState::new(store, hecnn_server::api::Limits::default(), models);
 //! tokio::spawn(hecnn_server::jobs::dispatcher(state.clone()));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, hecnn_server::api::router(state)).await?;
@@ -18,6 +21,7 @@
 
 pub mod api;
 pub mod jobs;
+pub mod models;
 pub mod store;
 
 use std::path::Path;
@@ -32,9 +36,19 @@ pub struct Background {
 }
 
 impl Background {
-    /// Opens the store in `dir` and serves it on `127.0.0.1` (a free port).
+    /// Opens the store in `dir` and serves it on `127.0.0.1` (a free port),
+    /// without inference models.
     pub fn start(dir: &Path, limits: api::Limits) -> Result<Self, Box<dyn std::error::Error>> {
-        let state = api::AppState::new(store::Store::open(dir)?, limits);
+        Self::start_with(dir, limits, models::Models::new())
+    }
+
+    /// [`Background::start`] serving `models` for inference.
+    pub fn start_with(
+        dir: &Path,
+        limits: api::Limits,
+        models: models::Models,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let state = api::AppState::new(store::Store::open(dir)?, limits, models);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use hecnn_server::api::{router, AppState, Limits};
+use hecnn_server::models::Models;
 use hecnn_server::store::Store;
 
 #[derive(Parser)]
@@ -26,6 +27,12 @@ struct Cli {
     /// Jobs run at once.
     #[arg(long, env = "HECNN_WORKERS", default_value_t = 1)]
     workers: usize,
+    /// Memory a job may need, in bytes (estimated from its dataset; 0: no limit).
+    #[arg(long, env = "HECNN_JOB_MEMORY", default_value_t = 0)]
+    job_memory: u64,
+    /// Models served for encrypted inference (comma-separated: bundled, residual).
+    #[arg(long, env = "HECNN_MODELS", value_delimiter = ',', default_value = "bundled")]
+    models: Vec<String>,
     /// Pause after every stage of a job, in milliseconds (fault-injection tests).
     #[arg(long, env = "HECNN_STAGE_PAUSE_MS", default_value_t = 0, hide = true)]
     stage_pause_ms: u64,
@@ -53,15 +60,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %cli.data_dir.display(), "listening");
-    let state = AppState::new(
-        store,
-        Limits {
-            max_body: cli.max_body,
-            queue_len: cli.queue_len,
-            workers: cli.workers,
-            stage_pause_ms: cli.stage_pause_ms,
-        },
-    );
+    let limits = Limits {
+        max_body: cli.max_body,
+        queue_len: cli.queue_len,
+        workers: cli.workers,
+        job_memory: cli.job_memory,
+        stage_pause_ms: cli.stage_pause_ms,
+    };
+    let state = AppState::new(store, limits, Models::bundled(&cli.models)?);
     tokio::spawn(hecnn_server::jobs::dispatcher(state.clone()));
     axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown()).await?;
     tracing::info!("stopping the jobs at their next stage (their checkpoints stay)");

@@ -62,9 +62,11 @@ pub type Files = std::collections::BTreeMap<String, String>;
 pub struct JobInfo {
     /// Job id.
     pub id: i64,
-    /// The dataset it trains on.
+    /// `train` or `infer`.
+    pub kind: String,
+    /// The dataset it trains or infers on.
     pub dataset: i64,
-    /// Iterations asked for.
+    /// Iterations asked for (training).
     pub iterations: usize,
     /// `queued`, `running`, `done` or `failed` (a job running at a crash is queued again at start).
     pub state: String,
@@ -74,10 +76,22 @@ pub struct JobInfo {
     pub checkpoint: usize,
     /// The checkpoint the last run of the job started from, if it resumed.
     pub resumed_from: Option<usize>,
-    /// The encrypted model's files (name → blob hash) when done.
+    /// The result's files (name → blob hash) when done: the encrypted
+    /// model, or the encrypted scores.
     pub result: Option<Files>,
     /// Why it failed.
     pub error: Option<String>,
+}
+
+/// What a job does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobSpec {
+    /// `train` or `infer`.
+    pub kind: String,
+    /// The dataset.
+    pub dataset: i64,
+    /// Training iterations (0 for inference).
+    pub iterations: usize,
 }
 
 pub use hecnn_ml::safe_fs::is_plain_file_name as is_file_name;
@@ -125,9 +139,10 @@ impl Store {
              CREATE TABLE IF NOT EXISTS jobs (
                  id INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id),
                  dataset INTEGER NOT NULL REFERENCES datasets(id), iterations INTEGER NOT NULL,
+                 kind TEXT NOT NULL DEFAULT 'train',
                  state TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, result TEXT, error TEXT,
                  checkpoint INTEGER NOT NULL DEFAULT 0, resumed_from INTEGER);
-             UPDATE jobs SET state = 'queued', progress = CAST(checkpoint AS REAL) / iterations
+             UPDATE jobs SET state = 'queued', progress = CAST(checkpoint AS REAL) / MAX(iterations, 1)
                  WHERE state = 'running';",
         )?;
         Ok(Self { dir: dir.to_path_buf(), db: Mutex::new(db) })
@@ -308,14 +323,9 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Queues a training job unless `queue_len` jobs are queued or running.
-    pub fn queue_job(
-        &self,
-        tenant: TenantId,
-        dataset: i64,
-        iterations: usize,
-        queue_len: usize,
-    ) -> Result<Option<i64>, StoreError> {
+    /// Queues a job (`kind` `train` or `infer`) unless `queue_len` jobs are
+    /// queued or running.
+    pub fn queue_job(&self, tenant: TenantId, spec: &JobSpec, queue_len: usize) -> Result<Option<i64>, StoreError> {
         let db = self.db();
         let busy: i64 =
             db.query_row("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", [], |r| r.get(0))?;
@@ -323,18 +333,21 @@ impl Store {
             return Ok(None);
         }
         db.execute(
-            "INSERT INTO jobs (tenant, dataset, iterations, state) VALUES (?1, ?2, ?3, 'queued')",
-            params![tenant, dataset, iterations as i64],
+            "INSERT INTO jobs (tenant, dataset, iterations, kind, state) VALUES (?1, ?2, ?3, ?4, 'queued')",
+            params![tenant, spec.dataset, spec.iterations as i64, spec.kind],
         )?;
         Ok(Some(db.last_insert_rowid()))
     }
 
-    /// Queued jobs, oldest first: (job, tenant, dataset, iterations).
-    pub fn queued_jobs(&self) -> Result<Vec<(i64, TenantId, i64, usize)>, StoreError> {
+    /// Queued jobs, oldest first: (job, tenant, what).
+    pub fn queued_jobs(&self) -> Result<Vec<(i64, TenantId, JobSpec)>, StoreError> {
         let db = self.db();
         let mut st =
-            db.prepare("SELECT id, tenant, dataset, iterations FROM jobs WHERE state = 'queued' ORDER BY id")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as usize)))?;
+            db.prepare("SELECT id, tenant, dataset, iterations, kind FROM jobs WHERE state = 'queued' ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            let spec = JobSpec { dataset: r.get(2)?, iterations: r.get::<_, i64>(3)? as usize, kind: r.get(4)? };
+            Ok((r.get(0)?, r.get(1)?, spec))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -391,13 +404,14 @@ impl Store {
         Ok(self
             .db()
             .query_row(
-                "SELECT id, dataset, iterations, state, progress, result, error, checkpoint, resumed_from
+                "SELECT id, dataset, iterations, state, progress, result, error, checkpoint, resumed_from, kind
                  FROM jobs WHERE id = ?1 AND tenant = ?2",
                 params![id, tenant],
                 |r| {
                     let result: Option<String> = r.get(5)?;
                     Ok(JobInfo {
                         id: r.get(0)?,
+                        kind: r.get(9)?,
                         dataset: r.get(1)?,
                         iterations: r.get::<_, i64>(2)? as usize,
                         state: r.get(3)?,

@@ -7,7 +7,7 @@
 //! refused with the right status.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hecnn_ckks::{Context, EvaluationKeySet, Preset, RelinKey, SecretKey};
 use hecnn_ml::mlr::client::{
@@ -18,93 +18,12 @@ use hecnn_ml::mlr::setup;
 use hecnn_ml::packing::Layout;
 use hecnn_ml::upload;
 use hecnn_server::api::Limits;
+
+mod common;
+use common::*;
 use hecnn_server::store::Store;
 
 const CLASSES: usize = 4;
-
-/// Where requests go: the in-process server or the real binary.
-trait Base {
-    fn url(&self, path: &str) -> String;
-}
-
-struct Server(hecnn_server::Background);
-
-impl Server {
-    fn start(dir: &Path, limits: Limits) -> Server {
-        Server(hecnn_server::Background::start(dir, limits).unwrap())
-    }
-}
-
-impl Base for Server {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.0.url())
-    }
-}
-
-/// The real binary's address.
-struct Remote(String);
-
-impl Base for Remote {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.0)
-    }
-}
-
-struct Client {
-    agent: ureq::Agent,
-    token: String,
-}
-
-impl Client {
-    fn new(token: String) -> Self {
-        Self { agent: ureq::Agent::config_builder().http_status_as_error(false).build().into(), token }
-    }
-
-    fn auth(&self) -> String {
-        format!("Bearer {}", self.token)
-    }
-
-    fn put_blob(&self, s: &impl Base, bytes: &[u8]) -> String {
-        let mut r = self.agent.put(&s.url("/v1/blobs")).header("Authorization", &self.auth()).send(bytes).unwrap();
-        assert_eq!(r.status().as_u16(), 201);
-        let v: serde_json::Value = serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
-        v["hash"].as_str().unwrap().to_string()
-    }
-
-    fn post(&self, s: &impl Base, path: &str, body: serde_json::Value) -> (u16, serde_json::Value, Option<String>) {
-        let mut r = self
-            .agent
-            .post(&s.url(path))
-            .header("Authorization", &self.auth())
-            .header("Content-Type", "application/json")
-            .send(body.to_string().as_bytes())
-            .unwrap();
-        let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
-        let status = r.status().as_u16();
-        (status, serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap(), retry)
-    }
-
-    fn get(&self, s: &impl Base, path: &str) -> (u16, Vec<u8>) {
-        let mut r = self.agent.get(&s.url(path)).header("Authorization", &self.auth()).call().unwrap();
-        (r.status().as_u16(), r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap())
-    }
-
-    /// Uploads every file of `dir` (with `tamper` applied to the one named) and returns name → hash.
-    fn upload_dir(&self, s: &impl Base, dir: &Path, tamper: Option<&str>) -> serde_json::Value {
-        let mut files = serde_json::Map::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_str().unwrap().to_string();
-            let mut bytes = std::fs::read(&path).unwrap();
-            if tamper == Some(name.as_str()) {
-                let k = bytes.len() / 2;
-                bytes[k] ^= 0x5a;
-            }
-            files.insert(name, self.put_blob(s, &bytes).into());
-        }
-        serde_json::Value::Object(files)
-    }
-}
 
 /// The client's job: 128 samples, 32 features and a bias, 4 classes.
 fn client_upload(dir: &Path) -> (std::sync::Arc<Context>, SecretKey, Layout, usize) {
@@ -146,34 +65,6 @@ fn decrypt(ctx: &std::sync::Arc<Context>, sk: &SecretKey, layout: Layout, d: usi
         reference: None,
     };
     TrainingClient::new(sk).decrypt_model_private(&model, &expect, 1e-3).unwrap().0
-}
-
-/// Polls job `job` until it is done (panics if it fails or takes 5 minutes).
-fn wait_done(a: &Client, s: &impl Base, job: i64) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let (status, body) = a.get(s, &format!("/v1/jobs/{job}"));
-        assert_eq!(status, 200);
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        match v["state"].as_str().unwrap() {
-            "done" => return v,
-            "failed" => panic!("job failed: {v}"),
-            _ => {
-                assert!(start.elapsed() < Duration::from_secs(300), "job still {v}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-}
-
-/// Downloads a finished job's model files into `dir`.
-fn download_model(a: &Client, s: &impl Base, info: &serde_json::Value, dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (name, hash) in info["result"].as_object().unwrap() {
-        let (status, bytes) = a.get(s, &format!("/v1/blobs/{}", hash.as_str().unwrap()));
-        assert_eq!(status, 200);
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
 }
 
 /// `model_dir`'s weights against the file roles' (`train-server` on the
@@ -312,6 +203,17 @@ fn the_fuzz_corpus_through_the_upload_finds_no_panic() {
     assert_eq!(a.post(&s, "/v1/datasets", serde_json::json!({ "files": files })).0, 201, "still serving");
 }
 
+/// A server process, killed when the test ends however it ends (a failed
+/// assertion must not leave it running).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The real binary, killed with SIGKILL during an upload and during a
 /// training job, restarted on the same data directory, then stopped with
 /// SIGTERM during the resumed job and restarted again: no temporary is
@@ -328,7 +230,7 @@ fn kill_9_and_sigterm_lose_nothing_and_the_job_resumes() {
     let token = Store::open(&data).unwrap().create_tenant("alice").unwrap();
     // Starts the binary on a free port.
     // Every stage of a job pauses 300 ms, so the signals land inside a job.
-    let spawn = || -> (std::process::Child, Remote) {
+    let spawn = || -> (Reaped, Remote) {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hecnn-server"))
             .args(["--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .env("NO_COLOR", "1")
@@ -340,7 +242,7 @@ fn kill_9_and_sigterm_lose_nothing_and_the_job_resumes() {
         let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.contains("listening"))).unwrap().unwrap();
         let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
         std::thread::spawn(move || for _ in lines {}); // keep draining the log
-        (child, Remote(format!("http://{addr}")))
+        (Reaped(child), Remote(format!("http://{addr}")))
     };
     let a = Client::new(token);
     let (mut child, r) = spawn();
@@ -383,8 +285,8 @@ fn kill_9_and_sigterm_lose_nothing_and_the_job_resumes() {
         std::thread::sleep(Duration::from_millis(5));
     };
     wait_for(&r, &|s| s["checkpoint"] == 1);
-    child.kill().unwrap(); // SIGKILL, during the second iteration
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL, during the second iteration
+    child.0.wait().unwrap();
     trickle.join().unwrap();
 
     let (mut child, r) = spawn();
@@ -404,9 +306,9 @@ fn kill_9_and_sigterm_lose_nothing_and_the_job_resumes() {
     }
     // Resumed from iteration 1; SIGTERM while it runs the second: it stops and keeps its checkpoint.
     wait_for(&r, &|s| s["resumed_from"] == 1 && s["state"] == "running");
-    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let term = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
     assert!(term.success());
-    assert!(child.wait().unwrap().success(), "SIGTERM ends the server cleanly");
+    assert!(child.0.wait().unwrap().success(), "SIGTERM ends the server cleanly");
 
     let (mut child, r) = spawn();
     let s = state(&r);
@@ -415,8 +317,8 @@ fn kill_9_and_sigterm_lose_nothing_and_the_job_resumes() {
     assert_eq!(info["resumed_from"], 1, "{info}");
     let model_dir = work.path().join("model");
     download_model(&a, &r, &info, &model_dir);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     let (_, err) = difference_from_file_roles(&job_data, &model_dir, work.path());
     assert!(err < 1e-9, "the interrupted job's model differs by {err:.2e}");
     let (_, err) = difference_from_file_roles(&job_data, &finished_dir, work.path());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
-/// Largest model file accepted from the server (W and V blocks are a few MB each).
+/// Largest result file accepted from the server (W and V blocks, score ciphertexts: a few MB each).
 const MAX_MODEL_FILE: u64 = 1 << 30;
 
 /// Where the server is and who we are.
@@ -106,16 +106,28 @@ pub fn upload(c: &Connection, dir: &Path, quiet: bool) -> Result<i64> {
     pb.finish_and_clear();
     let v = c.post("/v1/datasets", serde_json::json!({ "files": files }), "making the dataset")?;
     let id = v["id"].as_i64().context("the server's answer has no dataset id")?;
-    println!(
-        "dataset {id}: {} samples, {} features, {} classes, {} ciphertexts (checked by the server)",
-        v["samples"], v["features"], v["classes"], v["ciphertexts"]
-    );
+    if v["kind"] == "images" {
+        println!(
+            "dataset {id}: {} encrypted images for model {} in {} batches (checked by the server)",
+            v["images"], v["model"], v["batches"]
+        );
+    } else {
+        println!(
+            "dataset {id}: {} samples, {} features, {} classes, {} ciphertexts (checked by the server)",
+            v["samples"], v["features"], v["classes"], v["ciphertexts"]
+        );
+    }
     Ok(id)
 }
 
 /// Submits a training job; with `wait`, follows it to the end. Returns its id.
 pub fn train(c: &Connection, dataset: i64, iterations: usize, wait: bool, quiet: bool) -> Result<i64> {
-    let v = c.post("/v1/jobs", serde_json::json!({ "dataset": dataset, "iterations": iterations }), "submitting")?;
+    submit(c, serde_json::json!({ "dataset": dataset, "iterations": iterations }), wait, quiet)
+}
+
+/// Submits a job; with `wait`, follows it with a progress bar to the end.
+fn submit(c: &Connection, body: Value, wait: bool, quiet: bool) -> Result<i64> {
+    let v = c.post("/v1/jobs", body, "submitting")?;
     let id = v["id"].as_i64().context("the server's answer has no job id")?;
     println!("job {id} queued");
     if wait {
@@ -135,12 +147,49 @@ pub fn train(c: &Connection, dataset: i64, iterations: usize, wait: bool, quiet:
     Ok(id)
 }
 
+/// Encrypted inference through the server: fetches model `model`'s spec,
+/// makes fresh keys in `keys` and encrypts MNIST test images
+/// `offset..offset+images` into `upload_dir` (as `hecnn encrypt-images`
+/// does), uploads them, submits the job; with `out`, waits for it and
+/// downloads the encrypted scores there (then `hecnn decrypt-scores`).
+pub fn infer(c: &Connection, model: &str, dirs: (&Path, &Path, Option<&Path>), images: (usize, usize)) -> Result<i64> {
+    let (keys, upload_dir, out) = dirs;
+    if !hecnn_ml::safe_fs::is_plain_file_name(model) {
+        bail!("model name {model:?}");
+    }
+    let fetch = |file: &str| -> Result<Vec<u8>> {
+        let mut r = c
+            .agent
+            .get(&c.url(&format!("/v1/models/{model}/{file}")))
+            .header("Authorization", &c.auth())
+            .call()
+            .with_context(|| format!("fetching model {model}'s {file}"))?;
+        if r.status().as_u16() != 200 {
+            bail!("fetching model {model}'s {file}: the server answered {}", r.status());
+        }
+        Ok(r.body_mut().with_config().limit(hecnn_ml::cnn::roles::MAX_JSON).read_to_vec()?)
+    };
+    let bytes = fetch("spec.json")?;
+    let file = serde_json::from_slice(&bytes).with_context(|| format!("model {model}'s spec.json"))?;
+    let params = hecnn_ckks::Parameters::from_bytes(&fetch("params.bin")?, false)
+        .with_context(|| format!("model {model}'s params.bin"))?;
+    let spec = crate::infer_roles::Published { file, bytes, params, from: format!("{}/v1/models/{model}", c.base) };
+    crate::infer_roles::encrypt_images_for(spec, keys, upload_dir, images.0, images.1, false)?;
+    let dataset = upload(c, upload_dir, false)?;
+    let job = submit(c, serde_json::json!({ "dataset": dataset, "kind": "infer" }), out.is_some(), false)?;
+    if let Some(out) = out {
+        download(c, job, out)?;
+        println!("decrypt with: hecnn decrypt-scores --keys {} --result {}", keys.display(), out.display());
+    }
+    Ok(job)
+}
+
 /// A job's state as the server reports it.
 pub fn status(c: &Connection, job: i64) -> Result<Value> {
     c.get_json(&format!("/v1/jobs/{job}"), &format!("job {job}"))
 }
 
-/// Downloads a finished job's encrypted model into `out` (new or empty),
+/// Downloads a finished job's encrypted model or scores into `out` (new or empty),
 /// checking each file's hash.
 pub fn download(c: &Connection, job: i64, out: &Path) -> Result<()> {
     crate::train::fresh_dir(out)?;
@@ -176,6 +225,6 @@ pub fn download(c: &Connection, job: i64, out: &Path) -> Result<()> {
         }
         hecnn_ml::safe_fs::write_new(&out.join(name), &bytes)?;
     }
-    println!("job {job}'s encrypted model ({} files) in {}", files.len(), out.display());
+    println!("job {job}'s encrypted result ({} files) in {}", files.len(), out.display());
     Ok(())
 }

@@ -10,13 +10,11 @@ use std::time::Instant;
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, Parameters, RelinKey, SecretKey};
 use hecnn_ml::cnn::client::{decrypt_scores, encrypt_images};
-use hecnn_ml::cnn::{
-    argmax, compile, inference_params, ApproxActivation, CompileOptions, CompiledModel, Engine, ExactActivation,
-};
+use hecnn_ml::cnn::roles::compile_for_mnist;
+use hecnn_ml::cnn::{argmax, ApproxActivation, CompiledModel, Engine, ExactActivation};
 use hecnn_nn::features::image_tensors;
 use hecnn_nn::mnist::{bundled_mnist_dir, Mnist};
 use hecnn_nn::model::Tensor;
-use hecnn_nn::simulate::CALIBRATION_START;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -26,10 +24,6 @@ use crate::train::peak_rss_mb;
 /// N/2 = 32,768 slots, rounded down to a power of two (rotation keys are
 /// then ±2^k·B only).
 pub const DEFAULT_BATCH: usize = 32;
-
-/// First training image of the validation images that choose α (after the
-/// calibration images; never test images).
-const VALIDATION_START: usize = 30_000;
 
 /// What to run.
 pub struct Options {
@@ -115,19 +109,8 @@ pub fn compile_model(opts: &Options, mnist: &Mnist, batch: usize) -> Result<Comp
         "residual" => hecnn_nn::backbone::bundled_residual().context("bundled residual network")?,
         path => crate::simulate::load_model(Some(std::path::Path::new(path)))?,
     };
-    let calib_end = CALIBRATION_START + opts.calibration_images;
-    let val_end = VALIDATION_START + opts.validation_images;
-    if opts.calibration_images == 0 || calib_end > VALIDATION_START || val_end > mnist.train_images.len() {
-        bail!(
-            "--calibration-images must be in 1..={} and --validation-images at most {}",
-            VALIDATION_START - CALIBRATION_START,
-            mnist.train_images.len() - VALIDATION_START
-        );
-    }
-    let calib = image_tensors::<f64>(&mnist.train_images.slice(CALIBRATION_START..calib_end));
-    let val = image_tensors::<f64>(&mnist.train_images.slice(VALIDATION_START..val_end));
-    let copts = CompileOptions { slots: 1 << 15, batch, alpha: opts.alpha, ..CompileOptions::default() };
-    compile(&model, &calib, &val, &copts).context("compiling the model for encrypted inference")
+    compile_for_mnist(&model, mnist, opts.calibration_images, opts.validation_images, opts.alpha, batch)
+        .context("compiling the model for encrypted inference")
 }
 
 /// Which parameter chain runs the circuit.
@@ -145,10 +128,7 @@ pub enum Chain {
 /// the bootstrappable preset (11 levels between bootstraps). Returns
 /// (parameters, bootstrapping).
 pub fn choose_params(depth: usize, chain: Chain) -> (Parameters, bool) {
-    match (chain, inference_params(depth)) {
-        (Chain::Auto, Ok(p)) => (p, false),
-        _ => (hecnn_ckks::Preset::Bootstrappable.params(), true),
-    }
+    hecnn_ml::cnn::roles::choose_params(depth, chain == Chain::Bootstrappable)
 }
 
 /// The evaluation keys the client makes for a model: relinearization, the

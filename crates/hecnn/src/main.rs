@@ -174,7 +174,7 @@ enum Command {
         #[arg(long, requires = "features")]
         preconditioner: Option<PathBuf>,
     },
-    /// Client of `hecnn-server`: upload an upload directory, train, follow, download the model.
+    /// Client of `hecnn-server`: upload, train, infer, follow, download the encrypted result.
     Client {
         /// The server, e.g. http://127.0.0.1:8080.
         #[arg(long, env = "HECNN_SERVER", default_value = "http://127.0.0.1:8080")]
@@ -399,17 +399,46 @@ enum ClientCommand {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Queue a training job on a dataset.
+    /// Queue a training job on a dataset, or on an upload directory uploaded first.
     Train {
         /// Dataset id (from `client upload`).
+        #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
+        dataset: Option<i64>,
+        /// Upload directory (`hecnn encrypt`) to upload and make a dataset first.
         #[arg(long)]
-        dataset: i64,
+        dir: Option<PathBuf>,
         /// Encrypted iterations.
         #[arg(long, default_value_t = 2)]
         iterations: usize,
         /// Follow the job with a progress bar until it ends.
         #[arg(long)]
         wait: bool,
+        /// Wait for the job and download the encrypted model into this new directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Encrypted inference on MNIST test images with a model the server serves: fresh keys,
+    /// encrypted images, upload, job; with --out, wait and download the encrypted scores
+    /// (then `hecnn decrypt-scores --keys KEYS --result OUT`).
+    Infer {
+        /// Model served by the server (`GET /v1/models`).
+        #[arg(long, default_value = "bundled")]
+        model: String,
+        /// New directory for the client's keys (the secret key stays here).
+        #[arg(long)]
+        keys: PathBuf,
+        /// New directory for the upload (evaluation keys and encrypted images).
+        #[arg(long)]
+        upload: PathBuf,
+        /// Test images.
+        #[arg(long, default_value_t = 8)]
+        images: usize,
+        /// First test image.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Wait for the job and download the encrypted scores into this new directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// A job's state and progress (JSON).
     Status {
@@ -417,7 +446,8 @@ enum ClientCommand {
         #[arg(long)]
         job: i64,
     },
-    /// Download a finished job's encrypted model (then `hecnn decrypt-model`).
+    /// Download a finished job's encrypted model or scores (then `hecnn decrypt-model` or
+    /// `hecnn decrypt-scores`).
     Download {
         /// Job id.
         #[arg(long)]
@@ -662,8 +692,19 @@ fn run(cli: Cli) -> Result<()> {
                 ClientCommand::Upload { dir } => {
                     client::upload(&c, &dir, false)?;
                 }
-                ClientCommand::Train { dataset, iterations, wait } => {
-                    client::train(&c, dataset, iterations, wait, false)?;
+                ClientCommand::Train { dataset, dir, iterations, wait, out } => {
+                    let dataset = match (dataset, dir) {
+                        (Some(d), _) => d,
+                        (None, Some(dir)) => client::upload(&c, &dir, false)?,
+                        (None, None) => bail!("give --dataset or --dir"),
+                    };
+                    let job = client::train(&c, dataset, iterations, wait || out.is_some(), false)?;
+                    if let Some(out) = out {
+                        client::download(&c, job, &out)?;
+                    }
+                }
+                ClientCommand::Infer { model, keys, upload, images, offset, out } => {
+                    client::infer(&c, &model, (&keys, &upload, out.as_deref()), (images, offset))?;
                 }
                 ClientCommand::Status { job } => {
                     println!("{}", serde_json::to_string_pretty(&client::status(&c, job)?)?)

@@ -1,5 +1,7 @@
 //! The client CLI against the real server on a loopback port: `hecnn
-//! client upload / train --wait / download`, then `decrypt-model` (which
+//! client train --dir --out` (upload, train, wait, download) / status /
+//! download (and `client infer` refused for
+//! a model the server does not serve), then `decrypt-model` (which
 //! checks the model against the client's own plaintext reference) — the
 //! same weights as the file roles' `train-server`.
 
@@ -25,18 +27,36 @@ fn training_through_the_service_equals_the_file_roles() {
         all.extend_from_slice(args);
         run_ok(&all)
     };
-    let out = client(&["upload", "--dir", p(&w("upload"))]);
-    let dataset = out.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_string();
+    // Upload, train, wait and download in one command; then the job's status.
+    let out = client(&["train", "--dir", p(&w("upload")), "--iterations", "2", "--out", p(&w("model"))]);
     assert!(out.contains("128 samples"), "{out}");
-    let out = client(&["train", "--dataset", &dataset, "--iterations", "2", "--wait"]);
-    let job = out.split_whitespace().nth(1).unwrap().to_string();
-    assert!(out.contains(&format!("job {job} done")), "{out}");
-    client(&["download", "--job", &job, "--out", p(&w("model"))]);
+    let job = out.lines().find_map(|l| l.strip_prefix("job ")?.strip_suffix(" done")).unwrap().to_string();
+    let status: serde_json::Value = serde_json::from_str(&client(&["status", "--job", &job])).unwrap();
+    assert_eq!((&status["state"], &status["checkpoint"]), (&"done".into(), &1.into()), "{status}");
+    let out = client(&["download", "--job", &job, "--out", p(&w("model-again"))]);
+    assert!(out.contains("encrypted result (5 files)"), "{out}");
     // A wrong token is refused with the server's status.
     let bad = w("bad-token");
     std::fs::write(&bad, "hecnn_wrong").unwrap();
     let err = run_err(&["client", "--server", &url, "--token-file", p(&bad), "status", "--job", &job]);
     assert!(err.contains("401"), "{err}");
+    // Inference with a model the server does not serve: refused before any key is made.
+    let err = run_err(&[
+        "client",
+        "--server",
+        &url,
+        "--token-file",
+        p(&token_file),
+        "infer",
+        "--model",
+        "lenet",
+        "--keys",
+        p(&w("ikeys")),
+        "--upload",
+        p(&w("iupload")),
+    ]);
+    assert!(err.contains("fetching model lenet's spec.json: the server answered 404"), "{err}");
+    assert!(!w("ikeys").exists());
     drop(server);
 
     run_ok(&[

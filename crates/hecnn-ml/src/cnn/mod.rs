@@ -36,6 +36,7 @@ pub mod client;
 pub mod error;
 pub mod layout;
 pub mod plan;
+pub mod roles;
 pub mod server;
 
 use std::ops::RangeInclusive;

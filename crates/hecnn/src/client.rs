@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
+use hecnn_ml::cnn::roles::MAX_JSON;
 use serde_json::Value;
 
 /// Largest result file accepted from the server (W and V blocks, score ciphertexts: a few MB each).
@@ -69,8 +70,22 @@ impl Connection {
         Self::answer(r.with_context(|| format!("{what}: {}", self.base))?, what)
     }
 
-    /// Streams `path` up as a blob; returns its hash.
-    fn put_file(&self, path: &Path) -> Result<String> {
+    /// The body of `GET path` (at most `limit` bytes), or the server's status.
+    fn get_bytes(&self, path: &str, limit: u64, what: &str) -> Result<Vec<u8>> {
+        let mut r = self
+            .agent
+            .get(&self.url(path))
+            .header("Authorization", &self.auth())
+            .call()
+            .with_context(|| what.to_string())?;
+        if r.status().as_u16() != 200 {
+            bail!("{what}: the server answered {}", r.status());
+        }
+        r.body_mut().with_config().limit(limit).read_to_vec().with_context(|| what.to_string())
+    }
+
+    /// Streams `path` up as a blob (its bytes counted on `pb`); returns its hash.
+    fn put_file(&self, path: &Path, pb: &indicatif::ProgressBar) -> Result<String> {
         let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
         let len = file.metadata()?.len();
         let r = self
@@ -78,7 +93,7 @@ impl Connection {
             .put(&self.url("/v1/blobs"))
             .header("Authorization", &self.auth())
             .header("Content-Length", &len.to_string())
-            .send(ureq::SendBody::from_owned_reader(file))
+            .send(ureq::SendBody::from_owned_reader(pb.wrap_read(file)))
             .with_context(|| format!("uploading {}", path.display()))?;
         let v = Self::answer(r, &format!("uploading {}", path.display()))?;
         v["hash"].as_str().map(str::to_string).context("the server's answer has no hash")
@@ -96,12 +111,19 @@ pub fn upload(c: &Connection, dir: &Path, quiet: bool) -> Result<i64> {
     if paths.is_empty() {
         bail!("{}: no files", dir.display());
     }
-    let pb = crate::infer::bar(quiet, paths.len(), "uploading files");
+    let total: u64 = paths.iter().map(|p| p.metadata().map(|m| m.len()).unwrap_or(0)).sum();
+    let pb = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(total) };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>28} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} [{elapsed}]",
+        )
+        .expect("valid template"),
+    );
     let mut files = serde_json::Map::new();
     for p in &paths {
         let name = p.file_name().and_then(|n| n.to_str()).context("a file name that is not UTF-8")?;
-        files.insert(name.to_string(), c.put_file(p)?.into());
-        pb.inc(1);
+        pb.set_message(format!("uploading {name}"));
+        files.insert(name.to_string(), c.put_file(p, &pb)?.into());
     }
     pb.finish_and_clear();
     let v = c.post("/v1/datasets", serde_json::json!({ "files": files }), "making the dataset")?;
@@ -158,16 +180,7 @@ pub fn infer(c: &Connection, model: &str, dirs: (&Path, &Path, Option<&Path>), i
         bail!("model name {model:?}");
     }
     let fetch = |file: &str| -> Result<Vec<u8>> {
-        let mut r = c
-            .agent
-            .get(&c.url(&format!("/v1/models/{model}/{file}")))
-            .header("Authorization", &c.auth())
-            .call()
-            .with_context(|| format!("fetching model {model}'s {file}"))?;
-        if r.status().as_u16() != 200 {
-            bail!("fetching model {model}'s {file}: the server answered {}", r.status());
-        }
-        Ok(r.body_mut().with_config().limit(hecnn_ml::cnn::roles::MAX_JSON).read_to_vec()?)
+        c.get_bytes(&format!("/v1/models/{model}/{file}"), MAX_JSON, &format!("fetching model {model}'s {file}"))
     };
     let bytes = fetch("spec.json")?;
     let file = serde_json::from_slice(&bytes).with_context(|| format!("model {model}'s spec.json"))?;
@@ -204,22 +217,11 @@ pub fn download(c: &Connection, job: i64, out: &Path) -> Result<()> {
         if !hecnn_ml::safe_fs::is_plain_file_name(name) {
             bail!("the server names a file {name:?}");
         }
-        let mut r = c
-            .agent
-            .get(&c.url(&format!("/v1/blobs/{hash}")))
-            .header("Authorization", &c.auth())
-            .call()
-            .with_context(|| format!("downloading {name}"))?;
-        if r.status().as_u16() != 200 {
-            bail!("downloading {name}: the server answered {}", r.status());
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            bail!("the server names {name}'s blob {hash:?}");
         }
         // The server is not trusted: a model file is a few MB, never more than this.
-        let bytes = r
-            .body_mut()
-            .with_config()
-            .limit(MAX_MODEL_FILE)
-            .read_to_vec()
-            .with_context(|| format!("downloading {name}"))?;
+        let bytes = c.get_bytes(&format!("/v1/blobs/{hash}"), MAX_MODEL_FILE, &format!("downloading {name}"))?;
         if blake3::hash(&bytes).to_hex().as_str() != hash {
             bail!("downloading {name}: the content does not match its hash");
         }

@@ -34,7 +34,15 @@ fn training_through_the_service_equals_the_file_roles() {
     let status: serde_json::Value = serde_json::from_str(&client(&["status", "--job", &job])).unwrap();
     assert_eq!((&status["state"], &status["checkpoint"]), (&"done".into(), &1.into()), "{status}");
     let out = client(&["download", "--job", &job, "--out", p(&w("model-again"))]);
-    assert!(out.contains("encrypted result (5 files)"), "{out}");
+    let files = std::fs::read_dir(w("model")).unwrap().count();
+    assert!(out.contains(&format!("encrypted result ({files} files)")), "{out}");
+    for entry in std::fs::read_dir(w("model")).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert_eq!(
+            std::fs::read(w("model").join(&name)).unwrap(),
+            std::fs::read(w("model-again").join(&name)).unwrap()
+        );
+    }
     // A wrong token is refused with the server's status.
     let bad = w("bad-token");
     std::fs::write(&bad, "hecnn_wrong").unwrap();

@@ -41,12 +41,15 @@ impl Layout {
             return None;
         }
         let ig = slots / c;
+        // Blocks larger than the data only waste slots — unless the whole
+        // data set is smaller than one block, which then holds it padded.
+        let (np, dp) = (n.next_power_of_two(), d.next_power_of_two());
+        let (max_i, max_g) = (np.max(ig / dp.min(ig)), dp.max(ig / np.min(ig)));
         let mut best: Option<(usize, Layout)> = None;
         let mut i = 1;
         while i <= ig {
             let g = ig / i;
-            // Blocks larger than the data only waste slots.
-            if i <= n.next_power_of_two() && g <= d.next_power_of_two() {
+            if i <= max_i && g <= max_g {
                 let l = Layout { samples_per_block: i, features_per_block: g, class_slots: c, slots };
                 let cost = l.rotations_per_iteration(n, d);
                 // Ties: fewer ciphertexts (larger blocks in use) first.
@@ -208,6 +211,16 @@ mod tests {
         assert_eq!((l.samples_per_block, l.features_per_block, l.class_slots), (32, 32, 16));
         assert_eq!(l.rotations_per_iteration(128, 241), 80);
         assert_eq!(l.sample_blocks(128) * l.feature_blocks(241), 32);
+    }
+
+    #[test]
+    fn a_data_set_smaller_than_one_block_fits_one_padded_block() {
+        // 64 × 13 × 4 fills 4,096 of 16,384 slots: one block, not none.
+        let l = Layout::choose(64, 13, 4, 1 << 14).unwrap();
+        assert_eq!(l.sample_blocks(64) * l.feature_blocks(13), 1);
+        assert_eq!(l.samples_per_block * l.features_per_block * l.class_slots, 1 << 14);
+        // Data that fills a block keeps the bounds it had (the paper workload's split above).
+        assert_eq!(Layout::choose(128, 241, 10, 1 << 14).unwrap().samples_per_block, 32);
     }
 
     #[test]

@@ -393,6 +393,34 @@ impl ModelArgs {
 
 #[derive(Subcommand)]
 enum ClientCommand {
+    /// The client's keys, made locally (as `hecnn keygen`; nothing is sent).
+    Keygen {
+        /// Output directory (must be new or empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Parameter preset (see `hecnn params`).
+        #[arg(long, default_value = "training-2iter")]
+        preset: String,
+    },
+    /// Decrypt a downloaded result locally: an encrypted model (as `hecnn decrypt-model`, into
+    /// --out) or encrypted scores (as `hecnn decrypt-scores`).
+    Decrypt {
+        /// The client's key directory.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The downloaded result directory (`client download`).
+        #[arg(long)]
+        result: PathBuf,
+        /// Weights JSON to write, for a model (created 0600; must not exist).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Statistical security of the noise flooding, in bits (models; default 30).
+        #[arg(long, conflicts_with = "private")]
+        statistical_security: Option<u32>,
+        /// Exact weights, for the client's own use only (models).
+        #[arg(long)]
+        private: bool,
+    },
     /// Upload the files of an upload directory (`hecnn encrypt`) and make them a dataset.
     Upload {
         /// The upload directory.
@@ -687,12 +715,23 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::TrainServer { .. } => bail!("give --upload and --out, or --publish-images"),
         Command::Client { server, token_file, what } => {
-            let c = client::Connection::new(&server, token_file.as_deref())?;
+            // Keys and decryption stay local: no token, no server.
+            let connect = || client::Connection::new(&server, token_file.as_deref());
             match what {
+                ClientCommand::Keygen { out, preset } => roles::keygen(&out, &preset, false)?,
+                ClientCommand::Decrypt { keys, result, out, statistical_security, private } => {
+                    if hecnn_ml::cnn::roles::is_inference_result(&result) {
+                        print_scores(&infer_roles::decrypt_scores(&keys, &result)?, false)?;
+                    } else {
+                        let out = out.context("--out: where to write the decrypted weights")?;
+                        decrypt_model(&keys, &result, &out, statistical_security, private)?;
+                    }
+                }
                 ClientCommand::Upload { dir } => {
-                    client::upload(&c, &dir, false)?;
+                    client::upload(&connect()?, &dir, false)?;
                 }
                 ClientCommand::Train { dataset, dir, iterations, wait, out } => {
+                    let c = connect()?;
                     let dataset = match (dataset, dir) {
                         (Some(d), _) => d,
                         (None, Some(dir)) => client::upload(&c, &dir, false)?,
@@ -704,22 +743,17 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 ClientCommand::Infer { model, keys, upload, images, offset, out } => {
-                    client::infer(&c, &model, (&keys, &upload, out.as_deref()), (images, offset))?;
+                    client::infer(&connect()?, &model, (&keys, &upload, out.as_deref()), (images, offset))?;
                 }
                 ClientCommand::Status { job } => {
-                    println!("{}", serde_json::to_string_pretty(&client::status(&c, job)?)?)
+                    println!("{}", serde_json::to_string_pretty(&client::status(&connect()?, job)?)?)
                 }
-                ClientCommand::Download { job, out } => client::download(&c, job, &out)?,
+                ClientCommand::Download { job, out } => client::download(&connect()?, job, &out)?,
             }
         }
         Command::Precondition { keys, statistics, out } => image_roles::precondition(&keys, &statistics, &out)?,
         Command::DecryptModel { keys, model, out, statistical_security, private } => {
-            let output = if private { roles::Output::Private } else { roles::Output::Release(statistical_security) };
-            if image_roles::is_image_client(&keys) {
-                image_roles::decrypt_model(&keys, &model, &out, output)?
-            } else {
-                roles::decrypt_model(&keys, &model, &out, output, false)?
-            }
+            decrypt_model(&keys, &model, &out, statistical_security, private)?
         }
         Command::Evaluate { keys, weights, data, json } => {
             let report = roles::evaluate(&keys, &weights, &data.options(), json)?;
@@ -799,18 +833,7 @@ fn run(cli: Cli) -> Result<()> {
             infer_roles::encrypt_images(&spec, &keys, &out, images, offset, false)?
         }
         Command::DecryptScores { keys, result, json } => {
-            let r = infer_roles::decrypt_scores(&keys, &result)?;
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
-                    "test images {}..{}: predictions {:?}; accuracy {:.2} %",
-                    r.offset,
-                    r.offset + r.images,
-                    r.predictions,
-                    r.accuracy * 100.0
-                );
-            }
+            print_scores(&infer_roles::decrypt_scores(&keys, &result)?, json)?
         }
         Command::Params { json } => {
             let rows = preset_rows();
@@ -845,6 +868,38 @@ fn run(cli: Cli) -> Result<()> {
             let params = Preset::from_name(&preset)?.params();
             measure(threads, json, move |p| bench_ckks::run(params, reps, p), bench_ckks::print)?;
         }
+    }
+    Ok(())
+}
+
+/// `decrypt-model`: a features job's model or an image job's.
+fn decrypt_model(
+    keys: &std::path::Path,
+    model: &std::path::Path,
+    out: &std::path::Path,
+    statistical_security: Option<u32>,
+    private: bool,
+) -> Result<()> {
+    let output = if private { roles::Output::Private } else { roles::Output::Release(statistical_security) };
+    if image_roles::is_image_client(keys) {
+        image_roles::decrypt_model(keys, model, out, output)
+    } else {
+        roles::decrypt_model(keys, model, out, output, false)
+    }
+}
+
+/// `decrypt-scores`' report, as text or JSON.
+fn print_scores(r: &infer_roles::ScoresReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+    } else {
+        println!(
+            "test images {}..{}: predictions {:?}; accuracy {:.2} %",
+            r.offset,
+            r.offset + r.images,
+            r.predictions,
+            r.accuracy * 100.0
+        );
     }
     Ok(())
 }

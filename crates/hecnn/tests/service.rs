@@ -1,6 +1,6 @@
 //! The client CLI against the real server on a loopback port: `hecnn
 //! client train --dir --out` (upload, train, wait, download) / status /
-//! download (and `client infer` refused for
+//! download / keygen / decrypt (and `client infer` refused for
 //! a model the server does not serve), then `decrypt-model` (which
 //! checks the model against the client's own plaintext reference) — the
 //! same weights as the file roles' `train-server`.
@@ -19,7 +19,8 @@ fn training_through_the_service_equals_the_file_roles() {
     std::fs::write(w("token"), &token).unwrap();
     let server = hecnn_server::Background::start(&w("server"), Limits::default()).unwrap();
     let url = server.url();
-    run_ok(&["keygen", "--out", p(&w("keys")), "--preset", "training-2iter"]);
+    // Keys are made locally: `client keygen` needs no token and no server.
+    run_ok(&["client", "keygen", "--out", p(&w("keys")), "--preset", "training-2iter"]);
     run_ok(&["encrypt", "--keys", p(&w("keys")), "--out", p(&w("upload")), "--samples", "128"]);
     let token_file = w("token");
     let client = |args: &[&str]| -> String {
@@ -68,10 +69,11 @@ fn training_through_the_service_equals_the_file_roles() {
     drop(server);
 
     run_ok(&[
-        "decrypt-model",
+        "client",
+        "decrypt",
         "--keys",
         p(&w("keys")),
-        "--model",
+        "--result",
         p(&w("model")),
         "--out",
         p(&w("served.json")),

@@ -262,8 +262,18 @@ pub struct InferenceUpload {
 /// Whether `dir` holds an inference upload (its manifest says so); reads
 /// nothing else.
 pub fn is_inference_upload(dir: &Path) -> bool {
-    read_json::<serde_json::Value>(&dir.join("manifest.json"))
-        .is_ok_and(|(v, _)| v.get("format").and_then(|f| f.as_str()) == Some(UPLOAD_FORMAT))
+    manifest_format(dir).as_deref() == Some(UPLOAD_FORMAT)
+}
+
+/// The format tag of `dir/manifest.json`, if it has one.
+fn manifest_format(dir: &Path) -> Option<String> {
+    let (v, _) = read_json::<serde_json::Value>(&dir.join("manifest.json")).ok()?;
+    v.get("format")?.as_str().map(str::to_string)
+}
+
+/// Whether `dir` holds an inference result (its manifest says so).
+pub fn is_inference_result(dir: &Path) -> bool {
+    manifest_format(dir).as_deref() == Some(RESULT_FORMAT)
 }
 
 /// The [`spec_id`] an inference upload in `dir` names.

@@ -63,6 +63,18 @@ impl Layout {
         best.map(|(_, l)| l)
     }
 
+    /// The block shape with `i` samples per block (a power of two) and the
+    /// rest of the slots for features: for data that arrives `i` samples per
+    /// ciphertext (a backbone's batch), so each source ciphertext feeds one
+    /// sample block.
+    pub fn with_samples_per_block(i: usize, classes: usize, slots: usize) -> Option<Self> {
+        let c = classes.max(1).next_power_of_two();
+        if !slots.is_power_of_two() || !i.is_power_of_two() || i * c > slots {
+            return None;
+        }
+        Some(Layout { samples_per_block: i, features_per_block: slots / (i * c), class_slots: c, slots })
+    }
+
     /// Slot of (sample i, feature f, class k) inside a block.
     #[inline]
     pub fn slot(&self, i: usize, f: usize, k: usize) -> usize {

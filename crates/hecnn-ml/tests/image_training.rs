@@ -73,6 +73,22 @@ struct Run {
     uploaded: Vec<(String, SeededCiphertext)>,
 }
 
+/// The training layout takes one sample block per backbone batch, so the
+/// repacking's rotations (and the client's keys) do not grow with the
+/// number of images.
+#[test]
+fn the_rotation_keys_do_not_grow_with_the_images() {
+    let (calibration, _) = images(64, 2);
+    let plan = |samples| {
+        let opts = JobOptions { slots: 2048, batch: 16, alpha: 4, scaling: Scaling::MaxAbs, samples, classes: CLASSES };
+        ImageJob::plan(&backbone(), &calibration, &opts).unwrap()
+    };
+    let (small, large) = (plan(40), plan(640));
+    assert_eq!((small.layout.samples_per_block, large.layout.samples_per_block), (16, 16));
+    assert_eq!(small.repack.rotation_steps(), large.repack.rotation_steps());
+    assert_eq!(small.rotation_steps(true), large.rotation_steps(true));
+}
+
 /// The whole job: client and server in turn, every exchange as it would
 /// travel (seeded ciphertexts, expanded by the receiver).
 fn run_job(ctx: &Arc<Context>, bootstrapping: bool, samples: usize, iterations: usize) -> Run {

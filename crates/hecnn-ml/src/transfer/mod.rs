@@ -104,7 +104,12 @@ impl ImageJob {
             }
         };
         let features = dim + 1;
-        let layout = Layout::choose(opts.samples, features, opts.classes, opts.slots)
+        // One training sample block per backbone batch: the repacking then
+        // keeps the placement's structure (a few dozen rotation keys at any
+        // sample count; a layout chosen for the trainer alone — 128 samples
+        // per block for 1,024 — needed 287).
+        let layout = Layout::with_samples_per_block(opts.batch, opts.classes, opts.slots)
+            .or_else(|| Layout::choose(opts.samples, features, opts.classes, opts.slots))
             .ok_or_else(|| CnnError::Calibration(format!("no training layout for {features} columns")))?;
         let model = features::with_feature_map(compiled, &scales, &layout)?;
         let repack = Repack::new(&model, layout, opts.samples, features, opts.classes)?;

@@ -122,6 +122,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/blobs", put(upload_blob).get(list_blobs))
         .route("/v1/blobs/{hash}", get(download_blob).delete(delete_blob))
         .route("/v1/datasets", post(create_dataset))
+        .route("/v1/datasets/{id}", axum::routing::delete(delete_dataset))
         .route("/v1/jobs", post(submit_job))
         .route("/v1/jobs/{id}", get(job_status))
         .route("/v1/models", get(list_models))
@@ -420,4 +421,23 @@ async fn model_file(
         (model.params.to_bytes(), "application/octet-stream")
     };
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+}
+
+/// `DELETE /v1/datasets/{id}`: forgets the dataset (its blobs stay the
+/// tenant's until deleted themselves); 409 while a job uses it.
+async fn delete_dataset(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers).await?;
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    if !state.store.owns_dataset(tenant, id)? {
+        return Err(not_found());
+    }
+    if state.store.dataset_in_use(id)? {
+        return Err(ApiError(StatusCode::CONFLICT, format!("dataset {id} is used by a queued or running job")));
+    }
+    state.store.delete_dataset(id)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

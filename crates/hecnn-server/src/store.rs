@@ -135,7 +135,8 @@ impl Store {
                  tenant INTEGER NOT NULL REFERENCES tenants(id), hash TEXT NOT NULL, size INTEGER NOT NULL,
                  PRIMARY KEY (tenant, hash));
              CREATE TABLE IF NOT EXISTS datasets (
-                 id INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id), files TEXT NOT NULL);
+                 id INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id), files TEXT NOT NULL,
+                 deleted INTEGER NOT NULL DEFAULT 0);
              CREATE TABLE IF NOT EXISTS jobs (
                  id INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id),
                  dataset INTEGER NOT NULL REFERENCES datasets(id), iterations INTEGER NOT NULL,
@@ -301,7 +302,8 @@ impl Store {
         Ok(Ok(id))
     }
 
-    /// Forgets dataset `id` (its links; the blobs stay).
+    /// Forgets dataset `id` (its links; the blobs stay; a row that jobs
+    /// name stays, marked deleted).
     pub fn delete_dataset(&self, id: i64) -> Result<(), StoreError> {
         let dir = self.dataset_dir(id);
         match std::fs::remove_dir_all(&dir) {
@@ -309,14 +311,32 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StoreError::Io { path: dir, source: e }),
         }
-        self.db().execute("DELETE FROM datasets WHERE id = ?1", params![id])?;
+        // Finished jobs keep naming the dataset: its row stays, marked deleted.
+        let db = self.db();
+        let gone = db.execute(
+            "DELETE FROM datasets WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs WHERE dataset = ?1)",
+            params![id],
+        )?;
+        if gone == 0 {
+            db.execute("UPDATE datasets SET deleted = 1 WHERE id = ?1", params![id])?;
+        }
         Ok(())
+    }
+
+    /// Whether a queued or running job uses dataset `id`.
+    pub fn dataset_in_use(&self, id: i64) -> Result<bool, StoreError> {
+        let n: i64 = self.db().query_row(
+            "SELECT COUNT(*) FROM jobs WHERE dataset = ?1 AND state IN ('queued', 'running')",
+            params![id],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     /// Whether `tenant` owns dataset `id`.
     pub fn owns_dataset(&self, tenant: TenantId, id: i64) -> Result<bool, StoreError> {
         let n: i64 = self.db().query_row(
-            "SELECT COUNT(*) FROM datasets WHERE id = ?1 AND tenant = ?2",
+            "SELECT COUNT(*) FROM datasets WHERE id = ?1 AND tenant = ?2 AND deleted = 0",
             params![id, tenant],
             |r| r.get(0),
         )?;

@@ -137,6 +137,7 @@ fn a_training_through_the_server_equals_the_file_roles() {
     assert_eq!((status, retry.as_deref()), (503, Some("30")));
     let job = job["id"].as_i64().unwrap();
     assert_eq!(b.get(&s, &format!("/v1/jobs/{job}")).0, 404);
+    assert_eq!(a.delete(&s, &format!("/v1/datasets/{id}")), 409, "a job uses it");
     let info = wait_done(&a, &s, job);
     assert_eq!(info["progress"], 1.0);
 
@@ -146,6 +147,13 @@ fn a_training_through_the_server_equals_the_file_roles() {
     let (served, err) = difference_from_file_roles(&job_data, &model_dir, work.path());
     assert!(err < 1e-9, "served model differs from the file roles' by {err:.2e}");
     assert!(served.iter().flatten().any(|w| (w - DEFAULT_INIT).abs() > 1e-3), "the model trained");
+
+    // Deleting: another tenant gets 404; the owner 204, and the dataset is gone.
+    assert_eq!(b.delete(&s, &format!("/v1/datasets/{id}")), 404);
+    assert_eq!(a.delete(&s, &format!("/v1/datasets/{id}")), 204);
+    assert!(!data.join("datasets").join(id.to_string()).exists());
+    assert_eq!(a.delete(&s, &format!("/v1/datasets/{id}")), 404);
+    assert_eq!(a.post(&s, "/v1/jobs", serde_json::json!({ "dataset": id, "iterations": 2 })).0, 404);
 }
 
 /// The readers' fuzz corpus (`fuzz/corpus/`: keys, ciphertexts, parameters

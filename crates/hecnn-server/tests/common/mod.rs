@@ -69,6 +69,10 @@ impl Client {
         (status, serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap(), retry)
     }
 
+    pub fn delete(&self, s: &impl Base, path: &str) -> u16 {
+        self.agent.delete(&s.url(path)).header("Authorization", &self.auth()).call().unwrap().status().as_u16()
+    }
+
     pub fn get(&self, s: &impl Base, path: &str) -> (u16, Vec<u8>) {
         let mut r = self.agent.get(&s.url(path)).header("Authorization", &self.auth()).call().unwrap();
         (r.status().as_u16(), r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap())

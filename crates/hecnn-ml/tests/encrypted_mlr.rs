@@ -151,7 +151,12 @@ fn toy_ring() -> std::sync::Arc<Context> {
 impl Toy {
     /// The problem on `ctx`, with rotation keys for the layout and `extra_steps`.
     fn new(ctx: std::sync::Arc<Context>, extra_steps: &[i64]) -> Self {
-        let (n, d, c) = (40usize, 21usize, 4usize);
+        Self::with_samples(ctx, 40, extra_steps)
+    }
+
+    /// `n` samples of the same kind.
+    fn with_samples(ctx: std::sync::Arc<Context>, n: usize, extra_steps: &[i64]) -> Self {
+        let (d, c) = (21usize, 4usize);
         let mut seed = 7u64;
         let mut rnd = || {
             seed ^= seed << 13;
@@ -222,6 +227,46 @@ fn refreshed_training_runs_past_the_level_budget() {
     eprintln!("6 iterations, 2 refreshes: max |W - ref| = {ew:.2e}, |V - ref| = {ev:.2e}");
     // Measured W 7.2e-8 to 9.4e-8, V 6.7e-8 to 7.6e-8 over 7 runs; bound ≈ 20×.
     assert!(ew < 2e-6 && ev < 2e-6);
+}
+
+/// The gradient is a sum over sample blocks: shards of the blocks (as
+/// workers would hold them) give partial gradients whose sum, fed to one
+/// update step, trains the same model as the single run — through refreshes.
+#[test]
+fn sharded_gradients_add_up_to_the_single_run() {
+    let toy = Toy::with_samples(toy_ring(), 400, &[]);
+    let data = toy.upload(toy.ctx.max_level());
+    assert!(data.x.len() >= 3, "{} sample blocks", data.x.len());
+    let refresh = ClientRefresh { sk: &toy.sk, level: 9 };
+    let trainer = Trainer::new(&toy.keys).with_refresh(&refresh);
+    let iterations = 5;
+    let (single, _) = trainer.train(&data, iterations, &PAPER_SIGMOID, &mut |_| {}).unwrap();
+    for shards in [2, 3] {
+        let parts: Vec<EncryptedDataset> = (0..shards).map(|k| data.shard(k, shards).unwrap()).collect();
+        assert_eq!(parts.iter().map(|p| p.x.len()).sum::<usize>(), data.x.len());
+        let sp = trainer.step_plan(&data, iterations).unwrap();
+        let mut stats = TrainStats::default();
+        let (mut w, mut v) = trainer.start(data.weights.clone(), data.weights.clone(), &sp, &mut stats).unwrap();
+        let ev = Evaluator::new(&toy.ctx);
+        for t in 0..iterations {
+            let mut g: Option<Vec<Ciphertext>> = None;
+            for part in &parts {
+                let gk = trainer.gradient(part, &v, t, &PAPER_SIGMOID, &mut stats).unwrap();
+                g = Some(match g {
+                    None => gk,
+                    Some(acc) => acc.iter().zip(&gk).map(|(a, b)| ev.add(a, b).unwrap()).collect(),
+                });
+            }
+            (w, v) = trainer.update(w, v, &g.unwrap(), t, &sp, &mut stats).unwrap();
+        }
+        let err = |a: &[Ciphertext], b: &[Ciphertext]| {
+            let (x, y) = (toy.decrypt_weights(a), toy.decrypt_weights(b));
+            x.iter().flatten().zip(y.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max)
+        };
+        let (ew, ev_) = (err(&w, &single.w), err(&v, &single.v));
+        assert!(ew < 1e-6 && ev_ < 1e-6, "{shards} shards: |W − single| = {ew:.2e}, |V − single| = {ev_:.2e}");
+    }
+    assert!(matches!(data.shard(3, 3), Err(TrainError::InvalidInput(_))));
 }
 
 #[test]

@@ -182,6 +182,42 @@ impl EncryptedDataset<SeededCiphertext> {
     }
 }
 
+/// What the Nesterov step of a run needs ([`Trainer::step_plan`]): the
+/// driver of a sharded run keeps this while workers hold the data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepPlan {
+    /// Block layout.
+    pub layout: Layout,
+    /// Samples n (all shards).
+    pub samples: usize,
+    /// Scale of the X blocks.
+    pub x_scale: f64,
+    /// Iterations before which W and V are refreshed ([`refresh_plan`]).
+    pub plan: Vec<usize>,
+}
+
+impl EncryptedDataset {
+    /// Shard `k` of `shards`: a contiguous run of sample blocks (X, B̄⊙X,
+    /// labels) with the job's metadata and W₀ — what one worker holds.
+    pub fn shard(&self, k: usize, shards: usize) -> Result<EncryptedDataset, TrainError> {
+        let nb = self.x.len();
+        if shards == 0 || k >= shards || shards > nb {
+            return Err(TrainError::InvalidInput(format!("shard {k} of {shards} ({nb} sample blocks)")));
+        }
+        let range = k * nb / shards..(k + 1) * nb / shards;
+        Ok(EncryptedDataset {
+            layout: self.layout,
+            samples: self.samples,
+            features: self.features,
+            classes: self.classes,
+            x: self.x[range.clone()].to_vec(),
+            x_scaled: self.x_scaled[range.clone()].to_vec(),
+            labels: self.labels[range].to_vec(),
+            weights: self.weights.clone(),
+        })
+    }
+}
+
 /// The trained model, still encrypted: both Nesterov sequences.
 #[derive(Clone, Debug)]
 pub struct EncryptedModel {
@@ -317,55 +353,135 @@ impl<'a> Trainer<'a> {
             ControlFlow::Break(()) => Err(TrainError::Stopped { iterations: done }),
         };
         let mut stats = TrainStats::default();
-        let s_x = data.x[0][0].scale();
+        let sp = StepPlan { layout: l, samples: data.samples, x_scale: data.x[0][0].scale(), plan };
         for t in first..iterations {
-            if t == 0 && plan.contains(&0) {
-                let blocks: Vec<Vec<(&Ciphertext, f64)>> = w.iter().chain(&v).map(|c| vec![(c, 1.0)]).collect();
-                (w, v) = self.refresh(&blocks, &l, &mut stats)?;
+            if t == 0 {
+                (w, v) = self.start(w, v, &sp, &mut stats)?;
             }
-            let (eta, gamma) = schedule(t, data.samples);
-            let step = 1.0 + gamma;
-            let z = self.forward(data, &v, &mut stats)?;
-            stop(control(TrainProgress::Stage { iteration: t, stage: 1 }), t)?;
-            let e = self.error(data, &z, sigmoid, step, &mut stats)?;
-            stop(control(TrainProgress::Stage { iteration: t, stage: 2 }), t)?;
-            let g = self.gradient(data, &e, &mut stats)?;
-            stop(control(TrainProgress::Stage { iteration: t, stage: 3 }), t)?;
-            // V' = W + (1+γ)·B̄⊙g; W' = (1−η)·V' + η·V, with W' landing on the
-            // scale the next iteration's gradient will have.
-            let s_g = g[0].scale();
-            let mut v_next = Vec::with_capacity(nf);
-            for (wb, gb) in w.iter().zip(&g) {
-                let w_adj = if (wb.scale() / s_g - 1.0).abs() > 1e-12 {
-                    self.ev.mul_const_rescale_to(wb, 1.0, s_g)?
-                } else {
-                    wb.clone()
-                };
-                v_next.push(self.ev.add(&w_adj, gb)?);
-            }
-            if plan.contains(&(t + 1)) {
-                // The mix and the packing share one plaintext product per term.
-                let mut blocks: Vec<Vec<(&Ciphertext, f64)>> =
-                    v_next.iter().zip(&v).map(|(vn, vo)| vec![(vn, 1.0 - eta), (vo, eta)]).collect();
-                blocks.extend(v_next.iter().map(|vn| vec![(vn, 1.0)]));
-                (w, v) = self.refresh(&blocks, &l, &mut stats)?;
-            } else {
-                let target = self.next_gradient_scale(s_x, s_g, v_next[0].level()).unwrap_or(s_g);
-                let mut w_next = Vec::with_capacity(nf);
-                for (vn, vo) in v_next.iter().zip(&v) {
-                    let a = self.ev.mul_const_rescale_to(vn, 1.0 - eta, target)?;
-                    let b = self.ev.mul_const_rescale_to(vo, eta, target)?;
-                    w_next.push(self.ev.add(&a, &b)?);
-                }
-                v = v_next;
-                w = w_next;
-            }
+            let g = self.iteration_gradient(data, &v, t, sigmoid, &mut stats, &mut |stage| {
+                stop(control(TrainProgress::Stage { iteration: t, stage }), t)
+            })?;
+            (w, v) = self.update(w, v, &g, t, &sp, &mut stats)?;
             stop(control(TrainProgress::Stage { iteration: t, stage: 4 }), t + 1)?;
             let model = EncryptedModel { w, v, iterations: t + 1 };
             stop(control(TrainProgress::Checkpoint(&model)), t + 1)?;
             (w, v) = (model.w, model.v);
         }
         Ok((EncryptedModel { w, v, iterations }, stats))
+    }
+
+    /// What the Nesterov step of a run of `iterations` on `data` needs:
+    /// what a driver of a sharded run keeps while workers hold the data.
+    pub fn step_plan(&self, data: &EncryptedDataset, iterations: usize) -> Result<StepPlan, TrainError> {
+        let top = data.weights.first().ok_or_else(|| TrainError::InvalidUpload("no weight blocks".into()))?.level();
+        let x_scale = data.x.first().and_then(|r| r.first()).map(Ciphertext::scale);
+        let x_scale = x_scale.ok_or_else(|| TrainError::InvalidUpload("no data blocks".into()))?;
+        let after = self.refresher.map(|r| r.level_after().min(top));
+        let plan = refresh_plan(top, after.unwrap_or(0), iterations)?;
+        Ok(StepPlan { layout: data.layout, samples: data.samples, x_scale, plan })
+    }
+
+    /// W, V before the first iteration: refreshed when the plan says so.
+    pub fn start(
+        &self,
+        w: Vec<Ciphertext>,
+        v: Vec<Ciphertext>,
+        sp: &StepPlan,
+        stats: &mut TrainStats,
+    ) -> Result<(Vec<Ciphertext>, Vec<Ciphertext>), TrainError> {
+        if !sp.plan.contains(&0) {
+            return Ok((w, v));
+        }
+        let blocks: Vec<Vec<(&Ciphertext, f64)>> = w.iter().chain(&v).map(|c| vec![(c, 1.0)]).collect();
+        self.refresh(&blocks, &sp.layout, stats)
+    }
+
+    /// Iteration `t`'s gradient over the sample blocks `data` holds — the
+    /// whole upload, or one shard of it ([`EncryptedDataset::shard`]): the
+    /// shards' gradients add up (ciphertext additions) to the whole one's,
+    /// up to rounding. Feed the sum to [`Trainer::update`].
+    pub fn gradient(
+        &self,
+        data: &EncryptedDataset,
+        v: &[Ciphertext],
+        t: usize,
+        sigmoid: &Sigmoid3,
+        stats: &mut TrainStats,
+    ) -> Result<Vec<Ciphertext>, TrainError> {
+        let nf = data.layout.feature_blocks(data.features);
+        if data.x.is_empty()
+            || data.x.len() != data.x_scaled.len()
+            || data.x.len() != data.labels.len()
+            || v.len() != nf
+            || data.x.iter().chain(&data.x_scaled).any(|r| r.len() != nf)
+        {
+            return Err(TrainError::InvalidUpload("block counts of the shard do not match".into()));
+        }
+        self.iteration_gradient(data, v, t, sigmoid, stats, &mut |_| Ok(()))
+    }
+
+    fn iteration_gradient(
+        &self,
+        data: &EncryptedDataset,
+        v: &[Ciphertext],
+        t: usize,
+        sigmoid: &Sigmoid3,
+        stats: &mut TrainStats,
+        stage: &mut dyn FnMut(usize) -> Result<(), TrainError>,
+    ) -> Result<Vec<Ciphertext>, TrainError> {
+        let (_, gamma) = schedule(t, data.samples);
+        let z = self.forward(data, v, stats)?;
+        stage(1)?;
+        let e = self.error(data, &z, sigmoid, 1.0 + gamma, stats)?;
+        stage(2)?;
+        let g = self.sample_sum(data, &e, stats)?;
+        stage(3)?;
+        Ok(g)
+    }
+
+    /// W, V after iteration `t` from its whole gradient `g`: the Nesterov
+    /// step and, where the plan says, the refresh.
+    pub fn update(
+        &self,
+        w: Vec<Ciphertext>,
+        v: Vec<Ciphertext>,
+        g: &[Ciphertext],
+        t: usize,
+        sp: &StepPlan,
+        stats: &mut TrainStats,
+    ) -> Result<(Vec<Ciphertext>, Vec<Ciphertext>), TrainError> {
+        let nf = w.len();
+        if v.len() != nf || g.len() != nf || nf == 0 {
+            return Err(TrainError::InvalidInput(format!("{} W, {} V and {} gradient blocks", nf, v.len(), g.len())));
+        }
+        let (eta, _) = schedule(t, sp.samples);
+        // V' = W + (1+γ)·B̄⊙g; W' = (1−η)·V' + η·V, with W' landing on the
+        // scale the next iteration's gradient will have.
+        let s_g = g[0].scale();
+        let mut v_next = Vec::with_capacity(nf);
+        for (wb, gb) in w.iter().zip(g) {
+            let w_adj = if (wb.scale() / s_g - 1.0).abs() > 1e-12 {
+                self.ev.mul_const_rescale_to(wb, 1.0, s_g)?
+            } else {
+                wb.clone()
+            };
+            v_next.push(self.ev.add(&w_adj, gb)?);
+        }
+        if sp.plan.contains(&(t + 1)) {
+            // The mix and the packing share one plaintext product per term.
+            let mut blocks: Vec<Vec<(&Ciphertext, f64)>> =
+                v_next.iter().zip(&v).map(|(vn, vo)| vec![(vn, 1.0 - eta), (vo, eta)]).collect();
+            blocks.extend(v_next.iter().map(|vn| vec![(vn, 1.0)]));
+            return self.refresh(&blocks, &sp.layout, stats);
+        }
+        let target = self.next_gradient_scale(sp.x_scale, s_g, v_next[0].level()).unwrap_or(s_g);
+        let mut w_next = Vec::with_capacity(nf);
+        for (vn, vo) in v_next.iter().zip(&v) {
+            let a = self.ev.mul_const_rescale_to(vn, 1.0 - eta, target)?;
+            let b = self.ev.mul_const_rescale_to(vo, eta, target)?;
+            w_next.push(self.ev.add(&a, &b)?);
+        }
+        Ok((w_next, v_next))
     }
 
     /// Packs block `j = Σ_i c_i·ct_i` for every `j` into one ciphertext (each
@@ -546,7 +662,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// `G_fb = Σ_b E_b ⊙ (B̄⊙X)[b][fb]`, summed over samples (everywhere).
-    fn gradient(
+    fn sample_sum(
         &self,
         data: &EncryptedDataset,
         e: &[Ciphertext],

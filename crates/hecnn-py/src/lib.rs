@@ -9,7 +9,8 @@
 //! message; long work releases the GIL.
 //!
 //! The Python package (`python/hecnn`) wraps this module with numpy in and
-//! out; see `python/README.md`.
+//! out; `hecnn.sharded` drives [`sharded::ShardWorker`]s and a
+//! [`sharded::Driver`] on Ray.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +29,8 @@ use hecnn_ml::upload;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use serde::{Deserialize, Serialize};
+
+mod sharded;
 
 pyo3::create_exception!(_hecnn, HecnnError, PyException, "An error of hecnn (bad file, refused model, ...).");
 
@@ -347,6 +350,9 @@ fn _hecnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Client>()?;
     m.add_class::<Server>()?;
     m.add_function(wrap_pyfunction!(reference_train, m)?)?;
+    m.add_class::<sharded::ShardWorker>()?;
+    m.add_class::<sharded::Driver>()?;
+    m.add_function(wrap_pyfunction!(sharded::upload_files, m)?)?;
     m.add("HecnnError", m.py().get_type::<HecnnError>())?;
     Ok(())
 }

@@ -1,0 +1,223 @@
+//! Sharded training (Ray): a [`ShardWorker`] holds the evaluation keys and
+//! its shard's sample blocks and computes encrypted partial gradients; a
+//! [`Driver`] holds W and V, adds the workers' gradients, takes the
+//! Nesterov step (bootstrapping when planned) and hands V back out. What
+//! crosses between them is ciphertexts as bytes, bound to the key set and
+//! to their role (`ray/v/<block>`, `ray/g/<block>`), so a worker cannot be
+//! handed another job's or another block's ciphertext unnoticed.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use hecnn_ckks::circuits::{BootstrapConfig, Bootstrapper};
+use hecnn_ckks::{Binding, Ciphertext, EvaluationKeySet, Evaluator};
+use hecnn_ml::mlr::refresh::BootstrapRefresh;
+use hecnn_ml::mlr::server::{EncryptedDataset, EncryptedModel, StepPlan, TrainStats, Trainer, PAPER_SIGMOID};
+use hecnn_ml::upload;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::err;
+
+/// Most bytes of one upload file handed to a worker (a bootstrapping key set is ≈ 1 GB).
+const MAX_FILE: usize = 4 << 30;
+
+/// The upload from `files` (name → bytes, as the upload directory holds
+/// them), read with the validating readers through a private temporary
+/// directory.
+fn load_files(files: HashMap<String, Vec<u8>>) -> PyResult<upload::LoadedUpload> {
+    let dir = tempfile::Builder::new().prefix("hecnn-shard-").tempdir().map_err(err)?;
+    for (name, bytes) in &files {
+        if !hecnn_ml::safe_fs::is_plain_file_name(name) || bytes.len() > MAX_FILE {
+            return Err(err(format!("upload file {name:?} refused")));
+        }
+        hecnn_ml::safe_fs::write_new(&dir.path().join(name), bytes).map_err(err)?;
+    }
+    upload::load_upload(dir.path()).map_err(err)
+}
+
+fn binding(keys: &EvaluationKeySet, what: &str, block: usize) -> PyResult<Binding> {
+    Binding::new(keys.key_set(), format!("ray/{what}/{block}")).map_err(err)
+}
+
+fn to_py<'py>(
+    py: Python<'py>,
+    keys: &EvaluationKeySet,
+    what: &str,
+    cts: &[Ciphertext],
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    cts.iter()
+        .enumerate()
+        .map(|(b, c)| Ok(PyBytes::new(py, &c.to_bytes(keys.context(), &binding(keys, what, b)?))))
+        .collect()
+}
+
+fn from_py(keys: &EvaluationKeySet, what: &str, blocks: &[Vec<u8>]) -> PyResult<Vec<Ciphertext>> {
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(b, bytes)| Ciphertext::from_bytes(keys.context(), bytes, &binding(keys, what, b)?).map_err(err))
+        .collect()
+}
+
+/// One Ray worker's state: the evaluation keys and shard `k` of `shards`.
+#[pyclass(module = "hecnn._hecnn")]
+pub struct ShardWorker {
+    keys: EvaluationKeySet,
+    shard: EncryptedDataset,
+}
+
+#[pymethods]
+impl ShardWorker {
+    /// From the upload's files (name → bytes: what the driver put in
+    /// Ray's object store once), keeping shard `k` of `shards`.
+    #[new]
+    fn new(py: Python<'_>, files: HashMap<String, Vec<u8>>, k: usize, shards: usize) -> PyResult<Self> {
+        py.detach(|| {
+            let up = load_files(files)?;
+            let shard = up.data.shard(k, shards).map_err(err)?;
+            Ok(Self { keys: up.keys, shard })
+        })
+    }
+
+    /// Sample blocks held.
+    #[getter]
+    fn blocks(&self) -> usize {
+        self.shard.x.len()
+    }
+
+    /// Iteration `t`'s partial gradient on this shard, given V (bytes per feature block).
+    fn gradient<'py>(&self, py: Python<'py>, v: Vec<Vec<u8>>, t: usize) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let g = py.detach(|| {
+            let v = from_py(&self.keys, "v", &v)?;
+            let mut stats = TrainStats::default();
+            Trainer::new(&self.keys).gradient(&self.shard, &v, t, &PAPER_SIGMOID, &mut stats).map_err(err)
+        })?;
+        to_py(py, &self.keys, "g", &g)
+    }
+}
+
+/// The Ray driver's state: keys, the step plan, W and V.
+#[pyclass(module = "hecnn._hecnn")]
+pub struct Driver {
+    keys: EvaluationKeySet,
+    /// The upload without its sample blocks (what the model's manifest describes).
+    meta: EncryptedDataset,
+    boot: Option<Bootstrapper>,
+    plan: StepPlan,
+    iterations: usize,
+    done: usize,
+    w: Vec<Ciphertext>,
+    v: Vec<Ciphertext>,
+}
+
+#[pymethods]
+impl Driver {
+    /// For `iterations` iterations on the upload in directory `upload`.
+    #[new]
+    fn new(py: Python<'_>, upload: &str, iterations: usize) -> PyResult<Self> {
+        let dir = Path::new(upload).to_path_buf();
+        py.detach(|| {
+            let up = upload::load_upload(&dir).map_err(err)?;
+            let boot = match up.keys.bootstrap() {
+                Some(b) => {
+                    Some(Bootstrapper::new(up.keys.context(), BootstrapConfig::default(), b.slots()).map_err(err)?)
+                }
+                None => None,
+            };
+            let mut meta = up.data;
+            let (plan, w, v) = {
+                let refresh = match &boot {
+                    Some(b) => Some(BootstrapRefresh::new(&up.keys, b).map_err(err)?),
+                    None => None,
+                };
+                let mut trainer = Trainer::new(&up.keys);
+                if let Some(r) = &refresh {
+                    trainer = trainer.with_refresh(r);
+                }
+                let plan = trainer.step_plan(&meta, iterations).map_err(err)?;
+                let mut stats = TrainStats::default();
+                let (w, v) =
+                    trainer.start(meta.weights.clone(), meta.weights.clone(), &plan, &mut stats).map_err(err)?;
+                (plan, w, v)
+            };
+            meta.x.clear();
+            meta.x_scaled.clear();
+            meta.labels.clear();
+            Ok(Self { keys: up.keys, meta, boot, plan, iterations, done: 0, w, v })
+        })
+    }
+
+    /// Iterations done.
+    #[getter]
+    fn done(&self) -> usize {
+        self.done
+    }
+
+    /// V as bytes per feature block (what the workers take the gradient at).
+    fn v<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        to_py(py, &self.keys, "v", &self.v)
+    }
+
+    /// Adds the workers' partial gradients of iteration `done` and takes the step.
+    fn update(&mut self, py: Python<'_>, parts: Vec<Vec<Vec<u8>>>) -> PyResult<()> {
+        if self.done >= self.iterations {
+            return Err(err(format!("all {} iterations are done", self.iterations)));
+        }
+        if parts.is_empty() {
+            return Err(err("no partial gradients"));
+        }
+        let (w, v) = py.detach(|| {
+            let ev = Evaluator::new(self.keys.context());
+            let mut g: Option<Vec<Ciphertext>> = None;
+            for part in &parts {
+                let gk = from_py(&self.keys, "g", part)?;
+                g = Some(match g {
+                    None => gk,
+                    Some(acc) => {
+                        if acc.len() != gk.len() {
+                            return Err(err("partial gradients of different block counts"));
+                        }
+                        acc.iter().zip(&gk).map(|(a, b)| ev.add(a, b).map_err(err)).collect::<PyResult<_>>()?
+                    }
+                });
+            }
+            let g = g.expect("parts is not empty");
+            let refresh = match &self.boot {
+                Some(b) => Some(BootstrapRefresh::new(&self.keys, b).map_err(err)?),
+                None => None,
+            };
+            let mut trainer = Trainer::new(&self.keys);
+            if let Some(r) = &refresh {
+                trainer = trainer.with_refresh(r);
+            }
+            let mut stats = TrainStats::default();
+            trainer.update(self.w.clone(), self.v.clone(), &g, self.done, &self.plan, &mut stats).map_err(err)
+        })?;
+        (self.w, self.v) = (w, v);
+        self.done += 1;
+        Ok(())
+    }
+
+    /// Writes the encrypted model (the CLI's format) into the new directory `out`.
+    fn save_model(&self, out: &str) -> PyResult<u64> {
+        if self.done != self.iterations {
+            return Err(err(format!("{} of {} iterations done", self.done, self.iterations)));
+        }
+        let model = EncryptedModel { w: self.w.clone(), v: self.v.clone(), iterations: self.done };
+        upload::save_model(Path::new(out), &self.keys, &self.meta, &model).map_err(err)
+    }
+}
+
+/// The files of the upload directory `dir` (name → bytes), for the object store.
+#[pyfunction]
+pub fn upload_files(py: Python<'_>, dir: &str) -> PyResult<HashMap<String, Py<PyBytes>>> {
+    let mut files = HashMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| err(format!("{dir}: {e}")))? {
+        let path = entry.map_err(err)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| err("a file name that is not UTF-8"))?;
+        let bytes = upload::read_bounded(&path, MAX_FILE as u64).map_err(err)?;
+        files.insert(name.to_string(), PyBytes::new(py, &bytes).unbind());
+    }
+    Ok(files)
+}

@@ -1,0 +1,56 @@
+"""Sharded training on a local Ray instance with 2 workers: the same model as the single-process
+trainer (within 1e-6), also when a worker is killed mid-iteration (Ray restarts it and retries)."""
+
+import numpy as np
+import pytest
+
+import hecnn
+from hecnn.sharded import train_sharded
+
+import ray
+
+CLASSES = 4
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    work = tmp_path_factory.mktemp("sharded")
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1.0, 1.0, size=(128, 100))  # 128 × 101 with the bias: 2 sample blocks
+    y = np.arange(128) % CLASSES
+    x[np.arange(128), y] += 1.0
+    client = hecnn.Client("training-2iter")
+    client.encrypt(x, y, work / "upload", classes=CLASSES)
+    hecnn.Server(work / "upload").train(2, work / "single")
+    single, _ = client.decrypt_model(work / "single", private=True)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield work, client, single
+    ray.shutdown()
+
+
+def test_two_workers_train_the_single_process_model(job):
+    work, client, single = job
+    report = train_sharded(work / "upload", 2, work / "sharded", workers=2)
+    assert len(report["blocks"]) == 2 and min(report["blocks"]) >= 1, report
+    w, iterations = client.decrypt_model(work / "sharded", private=True)
+    assert iterations == 2
+    assert np.abs(w - single).max() < 1e-6
+
+
+def test_a_killed_worker_is_restarted_and_its_iteration_retried(job):
+    work, client, single = job
+    killed = []
+
+    def kill_once(t, actors):
+        if t == 1 and not killed:
+            pid = ray.get(actors[0].pid.remote())
+            import os
+            import signal
+
+            os.kill(pid, signal.SIGKILL)  # the worker process dies mid-iteration
+            killed.append(pid)
+
+    train_sharded(work / "upload", 2, work / "killed", workers=2, on_iteration=kill_once)
+    assert killed
+    w, _ = client.decrypt_model(work / "killed", private=True)
+    assert np.abs(w - single).max() < 1e-6

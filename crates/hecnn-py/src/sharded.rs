@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use hecnn_ckks::circuits::{BootstrapConfig, Bootstrapper};
 use hecnn_ckks::{Binding, Ciphertext, EvaluationKeySet, Evaluator};
-use hecnn_ml::mlr::refresh::BootstrapRefresh;
-use hecnn_ml::mlr::server::{EncryptedDataset, EncryptedModel, StepPlan, TrainStats, Trainer, PAPER_SIGMOID};
+use hecnn_ml::mlr::server::{
+    EncryptedDataset, EncryptedModel, StepPlan, TrainStats, Trainer, TrainingServer, PAPER_SIGMOID,
+};
 use hecnn_ml::upload;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -97,13 +97,13 @@ impl ShardWorker {
     }
 }
 
-/// The Ray driver's state: keys, the step plan, W and V.
+/// The Ray driver's state: the training server (keys, bootstrapper), the
+/// step plan, W and V.
 #[pyclass(module = "hecnn._hecnn")]
 pub struct Driver {
-    keys: EvaluationKeySet,
+    server: TrainingServer,
     /// The upload without its sample blocks (what the model's manifest describes).
     meta: EncryptedDataset,
-    boot: Option<Bootstrapper>,
     plan: StepPlan,
     iterations: usize,
     done: usize,
@@ -119,32 +119,22 @@ impl Driver {
         let dir = Path::new(upload).to_path_buf();
         py.detach(|| {
             let up = upload::load_upload(&dir).map_err(err)?;
-            let boot = match up.keys.bootstrap() {
-                Some(b) => {
-                    Some(Bootstrapper::new(up.keys.context(), BootstrapConfig::default(), b.slots()).map_err(err)?)
-                }
-                None => None,
-            };
+            let server = TrainingServer::new(up.keys).map_err(err)?;
             let mut meta = up.data;
-            let (plan, w, v) = {
-                let refresh = match &boot {
-                    Some(b) => Some(BootstrapRefresh::new(&up.keys, b).map_err(err)?),
-                    None => None,
-                };
-                let mut trainer = Trainer::new(&up.keys);
-                if let Some(r) = &refresh {
-                    trainer = trainer.with_refresh(r);
-                }
-                let plan = trainer.step_plan(&meta, iterations).map_err(err)?;
-                let mut stats = TrainStats::default();
-                let (w, v) =
-                    trainer.start(meta.weights.clone(), meta.weights.clone(), &plan, &mut stats).map_err(err)?;
-                (plan, w, v)
-            };
+            let (started, _) = server
+                .with_trainer(|trainer| -> PyResult<_> {
+                    let plan = trainer.step_plan(&meta, iterations).map_err(err)?;
+                    let mut stats = TrainStats::default();
+                    let (w, v) =
+                        trainer.start(meta.weights.clone(), meta.weights.clone(), &plan, &mut stats).map_err(err)?;
+                    Ok((plan, w, v))
+                })
+                .map_err(err)?;
+            let (plan, w, v) = started?;
             meta.x.clear();
             meta.x_scaled.clear();
             meta.labels.clear();
-            Ok(Self { keys: up.keys, meta, boot, plan, iterations, done: 0, w, v })
+            Ok(Self { server, meta, plan, iterations, done: 0, w, v })
         })
     }
 
@@ -156,7 +146,7 @@ impl Driver {
 
     /// V as bytes per feature block (what the workers take the gradient at).
     fn v<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        to_py(py, &self.keys, "v", &self.v)
+        to_py(py, self.server.keys(), "v", &self.v)
     }
 
     /// Adds the workers' partial gradients of iteration `done` and takes the step.
@@ -168,10 +158,11 @@ impl Driver {
             return Err(err("no partial gradients"));
         }
         let (w, v) = py.detach(|| {
-            let ev = Evaluator::new(self.keys.context());
+            let keys = self.server.keys();
+            let ev = Evaluator::new(keys.context());
             let mut g: Option<Vec<Ciphertext>> = None;
             for part in &parts {
-                let gk = from_py(&self.keys, "g", part)?;
+                let gk = from_py(keys, "g", part)?;
                 g = Some(match g {
                     None => gk,
                     Some(acc) => {
@@ -183,16 +174,13 @@ impl Driver {
                 });
             }
             let g = g.expect("parts is not empty");
-            let refresh = match &self.boot {
-                Some(b) => Some(BootstrapRefresh::new(&self.keys, b).map_err(err)?),
-                None => None,
-            };
-            let mut trainer = Trainer::new(&self.keys);
-            if let Some(r) = &refresh {
-                trainer = trainer.with_refresh(r);
-            }
             let mut stats = TrainStats::default();
-            trainer.update(self.w.clone(), self.v.clone(), &g, self.done, &self.plan, &mut stats).map_err(err)
+            let (w, v) = (self.w.clone(), self.v.clone());
+            let (r, _) = self
+                .server
+                .with_trainer(|trainer| trainer.update(w, v, &g, self.done, &self.plan, &mut stats))
+                .map_err(err)?;
+            r.map_err(err)
         })?;
         (self.w, self.v) = (w, v);
         self.done += 1;
@@ -205,7 +193,7 @@ impl Driver {
             return Err(err(format!("{} of {} iterations done", self.done, self.iterations)));
         }
         let model = EncryptedModel { w: self.w.clone(), v: self.v.clone(), iterations: self.done };
-        upload::save_model(Path::new(out), &self.keys, &self.meta, &model).map_err(err)
+        upload::save_model(Path::new(out), self.server.keys(), &self.meta, &model).map_err(err)
     }
 }
 

@@ -777,6 +777,18 @@ impl TrainingServer {
         iterations: usize,
         control: &mut dyn FnMut(TrainProgress) -> ControlFlow<()>,
     ) -> Result<(EncryptedModel, TrainStats), TrainError> {
+        let (result, seconds) =
+            self.with_trainer(|trainer| trainer.train_from(data, start, iterations, &PAPER_SIGMOID, control))?;
+        let (model, mut stats) = result?;
+        stats.bootstrap_seconds = seconds;
+        Ok((model, stats))
+    }
+
+    /// Runs `f` with this server's trainer (its refresh of W and V included
+    /// when the keys can bootstrap); also returns the seconds spent in
+    /// bootstraps. For callers that drive iterations themselves (a sharded
+    /// run's driver: [`Trainer::start`], [`Trainer::update`]).
+    pub fn with_trainer<R>(&self, f: impl FnOnce(&Trainer) -> R) -> Result<(R, f64), TrainError> {
         let refresh = match &self.bootstrapper {
             Some(b) => Some(BootstrapRefresh::new(&self.keys, b)?),
             None => None,
@@ -785,8 +797,7 @@ impl TrainingServer {
         if let Some(r) = &refresh {
             trainer = trainer.with_refresh(r);
         }
-        let (model, mut stats) = trainer.train_from(data, start, iterations, &PAPER_SIGMOID, control)?;
-        stats.bootstrap_seconds = refresh.as_ref().map_or(0.0, BootstrapRefresh::bootstrap_seconds);
-        Ok((model, stats))
+        let r = f(&trainer);
+        Ok((r, refresh.as_ref().map_or(0.0, BootstrapRefresh::bootstrap_seconds)))
     }
 }

@@ -60,6 +60,11 @@ fn from_py(keys: &EvaluationKeySet, what: &str, blocks: &[Vec<u8>]) -> PyResult<
         .collect()
 }
 
+/// Copies of Python `bytes` (taken as bytes, not element by element).
+fn bytes_of(blocks: &[Bound<'_, PyBytes>]) -> Vec<Vec<u8>> {
+    blocks.iter().map(|b| b.as_bytes().to_vec()).collect()
+}
+
 /// One Ray worker's state: the evaluation keys and shard `k` of `shards`.
 #[pyclass(module = "hecnn._hecnn")]
 pub struct ShardWorker {
@@ -72,7 +77,8 @@ impl ShardWorker {
     /// From the upload's files (name → bytes: what the driver put in
     /// Ray's object store once), keeping shard `k` of `shards`.
     #[new]
-    fn new(py: Python<'_>, files: HashMap<String, Vec<u8>>, k: usize, shards: usize) -> PyResult<Self> {
+    fn new(py: Python<'_>, files: HashMap<String, Bound<'_, PyBytes>>, k: usize, shards: usize) -> PyResult<Self> {
+        let files: HashMap<String, Vec<u8>> = files.into_iter().map(|(n, b)| (n, b.as_bytes().to_vec())).collect();
         py.detach(|| {
             let up = load_files(files)?;
             let shard = up.data.shard(k, shards).map_err(err)?;
@@ -87,7 +93,13 @@ impl ShardWorker {
     }
 
     /// Iteration `t`'s partial gradient on this shard, given V (bytes per feature block).
-    fn gradient<'py>(&self, py: Python<'py>, v: Vec<Vec<u8>>, t: usize) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    fn gradient<'py>(
+        &self,
+        py: Python<'py>,
+        v: Vec<Bound<'py, PyBytes>>,
+        t: usize,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let v = bytes_of(&v);
         let g = py.detach(|| {
             let v = from_py(&self.keys, "v", &v)?;
             let mut stats = TrainStats::default();
@@ -150,7 +162,8 @@ impl Driver {
     }
 
     /// Adds the workers' partial gradients of iteration `done` and takes the step.
-    fn update(&mut self, py: Python<'_>, parts: Vec<Vec<Vec<u8>>>) -> PyResult<()> {
+    fn update(&mut self, py: Python<'_>, parts: Vec<Vec<Bound<'_, PyBytes>>>) -> PyResult<()> {
+        let parts: Vec<Vec<Vec<u8>>> = parts.iter().map(|p| bytes_of(p)).collect();
         if self.done >= self.iterations {
             return Err(err(format!("all {} iterations are done", self.iterations)));
         }

@@ -1,5 +1,9 @@
-"""Per-iteration time of sharded training: 1,024 samples × 241 columns (MNIST-like), 4 classes...
-single process vs Ray with 1 and 2 workers, training-2iter (2 iterations)."""
+"""Per-iteration time of sharded training (BENCHMARKS.md §10): N samples (default 1,024) × 240
+features + bias, 10 classes, `training-2iter`, 2 iterations — the single process against Ray with
+1 and 2 local workers, and each model's largest difference from the single process's.
+
+    pip install "./python[ray]" && python scripts/compare/ray_bench.py [N]
+"""
 import json, os, sys, tempfile, time
 import numpy as np, ray, hecnn
 from hecnn.sharded import train_sharded

@@ -1,7 +1,8 @@
 """Sharded encrypted training on Ray.
 
-The driver reads the client's upload once and puts its files in Ray's object store; each worker
-(a Ray actor) keeps the evaluation keys and its shard of the sample blocks. Each iteration the
+The driver reads the client's upload once and puts its files in Ray's object store — the keys,
+parameters and initial weights once, each shard's sample blocks apart; each worker (a Ray actor)
+receives the keys and its own blocks only. Each iteration the
 driver broadcasts V (ciphertext bytes), the workers return their encrypted partial gradients,
 the driver adds them, takes the Nesterov step (bootstrapping W and V when the plan says) and goes
 on. The sum of the shards' gradients is the whole data set's: the model is the single-process
@@ -22,8 +23,8 @@ from . import _hecnn
 
 
 class _Worker:
-    def __init__(self, files, k: int, shards: int):
-        self._w = _hecnn.ShardWorker(files, k, shards)
+    def __init__(self, common, own, k: int, shards: int):
+        self._w = _hecnn.ShardWorker(common, own, k, shards)
 
     def blocks(self) -> int:
         return self._w.blocks
@@ -51,9 +52,12 @@ def train_sharded(
 
     upload = os.fspath(upload)
     driver = _hecnn.Driver(upload, iterations)
-    files = ray.put(_hecnn.upload_files(upload))
+    # The keys, parameters and W0 once for all workers; each worker's own sample blocks apart.
+    names = [_hecnn.shard_file_names(upload, k, workers) for k in range(workers)]
+    common = ray.put(_hecnn.upload_files(upload, names[0][0]))
+    own = [ray.put(_hecnn.upload_files(upload, blocks)) for _, blocks in names]
     Worker = ray.remote(max_restarts=max_restarts, max_task_retries=max_restarts)(_Worker)
-    actors = [Worker.remote(files, k, workers) for k in range(workers)]
+    actors = [Worker.remote(common, own[k], k, workers) for k in range(workers)]
     blocks = ray.get([a.blocks.remote() for a in actors])
     seconds = []
     for t in range(iterations):

@@ -28,6 +28,20 @@ def job(tmp_path_factory):
     ray.shutdown()
 
 
+def test_each_worker_receives_the_keys_and_its_own_blocks_only(job):
+    work, _, _ = job
+    from hecnn import _hecnn
+
+    (common0, own0), (common1, own1) = (_hecnn.shard_file_names(str(work / "upload"), k, 2) for k in (0, 1))
+    assert common0 == common1 and {"params.bin", "galois.key", "relin.key", "manifest.json"} <= set(common0)
+    assert own0 and own1 and not set(own0) & set(own1)
+    assert all(n.startswith(("x-0-", "xs-0-", "y-0")) for n in own0)
+    files = set(common0) | set(own0) | set(own1)
+    assert files == set(p.name for p in (work / "upload").iterdir())
+    with pytest.raises(hecnn.HecnnError, match="no shard 2 of 2"):
+        _hecnn.shard_file_names(str(work / "upload"), 2, 2)
+
+
 def test_two_workers_train_the_single_process_model(job):
     work, client, single = job
     report = train_sharded(work / "upload", 2, work / "sharded", workers=2)

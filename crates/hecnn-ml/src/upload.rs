@@ -380,6 +380,46 @@ fn check_manifest_params(path: &Path, m: &Manifest, ctx: &Context) -> Result<(),
 /// Reads and validates an upload directory (parameters, keys, every
 /// ciphertext), refusing anything not bound to the manifest's key set.
 pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
+    load_upload_blocks(dir, None)
+}
+
+/// [`load_upload`] of shard `k` of `shards` only (the sample blocks of
+/// [`shard_range`], W₀ and the keys): what one worker of a sharded run
+/// reads; the files it needs are [`shard_file_names`].
+pub fn load_upload_shard(dir: &Path, k: usize, shards: usize) -> Result<LoadedUpload, UploadError> {
+    load_upload_blocks(dir, Some((k, shards)))
+}
+
+/// The files shard `k` of `shards` of the upload in `dir` needs: (what
+/// every shard needs — parameters, manifest, keys, W₀ —, its own blocks).
+pub fn shard_file_names(dir: &Path, k: usize, shards: usize) -> Result<(Vec<String>, Vec<String>), UploadError> {
+    let mpath = dir.join("manifest.json");
+    let m = read_manifest(&mpath, UPLOAD_FORMAT)?;
+    let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
+    let range = shard_range(nb, k, shards)
+        .ok_or_else(|| manifest_err(&mpath, format!("no shard {k} of {shards} in {nb} sample blocks")))?;
+    let mut common: Vec<String> =
+        ["params.bin", "manifest.json", "relin.key", "galois.key"].iter().map(|s| s.to_string()).collect();
+    if m.bootstrap_key_id.is_some() {
+        common.push(BOOTSTRAP_KEYS_FILE.to_string());
+    }
+    common.extend((0..nf).map(|f| file_name(&format!("w0/{f}"))));
+    let mut own = Vec::new();
+    for b in range {
+        for prefix in ["x", "xs"] {
+            own.extend((0..nf).map(|f| file_name(&format!("{prefix}/{b}/{f}"))));
+        }
+        own.push(file_name(&format!("y/{b}")));
+    }
+    Ok((common, own))
+}
+
+/// Sample blocks `k·nb/shards .. (k+1)·nb/shards` (`None`: no such shard).
+pub fn shard_range(blocks: usize, k: usize, shards: usize) -> Option<std::ops::Range<usize>> {
+    (shards > 0 && k < shards && shards <= blocks).then(|| k * blocks / shards..(k + 1) * blocks / shards)
+}
+
+fn load_upload_blocks(dir: &Path, shard: Option<(usize, usize)>) -> Result<LoadedUpload, UploadError> {
     let ppath = dir.join("params.bin");
     let params = load_params(&ppath)?;
     let ctx = Context::new(params).map_err(format_err(&ppath))?;
@@ -440,8 +480,13 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
         }
         Ok(ct)
     };
+    let range = match shard {
+        None => 0..nb,
+        Some((k, shards)) => shard_range(nb, k, shards)
+            .ok_or_else(|| manifest_err(&mpath, format!("no shard {k} of {shards} in {nb} sample blocks")))?,
+    };
     let blocks = |prefix: &str| -> Result<Vec<Vec<Ciphertext>>, UploadError> {
-        (0..nb).map(|b| (0..nf).map(|f| load(format!("{prefix}/{b}/{f}"))).collect()).collect()
+        range.clone().map(|b| (0..nf).map(|f| load(format!("{prefix}/{b}/{f}"))).collect()).collect()
     };
     let data = EncryptedDataset {
         layout: m.layout,
@@ -450,7 +495,7 @@ pub fn load_upload(dir: &Path) -> Result<LoadedUpload, UploadError> {
         classes: m.classes,
         x: blocks("x")?,
         x_scaled: blocks("xs")?,
-        labels: (0..nb).map(|b| load(format!("y/{b}"))).collect::<Result<_, _>>()?,
+        labels: range.clone().map(|b| load(format!("y/{b}"))).collect::<Result<_, _>>()?,
         weights: (0..nf).map(|f| load(format!("w0/{f}"))).collect::<Result<_, _>>()?,
     };
     Ok(LoadedUpload { keys, data })

@@ -353,6 +353,7 @@ fn _hecnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sharded::ShardWorker>()?;
     m.add_class::<sharded::Driver>()?;
     m.add_function(wrap_pyfunction!(sharded::upload_files, m)?)?;
+    m.add_function(wrap_pyfunction!(sharded::shard_file_names, m)?)?;
     m.add("HecnnError", m.py().get_type::<HecnnError>())?;
     Ok(())
 }

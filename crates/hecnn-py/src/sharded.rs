@@ -25,7 +25,7 @@ const MAX_FILE: usize = 4 << 30;
 /// The upload from `files` (name → bytes, as the upload directory holds
 /// them), read with the validating readers through a private temporary
 /// directory.
-fn load_files(files: HashMap<String, Vec<u8>>) -> PyResult<upload::LoadedUpload> {
+fn load_shard(files: HashMap<String, Vec<u8>>, k: usize, shards: usize) -> PyResult<upload::LoadedUpload> {
     let dir = tempfile::Builder::new().prefix("hecnn-shard-").tempdir().map_err(err)?;
     for (name, bytes) in &files {
         if !hecnn_ml::safe_fs::is_plain_file_name(name) || bytes.len() > MAX_FILE {
@@ -33,7 +33,7 @@ fn load_files(files: HashMap<String, Vec<u8>>) -> PyResult<upload::LoadedUpload>
         }
         hecnn_ml::safe_fs::write_new(&dir.path().join(name), bytes).map_err(err)?;
     }
-    upload::load_upload(dir.path()).map_err(err)
+    upload::load_upload_shard(dir.path(), k, shards).map_err(err)
 }
 
 fn binding(keys: &EvaluationKeySet, what: &str, block: usize) -> PyResult<Binding> {
@@ -74,15 +74,23 @@ pub struct ShardWorker {
 
 #[pymethods]
 impl ShardWorker {
-    /// From the upload's files (name → bytes: what the driver put in
-    /// Ray's object store once), keeping shard `k` of `shards`.
+    /// Shard `k` of `shards` from the upload's files (name → bytes: what
+    /// the driver put in Ray's object store once): `common` (parameters,
+    /// manifest, keys, W₀; the same for every shard) and `own` (this
+    /// shard's blocks), as [`upload_files`] and [`shard_file_names`] give them.
     #[new]
-    fn new(py: Python<'_>, files: HashMap<String, Bound<'_, PyBytes>>, k: usize, shards: usize) -> PyResult<Self> {
-        let files: HashMap<String, Vec<u8>> = files.into_iter().map(|(n, b)| (n, b.as_bytes().to_vec())).collect();
+    fn new(
+        py: Python<'_>,
+        common: HashMap<String, Bound<'_, PyBytes>>,
+        own: HashMap<String, Bound<'_, PyBytes>>,
+        k: usize,
+        shards: usize,
+    ) -> PyResult<Self> {
+        let files: HashMap<String, Vec<u8>> =
+            common.into_iter().chain(own).map(|(n, b)| (n, b.as_bytes().to_vec())).collect();
         py.detach(|| {
-            let up = load_files(files)?;
-            let shard = up.data.shard(k, shards).map_err(err)?;
-            Ok(Self { keys: up.keys, shard })
+            let up = load_shard(files, k, shards)?;
+            Ok(Self { keys: up.keys, shard: up.data })
         })
     }
 
@@ -210,15 +218,23 @@ impl Driver {
     }
 }
 
-/// The files of the upload directory `dir` (name → bytes), for the object store.
+/// Files `names` of the upload directory `dir` (name → bytes), for the object store.
 #[pyfunction]
-pub fn upload_files(py: Python<'_>, dir: &str) -> PyResult<HashMap<String, Py<PyBytes>>> {
+pub fn upload_files(py: Python<'_>, dir: &str, names: Vec<String>) -> PyResult<HashMap<String, Py<PyBytes>>> {
     let mut files = HashMap::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| err(format!("{dir}: {e}")))? {
-        let path = entry.map_err(err)?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| err("a file name that is not UTF-8"))?;
-        let bytes = upload::read_bounded(&path, MAX_FILE as u64).map_err(err)?;
-        files.insert(name.to_string(), PyBytes::new(py, &bytes).unbind());
+    for name in names {
+        if !hecnn_ml::safe_fs::is_plain_file_name(&name) {
+            return Err(err(format!("file name {name:?} refused")));
+        }
+        let bytes = upload::read_bounded(&Path::new(dir).join(&name), MAX_FILE as u64).map_err(err)?;
+        files.insert(name, PyBytes::new(py, &bytes).unbind());
     }
     Ok(files)
+}
+
+/// The files shard `k` of `shards` of the upload in `dir` needs: (common to
+/// every shard, its own blocks).
+#[pyfunction]
+pub fn shard_file_names(dir: &str, k: usize, shards: usize) -> PyResult<(Vec<String>, Vec<String>)> {
+    upload::shard_file_names(Path::new(dir), k, shards).map_err(err)
 }

@@ -201,10 +201,8 @@ impl EncryptedDataset {
     /// labels) with the job's metadata and W₀ — what one worker holds.
     pub fn shard(&self, k: usize, shards: usize) -> Result<EncryptedDataset, TrainError> {
         let nb = self.x.len();
-        if shards == 0 || k >= shards || shards > nb {
-            return Err(TrainError::InvalidInput(format!("shard {k} of {shards} ({nb} sample blocks)")));
-        }
-        let range = k * nb / shards..(k + 1) * nb / shards;
+        let range = crate::upload::shard_range(nb, k, shards)
+            .ok_or_else(|| TrainError::InvalidInput(format!("shard {k} of {shards} ({nb} sample blocks)")))?;
         Ok(EncryptedDataset {
             layout: self.layout,
             samples: self.samples,

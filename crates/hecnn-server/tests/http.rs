@@ -190,7 +190,17 @@ fn json_bodies_are_bounded_and_blob_bodies_are_not_cut_by_that_bound() {
         .post(&s.url("/v1/datasets"))
         .header("Authorization", &format!("Bearer {alice}"))
         .header("Content-Type", "application/json")
-        .send(body.as_bytes())
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 413);
+        .send(body.as_bytes());
+    // The server answers 413 as soon as the bound is passed and closes the
+    // connection; a client still writing the rest may see that close (a
+    // broken pipe or a reset) before it reads the answer. Either way the
+    // body was refused, and the server goes on serving.
+    match r {
+        Ok(r) => assert_eq!(r.status().as_u16(), 413),
+        Err(ureq::Error::Io(e)) => {
+            assert!(matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset), "{e}")
+        }
+        Err(e) => panic!("{e}"),
+    }
+    assert_eq!(get(&a, &s.url("/v1/blobs"), Some(&alice)).0, 200, "still serving");
 }

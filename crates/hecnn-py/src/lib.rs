@@ -20,7 +20,7 @@ use hecnn_ml::mlr::client::{
     self, training_bootstrap_keys, training_galois_keys, ModelExpectation, ReleasePolicy, Scaler, Scaling,
     TrainingClient,
 };
-use hecnn_ml::mlr::reference::{self, MlrConfig};
+use hecnn_ml::mlr::reference;
 use hecnn_ml::mlr::server::TrainingServer;
 use hecnn_ml::mlr::setup;
 use hecnn_ml::packing::Layout;
@@ -139,10 +139,7 @@ impl Client {
             if out.exists() && std::fs::read_dir(&out).map_err(err)?.next().is_some() {
                 return Err(err(format!("{}: not empty", out.display())));
             }
-            let scaler = client::fit_scaler_with(&features, scaling).map_err(err)?;
-            let x = client::with_bias(&scaler.apply(&features).map_err(err)?);
-            let b = client::preconditioner(&x, client::DEFAULT_EPSILON).map_err(err)?;
-            let xs = client::precondition(&x, &b);
+            let (scaler, x, xs) = client::design(&features, scaling).map_err(err)?;
             let d = x[0].len();
             let layout = Layout::choose(x.len(), d, classes, ctx.n() / 2).ok_or_else(|| {
                 err(format!("no packing of {} samples × {d} features fits {} slots", x.len(), ctx.n() / 2))
@@ -280,13 +277,7 @@ fn reference_w(
     scaling: Scaling,
     iterations: usize,
 ) -> PyResult<Vec<Vec<f64>>> {
-    let maxima = match scaling {
-        Scaling::MaxAbs => reference::feature_maxima(raw).map_err(err)?,
-        Scaling::None => vec![1.0; raw[0].len()],
-    };
-    let x = reference::design_matrix(raw, &maxima).map_err(err)?;
-    let cfg = MlrConfig { iterations, ..MlrConfig::default() };
-    Ok(reference::train(&x, y, classes, &cfg).map_err(err)?.w)
+    Ok(reference::train_raw(raw, y, classes, scaling == Scaling::MaxAbs, iterations).map_err(err)?.0)
 }
 
 /// The server: trains on an upload directory with its evaluation keys only.

@@ -386,7 +386,7 @@ async fn job_status(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant(&state, &headers).await?;
-    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let id = object_id(&id)?;
     Ok(Json(state.store.job(tenant, id)?.ok_or_else(not_found)?).into_response())
 }
 
@@ -431,7 +431,7 @@ async fn delete_dataset(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant(&state, &headers).await?;
-    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let id = object_id(&id)?;
     if !state.store.owns_dataset(tenant, id)? {
         return Err(not_found());
     }
@@ -440,4 +440,9 @@ async fn delete_dataset(
     }
     state.store.delete_dataset(id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A job's or dataset's id from the path: anything but a number is a missing object.
+fn object_id(s: &str) -> Result<i64, ApiError> {
+    s.parse().map_err(|_| not_found())
 }

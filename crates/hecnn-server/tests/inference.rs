@@ -147,6 +147,24 @@ fn an_inference_job_equals_the_file_roles_and_the_plaintext_circuit() {
     assert_eq!(status, 400);
     assert!(err["error"].as_str().unwrap().contains("does not serve"), "{err}");
 
+    // Truncated or flipped files of the upload: refused with a 400 naming the problem, never a 500.
+    let ct = std::fs::read(up.join("in-0-0.ct")).unwrap();
+    let manifest_bytes = manifest.as_bytes().to_vec();
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    for (k, cut) in [0usize, 17, ct.len() / 2, ct.len() - 1].into_iter().enumerate() {
+        cases.push(("in-0-0.ct", ct[..cut].to_vec()));
+        let mut flipped = manifest_bytes.clone();
+        flipped[(k * 53 + 7) % manifest_bytes.len()] ^= 0x21;
+        cases.push(("manifest.json", flipped));
+    }
+    for (target, bytes) in &cases {
+        let mut f = files.clone();
+        f[*target] = a.put_blob(&s, bytes).into();
+        let (status, body, _) = a.post(&s, "/v1/datasets", serde_json::json!({ "files": f }));
+        assert_eq!(status, 400, "{target}: {body}");
+        assert_ne!(body["error"], "internal error", "{target}");
+    }
+
     // The job, its scores.
     let (status, job, _) = a.post(&s, "/v1/jobs", serde_json::json!({ "dataset": ds["id"], "kind": "infer" }));
     assert_eq!(status, 202, "{job}");

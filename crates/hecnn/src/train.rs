@@ -10,10 +10,10 @@
 use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, EvaluationKeySet, RelinKey, SecretKey};
 use hecnn_ml::mlr::client::{
-    self, fit_scaler_with, training_bootstrap_keys, with_bias, ModelError, ModelExpectation, ReleasePolicy, Scaler,
-    Scaling, TrainingClient,
+    self, training_bootstrap_keys, with_bias, ModelError, ModelExpectation, ReleasePolicy, Scaler, Scaling,
+    TrainingClient,
 };
-use hecnn_ml::mlr::reference::{self, MlrConfig};
+use hecnn_ml::mlr::reference;
 use hecnn_ml::mlr::server::{TrainProgress, TrainingServer};
 use hecnn_ml::mlr::setup;
 use hecnn_ml::packing::Layout;
@@ -110,10 +110,7 @@ pub struct Prepared {
 /// Scales, adds the bias column and computes `B̄ ⊙ X` (client side, for
 /// the upload).
 pub fn prepare(train: &Split, scaling: Scaling) -> Result<Prepared> {
-    let scaler = fit_scaler_with(&train.x, scaling)?;
-    let x = with_bias(&scaler.apply(&train.x)?);
-    let b = client::preconditioner(&x, client::DEFAULT_EPSILON)?;
-    let x_scaled = client::precondition(&x, &b);
+    let (scaler, x, x_scaled) = client::design(&train.x, scaling)?;
     Ok(Prepared { scaler, x, x_scaled, y: train.y.clone() })
 }
 
@@ -140,15 +137,8 @@ pub struct Reference {
 /// shared. `scaling` is the one the client chose (the reference scales by
 /// its own maxima, or by 1 for the raw features).
 pub fn reference_run(train: &Split, test: Option<&Split>, iterations: usize, scaling: Scaling) -> Result<Reference> {
-    let maxima = reference::feature_maxima(&train.x)?;
-    let maxima = match scaling {
-        Scaling::MaxAbs => maxima,
-        Scaling::None => vec![1.0; maxima.len()],
-    };
-    let x = reference::design_matrix(&train.x, &maxima)?;
-    let cfg = MlrConfig { iterations, ..MlrConfig::default() };
-    let w = reference::train(&x, &train.y, CLASSES, &cfg)?.w;
-    let train_accuracy = reference::accuracy(&w, &x, &train.y)?;
+    let (w, maxima) = reference::train_raw(&train.x, &train.y, CLASSES, scaling == Scaling::MaxAbs, iterations)?;
+    let train_accuracy = reference::accuracy(&w, &reference::design_matrix(&train.x, &maxima)?, &train.y)?;
     let test_accuracy = match test {
         Some(t) => Some(reference::accuracy(&w, &reference::design_matrix(&t.x, &maxima)?, &t.y)?),
         None => None,

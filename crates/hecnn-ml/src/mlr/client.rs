@@ -11,7 +11,7 @@
 //! the client is noise-flooded and rounded (see [`ReleasePolicy`]).
 
 pub use super::prep::{
-    accuracy, fit_scaler, fit_scaler_with, precondition, preconditioner, predict, with_bias, Scaler, Scaling,
+    accuracy, design, fit_scaler, fit_scaler_with, precondition, preconditioner, predict, with_bias, Scaler, Scaling,
     DEFAULT_EPSILON, DEFAULT_INIT,
 };
 use super::server::{model_levels, EncryptedDataset, EncryptedModel, TrainError};

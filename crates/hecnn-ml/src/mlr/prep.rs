@@ -104,3 +104,16 @@ pub fn accuracy(w: &[Vec<f64>], x: &[Vec<f64>], labels: &[u8]) -> Result<f64, Ml
     let hits = x.iter().zip(labels).filter(|(xi, &label)| best_class(xi, w) == label).count();
     Ok(hits as f64 / x.len() as f64)
 }
+
+/// Rows of values.
+type Matrix = Vec<Vec<f64>>;
+
+/// The client's upload matrices from raw features: fitted scaling, the
+/// scaled features with the bias column (X), and `B̄ ⊙ X` with
+/// [`DEFAULT_EPSILON`]. What `hecnn encrypt` and the Python client encrypt.
+pub fn design(raw: &[Vec<f64>], scaling: Scaling) -> Result<(Scaler, Matrix, Matrix), MlError> {
+    let scaler = fit_scaler_with(raw, scaling)?;
+    let x = with_bias(&scaler.apply(raw)?);
+    let x_scaled = precondition(&x, &preconditioner(&x, DEFAULT_EPSILON)?);
+    Ok((scaler, x, x_scaled))
+}

@@ -190,6 +190,25 @@ pub fn gradient(x: &[Vec<f64>], labels: &[u8], v: &[Vec<f64>], sigmoid: &[f64]) 
     Ok(gradient_at(x, labels, v, &|t| sigmoid_poly(sigmoid, t)))
 }
 
+/// The reference from *raw* features with its own preparation: scaled by
+/// its own per-feature maxima (`max_abs`) or not at all, the bias column
+/// added, `iterations` of [`train`] with the default configuration.
+/// Returns W and the maxima used (all 1 without scaling), so test splits
+/// are scored the same way ([`design_matrix`]).
+pub fn train_raw(
+    raw: &[Vec<f64>],
+    labels: &[u8],
+    classes: usize,
+    max_abs: bool,
+    iterations: usize,
+) -> Result<(Vec<Vec<f64>>, Vec<f64>), MlError> {
+    let maxima = feature_maxima(raw)?;
+    let maxima = if max_abs { maxima } else { vec![1.0; maxima.len()] };
+    let x = design_matrix(raw, &maxima)?;
+    let cfg = MlrConfig { iterations, ..MlrConfig::default() };
+    Ok((train(&x, labels, classes, &cfg)?.w, maxima))
+}
+
 /// Trains the one-vs-rest MLR on `x` (n×d, bias already in column 0) and
 /// `labels` (< `classes`) following the paper's protocol:
 ///

@@ -21,7 +21,7 @@ import numpy as np
 from . import _hecnn
 from ._hecnn import HecnnError
 
-__all__ = ["Client", "Server", "HecnnError", "reference_train"]
+__all__ = ["Client", "Server", "HecnnError", "reference_train", "mnist", "backbone_features"]
 
 
 def _matrix(a, name: str) -> list:
@@ -61,6 +61,11 @@ class Client:
         w, iterations = self._c.decrypt_model(os.fspath(model), private, statistical_security)
         return np.asarray(w, dtype=np.float64), iterations
 
+    def evaluate(self, w, features, labels) -> float:
+        """Accuracy of weights ``w`` (what :meth:`decrypt_model` returns) on raw ``features`` and
+        ``labels`` (a test set), scaled as this client's job scaled its training data."""
+        return self._c.evaluate(_matrix(w, "w"), _matrix(features, "features"), _labels(labels))
+
     def save(self, directory: os.PathLike | str) -> None:
         """Secret key (mode 0600), parameters and the job record into the new ``directory``."""
         self._c.save(os.fspath(directory))
@@ -86,3 +91,22 @@ def reference_train(features, labels, iterations: int, classes: int = 10, scalin
     """The same training in f64 on the raw features: W, classes × (1 + d)."""
     w = _hecnn.reference_train(_matrix(features, "features"), _labels(labels), iterations, classes, scaling)
     return np.asarray(w, dtype=np.float64)
+
+
+def mnist(split: str = "train", count: int | None = None, directory: os.PathLike | str | None = None):
+    """``(images, labels)`` of the bundled MNIST split (``train``: 60,000, ``test``: 10,000), the
+    first ``count``: images ``uint8`` of shape (n, 28, 28), labels ``int64``."""
+    d = None if directory is None else os.fspath(directory)
+    images, labels = _hecnn.mnist(split, count, d)
+    labels = np.frombuffer(labels, dtype=np.uint8).astype(np.int64)
+    return np.frombuffer(images, dtype=np.uint8).reshape(len(labels), 28, 28).copy(), labels
+
+
+def backbone_features(images) -> np.ndarray:
+    """The bundled frozen backbone's 240 features of each image (n × 28 × 28, pixels 0–255), in
+    plaintext on the client: what transfer learning trains the encrypted classifier on."""
+    a = np.asarray(images)
+    if a.ndim != 3 or a.shape[1:] != (28, 28) or a.dtype != np.uint8:
+        raise ValueError(f"images: uint8 of shape (n, 28, 28) needed, got {a.dtype} of shape {a.shape}")
+    out = _hecnn.backbone_features(np.ascontiguousarray(a).tobytes())
+    return np.frombuffer(out, dtype="<f8").reshape(a.shape[0], -1).copy()

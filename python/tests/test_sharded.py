@@ -51,6 +51,19 @@ def test_two_workers_train_the_single_process_model(job):
     assert np.abs(w - single).max() < 1e-6
 
 
+def test_streaming_workers_read_their_blocks_in_parts_and_train_the_same_model(job):
+    work, client, single = job
+    # One worker, one sample block at a time: its gradient is the sum of two parts.
+    report = train_sharded(work / "upload", 2, work / "streamed", workers=1, stream=True, stream_blocks=1)
+    assert report["blocks"] == [2], report
+    # Per iteration V goes out to the worker and one gradient comes back.
+    assert all(b > 0 for b in report["v_bytes"] + report["gradient_bytes"]), report
+    w, _ = client.decrypt_model(work / "streamed", private=True)
+    assert np.abs(w - single).max() < 1e-6
+    with pytest.raises(hecnn.HecnnError, match="at_once must be at least 1"):
+        hecnn._hecnn.ShardWorker.streaming(str(work / "upload"), 0, 1, 0)
+
+
 def test_a_killed_worker_is_restarted_and_its_iteration_retried(job):
     work, client, single = job
     killed = []

@@ -91,6 +91,13 @@ impl Layout {
         d.div_ceil(self.features_per_block)
     }
 
+    /// Ciphertexts in a training upload of `n` samples and `d` features:
+    /// X and B̄⊙X per block, labels per sample block, W₀ per feature block.
+    pub fn upload_ciphertexts(&self, n: usize, d: usize) -> usize {
+        let (nb, nf) = (self.sample_blocks(n), self.feature_blocks(d));
+        2 * nb * nf + nb + nf
+    }
+
     /// Rotations (key switches) per training iteration.
     pub fn rotations_per_iteration(&self, n: usize, d: usize) -> usize {
         let lg = self.features_per_block.trailing_zeros() as usize;

@@ -37,10 +37,12 @@ pub const MAX_SAMPLES: usize = 1 << 20;
 pub const MAX_FEATURES: usize = 1 << 16;
 /// Most classes (labels are bytes).
 pub const MAX_CLASSES: usize = 256;
-/// Most ciphertext files in an upload.
-pub const MAX_CIPHERTEXTS: usize = 8192;
-/// Most memory the upload's ciphertexts may take once expanded (16 GiB):
-/// the server refuses larger jobs before reading a single ciphertext.
+/// Most ciphertext files in an upload (60,000 samples × 241 features × 10
+/// classes at N = 2^15 are 30,970).
+pub const MAX_CIPHERTEXTS: usize = 1 << 16;
+/// Most memory the ciphertexts read at once may take once expanded (16
+/// GiB): a larger upload is refused before a single ciphertext is read
+/// unless it is read in parts ([`UploadReader::blocks`]).
 pub const MAX_UPLOAD_MEMORY: u64 = 16 << 30;
 
 /// Why an upload or model directory could not be read or written.
@@ -63,6 +65,9 @@ pub enum UploadError {
     /// readable/writable; the message names it.
     #[error(transparent)]
     File(#[from] SafeFsError),
+    /// The client's data could not be encrypted (shapes, layout).
+    #[error(transparent)]
+    Encrypt(#[from] crate::mlr::server::TrainError),
 }
 
 /// What an upload directory declares about its contents.
@@ -290,25 +295,93 @@ pub fn save_upload(
     keys: &EvaluationKeySet,
     data: &EncryptedDataset<SeededCiphertext>,
 ) -> Result<u64, UploadError> {
-    let ctx = keys.context();
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut total = write(&dir.join("params.bin"), &ctx.params().to_bytes())?;
-    total += write(&dir.join("relin.key"), &keys.relin().to_bytes(ctx))?;
-    total += write_streamed(&dir.join("galois.key"), |out| keys.galois().write_to(ctx, out))?.0;
-    let mut manifest = Manifest::describe(UPLOAD_FORMAT, ctx, data, keys.key_set());
-    if let Some(boot) = keys.bootstrap() {
-        let (len, id) = write_streamed(&dir.join(BOOTSTRAP_KEYS_FILE), |out| boot.write_to(ctx, out))?;
-        manifest.bootstrap_key_id = Some(id);
-        total += len;
-    }
-    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    total += write(&dir.join("manifest.json"), &json)?;
+    let mut out = UploadWriter::create(dir, keys, data.layout, (data.samples, data.features, data.classes))?;
     for (label, ct) in data.labelled() {
-        let path = dir.join(file_name(&label));
-        let binding = upload_binding(keys.key_set(), &label).map_err(format_err(&path))?;
-        total += write(&path, &ct.to_bytes(ctx, &binding))?;
+        out.write(&label, ct)?;
     }
-    Ok(total)
+    Ok(out.finish())
+}
+
+/// An upload written as it is encrypted: [`UploadWriter::create`] writes the
+/// parameters, keys and manifest, then each ciphertext goes to its file as
+/// soon as it exists, so the client never holds the whole data set (60,000
+/// samples are ≈ 54 GB of ciphertexts).
+pub struct UploadWriter<'k> {
+    dir: PathBuf,
+    keys: &'k EvaluationKeySet,
+    total: u64,
+}
+
+impl<'k> UploadWriter<'k> {
+    /// Creates `dir` with the parameters, the evaluation keys and the
+    /// manifest of `(samples, features, classes)` in `layout`.
+    pub fn create(
+        dir: &Path,
+        keys: &'k EvaluationKeySet,
+        layout: Layout,
+        (samples, features, classes): (usize, usize, usize),
+    ) -> Result<Self, UploadError> {
+        let ctx = keys.context();
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut total = write(&dir.join("params.bin"), &ctx.params().to_bytes())?;
+        total += write(&dir.join("relin.key"), &keys.relin().to_bytes(ctx))?;
+        total += write_streamed(&dir.join("galois.key"), |out| keys.galois().write_to(ctx, out))?.0;
+        let shape = EncryptedDataset::<SeededCiphertext> {
+            layout,
+            samples,
+            features,
+            classes,
+            x: Vec::new(),
+            x_scaled: Vec::new(),
+            labels: Vec::new(),
+            weights: Vec::new(),
+        };
+        let mut manifest = Manifest::describe(UPLOAD_FORMAT, ctx, &shape, keys.key_set());
+        if let Some(boot) = keys.bootstrap() {
+            let (len, id) = write_streamed(&dir.join(BOOTSTRAP_KEYS_FILE), |out| boot.write_to(ctx, out))?;
+            manifest.bootstrap_key_id = Some(id);
+            total += len;
+        }
+        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+        total += write(&dir.join("manifest.json"), &json)?;
+        Ok(Self { dir: dir.to_path_buf(), keys, total })
+    }
+
+    /// Writes the ciphertext labelled `label` (`x/b/f`, `xs/b/f`, `y/b`,
+    /// `w0/f`), bound to the key set and its role.
+    pub fn write(&mut self, label: &str, ct: &SeededCiphertext) -> Result<(), UploadError> {
+        let path = self.dir.join(file_name(label));
+        let binding = upload_binding(self.keys.key_set(), label).map_err(format_err(&path))?;
+        self.total += write(&path, &ct.to_bytes(self.keys.context(), &binding))?;
+        Ok(())
+    }
+
+    /// Bytes written.
+    pub fn finish(self) -> u64 {
+        self.total
+    }
+}
+
+/// Encrypts the client's matrices into the new upload directory `dir` as
+/// they are encrypted ([`crate::mlr::client::TrainingClient::encrypt_streamed`]
+/// into an [`UploadWriter`]): memory for a few sample blocks, not the data
+/// set. Returns the bytes written.
+#[cfg(feature = "client")]
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_upload(
+    dir: &Path,
+    keys: &EvaluationKeySet,
+    client: &crate::mlr::client::TrainingClient<'_>,
+    x: &[Vec<f64>],
+    x_scaled: &[Vec<f64>],
+    labels: &[u8],
+    init: &[Vec<f64>],
+    layout: Layout,
+) -> Result<u64, UploadError> {
+    let (features, classes) = (x.first().map_or(0, Vec::len), init.len());
+    let mut out = UploadWriter::create(dir, keys, layout, (x.len(), features, classes))?;
+    client.encrypt_streamed(x, x_scaled, labels, classes, init, layout, |label, ct| out.write(label, ct))?;
+    Ok(out.finish())
 }
 
 /// An upload as the server sees it: one evaluation-key set and the data.
@@ -345,8 +418,7 @@ fn read_manifest(path: &Path, format: &str) -> Result<Manifest, UploadError> {
         ));
     }
     m.layout.validate(m.classes).map_err(|e| manifest_err(path, e))?;
-    let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
-    let files = 2 * nb * nf + nb + nf;
+    let files = m.layout.upload_ciphertexts(m.samples, m.features);
     if files > MAX_CIPHERTEXTS {
         return Err(manifest_err(path, format!("{files} ciphertexts (at most {MAX_CIPHERTEXTS})")));
     }
@@ -357,22 +429,13 @@ fn read_manifest(path: &Path, format: &str) -> Result<Manifest, UploadError> {
 }
 
 /// Checks a manifest against the parameters it claims: fingerprint, slot
-/// count, and the memory its ciphertexts take.
+/// count.
 fn check_manifest_params(path: &Path, m: &Manifest, ctx: &Context) -> Result<(), UploadError> {
     if m.fingerprint != format!("{:016x}", ctx.fingerprint()) {
         return Err(manifest_err(path, "made for other parameters"));
     }
     if m.layout.slots != ctx.n() / 2 {
         return Err(manifest_err(path, format!("layout of {} slots; the ring has {}", m.layout.slots, ctx.n() / 2)));
-    }
-    let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
-    let per_ct = 2 * (ctx.max_level() as u64 + 1) * ctx.n() as u64 * 8;
-    let memory = (2 * nb * nf + nb + nf) as u64 * per_ct;
-    if memory > MAX_UPLOAD_MEMORY {
-        return Err(manifest_err(
-            path,
-            format!("the ciphertexts would take {} GiB (at most {} GiB)", memory >> 30, MAX_UPLOAD_MEMORY >> 30),
-        ));
     }
     Ok(())
 }
@@ -420,85 +483,173 @@ pub fn shard_range(blocks: usize, k: usize, shards: usize) -> Option<std::ops::R
 }
 
 fn load_upload_blocks(dir: &Path, shard: Option<(usize, usize)>) -> Result<LoadedUpload, UploadError> {
-    let ppath = dir.join("params.bin");
-    let params = load_params(&ppath)?;
-    let ctx = Context::new(params).map_err(format_err(&ppath))?;
-    let mpath = dir.join("manifest.json");
-    let m = read_manifest(&mpath, UPLOAD_FORMAT)?;
-    check_manifest_params(&mpath, &m, &ctx)?;
-    let key_set = m.key_set_id().expect("checked by read_manifest");
-    let rpath = dir.join("relin.key");
-    let relin = load_relin(&ctx, &rpath)?;
-    let gpath = dir.join("galois.key");
-    let galois = load_galois(&ctx, &gpath)?;
-    for (path, found) in [(&rpath, relin.key_set()), (&gpath, galois.key_set())] {
-        if found != key_set {
-            return Err(UploadError::Format {
-                path: path.clone(),
-                source: CkksError::KeySetMismatch { expected: key_set, found },
-            });
-        }
-    }
-    let bpath = dir.join(BOOTSTRAP_KEYS_FILE);
-    let present = std::fs::symlink_metadata(&bpath).is_ok();
-    let bootstrap = match (&m.bootstrap_key_id, present) {
-        (None, false) => None,
-        (None, true) => return Err(manifest_err(&mpath, format!("{BOOTSTRAP_KEYS_FILE} is not listed"))),
-        (Some(_), false) => {
-            return Err(manifest_err(&bpath, "bootstrapping keys listed in manifest.json but missing"));
-        }
-        (Some(id), true) => Some(load_bootstrap_keys(&ctx, &bpath, id)?),
+    let reader = UploadReader::open(dir)?;
+    let nb = reader.sample_blocks();
+    let range = match shard {
+        None => 0..nb,
+        Some((k, shards)) => shard_range(nb, k, shards).ok_or_else(|| {
+            manifest_err(&dir.join("manifest.json"), format!("no shard {k} of {shards} in {nb} sample blocks"))
+        })?,
     };
-    let mut needed = m.layout.rotation_steps();
-    if bootstrap.is_some() {
-        needed.extend(setup::refresh_rotation_steps(&m.layout, m.features));
+    let data = reader.blocks(range)?;
+    Ok(LoadedUpload { keys: reader.keys, data })
+}
+
+/// An upload opened for reading in parts: parameters, manifest and keys
+/// checked and loaded, W₀ read; the sample blocks are read on demand
+/// ([`UploadReader::blocks`]), so a data set larger than memory can be
+/// trained on a range at a time (the gradient is a sum over sample blocks).
+pub struct UploadReader {
+    dir: PathBuf,
+    manifest: Manifest,
+    keys: EvaluationKeySet,
+    weights: Vec<Ciphertext>,
+}
+
+impl UploadReader {
+    /// Reads and validates everything but the sample blocks.
+    pub fn open(dir: &Path) -> Result<Self, UploadError> {
+        let ppath = dir.join("params.bin");
+        let params = load_params(&ppath)?;
+        let ctx = Context::new(params).map_err(format_err(&ppath))?;
+        let mpath = dir.join("manifest.json");
+        let m = read_manifest(&mpath, UPLOAD_FORMAT)?;
+        check_manifest_params(&mpath, &m, &ctx)?;
+        let key_set = m.key_set_id().expect("checked by read_manifest");
+        let rpath = dir.join("relin.key");
+        let relin = load_relin(&ctx, &rpath)?;
+        let gpath = dir.join("galois.key");
+        let galois = load_galois(&ctx, &gpath)?;
+        for (path, found) in [(&rpath, relin.key_set()), (&gpath, galois.key_set())] {
+            if found != key_set {
+                return Err(UploadError::Format {
+                    path: path.clone(),
+                    source: CkksError::KeySetMismatch { expected: key_set, found },
+                });
+            }
+        }
+        let bpath = dir.join(BOOTSTRAP_KEYS_FILE);
+        let present = std::fs::symlink_metadata(&bpath).is_ok();
+        let bootstrap = match (&m.bootstrap_key_id, present) {
+            (None, false) => None,
+            (None, true) => return Err(manifest_err(&mpath, format!("{BOOTSTRAP_KEYS_FILE} is not listed"))),
+            (Some(_), false) => {
+                return Err(manifest_err(&bpath, "bootstrapping keys listed in manifest.json but missing"));
+            }
+            (Some(id), true) => Some(load_bootstrap_keys(&ctx, &bpath, id)?),
+        };
+        let mut needed = m.layout.rotation_steps();
+        if bootstrap.is_some() {
+            needed.extend(setup::refresh_rotation_steps(&m.layout, m.features));
+        }
+        if let Some(step) = galois.first_missing_rotation(&ctx, &needed) {
+            let reason = format!("no rotation key for step {step}, which training this layout needs");
+            return Err(UploadError::Content { path: gpath, reason });
+        }
+        let keys = EvaluationKeySet::new(&ctx, relin, galois, bootstrap).map_err(format_err(dir))?;
+        let mut reader = Self { dir: dir.to_path_buf(), manifest: m, keys, weights: Vec::new() };
+        let nf = reader.manifest.layout.feature_blocks(reader.manifest.features);
+        reader.weights = (0..nf).map(|f| reader.load(&format!("w0/{f}"), None)).collect::<Result<_, _>>()?;
+        Ok(reader)
     }
-    if let Some(step) = galois.first_missing_rotation(&ctx, &needed) {
-        let reason = format!("no rotation key for step {step}, which training this layout needs");
-        return Err(UploadError::Content { path: gpath, reason });
+
+    /// The upload's manifest (checked).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
     }
-    let keys = EvaluationKeySet::new(&ctx, relin, galois, bootstrap).map_err(format_err(dir))?;
-    let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
-    // The client encrypts every block at Δ and at one level: anything else
-    // is refused here, by file, instead of failing mid-training.
-    let level = std::cell::Cell::new(None);
-    let load = |label: String| -> Result<Ciphertext, UploadError> {
-        let path = dir.join(file_name(&label));
-        let binding = upload_binding(key_set, &label).map_err(format_err(&path))?;
-        let ct = load_seeded(&ctx, &path, &binding)?;
+
+    /// The evaluation keys (checked against the manifest's key set).
+    pub fn keys(&self) -> &EvaluationKeySet {
+        &self.keys
+    }
+
+    /// The keys, giving the reader up.
+    pub fn into_keys(self) -> EvaluationKeySet {
+        self.keys
+    }
+
+    /// Sample blocks in the upload.
+    pub fn sample_blocks(&self) -> usize {
+        self.manifest.layout.sample_blocks(self.manifest.samples)
+    }
+
+    /// The data set with sample blocks `range` only (and W₀): every block
+    /// read with the validating readers, at Δ and at W₀'s level. Refused
+    /// when the range's ciphertexts would take more than
+    /// [`MAX_UPLOAD_MEMORY`] once expanded: read such an upload in parts.
+    pub fn blocks(&self, range: std::ops::Range<usize>) -> Result<EncryptedDataset, UploadError> {
+        let m = &self.manifest;
+        let mpath = self.dir.join("manifest.json");
+        let nb = self.sample_blocks();
+        if range.start > range.end || range.end > nb {
+            return Err(manifest_err(&mpath, format!("no sample blocks {range:?} in {nb}")));
+        }
+        let nf = m.layout.feature_blocks(m.features);
+        let ctx = self.keys.context();
+        let per_ct = 2 * (ctx.max_level() as u64 + 1) * ctx.n() as u64 * 8;
+        let memory = ((2 * nf + 1) * range.len() + nf) as u64 * per_ct;
+        if memory > MAX_UPLOAD_MEMORY {
+            return Err(manifest_err(
+                &mpath,
+                format!(
+                    "the ciphertexts would take {} GiB (at most {} GiB at once: read the upload in parts)",
+                    memory >> 30,
+                    MAX_UPLOAD_MEMORY >> 30
+                ),
+            ));
+        }
+        // The client encrypts every block at Δ and at one level: anything
+        // else is refused here, by file, instead of failing mid-training.
+        // B̄ ⊙ X sits where the gradient uses it (mlr::server::scaled_data_level).
+        let level = self.weights.first().map(Ciphertext::level);
+        let scaled = level.map(crate::mlr::server::scaled_data_level);
+        // Read (unpacked, seeds expanded) in parallel: a streaming worker
+        // reads every block at every iteration.
+        use rayon::prelude::*;
+        let load_row = |b: usize| -> Result<(Vec<Ciphertext>, Vec<Ciphertext>, Ciphertext), UploadError> {
+            let row = |prefix: &str, level| -> Result<Vec<Ciphertext>, UploadError> {
+                (0..nf).into_par_iter().map(|f| self.load(&format!("{prefix}/{b}/{f}"), level)).collect()
+            };
+            Ok((row("x", level)?, row("xs", scaled)?, self.load(&format!("y/{b}"), level)?))
+        };
+        let rows = range.into_par_iter().map(load_row).collect::<Result<Vec<_>, _>>()?;
+        let mut data = EncryptedDataset {
+            layout: m.layout,
+            samples: m.samples,
+            features: m.features,
+            classes: m.classes,
+            x: Vec::with_capacity(rows.len()),
+            x_scaled: Vec::with_capacity(rows.len()),
+            labels: Vec::with_capacity(rows.len()),
+            weights: self.weights.clone(),
+        };
+        for (x, xs, y) in rows {
+            data.x.push(x);
+            data.x_scaled.push(xs);
+            data.labels.push(y);
+        }
+        Ok(data)
+    }
+
+    /// One ciphertext `label`, bound to its role, at Δ and at `level` (when given).
+    fn load(&self, label: &str, level: Option<usize>) -> Result<Ciphertext, UploadError> {
+        let ctx = self.keys.context();
+        let path = self.dir.join(file_name(label));
+        let key_set = self.keys.key_set();
+        let binding = upload_binding(key_set, label).map_err(format_err(&path))?;
+        let ct = load_seeded(ctx, &path, &binding)?;
         if ct.scale() != ctx.params().scale() {
             let reason = format!("scale {:e} is not the job's Δ = {:e}", ct.scale(), ctx.params().scale());
             return Err(UploadError::Content { path, reason });
         }
-        match level.get() {
-            None => level.set(Some(ct.level())),
+        match level {
             Some(l) if l != ct.level() => {
-                let reason = format!("level {} while the first block is at level {l}", ct.level());
-                return Err(UploadError::Content { path, reason });
+                let reason = format!("level {} where the job needs {l}", ct.level());
+                Err(UploadError::Content { path, reason })
             }
-            Some(_) => {}
+            _ => Ok(ct),
         }
-        Ok(ct)
-    };
-    let range = match shard {
-        None => 0..nb,
-        Some((k, shards)) => shard_range(nb, k, shards)
-            .ok_or_else(|| manifest_err(&mpath, format!("no shard {k} of {shards} in {nb} sample blocks")))?,
-    };
-    let blocks = |prefix: &str| -> Result<Vec<Vec<Ciphertext>>, UploadError> {
-        range.clone().map(|b| (0..nf).map(|f| load(format!("{prefix}/{b}/{f}"))).collect()).collect()
-    };
-    let data = EncryptedDataset {
-        layout: m.layout,
-        samples: m.samples,
-        features: m.features,
-        classes: m.classes,
-        x: blocks("x")?,
-        x_scaled: blocks("xs")?,
-        labels: range.clone().map(|b| load(format!("y/{b}"))).collect::<Result<_, _>>()?,
-        weights: (0..nf).map(|f| load(format!("w0/{f}"))).collect::<Result<_, _>>()?,
-    };
-    Ok(LoadedUpload { keys, data })
+    }
 }
 
 /// Writes the encrypted model (W and V blocks after `iterations`) and its

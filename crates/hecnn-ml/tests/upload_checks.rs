@@ -85,10 +85,10 @@ fn a_block_at_another_level_is_refused_by_name() {
     write_upload(&j, tmp.path(), &j.layout.rotation_steps());
     replace_first_block(&j, tmp.path(), 1, j.ctx.params().scale());
     let err = upload::load_upload(tmp.path()).err().expect("refused");
-    // x/0/0 is loaded first, so the next block is the odd one out.
+    // Every block is checked against W₀'s level: x/0/0 is the odd one out.
     let UploadError::Content { path, reason } = &err else { panic!("{err:?}") };
-    assert_eq!(reason, "level 0 while the first block is at level 1");
-    assert!(path.file_name().unwrap().to_str().unwrap().ends_with(".ct"), "{path:?}");
+    assert_eq!(reason, "level 1 where the job needs 0");
+    assert_eq!(path.file_name().unwrap(), "x-0-0.ct");
 }
 
 /// Found as "missing Galois key for element 2049" in the middle of

@@ -30,6 +30,7 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use serde::{Deserialize, Serialize};
 
+mod data;
 mod sharded;
 
 pyo3::create_exception!(_hecnn, HecnnError, PyException, "An error of hecnn (bad file, refused model, ...).");
@@ -154,8 +155,7 @@ impl Client {
             let keys = EvaluationKeySet::new(&ctx, RelinKey::generate(sk), gk, boot).map_err(err)?;
             let tc = TrainingClient::new(sk).at_level(setup::data_level(ctx.params()));
             let init = vec![vec![client::DEFAULT_INIT; d]; classes];
-            let data = tc.encrypt_dataset(&x, &xs, &y, classes, &init, layout).map_err(err)?;
-            let bytes = upload::save_upload(&out, &keys, &data).map_err(err)?;
+            let bytes = upload::encrypt_upload(&out, &keys, &tc, &x, &xs, &y, &init, layout).map_err(err)?;
             let job = Job {
                 x: features,
                 y,
@@ -224,6 +224,19 @@ impl Client {
             };
             Ok((w, m.iterations))
         })
+    }
+
+    /// Accuracy of weights `w` (classes × (1 + d), bias first: what
+    /// [`Client::decrypt_model`] returns) on raw `features` and `labels`
+    /// (a test set), scaled as this client's job scaled its training data.
+    fn evaluate(&self, w: Vec<Vec<f64>>, features: Vec<Vec<f64>>, labels: Vec<i64>) -> PyResult<f64> {
+        let job = self.job.as_ref().ok_or_else(|| err("this client has encrypted no job"))?;
+        check_matrix(&features, "features")?;
+        if labels.len() != features.len() || labels.iter().any(|&l| !(0..job.classes as i64).contains(&l)) {
+            return Err(PyValueError::new_err(format!("labels: one per sample, each in 0..{}", job.classes)));
+        }
+        let y: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+        data::accuracy(&job.scaler, &w, &features, &y)
     }
 
     /// Writes the secret key (mode 0600), the parameters and the client's
@@ -341,6 +354,8 @@ fn _hecnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Client>()?;
     m.add_class::<Server>()?;
     m.add_function(wrap_pyfunction!(reference_train, m)?)?;
+    m.add_function(wrap_pyfunction!(data::mnist, m)?)?;
+    m.add_function(wrap_pyfunction!(data::backbone_features, m)?)?;
     m.add_class::<sharded::ShardWorker>()?;
     m.add_class::<sharded::Driver>()?;
     m.add_function(wrap_pyfunction!(sharded::upload_files, m)?)?;

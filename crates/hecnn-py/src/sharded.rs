@@ -65,11 +65,32 @@ fn bytes_of(blocks: &[Bound<'_, PyBytes>]) -> Vec<Vec<u8>> {
     blocks.iter().map(|b| b.as_bytes().to_vec()).collect()
 }
 
+/// Sample blocks a streaming worker reads at once by default (≈ 1.4 GB
+/// expanded at N = 2^15, 241 features).
+const STREAM_BLOCKS: usize = 8;
+
+/// Where a worker's sample blocks live.
+enum Shard {
+    /// In memory (received through the object store), with the keys.
+    Held(EvaluationKeySet, EncryptedDataset),
+    /// Read from the upload directory, `at_once` sample blocks at a time,
+    /// every iteration: for shards larger than the worker's memory.
+    Streamed { reader: upload::UploadReader, range: std::ops::Range<usize>, at_once: usize },
+}
+
 /// One Ray worker's state: the evaluation keys and shard `k` of `shards`.
 #[pyclass(module = "hecnn._hecnn")]
 pub struct ShardWorker {
-    keys: EvaluationKeySet,
-    shard: EncryptedDataset,
+    shard: Shard,
+}
+
+impl ShardWorker {
+    fn keys(&self) -> &EvaluationKeySet {
+        match &self.shard {
+            Shard::Held(keys, _) => keys,
+            Shard::Streamed { reader, .. } => reader.keys(),
+        }
+    }
 }
 
 #[pymethods]
@@ -90,14 +111,36 @@ impl ShardWorker {
             common.into_iter().chain(own).map(|(n, b)| (n, b.as_bytes().to_vec())).collect();
         py.detach(|| {
             let up = load_shard(files, k, shards)?;
-            Ok(Self { keys: up.keys, shard: up.data })
+            Ok(Self { shard: Shard::Held(up.keys, up.data) })
         })
     }
 
-    /// Sample blocks held.
+    /// Shard `k` of `shards` of the upload directory `dir` (on this machine
+    /// or a shared file system), read a few sample blocks at a time at
+    /// every iteration instead of held: memory for the keys and `at_once`
+    /// sample blocks (default 8), whatever the shard's size.
+    #[staticmethod]
+    #[pyo3(signature = (dir, k, shards, at_once = STREAM_BLOCKS))]
+    fn streaming(py: Python<'_>, dir: &str, k: usize, shards: usize, at_once: usize) -> PyResult<Self> {
+        if at_once == 0 {
+            return Err(err("at_once must be at least 1"));
+        }
+        let dir = Path::new(dir).to_path_buf();
+        py.detach(|| {
+            let reader = upload::UploadReader::open(&dir).map_err(err)?;
+            let range = upload::shard_range(reader.sample_blocks(), k, shards)
+                .ok_or_else(|| err(format!("no shard {k} of {shards} in {} sample blocks", reader.sample_blocks())))?;
+            Ok(Self { shard: Shard::Streamed { reader, range, at_once } })
+        })
+    }
+
+    /// Sample blocks held or streamed.
     #[getter]
     fn blocks(&self) -> usize {
-        self.shard.x.len()
+        match &self.shard {
+            Shard::Held(_, d) => d.x.len(),
+            Shard::Streamed { range, .. } => range.len(),
+        }
     }
 
     /// Iteration `t`'s partial gradient on this shard, given V (bytes per feature block).
@@ -109,11 +152,20 @@ impl ShardWorker {
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let v = bytes_of(&v);
         let g = py.detach(|| {
-            let v = from_py(&self.keys, "v", &v)?;
+            let v = from_py(self.keys(), "v", &v)?;
             let mut stats = TrainStats::default();
-            Trainer::new(&self.keys).gradient(&self.shard, &v, t, &PAPER_SIGMOID, &mut stats).map_err(err)
+            let trainer = Trainer::new(self.keys());
+            match &self.shard {
+                Shard::Held(_, d) => trainer.gradient(d, &v, t, &PAPER_SIGMOID, &mut stats).map_err(err),
+                Shard::Streamed { reader, range, at_once } => {
+                    let parts = range.clone().step_by(*at_once).map(|s| reader.blocks(s..(s + at_once).min(range.end)));
+                    trainer
+                        .gradient_in_parts::<upload::UploadError>(parts, &v, t, &PAPER_SIGMOID, &mut stats)
+                        .map_err(err)
+                }
+            }
         })?;
-        to_py(py, &self.keys, "g", &g)
+        to_py(py, self.keys(), "g", &g)
     }
 }
 
@@ -138,9 +190,11 @@ impl Driver {
     fn new(py: Python<'_>, upload: &str, iterations: usize) -> PyResult<Self> {
         let dir = Path::new(upload).to_path_buf();
         py.detach(|| {
-            let up = upload::load_upload(&dir).map_err(err)?;
-            let server = TrainingServer::new(up.keys).map_err(err)?;
-            let mut meta = up.data;
+            // W₀, the keys and one sample block (the step plan reads the data's
+            // scale): the workers hold (or stream) the sample blocks.
+            let reader = upload::UploadReader::open(&dir).map_err(err)?;
+            let mut meta = reader.blocks(0..1).map_err(err)?;
+            let server = TrainingServer::new(reader.into_keys()).map_err(err)?;
             let (started, _) = server
                 .with_trainer(|trainer| -> PyResult<_> {
                     let plan = trainer.step_plan(&meta, iterations).map_err(err)?;

@@ -208,8 +208,7 @@ pub fn encrypt(
     let client = TrainingClient::new(&sk).at_level(setup::data_level(ctx.params()));
     pb.set_message("encrypting");
     let init = vec![vec![client::DEFAULT_INIT; d]; CLASSES];
-    let data = client.encrypt_dataset(&prep.x, &prep.x_scaled, &prep.y, CLASSES, &init, layout)?;
-    let bytes = upload::save_upload(out, &evaluation, &data)?;
+    let bytes = upload::encrypt_upload(out, &evaluation, &client, &prep.x, &prep.x_scaled, &prep.y, &init, layout)?;
     let state = ClientState {
         samples,
         features: d,
@@ -227,7 +226,7 @@ pub fn encrypt(
     println!(
         "upload in {}: {} ciphertexts + evaluation keys{}, {:.1} MiB (no secret key); layout {}×{}×{}",
         out.display(),
-        data.num_ciphertexts(),
+        layout.upload_ciphertexts(samples, d),
         if evaluation.bootstrap().is_some() { " + bootstrapping keys" } else { "" },
         bytes as f64 / 1048576.0,
         layout.samples_per_block,

@@ -68,6 +68,17 @@ pub fn required_levels(iterations: usize) -> usize {
 /// for W's Nesterov mix.
 pub const LEVELS_PER_ITERATION: usize = 5;
 
+/// Levels between the data and the error `E` that meets `B̄ ⊙ X` in the
+/// gradient (`X·Vᵀ` 1, sigmoid 2): `B̄ ⊙ X` is only ever used that low,
+/// so the client encrypts it there — 3 of the 10 limbs of `training-2iter`
+/// less for half of the upload.
+pub const SCALED_DATA_LEVELS_BELOW: usize = 3;
+
+/// Level of `B̄ ⊙ X` for data at `level` ([`SCALED_DATA_LEVELS_BELOW`] lower).
+pub fn scaled_data_level(level: usize) -> usize {
+    level.saturating_sub(SCALED_DATA_LEVELS_BELOW)
+}
+
 /// Something that brings the model state (W, V) back to a high level with
 /// the same values: bootstrapping on the server. The trainer calls it only
 /// where [`refresh_plan`] says, never on the data. W and V are handed over
@@ -327,13 +338,21 @@ impl<'a> Trainer<'a> {
         {
             return Err(TrainError::InvalidUpload("block counts do not match the layout".into()));
         }
-        let all =
-            data.x.iter().flatten().chain(data.x_scaled.iter().flatten()).chain(&data.labels).chain(&data.weights);
         let top = data.weights[0].level();
-        for c in all {
-            if c.level() != top || c.slots() != l.slots || c.num_parts() != 2 {
+        // X, labels and W₀ at one level; B̄ ⊙ X at one level of its own, as
+        // low as the gradient (where it is used) or higher.
+        let xs_level = data.x_scaled[0][0].level();
+        let levels = data.x.iter().flatten().chain(&data.labels).chain(&data.weights).map(|c| (c, top));
+        for (c, level) in levels.chain(data.x_scaled.iter().flatten().map(|c| (c, xs_level))) {
+            if c.level() != level || c.slots() != l.slots || c.num_parts() != 2 {
                 return Err(TrainError::InvalidUpload("ciphertexts at mixed levels or slot counts".into()));
             }
+        }
+        if xs_level > top || xs_level < scaled_data_level(top) {
+            return Err(TrainError::InvalidUpload(format!(
+                "B̄⊙X at level {xs_level}: the gradient needs it between {} and the data's {top}",
+                scaled_data_level(top)
+            )));
         }
         // A refresh above the data's level buys nothing: the next products
         // with X land where X is.
@@ -416,6 +435,34 @@ impl<'a> Trainer<'a> {
             return Err(TrainError::InvalidUpload("block counts of the shard do not match".into()));
         }
         self.iteration_gradient(data, v, t, sigmoid, stats, &mut |_| Ok(()))
+    }
+
+    /// [`Trainer::gradient`] over sample blocks that arrive in parts (each
+    /// item of `parts` a data set of a few sample blocks, read when it is
+    /// needed): the parts' gradients are added, so one part at a time is in
+    /// memory — training on more data than memory holds.
+    pub fn gradient_in_parts<E: From<TrainError>>(
+        &self,
+        parts: impl Iterator<Item = Result<EncryptedDataset, E>>,
+        v: &[Ciphertext],
+        t: usize,
+        sigmoid: &Sigmoid3,
+        stats: &mut TrainStats,
+    ) -> Result<Vec<Ciphertext>, E> {
+        let mut sum: Option<Vec<Ciphertext>> = None;
+        for part in parts {
+            let g = self.gradient(&part?, v, t, sigmoid, stats)?;
+            sum = Some(match sum {
+                None => g,
+                Some(acc) => acc
+                    .iter()
+                    .zip(&g)
+                    .map(|(a, b)| self.ev.add(a, b))
+                    .collect::<Result<_, _>>()
+                    .map_err(TrainError::from)?,
+            });
+        }
+        Ok(sum.ok_or_else(|| TrainError::InvalidUpload("no sample blocks".into()))?)
     }
 
     fn iteration_gradient(

@@ -9,6 +9,13 @@ Upload and model directories are the CLI's (``hecnn encrypt`` / ``train-server``
 >>> client.encrypt(features, labels, "upload")                  # -> upload/ for the server
 >>> hecnn.Server("upload").train(2, "model")                    # server side: no secret key
 >>> w, iterations = client.decrypt_model("model")               # checked, noise-flooded weights
+
+Encrypted inference with a pre-trained CNN (precise composite ReLU and max-pool):
+
+>>> server = hecnn.InferenceServer("bundled"); server.publish("published")
+>>> client = hecnn.InferenceClient("published")                # keys for the published model
+>>> client.encrypt(images, "upload"); server.infer("upload", "result")
+>>> scores = client.decrypt_scores("result")                    # images × 10, checked
 """
 
 from __future__ import annotations
@@ -21,7 +28,16 @@ import numpy as np
 from . import _hecnn
 from ._hecnn import HecnnError
 
-__all__ = ["Client", "Server", "HecnnError", "reference_train", "mnist", "backbone_features"]
+__all__ = [
+    "Client",
+    "Server",
+    "InferenceClient",
+    "InferenceServer",
+    "HecnnError",
+    "reference_train",
+    "mnist",
+    "backbone_features",
+]
 
 
 def _matrix(a, name: str) -> list:
@@ -85,6 +101,63 @@ class Server:
     def train(self, iterations: int, out: os.PathLike | str) -> int:
         """Runs ``iterations`` encrypted iterations; writes the encrypted model into ``out``."""
         return self._s.train(iterations, os.fspath(out))
+
+
+def _images(images, length: int) -> list:
+    """MNIST-style uint8 images (pixels 0–255) or floats in [0, 1], one row of ``length`` each."""
+    a = np.asarray(images)
+    if a.dtype == np.uint8:
+        a = a.astype(np.float64) / 255.0
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim < 2 or a[0].size != length:
+        raise ValueError(f"images: {length} pixels each needed, got shape {a.shape}")
+    return a.reshape(a.shape[0], length).tolist()
+
+
+class InferenceServer:
+    """The inference server: compiles a bundled model (``bundled``, ``residual``) for encrypted
+    inference with precise composite ReLU and max-pool; holds no secret."""
+
+    def __init__(self, model: str = "bundled", *, _inner=None):
+        self._s = _inner if _inner is not None else _hecnn.InferenceServer(model)
+
+    @staticmethod
+    def insecure_toy() -> "InferenceServer":
+        """A tiny model (8×8 images, 3 classes) on an insecure ring: tests only."""
+        return InferenceServer(_inner=_hecnn.InferenceServer.insecure_toy())
+
+    @property
+    def name(self) -> str:
+        return self._s.name
+
+    def simulate(self, images) -> np.ndarray:
+        """The compiled circuit in f64 (same composite polynomials, no encryption): what the
+        decrypted scores should be, up to the CKKS noise."""
+        return np.asarray(self._s.simulate(_images(images, self._s.image_len)), dtype=np.float64)
+
+    def publish(self, directory: os.PathLike | str) -> None:
+        """``spec.json`` and ``params.bin`` for clients, into ``directory``."""
+        self._s.publish(os.fspath(directory))
+
+    def infer(self, upload: os.PathLike | str, out: os.PathLike | str) -> int:
+        """Runs the model on an encrypted upload; writes the encrypted scores into ``out``."""
+        return self._s.infer(os.fspath(upload), os.fspath(out))
+
+
+class InferenceClient:
+    """The inference client: fresh keys for a published model; encrypts images, decrypts scores."""
+
+    def __init__(self, published: os.PathLike | str, *, insecure_for_tests: bool = False):
+        self._c = _hecnn.InferenceClient(os.fspath(published), insecure_for_tests)
+
+    def encrypt(self, images, out: os.PathLike | str) -> int:
+        """Encrypts ``images`` (uint8 pixels 0–255, or floats in [0, 1]) and the evaluation keys into
+        the new upload directory ``out``."""
+        return self._c.encrypt(_images(images, self._c.image_len), os.fspath(out))
+
+    def decrypt_scores(self, result: os.PathLike | str) -> np.ndarray:
+        """The checked scores (images × outputs) of the images this client encrypted."""
+        return np.asarray(self._c.decrypt_scores(os.fspath(result)), dtype=np.float64)
 
 
 def reference_train(features, labels, iterations: int, classes: int = 10, scaling: str = "max-abs") -> np.ndarray:

@@ -23,7 +23,7 @@ from . import _hecnn
 
 
 class _Worker:
-    def __init__(self, common, own, k: int, shards: int, stream_from: Optional[str] = None, at_once: int = 8):
+    def __init__(self, common, own, k: int, shards: int, stream_from: Optional[str] = None, at_once=None):
         if stream_from is None:
             self._w = _hecnn.ShardWorker(common, own, k, shards)
         else:
@@ -34,6 +34,11 @@ class _Worker:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def peak_rss_mb(self) -> float:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def gradient(self, v, t: int):
         return self._w.gradient(v, t)
@@ -47,7 +52,7 @@ def train_sharded(
     *,
     max_restarts: int = 2,
     stream: bool = False,
-    stream_blocks: int = 8,
+    stream_blocks: Optional[int] = None,
     on_iteration: Optional[Callable[[int, list], None]] = None,
 ) -> dict:
     """Trains on ``upload`` with ``workers`` Ray actors (Ray must be initialised) and writes the
@@ -56,8 +61,8 @@ def train_sharded(
     By default the driver puts the upload's files in Ray's object store (keys once, each shard's
     blocks apart) and every worker holds its shard in memory. With ``stream=True`` the workers
     read their shard from ``upload`` themselves (this machine, or a file system every node
-    mounts at the same path) ``stream_blocks`` sample blocks at a time at every iteration: memory
-    for the keys and those blocks only, for data sets larger than the workers' memory (all 60,000 MNIST
+    mounts at the same path) ``stream_blocks`` sample blocks at a time (default: as many as fit
+    in 1 GiB, at least one) at every iteration: memory for the keys and those blocks only, for data sets larger than the workers' memory (all 60,000 MNIST
     samples are ≈ 54 GB of ciphertexts).
 
     ``on_iteration(t, actors)`` is called before each iteration's gradients are collected (tests
@@ -92,6 +97,7 @@ def train_sharded(
         v_bytes.append(sum(len(b) for b in vb) * workers)
         gradient_bytes.append(sum(len(b) for p in parts for b in p))
     written = driver.save_model(os.fspath(out))
+    peak = ray.get([a.peak_rss_mb.remote() for a in actors])
     for a in actors:
         ray.kill(a)
     return {
@@ -101,4 +107,5 @@ def train_sharded(
         "v_bytes": v_bytes,
         "gradient_bytes": gradient_bytes,
         "model_bytes": written,
+        "worker_peak_rss_mb": peak,
     }

@@ -8,7 +8,7 @@ deleted after its runs (60,000 samples are ≈ 46 GB).
 
     pip install "./python[ray]" && python scripts/compare/ray_scale.py [N ...] [--out results.json]
 """
-import json, os, shutil, sys, tempfile, time
+import json, os, resource, shutil, sys, tempfile, time
 import numpy as np, ray, hecnn
 from hecnn.sharded import train_sharded
 
@@ -41,6 +41,7 @@ for n in sizes:
         w, _ = client.decrypt_model(f"{work}/model-{n}-{workers}", private=True)
         r["max_diff_from_reference"] = float(np.abs(w - reference).max())
         r["test_accuracy"] = client.evaluate(w, test_features, test_labels)
+        r["driver_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         run[f"ray_{workers}"] = r
         print(json.dumps({"samples": n, "workers": workers, **r}), flush=True)
     shutil.rmtree(up)

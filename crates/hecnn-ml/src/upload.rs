@@ -222,8 +222,14 @@ pub fn load_seeded(ctx: &Arc<Context>, path: &Path, binding: &Binding) -> Result
 
 /// Loads parameters from a file: only this build's presets are accepted.
 pub fn load_params(path: &Path) -> Result<Parameters, UploadError> {
+    load_params_allowing(path, false)
+}
+
+/// [`load_params`], accepting parameters below 128-bit security when
+/// `insecure` (tests with small rings only).
+pub fn load_params_allowing(path: &Path, insecure: bool) -> Result<Parameters, UploadError> {
     let bytes = read_object(path, MAX_MANIFEST, Kind::Parameters)?;
-    Parameters::from_bytes(&bytes, false).map_err(format_err(path))
+    Parameters::from_bytes(&bytes, insecure).map_err(format_err(path))
 }
 
 /// Loads a relinearization key (its key set is [`RelinKey::key_set`]).
@@ -495,6 +501,11 @@ fn load_upload_blocks(dir: &Path, shard: Option<(usize, usize)>) -> Result<Loade
     Ok(LoadedUpload { keys: reader.keys, data })
 }
 
+/// Bytes of one expanded ciphertext at the top level (an upper bound).
+fn expanded_bytes(ctx: &Context) -> u64 {
+    2 * (ctx.max_level() as u64 + 1) * ctx.n() as u64 * 8
+}
+
 /// An upload opened for reading in parts: parameters, manifest and keys
 /// checked and loaded, W₀ read; the sample blocks are read on demand
 /// ([`UploadReader::blocks`]), so a data set larger than memory can be
@@ -573,8 +584,17 @@ impl UploadReader {
         self.manifest.layout.sample_blocks(self.manifest.samples)
     }
 
+    /// Sample blocks whose expanded ciphertexts fit in `bytes` (at least
+    /// one): how many to read at once when streaming.
+    pub fn blocks_within(&self, bytes: u64) -> usize {
+        let nf = self.manifest.layout.feature_blocks(self.manifest.features);
+        let per_block = (2 * nf as u64 + 1) * expanded_bytes(self.keys.context());
+        (bytes / per_block).max(1) as usize
+    }
+
     /// The data set with sample blocks `range` only (and W₀): every block
-    /// read with the validating readers, at Δ and at W₀'s level. Refused
+    /// read with the validating readers, at Δ, X and the labels at W₀'s
+    /// level and B̄⊙X at [`crate::mlr::server::scaled_data_level`]. Refused
     /// when the range's ciphertexts would take more than
     /// [`MAX_UPLOAD_MEMORY`] once expanded: read such an upload in parts.
     pub fn blocks(&self, range: std::ops::Range<usize>) -> Result<EncryptedDataset, UploadError> {
@@ -585,9 +605,7 @@ impl UploadReader {
             return Err(manifest_err(&mpath, format!("no sample blocks {range:?} in {nb}")));
         }
         let nf = m.layout.feature_blocks(m.features);
-        let ctx = self.keys.context();
-        let per_ct = 2 * (ctx.max_level() as u64 + 1) * ctx.n() as u64 * 8;
-        let memory = ((2 * nf + 1) * range.len() + nf) as u64 * per_ct;
+        let memory = ((2 * nf + 1) * range.len() + nf) as u64 * expanded_bytes(self.keys.context());
         if memory > MAX_UPLOAD_MEMORY {
             return Err(manifest_err(
                 &mpath,

@@ -4,20 +4,10 @@
 
 use hecnn_ckks::{Context, EvaluationKeySet, Evaluator, GaloisKeys, Parameters, RelinKey, SecretKey};
 use hecnn_ml::cnn::client::{decrypt_scores, encrypt_images};
+use hecnn_ml::cnn::toy::{images, values as weights};
 use hecnn_ml::cnn::{argmax, compile, ApproxActivation, CnnError, CompileOptions, Engine, ExactActivation, KeyMode};
 use hecnn_nn::model::{BatchNorm, Conv2d, Linear, Model, ModelBuilder, Pool2d, Tensor};
 use std::sync::Arc;
-
-/// Deterministic weights in [-scale, scale].
-fn weights(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale
-        })
-        .collect()
-}
 
 fn conv(in_c: usize, out_c: usize, k: usize, pad: usize, seed: u64) -> Conv2d {
     Conv2d {
@@ -58,15 +48,6 @@ fn residual_model() -> Model {
         })
         .build()
         .unwrap()
-}
-
-fn images(n: usize, seed: u64) -> Vec<Tensor<f64>> {
-    (0..n)
-        .map(|i| {
-            let px = weights(64, seed + i as u64, 0.5).into_iter().map(|v| v + 0.5).collect();
-            Tensor::new(vec![1, 8, 8], px).unwrap()
-        })
-        .collect()
 }
 
 #[test]

@@ -269,6 +269,42 @@ fn sharded_gradients_add_up_to_the_single_run() {
     assert!(matches!(data.shard(3, 3), Err(TrainError::InvalidInput(_))));
 }
 
+/// A data set read in parts (one sample block at a time, as a streaming
+/// worker reads it): the parts' sums are added before the one
+/// relinearization and sum over samples, so the gradient is the whole
+/// one's bit for bit, with the same key switches.
+#[test]
+fn the_gradient_in_parts_equals_the_whole_bit_for_bit() {
+    let toy = Toy::with_samples(toy_ring(), 400, &[]);
+    let data = toy.upload(toy.ctx.max_level());
+    let nb = data.x.len();
+    assert!(nb >= 3, "{nb} sample blocks");
+    let trainer = Trainer::new(&toy.keys);
+    let v = &data.weights;
+    let mut whole_stats = TrainStats::default();
+    let whole = trainer.gradient(&data, v, 0, &PAPER_SIGMOID, &mut whole_stats).unwrap();
+    let one_block = |b: usize| -> std::result::Result<EncryptedDataset, TrainError> {
+        let mut part = data.shard(0, 1)?;
+        part.x = vec![data.x[b].clone()];
+        part.x_scaled = vec![data.x_scaled[b].clone()];
+        part.labels = vec![data.labels[b].clone()];
+        Ok(part)
+    };
+    let mut parts_stats = TrainStats::default();
+    let parts = trainer
+        .gradient_in_parts::<TrainError>((0..nb).map(one_block), v, 0, &PAPER_SIGMOID, &mut parts_stats)
+        .unwrap();
+    assert_eq!(parts.len(), whole.len());
+    for (a, b) in parts.iter().zip(&whole) {
+        let bind = hecnn_ckks::Binding::new(toy.keys.key_set(), "g").unwrap();
+        assert_eq!(a.to_bytes(&toy.ctx, &bind), b.to_bytes(&toy.ctx, &bind));
+    }
+    assert_eq!(parts_stats.key_switches(), whole_stats.key_switches());
+    let none = std::iter::empty::<std::result::Result<EncryptedDataset, TrainError>>();
+    let err = trainer.gradient_in_parts(none, v, 0, &PAPER_SIGMOID, &mut parts_stats).err().unwrap();
+    assert_eq!(err.to_string(), "invalid upload: no sample blocks");
+}
+
 #[test]
 fn bootstrapped_training_matches_the_reference() {
     use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};

@@ -12,6 +12,7 @@ use hecnn_ckks::{
     Ciphertext, Context, Decryptor, Encoder, EvaluationKeySet, GaloisKeys, Parameters, RelinKey, SecretKey,
     SeededCiphertext,
 };
+use hecnn_ml::cnn::toy::values as weights;
 use hecnn_ml::mlr::client::{ModelExpectation, TrainingClient};
 use hecnn_ml::mlr::prep::{Scaling, DEFAULT_INIT};
 use hecnn_ml::mlr::server::TrainingServer;
@@ -21,16 +22,6 @@ use hecnn_ml::transfer::{reference, ImageJob, JobOptions};
 use hecnn_nn::model::{Conv2d, Model, ModelBuilder, Pool2d, Tensor};
 
 const CLASSES: usize = 3;
-
-fn weights(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale
-        })
-        .collect()
-}
 
 /// Conv(1→2, 3×3) → ReLU → MaxPool 2 → Flatten: 8 features of a 6×6 image.
 fn backbone() -> Model {

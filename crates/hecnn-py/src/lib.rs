@@ -31,6 +31,7 @@ use pyo3::prelude::*;
 use serde::{Deserialize, Serialize};
 
 mod data;
+mod inference;
 mod sharded;
 
 pyo3::create_exception!(_hecnn, HecnnError, PyException, "An error of hecnn (bad file, refused model, ...).");
@@ -356,6 +357,8 @@ fn _hecnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reference_train, m)?)?;
     m.add_function(wrap_pyfunction!(data::mnist, m)?)?;
     m.add_function(wrap_pyfunction!(data::backbone_features, m)?)?;
+    m.add_class::<inference::InferenceServer>()?;
+    m.add_class::<inference::InferenceClient>()?;
     m.add_class::<sharded::ShardWorker>()?;
     m.add_class::<sharded::Driver>()?;
     m.add_function(wrap_pyfunction!(sharded::upload_files, m)?)?;

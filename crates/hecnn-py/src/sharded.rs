@@ -65,9 +65,9 @@ fn bytes_of(blocks: &[Bound<'_, PyBytes>]) -> Vec<Vec<u8>> {
     blocks.iter().map(|b| b.as_bytes().to_vec()).collect()
 }
 
-/// Sample blocks a streaming worker reads at once by default (≈ 1.4 GB
-/// expanded at N = 2^15, 241 features).
-const STREAM_BLOCKS: usize = 8;
+/// Most bytes of expanded ciphertexts a streaming worker reads at once by
+/// default (at least one sample block).
+const STREAM_BYTES: u64 = 1 << 30;
 
 /// Where a worker's sample blocks live.
 enum Shard {
@@ -118,11 +118,12 @@ impl ShardWorker {
     /// Shard `k` of `shards` of the upload directory `dir` (on this machine
     /// or a shared file system), read a few sample blocks at a time at
     /// every iteration instead of held: memory for the keys and `at_once`
-    /// sample blocks (default 8), whatever the shard's size.
+    /// sample blocks (default: as many as fit in 1 GiB expanded, at least
+    /// one), whatever the shard's size.
     #[staticmethod]
-    #[pyo3(signature = (dir, k, shards, at_once = STREAM_BLOCKS))]
-    fn streaming(py: Python<'_>, dir: &str, k: usize, shards: usize, at_once: usize) -> PyResult<Self> {
-        if at_once == 0 {
+    #[pyo3(signature = (dir, k, shards, at_once = None))]
+    fn streaming(py: Python<'_>, dir: &str, k: usize, shards: usize, at_once: Option<usize>) -> PyResult<Self> {
+        if at_once == Some(0) {
             return Err(err("at_once must be at least 1"));
         }
         let dir = Path::new(dir).to_path_buf();
@@ -130,6 +131,7 @@ impl ShardWorker {
             let reader = upload::UploadReader::open(&dir).map_err(err)?;
             let range = upload::shard_range(reader.sample_blocks(), k, shards)
                 .ok_or_else(|| err(format!("no shard {k} of {shards} in {} sample blocks", reader.sample_blocks())))?;
+            let at_once = at_once.unwrap_or_else(|| reader.blocks_within(STREAM_BYTES));
             Ok(Self { shard: Shard::Streamed { reader, range, at_once } })
         })
     }

@@ -5,8 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use hecnn_ml::cnn::roles::{compile_for_mnist, PublishedModel};
-use hecnn_nn::mnist::{bundled_mnist_dir, Mnist};
+use hecnn_ml::cnn::roles::{bundled_model, PublishedModel};
 
 /// Makes a model (compiles it); runs once.
 pub type Builder = Box<dyn Fn() -> Result<PublishedModel, String> + Send + Sync>;
@@ -22,12 +21,6 @@ struct Entry {
 pub struct Models {
     entries: Vec<Entry>,
 }
-
-/// Calibration and validation images of the bundled models (the CLI's defaults).
-const CALIBRATION_IMAGES: usize = 2000;
-const VALIDATION_IMAGES: usize = 1000;
-/// Images per ciphertext at N = 2^16 (the CLI's default).
-const BATCH: usize = 32;
 
 impl Models {
     /// No models.
@@ -46,23 +39,11 @@ impl Models {
     pub fn bundled(names: &[String]) -> Result<Self, String> {
         let mut models = Self::new();
         for name in names {
-            let load = match name.as_str() {
-                "bundled" => hecnn_nn::backbone::bundled_classifier,
-                "residual" => hecnn_nn::backbone::bundled_residual,
-                other => return Err(format!("unknown model {other:?} (bundled, residual)")),
-            };
+            if !["bundled", "residual"].contains(&name.as_str()) {
+                return Err(format!("unknown model {name:?} (bundled, residual)"));
+            }
             let n = name.clone();
-            models = models.with(
-                name,
-                Box::new(move || {
-                    let model = load().map_err(|e| format!("model {n}: {e}"))?;
-                    let mnist = Mnist::load_dir(bundled_mnist_dir()).map_err(|e| format!("MNIST: {e}"))?;
-                    let compiled =
-                        compile_for_mnist(&model, &mnist, CALIBRATION_IMAGES, VALIDATION_IMAGES, None, BATCH)
-                            .map_err(|e| format!("compiling {n}: {e}"))?;
-                    PublishedModel::new(&n, compiled, false).map_err(|e| e.to_string())
-                }),
-            );
+            models = models.with(name, Box::new(move || bundled_model(&n).map_err(|e| format!("model {n}: {e}"))));
         }
         Ok(models)
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use hecnn_ckks::{Context, EvaluationKeySet, GaloisKeys, Parameters, RelinKey, SecretKey};
+use hecnn_ckks::{Context, EvaluationKeySet, Parameters, SecretKey};
 use hecnn_ml::cnn::client::{decrypt_scores, encrypt_images};
 use hecnn_ml::cnn::roles::compile_for_mnist;
 use hecnn_ml::cnn::{argmax, ApproxActivation, CompiledModel, Engine, ExactActivation};
@@ -134,14 +134,7 @@ pub fn choose_params(depth: usize, chain: Chain) -> (Parameters, bool) {
 /// The evaluation keys the client makes for a model: relinearization, the
 /// model's rotations, and bootstrapping keys when the plan bootstraps.
 pub fn client_keys(sk: &SecretKey, steps: &[i64], bootstrapping: bool) -> Result<EvaluationKeySet> {
-    let ctx = sk.context();
-    let boot = if bootstrapping {
-        let cfg = hecnn_ckks::circuits::BootstrapConfig::default();
-        Some(hecnn_ckks::circuits::BootstrapKeys::generate(sk, &cfg, &[ctx.n() / 2])?)
-    } else {
-        None
-    };
-    Ok(EvaluationKeySet::new(ctx, RelinKey::generate(sk), GaloisKeys::generate(sk, steps, false), boot)?)
+    Ok(hecnn_ml::cnn::client::evaluation_keys(sk, steps, bootstrapping)?)
 }
 
 /// Runs everything and returns the report.

@@ -11,7 +11,7 @@ use anyhow::{bail, Context as _, Result};
 use hecnn_ckks::{Context, SecretKey};
 use hecnn_ml::cnn::argmax;
 use hecnn_ml::cnn::client::{decrypt_scores as decrypt_cnn_scores, encrypt_images_seeded};
-use hecnn_ml::cnn::roles::{self, InferenceUpload, PublishedModel, SpecFile, SPEC_FORMAT};
+use hecnn_ml::cnn::roles::{self, InferenceUpload, PublishedModel, SpecFile};
 use hecnn_ml::safe_fs;
 use hecnn_ml::upload;
 use hecnn_nn::features::image_tensors;
@@ -44,8 +44,7 @@ pub fn publish(opts: &Options, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
     let published = server_spec(opts)?;
     let file = &published.file;
-    safe_fs::write_new(&dir.join("params.bin"), &published.params.to_bytes())?;
-    safe_fs::write_new(&dir.join("spec.json"), &published.spec_bytes)?;
+    roles::publish(&published, dir)?;
     println!(
         "published {} for encrypted inference in {}: α = {}, depth {}, {} rotation keys, params {}{}",
         file.model,
@@ -105,13 +104,7 @@ pub fn encrypt_images_for(
     quiet: bool,
 ) -> Result<()> {
     let Published { file, bytes: spec_bytes, params, from } = spec;
-    if file.format != SPEC_FORMAT {
-        bail!("{from}: spec format {:?}, expected {SPEC_FORMAT}", file.format);
-    }
-    file.spec.validate().with_context(|| format!("{from}: spec.json"))?;
-    if params.n() / 2 != file.spec.slots || params.name() != file.params || file.input_level > params.max_level() {
-        bail!("{from}: params.bin does not match spec.json");
-    }
+    roles::check_published(&file, &params).map_err(|e| anyhow::anyhow!("{from}: spec.json: {e}"))?;
     if images == 0 {
         bail!("--images must be at least 1");
     }

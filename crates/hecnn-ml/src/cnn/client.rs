@@ -155,7 +155,9 @@ pub fn argmax(scores: &[f64]) -> usize {
 
 #[cfg(feature = "client")]
 mod keyed {
-    use hecnn_ckks::{Ciphertext, Context, Decryptor, Encoder, SecretKey, SeededCiphertext};
+    use hecnn_ckks::{
+        Ciphertext, Context, Decryptor, Encoder, EvaluationKeySet, GaloisKeys, RelinKey, SecretKey, SeededCiphertext,
+    };
     use std::sync::Arc;
 
     use super::{CnnError, InferenceSpec};
@@ -190,6 +192,21 @@ mod keyed {
             .collect()
     }
 
+    /// The evaluation keys a client makes for a published model:
+    /// relinearization, the model's rotations (`steps`), and bootstrapping
+    /// keys (full slots) when the model bootstraps.
+    pub fn evaluation_keys(sk: &SecretKey, steps: &[i64], bootstrapping: bool) -> Result<EvaluationKeySet, CnnError> {
+        let ctx = sk.context();
+        let boot = if bootstrapping {
+            let cfg = hecnn_ckks::circuits::BootstrapConfig::default();
+            Some(hecnn_ckks::circuits::BootstrapKeys::generate(sk, &cfg, &[ctx.n() / 2])?)
+        } else {
+            None
+        };
+        let galois = GaloisKeys::generate(sk, steps, false);
+        Ok(EvaluationKeySet::new(ctx, RelinKey::generate(sk), galois, boot)?)
+    }
+
     /// Decrypts and checks the scores of the first `images` images.
     pub fn decrypt_scores(
         spec: &InferenceSpec,
@@ -207,4 +224,4 @@ mod keyed {
 }
 
 #[cfg(feature = "client")]
-pub use keyed::{decrypt_scores, encrypt_images, encrypt_images_seeded};
+pub use keyed::{decrypt_scores, encrypt_images, encrypt_images_seeded, evaluation_keys};

@@ -38,6 +38,7 @@ pub mod layout;
 pub mod plan;
 pub mod roles;
 pub mod server;
+pub mod toy;
 
 use std::ops::RangeInclusive;
 

@@ -135,6 +135,66 @@ pub fn compile_for_mnist(
     compile(model, &calib, &val, &copts)
 }
 
+/// Calibration images of the bundled models (the CLI's default).
+pub const BUNDLED_CALIBRATION_IMAGES: usize = 2000;
+/// Validation images that choose α for the bundled models (the CLI's default).
+pub const BUNDLED_VALIDATION_IMAGES: usize = 1000;
+/// Images per ciphertext at N = 2^16 (the CLI's default).
+pub const BUNDLED_BATCH: usize = 32;
+
+/// A bundled MNIST model by name (`bundled`: the classifier whose backbone
+/// makes the training features; `residual`), compiled as `hecnn
+/// infer-server` compiles it by default and published on 128-bit
+/// parameters. Calibration and the choice of α take a while.
+pub fn bundled_model(name: &str) -> Result<PublishedModel, InferenceError> {
+    let model = match name {
+        "bundled" => hecnn_nn::backbone::bundled_classifier(),
+        "residual" => hecnn_nn::backbone::bundled_residual(),
+        other => return Err(CnnError::Calibration(format!("unknown model {other:?} (bundled, residual)")).into()),
+    }
+    .map_err(|e| CnnError::Calibration(format!("model {name}: {e}")))?;
+    let dir = hecnn_nn::mnist::bundled_mnist_dir();
+    let mnist = Mnist::load_dir(&dir).map_err(|e| CnnError::Calibration(format!("MNIST in {}: {e}", dir.display())))?;
+    let compiled =
+        compile_for_mnist(&model, &mnist, BUNDLED_CALIBRATION_IMAGES, BUNDLED_VALIDATION_IMAGES, None, BUNDLED_BATCH)?;
+    PublishedModel::new(name, compiled, false)
+}
+
+/// A published model as a client receives it (`spec.json` and
+/// `params.bin` in `dir`), checked: the spec's format and shape, and
+/// parameters that are the ones it names. Returns (spec, its exact bytes,
+/// parameters). Parameters below 128-bit security are refused unless
+/// `insecure` (tests with small rings only).
+pub fn read_published(dir: &Path, insecure: bool) -> Result<(SpecFile, Vec<u8>, Parameters), InferenceError> {
+    let spath = dir.join("spec.json");
+    let (file, bytes): (SpecFile, _) = read_json(&spath)?;
+    let params = upload::load_params_allowing(&dir.join("params.bin"), insecure)?;
+    check_published(&file, &params).map_err(|reason| UploadError::Manifest { path: spath, reason })?;
+    Ok((file, bytes, params))
+}
+
+/// A spec and parameters from a server, checked before any key is made:
+/// the spec's format and shape, and parameters that are the ones it names.
+pub fn check_published(file: &SpecFile, params: &Parameters) -> Result<(), String> {
+    if file.format != SPEC_FORMAT {
+        return Err(format!("spec format {:?}, expected {SPEC_FORMAT}", file.format));
+    }
+    file.spec.validate().map_err(|e| e.to_string())?;
+    if params.n() / 2 != file.spec.slots || params.name() != file.params || file.input_level > params.max_level() {
+        return Err("params.bin does not match spec.json".into());
+    }
+    Ok(())
+}
+
+/// Writes `model`'s `spec.json` and `params.bin` into `dir` (new or empty):
+/// what clients read with [`read_published`].
+pub fn publish(model: &PublishedModel, dir: &Path) -> Result<(), InferenceError> {
+    std::fs::create_dir_all(dir).map_err(|source| UploadError::Io { path: dir.to_path_buf(), source })?;
+    safe_fs::write_new(&dir.join("spec.json"), &model.spec_bytes).map_err(UploadError::from)?;
+    safe_fs::write_new(&dir.join("params.bin"), &model.params.to_bytes()).map_err(UploadError::from)?;
+    Ok(())
+}
+
 /// The chain for a circuit of `depth` levels: the inference chain without
 /// bootstrapping when one is 128-bit secure (unless `force_bootstrapping`),
 /// else the `bootstrappable` preset (11 levels between bootstraps).

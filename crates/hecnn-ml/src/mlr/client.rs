@@ -134,7 +134,7 @@ impl<'a> TrainingClient<'a> {
     }
 
     /// [`Self::encrypt_dataset`] without holding it: the sample blocks are
-    /// encrypted [`STREAM_CHUNK`] at a time (in parallel) and each
+    /// encrypted a few at a time ([`STREAM_CHUNK_BYTES`], in parallel) and each
     /// ciphertext goes to `sink` with its label (`x/b/f`, `xs/b/f`, `y/b`,
     /// then `w0/f`) — into an [`crate::upload::UploadWriter`], for a data set
     /// larger than memory (60,000 samples are ≈ 54 GB of ciphertexts).
@@ -151,8 +151,9 @@ impl<'a> TrainingClient<'a> {
     ) -> Result<(), E> {
         let job = DatasetJob::new(self, x, x_scaled, labels, classes, layout)?;
         let nb = layout.sample_blocks(x.len());
-        for start in (0..nb).step_by(STREAM_CHUNK) {
-            let range = start..(start + STREAM_CHUNK).min(nb);
+        let chunk = job.blocks_per_chunk();
+        for start in (0..nb).step_by(chunk) {
+            let range = start..(start + chunk).min(nb);
             for (b, (xb, xsb, yb)) in range.clone().zip(job.sample_blocks(range)?) {
                 for (prefix, row) in [("x", &xb), ("xs", &xsb)] {
                     for (f, ct) in row.iter().enumerate() {
@@ -251,9 +252,10 @@ impl<'a> TrainingClient<'a> {
     }
 }
 
-/// Sample blocks encrypted at once by [`TrainingClient::encrypt_streamed`]:
-/// a few per core, ≈ 0.6 GB of seeded ciphertexts at N = 2^15.
-pub const STREAM_CHUNK: usize = 8;
+/// Most bytes of ciphertexts [`TrainingClient::encrypt_streamed`] holds at
+/// once (at least one sample block: 243 ciphertexts, ≈ 0.5 GB, for 60,000
+/// MNIST samples at N = 2^15).
+pub const STREAM_CHUNK_BYTES: u64 = 512 << 20;
 
 /// One encryption job, checked: the client's matrices, level and layout.
 struct DatasetJob<'c, 'a> {
@@ -304,23 +306,34 @@ impl<'c, 'a> DatasetJob<'c, 'a> {
         Ok(dec.encrypt_symmetric(&c.encoder.encode_real(&values, self.layout.slots, level, scale)?)?)
     }
 
-    /// Sample blocks `range`, encrypted in parallel.
+    /// Sample blocks per chunk of [`STREAM_CHUNK_BYTES`] (at least one).
+    fn blocks_per_chunk(&self) -> usize {
+        let ctx = self.client.sk.context();
+        let per_ct = ctx.n() as u64 * (self.client.level as u64 + 1) * 8;
+        let per_block = (2 * self.layout.feature_blocks(self.d) as u64 + 1) * per_ct;
+        (STREAM_CHUNK_BYTES / per_block).max(1) as usize
+    }
+
+    /// Sample blocks `range`, every ciphertext encrypted in parallel.
     fn sample_blocks(&self, range: std::ops::Range<usize>) -> Result<Vec<BlockRow>, TrainError> {
         use rayon::prelude::*;
         let (l, nf) = (self.layout, self.layout.feature_blocks(self.d));
+        let sk = self.client.sk;
         range
             .into_par_iter()
             .map(|b| {
-                let dec = Decryptor::new(self.client.sk);
                 let row = |m: &[Vec<f64>], level: usize| -> Result<Vec<SeededCiphertext>, TrainError> {
-                    (0..nf).map(|fb| self.encrypt(&dec, l.pack_data(m, b, fb, self.classes), level)).collect()
+                    (0..nf)
+                        .into_par_iter()
+                        .map_init(
+                            || Decryptor::new(sk),
+                            |dec, fb| self.encrypt(dec, l.pack_data(m, b, fb, self.classes), level),
+                        )
+                        .collect()
                 };
                 let level = self.client.level;
-                Ok((
-                    row(self.x, level)?,
-                    row(self.x_scaled, scaled_data_level(level))?,
-                    self.encrypt(&dec, l.pack_labels(self.labels, b, self.classes), level)?,
-                ))
+                let y = self.encrypt(&Decryptor::new(sk), l.pack_labels(self.labels, b, self.classes), level)?;
+                Ok((row(self.x, level)?, row(self.x_scaled, scaled_data_level(level))?, y))
             })
             .collect()
     }

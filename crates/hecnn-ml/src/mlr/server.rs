@@ -425,22 +425,17 @@ impl<'a> Trainer<'a> {
         sigmoid: &Sigmoid3,
         stats: &mut TrainStats,
     ) -> Result<Vec<Ciphertext>, TrainError> {
-        let nf = data.layout.feature_blocks(data.features);
-        if data.x.is_empty()
-            || data.x.len() != data.x_scaled.len()
-            || data.x.len() != data.labels.len()
-            || v.len() != nf
-            || data.x.iter().chain(&data.x_scaled).any(|r| r.len() != nf)
-        {
-            return Err(TrainError::InvalidUpload("block counts of the shard do not match".into()));
-        }
+        check_shard(data, v.len())?;
         self.iteration_gradient(data, v, t, sigmoid, stats, &mut |_| Ok(()))
     }
 
     /// [`Trainer::gradient`] over sample blocks that arrive in parts (each
     /// item of `parts` a data set of a few sample blocks, read when it is
-    /// needed): the parts' gradients are added, so one part at a time is in
-    /// memory — training on more data than memory holds.
+    /// needed), with one part at a time in memory — training on more data
+    /// than memory holds. The parts' gradient sums are added before their
+    /// relinearization and sum over samples, so the key switches are those
+    /// of one [`Trainer::gradient`] over all the blocks, and so is the
+    /// result, bit for bit.
     pub fn gradient_in_parts<E: From<TrainError>>(
         &self,
         parts: impl Iterator<Item = Result<EncryptedDataset, E>>,
@@ -449,23 +444,46 @@ impl<'a> Trainer<'a> {
         sigmoid: &Sigmoid3,
         stats: &mut TrainStats,
     ) -> Result<Vec<Ciphertext>, E> {
-        let mut sum: Option<Vec<Ciphertext>> = None;
+        let mut sum: Option<(Vec<Ciphertext>, Layout)> = None;
         for part in parts {
-            let g = self.gradient(&part?, v, t, sigmoid, stats)?;
+            let part = part?;
+            check_shard(&part, v.len())?;
+            let tensors = self.gradient_tensors(&part, v, t, sigmoid, stats, &mut |_| Ok(()))?;
             sum = Some(match sum {
-                None => g,
-                Some(acc) => acc
-                    .iter()
-                    .zip(&g)
-                    .map(|(a, b)| self.ev.add(a, b))
-                    .collect::<Result<_, _>>()
-                    .map_err(TrainError::from)?,
+                None => (tensors, part.layout),
+                Some((acc, l)) if l == part.layout => {
+                    let added = acc.iter().zip(&tensors).map(|(a, b)| self.ev.add(a, b)).collect::<Result<_, _>>();
+                    (added.map_err(TrainError::from)?, l)
+                }
+                Some(_) => return Err(TrainError::InvalidUpload("parts of different layouts".into()).into()),
             });
         }
-        Ok(sum.ok_or_else(|| TrainError::InvalidUpload("no sample blocks".into()))?)
+        let (acc, layout) = sum.ok_or_else(|| TrainError::InvalidUpload("no sample blocks".into()))?;
+        let steps = layout.sample_sum_steps();
+        Ok(acc.iter().map(|a| self.finish_sum(a, &steps, stats)).collect::<Result<_, _>>()?)
     }
 
     fn iteration_gradient(
+        &self,
+        data: &EncryptedDataset,
+        v: &[Ciphertext],
+        t: usize,
+        sigmoid: &Sigmoid3,
+        stats: &mut TrainStats,
+        stage: &mut dyn FnMut(usize) -> Result<(), TrainError>,
+    ) -> Result<Vec<Ciphertext>, TrainError> {
+        let tensors = self.gradient_tensors(data, v, t, sigmoid, stats, stage)?;
+        let steps = data.layout.sample_sum_steps();
+        let g = tensors.iter().map(|a| self.finish_sum(a, &steps, stats)).collect::<Result<_, _>>()?;
+        stage(3)?;
+        Ok(g)
+    }
+
+    /// `Σ_b E_b ⊙ (B̄⊙X)[b][fb]` per feature block as tensors — the
+    /// gradient before its relinearization and sum over samples
+    /// ([`Self::finish_sum`]): `X·Vᵀ` (stage 1), the error `E` (stage 2), the
+    /// products.
+    fn gradient_tensors(
         &self,
         data: &EncryptedDataset,
         v: &[Ciphertext],
@@ -479,9 +497,9 @@ impl<'a> Trainer<'a> {
         stage(1)?;
         let e = self.error(data, &z, sigmoid, 1.0 + gamma, stats)?;
         stage(2)?;
-        let g = self.sample_sum(data, &e, stats)?;
-        stage(3)?;
-        Ok(g)
+        (0..data.weights.len())
+            .map(|fb| self.tensor_sum(e.iter().zip(data.x_scaled.iter().map(|row| &row[fb])), stats))
+            .collect()
     }
 
     /// W, V after iteration `t` from its whole gradient `g`: the Nesterov
@@ -638,6 +656,18 @@ impl<'a> Trainer<'a> {
         steps: &[i64],
         stats: &mut TrainStats,
     ) -> Result<Ciphertext, TrainError> {
+        let acc = self.tensor_sum(pairs, stats)?;
+        self.finish_sum(&acc, steps, stats)
+    }
+
+    /// `Σ_i a_i ⊙ b_i` as one tensor (three parts, neither relinearized nor
+    /// rescaled). Such sums add exactly (integers mod q): sums over parts of
+    /// a data set, added, equal the sum over the whole, bit for bit.
+    fn tensor_sum<'c>(
+        &self,
+        pairs: impl Iterator<Item = (&'c Ciphertext, &'c Ciphertext)>,
+        stats: &mut TrainStats,
+    ) -> Result<Ciphertext, TrainError> {
         let mut acc: Option<Ciphertext> = None;
         for (a, b) in pairs {
             let p = self.ev.mul(a, b)?;
@@ -647,9 +677,14 @@ impl<'a> Trainer<'a> {
                 Some(s) => self.ev.add(&s, &p)?,
             });
         }
-        let acc = acc.ok_or_else(|| TrainError::InvalidUpload("empty block row".into()))?;
+        acc.ok_or_else(|| TrainError::InvalidUpload("empty block row".into()))
+    }
+
+    /// A [`Self::tensor_sum`] relinearized (one key switch), rescaled, then
+    /// rotated-and-summed over `steps`.
+    fn finish_sum(&self, acc: &Ciphertext, steps: &[i64], stats: &mut TrainStats) -> Result<Ciphertext, TrainError> {
         stats.relinearizations += 1;
-        let r = self.ev.rescale(&self.ev.relinearize(&acc, self.rlk)?)?;
+        let r = self.ev.rescale(&self.ev.relinearize(acc, self.rlk)?)?;
         self.rotate_sum(r, steps, stats)
     }
 
@@ -705,19 +740,19 @@ impl<'a> Trainer<'a> {
             })
             .collect()
     }
+}
 
-    /// `G_fb = Σ_b E_b ⊙ (B̄⊙X)[b][fb]`, summed over samples (everywhere).
-    fn sample_sum(
-        &self,
-        data: &EncryptedDataset,
-        e: &[Ciphertext],
-        stats: &mut TrainStats,
-    ) -> Result<Vec<Ciphertext>, TrainError> {
-        let steps = data.layout.sample_sum_steps();
-        (0..data.weights.len())
-            .map(|fb| self.sum_of_products(e.iter().zip(data.x_scaled.iter().map(|row| &row[fb])), &steps, stats))
-            .collect()
+/// A shard's (or part's) block counts against its layout and V's `nf` blocks.
+fn check_shard(data: &EncryptedDataset, nf: usize) -> Result<(), TrainError> {
+    if data.x.is_empty()
+        || data.x.len() != data.x_scaled.len()
+        || data.x.len() != data.labels.len()
+        || nf != data.layout.feature_blocks(data.features)
+        || data.x.iter().chain(&data.x_scaled).any(|r| r.len() != nf)
+    {
+        return Err(TrainError::InvalidUpload("block counts of the shard do not match".into()));
     }
+    Ok(())
 }
 
 /// Levels of (W, V) after `iterations` iterations that start at level

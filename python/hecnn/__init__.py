@@ -96,11 +96,22 @@ class Server:
     """The server: trains on an upload directory with its evaluation keys only."""
 
     def __init__(self, upload: os.PathLike | str):
-        self._s = _hecnn.Server(os.fspath(upload))
+        self._upload = os.fspath(upload)
+        self._s = _hecnn.Server(self._upload)
 
-    def train(self, iterations: int, out: os.PathLike | str) -> int:
-        """Runs ``iterations`` encrypted iterations; writes the encrypted model into ``out``."""
-        return self._s.train(iterations, os.fspath(out))
+    def train(self, iterations: int, out: os.PathLike | str, *, stream: bool = False) -> int:
+        """Runs ``iterations`` encrypted iterations; writes the encrypted model into ``out``.
+
+        With ``stream=True`` the sample blocks are read from the upload a few at a time at every
+        iteration instead of held (memory for the keys and 1 GiB of blocks, for uploads larger
+        than memory; the same model, bit for bit); otherwise an upload over 16 GiB is refused."""
+        if not stream:
+            return self._s.train(iterations, os.fspath(out))
+        driver = _hecnn.Driver(self._upload, iterations)
+        worker = _hecnn.ShardWorker.streaming(self._upload, 0, 1)
+        for t in range(iterations):
+            driver.update([worker.gradient(driver.v(), t)])
+        return driver.save_model(os.fspath(out))
 
 
 def _images(images, length: int) -> list:

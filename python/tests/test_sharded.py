@@ -64,6 +64,14 @@ def test_streaming_workers_read_their_blocks_in_parts_and_train_the_same_model(j
         hecnn._hecnn.ShardWorker.streaming(str(work / "upload"), 0, 1, 0)
 
 
+def test_the_single_process_server_streams_the_same_model(job):
+    work, client, single = job
+    hecnn.Server(work / "upload").train(2, work / "server-streamed", stream=True)
+    assert (work / "server-streamed" / "w-0.ct").read_bytes() == (work / "single" / "w-0.ct").read_bytes()
+    w, _ = client.decrypt_model(work / "server-streamed", private=True)
+    assert np.abs(w - single).max() == 0.0
+
+
 def test_a_killed_worker_is_restarted_and_its_iteration_retried(job):
     work, client, single = job
     killed = []

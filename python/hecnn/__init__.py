@@ -65,9 +65,21 @@ class Client:
         """The key set's id (hex), which binds every file of a job."""
         return self._c.key_set
 
-    def encrypt(self, features, labels, out: os.PathLike | str, classes: int = 10, scaling: str = "max-abs") -> int:
-        """Encrypts raw ``features`` (n × d) and ``labels`` (n) into the new upload directory ``out``."""
-        return self._c.encrypt(_matrix(features, "features"), _labels(labels), os.fspath(out), classes, scaling)
+    def encrypt(
+        self,
+        features,
+        labels,
+        out: os.PathLike | str,
+        classes: int = 10,
+        scaling: str = "max-abs",
+        shards: int = 1,
+    ) -> int:
+        """Encrypts raw ``features`` (n × d) and ``labels`` (n) into the new upload directory ``out``.
+        ``shards``: the machines the training will be sharded over — the block layout is chosen
+        for a shard's samples, which keeps V (sent to every worker each iteration) small."""
+        return self._c.encrypt(
+            _matrix(features, "features"), _labels(labels), os.fspath(out), classes, scaling, shards
+        )
 
     def decrypt_model(
         self, model: os.PathLike | str, private: bool = False, statistical_security: int | None = None

@@ -7,7 +7,13 @@ class Client:
     @property
     def key_set(self) -> str: ...
     def encrypt(
-        self, features: List[List[float]], labels: List[int], out: str, classes: int = 10, scaling: str = "max-abs"
+        self,
+        features: List[List[float]],
+        labels: List[int],
+        out: str,
+        classes: int = 10,
+        scaling: str = "max-abs",
+        shards: int = 1,
     ) -> int: ...
     def decrypt_model(
         self, model: str, private: bool = False, statistical_security: Optional[int] = None

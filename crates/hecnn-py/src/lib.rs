@@ -113,8 +113,12 @@ impl Client {
     /// Encrypts `features` (samples × d, raw) and `labels` (samples, in
     /// 0..classes) into the upload directory `out` (new or empty): scaling,
     /// the bias column and the preconditioner B̄ are applied here, as by
-    /// `hecnn encrypt`. Returns the bytes written.
-    #[pyo3(signature = (features, labels, out, classes = 10, scaling = "max-abs"))]
+    /// `hecnn encrypt`. The block layout is chosen for `samples / shards`
+    /// samples: for training on `shards` machines, where a worker's shard
+    /// (not the whole set) decides which layout is cheapest and V's size
+    /// (what crosses the network each iteration). Returns the bytes written.
+    #[pyo3(signature = (features, labels, out, classes = 10, scaling = "max-abs", shards = 1))]
+    #[allow(clippy::too_many_arguments)]
     fn encrypt(
         &mut self,
         py: Python<'_>,
@@ -123,9 +127,13 @@ impl Client {
         out: PathBuf,
         classes: usize,
         scaling: &str,
+        shards: usize,
     ) -> PyResult<u64> {
         let scaling = scaling_of(scaling)?;
         check_matrix(&features, "features")?;
+        if shards == 0 || shards > features.len() {
+            return Err(PyValueError::new_err(format!("shards {shards} (1 to the {} samples)", features.len())));
+        }
         if labels.len() != features.len() {
             return Err(PyValueError::new_err(format!("{} labels for {} samples", labels.len(), features.len())));
         }
@@ -143,7 +151,7 @@ impl Client {
             }
             let (scaler, x, xs) = client::design(&features, scaling).map_err(err)?;
             let d = x[0].len();
-            let layout = Layout::choose(x.len(), d, classes, ctx.n() / 2).ok_or_else(|| {
+            let layout = Layout::choose(x.len().div_ceil(shards), d, classes, ctx.n() / 2).ok_or_else(|| {
                 err(format!("no packing of {} samples × {d} features fits {} slots", x.len(), ctx.n() / 2))
             })?;
             let mut gk = training_galois_keys(sk, &layout.rotation_steps());

@@ -77,15 +77,15 @@ def test_a_layout_chosen_for_the_shards_keeps_v_small_and_trains_the_same(job, t
 
     work, _, _ = job
     rng = np.random.default_rng(7)
-    x = rng.uniform(-1.0, 1.0, size=(1024, 30))
-    y = np.arange(1024) % CLASSES
-    x[np.arange(1024), y] += 1.0
+    x = rng.uniform(-1.0, 1.0, size=(512, 20))
+    y = np.arange(512) % CLASSES
+    x[np.arange(512), y] += 1.0
     client = hecnn.Client("training-2iter")
     client.encrypt(x, y, tmp_path / "whole", classes=CLASSES)
     sharded = hecnn.Client("training-2iter")
     sharded.encrypt(x, y, tmp_path / "for8", classes=CLASSES, shards=8)
     layout = lambda d: json.loads((tmp_path / d / "manifest.json").read_text())["layout"]
-    # 1,024 samples pick large sample blocks; a shard of 128 picks smaller ones, more features per block.
+    # 512 samples pick large sample blocks; a shard of 64 picks smaller ones, more features per block.
     assert layout("for8")["features_per_block"] > layout("whole")["features_per_block"], (layout("whole"), layout("for8"))
     whole = train_sharded(tmp_path / "whole", 2, tmp_path / "m-whole", workers=2, stream=True)
     for8 = train_sharded(tmp_path / "for8", 2, tmp_path / "m-for8", workers=2, stream=True)

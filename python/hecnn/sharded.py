@@ -63,7 +63,7 @@ def train_sharded(
     read their shard from ``upload`` themselves (this machine, or a file system every node
     mounts at the same path) ``stream_blocks`` sample blocks at a time (default: as many as fit
     in 1 GiB, at least one) at every iteration: memory for the keys and those blocks only, for data sets larger than the workers' memory (all 60,000 MNIST
-    samples are ≈ 54 GB of ciphertexts).
+    samples are 43 GB of ciphertexts).
 
     ``on_iteration(t, actors)`` is called before each iteration's gradients are collected (tests
     use it to kill a worker). Returns timings."""

@@ -4,7 +4,7 @@
 Ray with 1 and 2 local workers that stream their shard from the upload directory
 (`train_sharded(stream=True)`): per-iteration time, bytes sent and received per iteration, the
 decrypted model against the plaintext reference and the test accuracy of both. Each upload is
-deleted after its runs (60,000 samples are ≈ 46 GB).
+deleted after its runs (60,000 samples are 43 GB).
 
     pip install "./python[ray]" && python scripts/compare/ray_scale.py [N ...] [--out results.json]
 """

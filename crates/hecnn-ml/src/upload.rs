@@ -311,7 +311,7 @@ pub fn save_upload(
 /// An upload written as it is encrypted: [`UploadWriter::create`] writes the
 /// parameters, keys and manifest, then each ciphertext goes to its file as
 /// soon as it exists, so the client never holds the whole data set (60,000
-/// samples are ≈ 54 GB of ciphertexts).
+/// samples are 43 GB of ciphertexts).
 pub struct UploadWriter<'k> {
     dir: PathBuf,
     keys: &'k EvaluationKeySet,

@@ -137,7 +137,7 @@ impl<'a> TrainingClient<'a> {
     /// encrypted a few at a time ([`STREAM_CHUNK_BYTES`], in parallel) and each
     /// ciphertext goes to `sink` with its label (`x/b/f`, `xs/b/f`, `y/b`,
     /// then `w0/f`) — into an [`crate::upload::UploadWriter`], for a data set
-    /// larger than memory (60,000 samples are ≈ 54 GB of ciphertexts).
+    /// larger than memory (60,000 samples are 43 GB of ciphertexts).
     #[allow(clippy::too_many_arguments)]
     pub fn encrypt_streamed<E: From<TrainError>>(
         &self,

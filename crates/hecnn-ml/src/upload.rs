@@ -465,8 +465,7 @@ pub fn shard_file_names(dir: &Path, k: usize, shards: usize) -> Result<(Vec<Stri
     let mpath = dir.join("manifest.json");
     let m = read_manifest(&mpath, UPLOAD_FORMAT)?;
     let (nb, nf) = (m.layout.sample_blocks(m.samples), m.layout.feature_blocks(m.features));
-    let range = shard_range(nb, k, shards)
-        .ok_or_else(|| manifest_err(&mpath, format!("no shard {k} of {shards} in {nb} sample blocks")))?;
+    let range = shard_blocks(&mpath, nb, k, shards)?;
     let mut common: Vec<String> =
         ["params.bin", "manifest.json", "relin.key", "galois.key"].iter().map(|s| s.to_string()).collect();
     if m.bootstrap_key_id.is_some() {
@@ -483,6 +482,12 @@ pub fn shard_file_names(dir: &Path, k: usize, shards: usize) -> Result<(Vec<Stri
     Ok((common, own))
 }
 
+/// [`shard_range`], or the manifest's error naming the shard that does not exist.
+fn shard_blocks(mpath: &Path, nb: usize, k: usize, shards: usize) -> Result<std::ops::Range<usize>, UploadError> {
+    shard_range(nb, k, shards)
+        .ok_or_else(|| manifest_err(mpath, format!("no shard {k} of {shards} in {nb} sample blocks")))
+}
+
 /// Sample blocks `k·nb/shards .. (k+1)·nb/shards` (`None`: no such shard).
 pub fn shard_range(blocks: usize, k: usize, shards: usize) -> Option<std::ops::Range<usize>> {
     (shards > 0 && k < shards && shards <= blocks).then(|| k * blocks / shards..(k + 1) * blocks / shards)
@@ -490,12 +495,9 @@ pub fn shard_range(blocks: usize, k: usize, shards: usize) -> Option<std::ops::R
 
 fn load_upload_blocks(dir: &Path, shard: Option<(usize, usize)>) -> Result<LoadedUpload, UploadError> {
     let reader = UploadReader::open(dir)?;
-    let nb = reader.sample_blocks();
     let range = match shard {
-        None => 0..nb,
-        Some((k, shards)) => shard_range(nb, k, shards).ok_or_else(|| {
-            manifest_err(&dir.join("manifest.json"), format!("no shard {k} of {shards} in {nb} sample blocks"))
-        })?,
+        None => 0..reader.sample_blocks(),
+        Some((k, shards)) => reader.shard(k, shards)?,
     };
     let data = reader.blocks(range)?;
     Ok(LoadedUpload { keys: reader.keys, data })
@@ -582,6 +584,11 @@ impl UploadReader {
     /// Sample blocks in the upload.
     pub fn sample_blocks(&self) -> usize {
         self.manifest.layout.sample_blocks(self.manifest.samples)
+    }
+
+    /// The sample blocks of shard `k` of `shards` ([`shard_range`]).
+    pub fn shard(&self, k: usize, shards: usize) -> Result<std::ops::Range<usize>, UploadError> {
+        shard_blocks(&self.dir.join("manifest.json"), self.sample_blocks(), k, shards)
     }
 
     /// Sample blocks whose expanded ciphertexts fit in `bytes` (at least

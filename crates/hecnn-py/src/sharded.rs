@@ -129,8 +129,7 @@ impl ShardWorker {
         let dir = Path::new(dir).to_path_buf();
         py.detach(|| {
             let reader = upload::UploadReader::open(&dir).map_err(err)?;
-            let range = upload::shard_range(reader.sample_blocks(), k, shards)
-                .ok_or_else(|| err(format!("no shard {k} of {shards} in {} sample blocks", reader.sample_blocks())))?;
+            let range = reader.shard(k, shards).map_err(err)?;
             let at_once = at_once.unwrap_or_else(|| reader.blocks_within(STREAM_BYTES));
             Ok(Self { shard: Shard::Streamed { reader, range, at_once } })
         })

@@ -2,7 +2,7 @@
 //! timed, with its precision, the levels it leaves and its key size.
 
 use anyhow::{bail, Result};
-use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};
+use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, BootstrapPhases, Bootstrapper};
 use hecnn_ckks::{Context, Decryptor, Encoder, Preset, RelinKey, SecretKey};
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
@@ -34,6 +34,9 @@ pub struct BootstrapBench {
     pub peak_rss_mb: f64,
     pub key_switches: usize,
     pub keygen_seconds: f64,
+    /// Where the last repetition's time went (the first one also pays the
+    /// process's first-touch page faults); absent with `--real-pair`.
+    pub phase_seconds: Option<BootstrapPhases>,
 }
 
 /// Generates keys, bootstraps `reps` times, reports the median.
@@ -63,6 +66,7 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
     let ct_y = dec.encrypt_symmetric(&enc.encode_real(&y, slots, 0, ctx.params().scale())?)?.expand(&ctx)?;
     let mut times = Vec::with_capacity(reps);
     let mut worst = 0.0f64;
+    let mut phase_seconds = None;
     for r in 0..reps.max(1) {
         progress(&format!("server: bootstrap {}/{}", r + 1, reps.max(1)));
         let t = Instant::now();
@@ -70,7 +74,9 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
             let (a, b) = boot.bootstrap_real_pair(&ct, &ct_y, &rlk, &keys)?;
             vec![(a, &x), (b, &y)]
         } else {
-            vec![(boot.bootstrap(&ct, &rlk, &keys)?, &x)]
+            let (out, phases) = boot.bootstrap_phased(&ct, &rlk, &keys)?;
+            phase_seconds = Some(phases);
+            vec![(out, &x)]
         };
         times.push(t.elapsed().as_secs_f64());
         for (out, want) in outs {
@@ -94,6 +100,7 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
         peak_rss_mb: crate::train::peak_rss_mb(),
         key_switches: boot.rotation_count(slots).unwrap_or(0),
         keygen_seconds,
+        phase_seconds,
     })
 }
 
@@ -119,4 +126,10 @@ pub fn print(r: &BootstrapBench) {
         r.keygen_seconds,
         r.peak_rss_mb
     );
+    if let Some(p) = &r.phase_seconds {
+        println!(
+            "  last bootstrap: ModRaise + sub-sum {:.2} s, CoeffsToSlots {:.2} s, EvalMod {:.2} s, SlotsToCoeffs {:.2} s",
+            p.mod_raise, p.coeffs_to_slots, p.eval_mod, p.slots_to_coeffs
+        );
+    }
 }

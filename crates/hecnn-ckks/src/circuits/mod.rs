@@ -7,6 +7,6 @@ pub mod linear;
 pub mod poly;
 
 pub use activation::CompositeCircuit;
-pub use bootstrap::{BootstrapConfig, BootstrapKeys, Bootstrapper};
+pub use bootstrap::{BootstrapConfig, BootstrapKeys, BootstrapPhases, Bootstrapper};
 pub use linear::{BabyHops, DiagMatrix, LinearTransform};
 pub use poly::{PolyEvaluator, PolyPlan, PolyStats};

@@ -7,6 +7,7 @@
 //! per output INTT k + conversion k→(l+1) + NTT (l+1).
 
 use crate::context::Context;
+use crate::ring::ifma::{self, Reducer};
 use crate::ring::modulus::WordReduce;
 use crate::ring::sampling::UniformStream;
 use crate::ring::{pool, RnsPoly};
@@ -177,6 +178,7 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
     debug_assert!(l < key_q, "callers check the key's level");
     let mut out0 = RnsPoly::uninit(n, l + 1, k, true);
     let mut out1 = RnsPoly::uninit(n, l + 1, k, true);
+    let ifma_available = ifma::available() && n.is_multiple_of(8);
     out0.data.par_chunks_mut(n).zip(out1.data.par_chunks_mut(n)).enumerate().for_each(|(t, (o0, o1))| {
         let m = ctx.limb_modulus(l + 1, t);
         let kt = if t <= l { t } else { key_q + (t - l - 1) };
@@ -195,9 +197,12 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
         };
         let mut limb = LimbProduct { dec, key, a, perm, t, kt, m: *m, word: WordReduce::new(m.value) };
         // d products of residues < q fit in 64 bits when d·q² < 2^64 (four
-        // digits of 31-bit primes): then the sums vectorize.
+        // digits of 31-bit primes): then the sums vectorize. Below 2^45
+        // they do with AVX-512 IFMA, where the CPU has it.
         if (dec.digits.len() as u128) * (m.value as u128).pow(2) < 1 << 64 {
             accumulate_narrow(&mut limb, o0, o1);
+        } else if let Some(r) = Reducer::new(m.value).filter(|_| ifma_available) {
+            limb.accumulate_ifma(&r, o0, o1);
         } else {
             limb.accumulate::<u128>(o0, o1);
         }
@@ -286,6 +291,34 @@ impl Accumulator for u64 {
 }
 
 impl LimbProduct<'_> {
+    /// The products by the AVX-512 IFMA kernel (prime below 2^45), a block
+    /// of coefficients at a time (the streamed `a_j` are generated per block).
+    fn accumulate_ifma(&mut self, reducer: &Reducer, o0: &mut [u64], o1: &mut [u64]) {
+        const BLOCK: usize = 256;
+        let n = o0.len();
+        let block = BLOCK.min(n);
+        let digits = &self.dec.digits;
+        let d: Vec<&[u64]> = digits.iter().map(|dj| dj.limb(self.t)).collect();
+        let mut a_blocks = vec![[0u64; BLOCK]; digits.len()];
+        for start in (0..n).step_by(block) {
+            let range = start..start + block;
+            let b: Vec<&[u64]> =
+                self.key.b.iter().take(digits.len()).map(|bj| &bj.limb(self.kt)[range.clone()]).collect();
+            let a: Vec<&[u64]> = match &mut self.a {
+                AParts::Stream(streams) => {
+                    for (stream, a) in streams.iter_mut().zip(a_blocks.iter_mut()) {
+                        stream.fill(&mut a[..block]);
+                    }
+                    a_blocks.iter().map(|a| &a[..block]).collect()
+                }
+                AParts::Memory(limbs) => limbs.iter().take(digits.len()).map(|a| &a[range.clone()]).collect(),
+            };
+            let perm = self.perm.map(|p| &p[range.clone()]);
+            let (o0, o1) = (&mut o0[range.clone()], &mut o1[range]);
+            ifma::inner_product(reducer, &d, start, perm, &b, &a, o0, o1).expect("the caller checked the CPU");
+        }
+    }
+
     #[inline(always)]
     fn accumulate<A: Accumulator>(&mut self, o0: &mut [u64], o1: &mut [u64]) {
         const BLOCK: usize = 256;
@@ -391,4 +424,68 @@ pub fn key_switch(ctx: &Context, d: &RnsPoly, key: &SwitchingKey) -> [RnsPoly; 2
     let dec = decompose(ctx, d);
     let [x0, x1] = inner_product(ctx, &dec, key, None);
     [mod_down(ctx, &x0), mod_down(ctx, &x1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::public::RelinKey;
+    use crate::keys::secret::SecretKey;
+    use crate::params::Parameters;
+
+    /// The inner product equals its definition in u128 arithmetic on every
+    /// limb — 40-bit primes (AVX-512 IFMA where the CPU has it), 60-bit ones
+    /// (the scalar 128-bit path) — with the key's `a_j` streamed from the
+    /// seed and expanded, with and without an automorphism's permutation.
+    #[test]
+    fn inner_product_matches_u128_sums() {
+        let ctx = Context::new(Parameters::insecure_for_tests(10, &[60, 40, 40, 40, 40, 60], 3, 40).unwrap()).unwrap();
+        let n = ctx.n();
+        let rlk = RelinKey::generate(&SecretKey::generate(&ctx));
+        let top = ctx.max_level();
+        // At the top, and below it where the key has more digits than the
+        // decomposition (and its P limbs sit after its unused Q limbs).
+        for l in [top, 1] {
+            let mut d = RnsPoly::uninit(n, l + 1, 0, true);
+            let mut s = 0x2545_f491_4f6c_dd1du64;
+            for (i, limb) in d.data.chunks_mut(n).enumerate() {
+                let q = ctx.moduli()[i].value;
+                for (c, x) in limb.iter_mut().enumerate() {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    *x = if c < 2 { q - 1 - c as u64 } else { s % q };
+                }
+            }
+            let dec = decompose(&ctx, &d);
+            let perm: Vec<u32> = (0..n as u32).map(|c| (c * 5 + 3) % n as u32).collect();
+            let seeded = rlk.switching_key();
+            let expanded = seeded.expanded(&ctx, top);
+            let a = expanded.a.as_ref().expect("expanded");
+            for p in [None, Some(&perm[..])] {
+                let want: Vec<[u64; 2]> = (0..dec.digits[0].data.len())
+                    .map(|k| {
+                        let (t, c) = (k / n, k % n);
+                        let m = ctx.limb_modulus(l + 1, t).value as u128;
+                        let src = p.map_or(c, |p| p[c] as usize);
+                        // The key's limb of the same prime.
+                        let kt = if t <= l { t } else { top + 1 + (t - l - 1) };
+                        let (mut x0, mut x1) = (0u128, 0u128);
+                        for (j, dj) in dec.digits.iter().enumerate() {
+                            let dv = dj.limb(t)[src] as u128;
+                            x0 += dv * seeded.b[j].limb(kt)[c] as u128 % m;
+                            x1 += dv * a[j].limb(kt)[c] as u128 % m;
+                        }
+                        [(x0 % m) as u64, (x1 % m) as u64]
+                    })
+                    .collect();
+                for key in [seeded, &expanded] {
+                    let [o0, o1] = inner_product(&ctx, &dec, key, p);
+                    let got: Vec<[u64; 2]> = o0.data.iter().zip(&o1.data).map(|(&x, &y)| [x, y]).collect();
+                    assert_eq!(got, want, "level {l}, expanded {}, permuted {}", key.a.is_some(), p.is_some());
+                }
+            }
+            assert!(l == top || dec.digits.len() < seeded.dnum(), "the low level has fewer digits");
+        }
+    }
 }

@@ -18,6 +18,7 @@
 //! (AVX2 `vpmuludq`); the 128-bit path is a scalar add-with-carry chain per
 //! coefficient.
 
+use super::ifma::{self, IfmaTables};
 use super::modulus::{with_avx2, Modulus, WordReduce};
 use rayon::prelude::*;
 
@@ -50,6 +51,9 @@ pub struct BasisConverter {
     /// reduction and `−Q mod t`, the `v·Q` correction folded into the sum
     /// before reducing.
     word_reduce: Vec<Option<(WordReduce, u64)>>,
+    /// The 128-bit path's AVX-512 IFMA kernel for targets below 2^45
+    /// (`None` on other CPUs): see [`super::ifma`].
+    ifma: Option<IfmaTables>,
 }
 
 impl BasisConverter {
@@ -90,7 +94,8 @@ impl BasisConverter {
                 qhat_mod_dst.push(prod);
             }
         }
-        let q_mod_dst = dst.iter().map(|t| src.iter().fold(1u64, |acc, q| t.mul(acc, t.reduce(q.value)))).collect();
+        let q_mod_dst: Vec<u64> =
+            dst.iter().map(|t| src.iter().fold(1u64, |acc, q| t.mul(acc, t.reduce(q.value)))).collect();
         let inv_src = src.iter().map(|q| 1.0 / q.value as f64).collect();
         let rows: Vec<(usize, u32)> = src
             .iter()
@@ -131,7 +136,10 @@ impl BasisConverter {
                 WordReduce::new(t.value).filter(|_| narrow && bound < 1 << 64).map(|wr| (wr, t.neg(qm)))
             })
             .collect();
+        let values = |m: &[Modulus]| m.iter().map(|q| q.value).collect::<Vec<_>>();
+        let ifma = IfmaTables::new(&values(src), &values(dst), &qhat_mod_dst, &q_mod_dst);
         Self {
+            ifma,
             src: src.to_vec(),
             dst: dst.to_vec(),
             qhat_inv,
@@ -202,34 +210,57 @@ impl BasisConverter {
             );
             return;
         }
+        // Targets below 2^45 by IFMA where the CPU has it (whole blocks of
+        // 32 coefficients); the scalar 128-bit path takes the rest.
+        let ifma = self.ifma.as_ref().filter(|_| block.is_multiple_of(ifma::CHUNK));
+        let done: Vec<bool> =
+            self.dst.iter().enumerate().map(|(j, _)| ifma.is_some_and(|t| t.targets[j].is_some())).collect();
+        let scalar_left = done.iter().any(|&d| !d);
+        let wide = ifma.map_or(0, |t| t.wide_sources.len());
         per_block.into_par_iter().enumerate().for_each_init(
-            || (vec![0u64; block * s], vec![0u8; block]),
-            |(yt, v), (b, mut outs)| {
+            || {
+                let rows = IfmaRows::new(if ifma.is_some() { block } else { 0 }, s, wide);
+                (vec![0u64; if scalar_left { block * s } else { 0 }], vec![0u8; block], rows)
+            },
+            |(yt, v, rows), (b, mut outs)| {
                 let start = b * block;
-                // y_i = [x_i · qhat_inv_i]_{q_i}, transposed.
-                for (i, (q, &(w, ws))) in self.src.iter().zip(factors).enumerate() {
-                    let x = &input[i * n + start..i * n + start + block];
-                    for (c, &xx) in x.iter().enumerate() {
-                        yt[c * s + i] = q.mul_shoup(xx, w, ws);
+                if let Some(tables) = ifma {
+                    rows.fill(self, input, factors, start, n, &tables.wide_sources, scalar_left.then_some(&mut yt[..]));
+                    v.iter_mut().zip(&rows.v).for_each(|(o, &k)| *o = k as u8);
+                    for ((out, target), d) in outs.iter_mut().zip(&tables.targets).zip(&done) {
+                        if let (Some(target), true) = (target, d) {
+                            ifma::convert_target(target, &rows.lo, &rows.hi, &rows.v, out);
+                        }
+                    }
+                    if !scalar_left {
+                        return;
+                    }
+                } else {
+                    // y_i = [x_i · qhat_inv_i]_{q_i}, transposed.
+                    for (i, (q, &(w, ws))) in self.src.iter().zip(factors).enumerate() {
+                        let x = &input[i * n + start..i * n + start + block];
+                        for (c, &xx) in x.iter().enumerate() {
+                            yt[c * s + i] = q.mul_shoup(xx, w, ws);
+                        }
+                    }
+                    // v = round(Σ y_i / q_i): how many times Q to take off.
+                    for (c, o) in v.iter_mut().enumerate() {
+                        let row = &yt[c * s..(c + 1) * s];
+                        let f: f64 = row.iter().zip(&self.inv_src).map(|(&y, &inv)| y as f64 * inv).sum();
+                        *o = f.round() as u8;
                     }
                 }
-                // v = round(Σ y_i / q_i): how many times Q to take off.
-                for (c, o) in v.iter_mut().enumerate() {
-                    let row = &yt[c * s..(c + 1) * s];
-                    let f: f64 = row.iter().zip(&self.inv_src).map(|(&y, &inv)| y as f64 * inv).sum();
-                    *o = f.round() as u8;
-                }
                 match s {
-                    1 => self.accumulate_wide::<1>(yt, v, &mut outs, &q_multiples),
-                    2 => self.accumulate_wide::<2>(yt, v, &mut outs, &q_multiples),
-                    3 => self.accumulate_wide::<3>(yt, v, &mut outs, &q_multiples),
-                    4 => self.accumulate_wide::<4>(yt, v, &mut outs, &q_multiples),
-                    5 => self.accumulate_wide::<5>(yt, v, &mut outs, &q_multiples),
-                    6 => self.accumulate_wide::<6>(yt, v, &mut outs, &q_multiples),
-                    7 => self.accumulate_wide::<7>(yt, v, &mut outs, &q_multiples),
-                    8 => self.accumulate_wide::<8>(yt, v, &mut outs, &q_multiples),
+                    1 => self.accumulate_wide::<1>(yt, v, &mut outs, &q_multiples, &done),
+                    2 => self.accumulate_wide::<2>(yt, v, &mut outs, &q_multiples, &done),
+                    3 => self.accumulate_wide::<3>(yt, v, &mut outs, &q_multiples, &done),
+                    4 => self.accumulate_wide::<4>(yt, v, &mut outs, &q_multiples, &done),
+                    5 => self.accumulate_wide::<5>(yt, v, &mut outs, &q_multiples, &done),
+                    6 => self.accumulate_wide::<6>(yt, v, &mut outs, &q_multiples, &done),
+                    7 => self.accumulate_wide::<7>(yt, v, &mut outs, &q_multiples, &done),
+                    8 => self.accumulate_wide::<8>(yt, v, &mut outs, &q_multiples, &done),
                     _ => {
-                        for (j, out) in outs.iter_mut().enumerate() {
+                        for (j, out) in outs.iter_mut().enumerate().filter(|(j, _)| !done[*j]) {
                             let t = &self.dst[j];
                             let table = &self.qhat_mod_dst[j * s..(j + 1) * s];
                             let qm = &q_multiples[j];
@@ -247,8 +278,15 @@ impl BasisConverter {
     /// sum unrolled (the loop over a slice of run-time length ran at three
     /// quarters of this speed).
     #[inline(always)]
-    fn accumulate_wide<const S: usize>(&self, yt: &[u64], v: &[u8], outs: &mut [&mut [u64]], q_multiples: &[Vec<u64>]) {
-        for (j, out) in outs.iter_mut().enumerate() {
+    fn accumulate_wide<const S: usize>(
+        &self,
+        yt: &[u64],
+        v: &[u8],
+        outs: &mut [&mut [u64]],
+        q_multiples: &[Vec<u64>],
+        done: &[bool],
+    ) {
+        for (j, out) in outs.iter_mut().enumerate().filter(|(j, _)| !done[*j]) {
             let t = &self.dst[j];
             let table: &[u64; S] = self.qhat_mod_dst[j * S..(j + 1) * S].try_into().expect("S weights per target");
             let qm = &q_multiples[j];
@@ -333,6 +371,105 @@ impl BasisConverter {
     }
 }
 
+/// One block's scaled residues in the layout of the IFMA kernel:
+/// source-major rows of their low 52 bits, of the high parts of the wide
+/// sources, and `v`, in 64 bits.
+struct IfmaRows {
+    lo: Vec<u64>,
+    hi: Vec<u64>,
+    v: Vec<u64>,
+    f: Vec<f64>,
+    f_hi: Vec<u64>,
+}
+
+impl IfmaRows {
+    fn new(block: usize, sources: usize, wide: usize) -> Self {
+        let (lo, hi) = (vec![0; block * sources], vec![0; block * wide]);
+        Self { lo, hi, v: vec![0; block], f: vec![0.0; block], f_hi: vec![0; block] }
+    }
+
+    /// `y_i = [x_i · qhat_inv_i]_{q_i}` of the block at `start` and `v =
+    /// round(Σ y_i / q_i)`; also coefficient-major into `yt` when given.
+    /// Compiled for AVX-512 (the CPU has it wherever these rows exist): the
+    /// u64 → f64 conversions and the rounding are then single instructions.
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &mut self,
+        conv: &BasisConverter,
+        input: &[u64],
+        factors: &[(u64, u64)],
+        start: usize,
+        n: usize,
+        wide_sources: &[usize],
+        yt: Option<&mut [u64]>,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: IFMA rows are only made where `ifma::available()` held.
+        unsafe {
+            self.fill_avx512(conv, input, factors, start, n, wide_sources, yt)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.fill_portable(conv, input, factors, start, n, wide_sources, yt)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fill_avx512(
+        &mut self,
+        conv: &BasisConverter,
+        input: &[u64],
+        factors: &[(u64, u64)],
+        start: usize,
+        n: usize,
+        wide_sources: &[usize],
+        yt: Option<&mut [u64]>,
+    ) {
+        self.fill_portable(conv, input, factors, start, n, wide_sources, yt)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn fill_portable(
+        &mut self,
+        conv: &BasisConverter,
+        input: &[u64],
+        factors: &[(u64, u64)],
+        start: usize,
+        n: usize,
+        wide_sources: &[usize],
+        mut yt: Option<&mut [u64]>,
+    ) {
+        const MASK: u64 = (1 << 52) - 1;
+        let (block, s) = (self.v.len(), conv.src.len());
+        self.f.fill(0.0);
+        let mut k = 0;
+        for (i, ((q, &(w, ws)), &inv)) in conv.src.iter().zip(factors).zip(&conv.inv_src).enumerate() {
+            let x = &input[i * n + start..i * n + start + block];
+            let lo = &mut self.lo[i * block..(i + 1) * block];
+            // The wide sources' high parts; a narrow source writes into a
+            // scratch row that nothing reads.
+            let is_wide = wide_sources.get(k) == Some(&i);
+            let hi: &mut [u64] = if is_wide { &mut self.hi[k * block..(k + 1) * block] } else { &mut self.f_hi };
+            for (c, (((&xx, l), f), h)) in
+                x.iter().zip(lo.iter_mut()).zip(self.f.iter_mut()).zip(hi.iter_mut()).enumerate()
+            {
+                let y = q.mul_shoup(xx, w, ws);
+                *l = y & MASK;
+                *h = y >> 52;
+                *f += y as f64 * inv;
+                if let Some(yt) = yt.as_deref_mut() {
+                    yt[c * s + i] = y;
+                }
+            }
+            k += usize::from(is_wide);
+        }
+        for (o, &f) in self.v.iter_mut().zip(&self.f) {
+            *o = f.round() as u64;
+        }
+    }
+}
+
 /// `acc[c] = Σ_i rows[i][c]·w_i` for u32 rows and weights below 2^32 whose
 /// sums the caller has bounded below 2^64, compiled for AVX2 where the CPU
 /// has it (four 32×32→64-bit products per instruction).
@@ -386,6 +523,67 @@ fn dot(y: &[u64], w: &[u64]) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The IFMA kernel (where the CPU has it) gives the scalar 128-bit
+    /// path's outputs bit for bit, for sources of 40 and 60 bits (with
+    /// and without high parts), 1 to 12 of them, targets of 36 to 61 bits
+    /// (both paths in one conversion), residues at 0, 1 and q − 1 and
+    /// random ones, normalized and not. On a CPU without IFMA it checks the
+    /// scalar path against the same u128 arithmetic.
+    #[test]
+    fn convert_matches_the_scalar_path() {
+        use super::super::primes::{ntt_primes, PrimeSide};
+        let n = 512;
+        let mut seed = 0x853c_49e6_748f_ea9bu64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let p60 = ntt_primes(60, 14, 2 * n as u64, PrimeSide::Below, &[]).unwrap();
+        let p40 = ntt_primes(40, 14, 2 * n as u64, PrimeSide::Below, &[]).unwrap();
+        let p44 = ntt_primes(44, 2, 2 * n as u64, PrimeSide::Below, &[]).unwrap();
+        let p36 = ntt_primes(36, 2, 2 * n as u64, PrimeSide::Below, &[]).unwrap();
+        for (src, dst) in [
+            (vec![p60[0]], vec![p40[0], p60[1]]),
+            (p40[..5].to_vec(), [&p40[5..12], &p60[..3]].concat()),
+            (p60[..5].to_vec(), [&p40[..9], &p60[5..8], &p44[..]].concat()),
+            ([&p60[..3], &p40[..4]].concat(), [&p40[4..10], &p60[3..9], &p36[..]].concat()),
+            (p40[..12].to_vec(), [&p60[..4], &p44[..]].concat()),
+        ] {
+            let m = |v: &[u64]| v.iter().map(|&q| Modulus::new(q)).collect::<Vec<_>>();
+            let fast = BasisConverter::new(&m(&src), &m(&dst), n);
+            let scalar = BasisConverter { ifma: None, ..fast.clone() };
+            assert_eq!(fast.ifma.is_some(), ifma::available(), "the tables follow the CPU");
+            let input: Vec<u64> = (0..src.len() * n)
+                .map(|k| {
+                    let q = src[k / n];
+                    match k % n {
+                        0 => 0,
+                        1 => 1,
+                        2 => q - 1,
+                        _ => next() % q,
+                    }
+                })
+                .collect();
+            for unnormalized in [false, true] {
+                let (mut a, mut b) = (vec![0u64; dst.len() * n], vec![0u64; dst.len() * n]);
+                fast.convert_into(n, &input, unnormalized, a.chunks_mut(n).collect());
+                scalar.convert_into(n, &input, unnormalized, b.chunks_mut(n).collect());
+                assert_eq!(a, b, "{} → {} primes", src.len(), dst.len());
+                assert!(a.iter().enumerate().all(|(k, &x)| x < dst[k / n]), "outputs reduced");
+                if let (false, [q]) = (unnormalized, &src[..]) {
+                    // One source: the output is the centred residue itself.
+                    for (k, &got) in a.iter().enumerate() {
+                        let (t, x) = (dst[k / n] as i128, input[k % n] as i128);
+                        let centred = if 2 * x > *q as i128 { x - *q as i128 } else { x };
+                        assert_eq!(got as i128, centred.rem_euclid(t), "{x} mod {q} → mod {t}");
+                    }
+                }
+            }
+        }
+    }
 
     /// The run-time-dispatched kernel (AVX2 where the CPU has it) and the
     /// portable one give the same sums as u128 arithmetic, near the largest

@@ -3,6 +3,7 @@
 
 pub mod automorphism;
 pub mod basis;
+pub(crate) mod ifma;
 pub mod modulus;
 pub mod ntt;
 pub(crate) mod ntt_f64;

@@ -206,6 +206,9 @@ pub fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
 
 /// `x[c] = (x[c] + y[c]·z[c]) mod q` for residues below q.
 pub fn mul_add_slice(m: &Modulus, x: &mut [u64], y: &[u64], z: &[u64]) {
+    if super::ifma::mul_add(m.value, x, y, z).is_some() {
+        return;
+    }
     match WordReduce::new(m.value) {
         // q < 2^31: x + y·z < 2^63, and the word reduction vectorizes.
         Some(w) => with_avx2(|| {
@@ -223,6 +226,9 @@ pub fn mul_add_slice(m: &Modulus, x: &mut [u64], y: &[u64], z: &[u64]) {
 
 /// `x[c] = x[c]·y[c] mod q` for residues below q.
 pub fn mul_slice(m: &Modulus, x: &mut [u64], y: &[u64]) {
+    if super::ifma::mul(m.value, x, y).is_some() {
+        return;
+    }
     match WordReduce::new(m.value) {
         Some(w) => with_avx2(|| {
             for (xx, &yy) in x.iter_mut().zip(y) {
@@ -240,9 +246,17 @@ pub fn mul_slice(m: &Modulus, x: &mut [u64], y: &[u64]) {
 /// The tensor product of one limb of two 2-part ciphertexts:
 /// `(a0·b0, a0·b1 + a1·b0, a1·b1) mod q`.
 pub fn tensor_slice(m: &Modulus, a: [&[u64]; 2], b: [&[u64]; 2], out: [&mut [u64]; 3]) {
+    let n = out[0].len().min(a[0].len());
+    let [o0, o1, o2] = out;
+    let (o0, o1, o2) = (&mut o0[..n], &mut o1[..n], &mut o2[..n]);
+    // Below 2^31 the word reduction (AVX2) is as fast; IFMA from there to 2^45.
+    if WordReduce::new(m.value).is_none()
+        && super::ifma::tensor(m.value, a, b, [&mut *o0, &mut *o1, &mut *o2]).is_some()
+    {
+        return;
+    }
     let [a0, a1] = a;
     let [b0, b1] = b;
-    let [o0, o1, o2] = out;
     match WordReduce::new(m.value) {
         // Each product < 2^62, the middle sum < 2^63.
         Some(w) => with_avx2(|| {
@@ -347,11 +361,14 @@ mod tests {
         }
     }
 
-    /// The slice kernels (word-reduced below 2^31, Barrett above) equal
-    /// u128 arithmetic on residues up to q − 1.
+    /// The slice kernels (AVX-512 IFMA below 2^45 where the CPU has it and
+    /// the length is a multiple of 8, word-reduced below 2^31, Barrett
+    /// above) equal u128 arithmetic on residues up to q − 1.
     #[test]
     fn slice_kernels_match_u128_arithmetic() {
-        for q in [(1u64 << 30) + 3 * (1 << 17) + 1, (1 << 31) - 1, (1u64 << 40) - 87, 1152921504606584833] {
+        let primes =
+            [(1u64 << 30) + 3 * (1 << 17) + 1, (1 << 31) - 1, (1u64 << 40) - 87, (1 << 45) - 229, 1152921504606584833];
+        for (q, len) in primes.into_iter().flat_map(|q| [(q, 300), (q, 304)]) {
             let m = Modulus::new(q);
             let mut s = 0x2545_f491_4f6c_dd1du64;
             let mut r = |k: usize| -> Vec<u64> {
@@ -366,21 +383,21 @@ mod tests {
                     })
                     .collect()
             };
-            let (x, y, z, w) = (r(300), r(300), r(300), r(300));
+            let (x, y, z, w) = (r(len), r(len), r(len), r(len));
             let q128 = q as u128;
             let mut got = x.clone();
             mul_add_slice(&m, &mut got, &y, &z);
-            for c in 0..300 {
+            for c in 0..len {
                 assert_eq!(got[c] as u128, (x[c] as u128 + y[c] as u128 * z[c] as u128) % q128);
             }
             let mut got = x.clone();
             mul_slice(&m, &mut got, &y);
-            for c in 0..300 {
+            for c in 0..len {
                 assert_eq!(got[c] as u128, x[c] as u128 * y[c] as u128 % q128);
             }
-            let (mut o0, mut o1, mut o2) = (vec![0; 300], vec![0; 300], vec![0; 300]);
+            let (mut o0, mut o1, mut o2) = (vec![0; len], vec![0; len], vec![0; len]);
             tensor_slice(&m, [&x, &y], [&z, &w], [&mut o0, &mut o1, &mut o2]);
-            for c in 0..300 {
+            for c in 0..len {
                 let (a0, a1, b0, b1) = (x[c] as u128, y[c] as u128, z[c] as u128, w[c] as u128);
                 assert_eq!(
                     (o0[c] as u128, o1[c] as u128, o2[c] as u128),

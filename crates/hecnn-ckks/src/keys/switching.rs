@@ -315,7 +315,8 @@ impl LimbProduct<'_> {
             };
             let perm = self.perm.map(|p| &p[range.clone()]);
             let (o0, o1) = (&mut o0[range.clone()], &mut o1[range]);
-            ifma::inner_product(reducer, &d, start, perm, &b, &a, o0, o1).expect("the caller checked the CPU");
+            let block = ifma::InnerBlock { d: &d, start, perm, b: &b, a: &a };
+            ifma::inner_product(reducer, &block, o0, o1).expect("the caller checked the CPU");
         }
     }
 

@@ -225,7 +225,9 @@ impl BasisConverter {
             |(yt, v, rows), (b, mut outs)| {
                 let start = b * block;
                 if let Some(tables) = ifma {
-                    rows.fill(self, input, factors, start, n, &tables.wide_sources, scalar_left.then_some(&mut yt[..]));
+                    let block_input =
+                        BlockInput { conv: self, input, factors, start, n, wide_sources: &tables.wide_sources };
+                    rows.fill(&block_input, scalar_left.then_some(&mut yt[..]));
                     v.iter_mut().zip(&rows.v).for_each(|(o, &k)| *o = k as u8);
                     for ((out, target), d) in outs.iter_mut().zip(&tables.targets).zip(&done) {
                         if let (Some(target), true) = (target, d) {
@@ -371,6 +373,18 @@ impl BasisConverter {
     }
 }
 
+/// Where one block of a conversion reads its input.
+#[derive(Clone, Copy)]
+struct BlockInput<'a> {
+    conv: &'a BasisConverter,
+    input: &'a [u64],
+    /// `(Q/q_i)^{-1}` (times `N^{-1}` for unnormalized input) and Shoup companions.
+    factors: &'a [(u64, u64)],
+    start: usize,
+    n: usize,
+    wide_sources: &'a [usize],
+}
+
 /// One block's scaled residues in the layout of the IFMA kernel:
 /// source-major rows of their low 52 bits, of the high parts of the wide
 /// sources, and `v`, in 64 bits.
@@ -392,54 +406,25 @@ impl IfmaRows {
     /// round(Σ y_i / q_i)`; also coefficient-major into `yt` when given.
     /// Compiled for AVX-512 (the CPU has it wherever these rows exist): the
     /// u64 → f64 conversions and the rounding are then single instructions.
-    #[allow(clippy::too_many_arguments)]
-    fn fill(
-        &mut self,
-        conv: &BasisConverter,
-        input: &[u64],
-        factors: &[(u64, u64)],
-        start: usize,
-        n: usize,
-        wide_sources: &[usize],
-        yt: Option<&mut [u64]>,
-    ) {
+    fn fill(&mut self, block: &BlockInput<'_>, yt: Option<&mut [u64]>) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: IFMA rows are only made where `ifma::available()` held.
         unsafe {
-            self.fill_avx512(conv, input, factors, start, n, wide_sources, yt)
+            self.fill_avx512(block, yt)
         }
         #[cfg(not(target_arch = "x86_64"))]
-        self.fill_portable(conv, input, factors, start, n, wide_sources, yt)
+        self.fill_portable(block, yt)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn fill_avx512(
-        &mut self,
-        conv: &BasisConverter,
-        input: &[u64],
-        factors: &[(u64, u64)],
-        start: usize,
-        n: usize,
-        wide_sources: &[usize],
-        yt: Option<&mut [u64]>,
-    ) {
-        self.fill_portable(conv, input, factors, start, n, wide_sources, yt)
+    unsafe fn fill_avx512(&mut self, block: &BlockInput<'_>, yt: Option<&mut [u64]>) {
+        self.fill_portable(block, yt)
     }
 
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn fill_portable(
-        &mut self,
-        conv: &BasisConverter,
-        input: &[u64],
-        factors: &[(u64, u64)],
-        start: usize,
-        n: usize,
-        wide_sources: &[usize],
-        mut yt: Option<&mut [u64]>,
-    ) {
+    fn fill_portable(&mut self, b: &BlockInput<'_>, mut yt: Option<&mut [u64]>) {
+        let BlockInput { conv, input, factors, start, n, wide_sources } = *b;
         const MASK: u64 = (1 << 52) - 1;
         let (block, s) = (self.v.len(), conv.src.len());
         self.f.fill(0.0);

@@ -144,36 +144,30 @@ pub(super) fn convert_target(target: &IfmaTarget, lo: &[u64], hi: &[u64], v: &[u
     unreachable!("IFMA tables are only built on x86_64")
 }
 
-/// For the block `start..start + out0.len()` of one limb:
-/// `out0[c] = Σ_j d_j[start + c]·b_j[c] mod t` and `out1[c] = Σ_j
-/// d_j[start + c]·a_j[c] mod t` for residues below `t`, or with `d_j`
-/// read at `perm[c]` (whole limbs `d_j`, block-sized everything else): the
-/// key switch's inner product. `None` (nothing written) where the CPU lacks
-/// the instructions, `t ≥ MAX_PRIME` or there are over 1,024 digits.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn inner_product(
-    reducer: &Reducer,
-    d: &[&[u64]],
-    start: usize,
-    perm: Option<&[u32]>,
-    b: &[&[u64]],
-    a: &[&[u64]],
-    out0: &mut [u64],
-    out1: &mut [u64],
-) -> Option<()> {
+/// One block of the key switch's inner product for one limb: the digits
+/// `d_j` (whole limbs, read from `start` or at `perm[c]`) and the key's
+/// `b_j`, `a_j` (block-sized).
+#[derive(Clone, Copy)]
+pub(crate) struct InnerBlock<'a> {
+    pub d: &'a [&'a [u64]],
+    pub start: usize,
+    pub perm: Option<&'a [u32]>,
+    pub b: &'a [&'a [u64]],
+    pub a: &'a [&'a [u64]],
+}
+
+/// `out0[c] = Σ_j d_j[·]·b_j[c] mod t` and `out1[c] = Σ_j d_j[·]·a_j[c]
+/// mod t` for residues below `t` (see [`InnerBlock`]). `None` (nothing
+/// written) where the CPU lacks the instructions or there are over 1,024
+/// digits.
+pub(crate) fn inner_product(reducer: &Reducer, x: &InnerBlock<'_>, out0: &mut [u64], out1: &mut [u64]) -> Option<()> {
+    let InnerBlock { d, start, perm, b, a } = *x;
     let n = out0.len();
     if !available() || d.len() > 1024 {
         return None;
     }
     assert!(n.is_multiple_of(8) && out1.len() == n);
-    assert!(
-        d.len() == b.len() && d.len() == a.len() && b.iter().chain(a).all(|x| x.len() == n),
-        "{} digits, {} b, {} a, lengths {:?} for {n}",
-        d.len(),
-        b.len(),
-        a.len(),
-        b.iter().chain(a).map(|x| x.len()).collect::<Vec<_>>()
-    );
+    assert!(d.len() == b.len() && d.len() == a.len() && b.iter().chain(a).all(|x| x.len() == n));
     match perm {
         Some(p) => assert!(p.len() == n && d.iter().all(|x| p.iter().all(|&i| (i as usize) < x.len()))),
         None => assert!(d.iter().all(|x| x.len() >= start + n)),
@@ -182,7 +176,7 @@ pub(crate) fn inner_product(
     // SAFETY: the CPU has the instructions and every index is in bounds
     // (checked above).
     unsafe {
-        x86::inner_product(reducer, d, start, perm, b, a, out0, out1)
+        x86::inner_product(reducer, x, out0, out1)
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("available() is false off x86_64")
@@ -233,7 +227,7 @@ pub(crate) fn tensor(t: u64, a: [&[u64]; 2], b: [&[u64]; 2], out: [&mut [u64]; 3
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{IfmaTarget, Reducer};
+    use super::{IfmaTarget, InnerBlock, Reducer};
     use std::arch::x86_64::*;
 
     /// [`Reducer`]'s constants in registers.
@@ -340,20 +334,15 @@ mod x86 {
             let zero = _mm512_setzero_si512();
             let mut l: [__m512i; V] = std::array::from_fn(|u| _mm512_madd52lo_epu64(zero, load(v, c + 8 * u), neg_q));
             let mut h = [zero; V];
-            for (i, &w) in target.a.iter().enumerate() {
-                let w = _mm512_set1_epi64(w as i64);
-                for u in 0..V {
-                    let y = load(lo, i * block + c + 8 * u);
-                    l[u] = _mm512_madd52lo_epu64(l[u], y, w);
-                    h[u] = _mm512_madd52hi_epu64(h[u], y, w);
-                }
-            }
-            for (i, &w) in target.b.iter().enumerate() {
-                let w = _mm512_set1_epi64(w as i64);
-                for u in 0..V {
-                    let y = load(hi, i * block + c + 8 * u);
-                    l[u] = _mm512_madd52lo_epu64(l[u], y, w);
-                    h[u] = _mm512_madd52hi_epu64(h[u], y, w);
+            // The low parts by `a_i`, the wide sources' high parts by `b_i`.
+            for (weights, rows) in [(&target.a[..], lo), (&target.b[..], hi)] {
+                for (i, &w) in weights.iter().enumerate() {
+                    let w = _mm512_set1_epi64(w as i64);
+                    for u in 0..V {
+                        let y = load(rows, i * block + c + 8 * u);
+                        l[u] = _mm512_madd52lo_epu64(l[u], y, w);
+                        h[u] = _mm512_madd52hi_epu64(h[u], y, w);
+                    }
                 }
             }
             for u in 0..V {
@@ -363,17 +352,13 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
-    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn inner_product(
         reducer: &Reducer,
-        d: &[&[u64]],
-        start: usize,
-        perm: Option<&[u32]>,
-        b: &[&[u64]],
-        a: &[&[u64]],
+        x: &InnerBlock<'_>,
         out0: &mut [u64],
         out1: &mut [u64],
     ) -> Option<()> {
+        let InnerBlock { d, start, perm, b, a } = *x;
         let k = consts(reducer);
         for c in (0..out0.len()).step_by(8) {
             let zero = _mm512_setzero_si512();

@@ -34,6 +34,8 @@ pub struct BootstrapBench {
     pub peak_rss_mb: f64,
     pub key_switches: usize,
     pub keygen_seconds: f64,
+    /// Whether the AVX-512 IFMA kernels ran (`hecnn_ckks::ring::ifma_kernels`).
+    pub ifma: bool,
     /// Where the last repetition's time went (the first one also pays the
     /// process's first-touch page faults); absent with `--real-pair`.
     pub phase_seconds: Option<BootstrapPhases>,
@@ -100,6 +102,7 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
         peak_rss_mb: crate::train::peak_rss_mb(),
         key_switches: boot.rotation_count(slots).unwrap_or(0),
         keygen_seconds,
+        ifma: hecnn_ckks::ring::ifma_kernels(),
         phase_seconds,
     })
 }
@@ -107,13 +110,14 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
 /// Human-readable report.
 pub fn print(r: &BootstrapBench) {
     println!(
-        "bootstrap ({}, N={}, {} slots, {} threads, {}-bit security{}): {:.2} s median of {:?}, \
+        "bootstrap ({}, N={}, {} slots, {} threads{}, {}-bit security{}): {:.2} s median of {:?}, \
          {:.1} bits, {} levels left, {} key switches, keys {:.2} GiB ({:.2} GiB in memory, keygen {:.1} s), \
          peak {:.0} MiB",
         r.preset,
         r.n,
         r.slots,
         r.threads,
+        if r.ifma { ", IFMA" } else { "" },
         r.security_bits,
         if r.vectors_per_bootstrap == 2 { ", two real vectors at once" } else { "" },
         r.seconds,

@@ -205,6 +205,8 @@ pub struct TrainReport {
     pub upload_bytes: u64,
     pub upload_key_bytes: u64,
     pub peak_rss_mb: f64,
+    /// Whether the AVX-512 IFMA kernels ran (`hecnn_ckks::ring::ifma_kernels`).
+    pub ifma: bool,
 }
 
 /// The publishable model of a run: flooded and rounded, or refused when
@@ -366,6 +368,7 @@ pub fn run(
         upload_bytes: ct_bytes + upload_key_bytes,
         upload_key_bytes,
         peak_rss_mb: peak_rss_mb(),
+        ifma: hecnn_ckks::ring::ifma_kernels(),
     })
 }
 

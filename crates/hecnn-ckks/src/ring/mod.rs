@@ -14,3 +14,16 @@ pub mod sampling;
 
 pub use modulus::Modulus;
 pub use poly::RnsPoly;
+
+/// Whether the AVX-512 IFMA kernels for the primes below 2^45 run in this
+/// process (the CPU has AVX-512 F, DQ and IFMA and `HECNN_NO_IFMA` is not
+/// set); benchmarks report it, since results are bit-identical either way
+/// and only the speed differs.
+///
+/// ```
+/// let on = hecnn_ckks::ring::ifma_kernels();
+/// assert_eq!(on, hecnn_ckks::ring::ifma_kernels()); // decided once per process
+/// ```
+pub fn ifma_kernels() -> bool {
+    ifma::available()
+}

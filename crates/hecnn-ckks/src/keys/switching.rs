@@ -291,15 +291,17 @@ impl Accumulator for u64 {
 }
 
 impl LimbProduct<'_> {
-    /// The products by the AVX-512 IFMA kernel (prime below 2^45), a block
-    /// of coefficients at a time (the streamed `a_j` are generated per block).
+    /// The products by the AVX-512 IFMA kernel (prime below 2^45): the
+    /// whole limb at once from an expanded key, a block of coefficients at
+    /// a time when the `a_j` are streamed (generated per block).
     fn accumulate_ifma(&mut self, reducer: &Reducer, o0: &mut [u64], o1: &mut [u64]) {
         const BLOCK: usize = 256;
         let n = o0.len();
-        let block = BLOCK.min(n);
+        let block = if matches!(self.a, AParts::Memory(_)) { n } else { BLOCK.min(n) };
         let digits = &self.dec.digits;
         let d: Vec<&[u64]> = digits.iter().map(|dj| dj.limb(self.t)).collect();
-        let mut a_blocks = vec![[0u64; BLOCK]; digits.len()];
+        let streamed = if matches!(self.a, AParts::Stream(_)) { digits.len() } else { 0 };
+        let mut a_blocks = vec![[0u64; BLOCK]; streamed];
         for start in (0..n).step_by(block) {
             let range = start..start + block;
             let b: Vec<&[u64]> =

@@ -136,8 +136,7 @@ impl BasisConverter {
                 WordReduce::new(t.value).filter(|_| narrow && bound < 1 << 64).map(|wr| (wr, t.neg(qm)))
             })
             .collect();
-        let values = |m: &[Modulus]| m.iter().map(|q| q.value).collect::<Vec<_>>();
-        let ifma = IfmaTables::new(&values(src), &values(dst), &qhat_mod_dst, &q_mod_dst);
+        let ifma = IfmaTables::new(src, dst, &qhat_mod_dst, &q_mod_dst);
         Self {
             ifma,
             src: src.to_vec(),

@@ -28,6 +28,8 @@
 //! `HECNN_NO_IFMA=1` in the environment turns them off (comparisons on one
 //! machine); CPUs without AVX-512 IFMA (AMD before Zen 4) never take them.
 
+use super::modulus::Modulus;
+
 /// Largest prime (exclusive) these kernels take.
 pub(crate) const MAX_PRIME: u64 = 1 << 45;
 
@@ -84,26 +86,24 @@ pub(super) struct IfmaTables {
 }
 
 impl IfmaTables {
-    /// Tables for `src` → `dst` (prime values), given `(Q/q_i) mod t_j` as
+    /// Tables for `src` → `dst`, given `(Q/q_i) mod t_j` as
     /// `qhat_mod_dst[j·s + i]` and `Q mod t_j`; `None` when the CPU lacks
     /// the instructions or no target qualifies.
-    pub(super) fn new(src: &[u64], dst: &[u64], qhat_mod_dst: &[u64], q_mod_dst: &[u64]) -> Option<Self> {
-        if !available() || src.len() > MAX_SOURCES || src.iter().any(|&q| q >= 1 << 62) {
+    pub(super) fn new(src: &[Modulus], dst: &[Modulus], qhat_mod_dst: &[u64], q_mod_dst: &[u64]) -> Option<Self> {
+        if !available() || src.len() > MAX_SOURCES || src.iter().any(|q| q.value >= 1 << 62) {
             return None;
         }
         let s = src.len();
-        let wide_sources: Vec<usize> = (0..s).filter(|&i| src[i] >= 1 << 52).collect();
+        let wide_sources: Vec<usize> = (0..s).filter(|&i| src[i].value >= 1 << 52).collect();
         let targets: Vec<Option<IfmaTarget>> = dst
             .iter()
             .enumerate()
-            .map(|(j, &t)| {
-                (t < MAX_PRIME).then(|| {
-                    let a = qhat_mod_dst[j * s..(j + 1) * s].to_vec();
-                    let two52 = ((1u128 << 52) % t as u128) as u64;
-                    let b = wide_sources.iter().map(|&i| ((a[i] as u128 * two52 as u128) % t as u128) as u64).collect();
-                    let neg_q = (t - q_mod_dst[j] % t) % t;
-                    IfmaTarget { reducer: Reducer::new(t).expect("t < MAX_PRIME"), a, b, neg_q }
-                })
+            .map(|(j, t)| {
+                let reducer = Reducer::new(t.value)?;
+                let a = qhat_mod_dst[j * s..(j + 1) * s].to_vec();
+                let two52 = t.reduce(1 << 52);
+                let b = wide_sources.iter().map(|&i| t.mul(a[i], two52)).collect();
+                Some(IfmaTarget { reducer, a, b, neg_q: t.neg(q_mod_dst[j]) })
             })
             .collect();
         targets.iter().any(Option::is_some).then_some(Self { targets, wide_sources })
@@ -169,7 +169,10 @@ pub(crate) fn inner_product(reducer: &Reducer, x: &InnerBlock<'_>, out0: &mut [u
     assert!(n.is_multiple_of(8) && out1.len() == n);
     assert!(d.len() == b.len() && d.len() == a.len() && b.iter().chain(a).all(|x| x.len() == n));
     match perm {
-        Some(p) => assert!(p.len() == n && d.iter().all(|x| p.iter().all(|&i| (i as usize) < x.len()))),
+        Some(p) => {
+            let shortest = d.iter().map(|x| x.len()).min().unwrap_or(0);
+            assert!(p.len() == n && p.iter().all(|&i| (i as usize) < shortest));
+        }
         None => assert!(d.iter().all(|x| x.len() >= start + n)),
     }
     #[cfg(target_arch = "x86_64")]

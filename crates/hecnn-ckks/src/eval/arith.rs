@@ -4,7 +4,7 @@ use super::Evaluator;
 use crate::ciphertext::{Ciphertext, Plaintext};
 use crate::encoding::check_scale;
 use crate::error::{CkksError, Result};
-use crate::ring::RnsPoly;
+use crate::ring::{ifma, RnsPoly};
 use rayon::prelude::*;
 
 impl Evaluator {
@@ -210,6 +210,11 @@ impl Evaluator {
         for (j, part) in parts.iter_mut().enumerate() {
             part.data.par_chunks_mut(n).enumerate().for_each(|(i, acc)| {
                 let m = self.ctx.moduli()[i];
+                let xs: Vec<&[u64]> = terms.iter().map(|(ct, _)| ct.parts[j].limb(i)).collect();
+                let ws: Vec<u64> = constants.iter().map(|w| w[i]).collect();
+                if ifma::scaled_sum(&m, acc, None, &xs, &ws).is_some() {
+                    return;
+                }
                 for ((ct, _), w) in terms.iter().zip(&constants) {
                     let (w, ws) = (w[i], m.shoup(w[i]));
                     for (a, &x) in acc.iter_mut().zip(ct.parts[j].limb(i)) {

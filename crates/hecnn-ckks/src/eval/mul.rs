@@ -6,7 +6,7 @@ use crate::encoding::check_scale;
 use crate::error::{CkksError, Result};
 use crate::keys::public::RelinKey;
 use crate::keys::switching::{decompose, inner_product, key_switch, mod_down_rescale};
-use crate::ring::RnsPoly;
+use crate::ring::{ifma, RnsPoly};
 use rayon::prelude::*;
 
 impl Evaluator {
@@ -112,6 +112,19 @@ impl Evaluator {
             x.data.par_chunks_mut(n).enumerate().for_each(|(i, xl)| {
                 let m = ctx.limb_modulus(l + 1, i);
                 let kr = m.from_i64(k);
+                // k·x + (k·p)·d + p·add in one pass where the CPU has IFMA.
+                let fused = if i > l {
+                    k == 1 || ifma::scaled_sum(m, xl, Some(kr), &[], &[]).is_some()
+                } else {
+                    let (p, dl) = (ctx.p_mod_q[i], d.limb(i));
+                    let al = add.map(|c| c.limb(i));
+                    let terms = 1 + usize::from(al.is_some());
+                    let (xs, ws) = ([dl, al.unwrap_or(dl)], [m.mul(kr, p), p]);
+                    ifma::scaled_sum(m, xl, Some(kr), &xs[..terms], &ws[..terms]).is_some()
+                };
+                if fused {
+                    return;
+                }
                 let ks = m.shoup(kr);
                 if k != 1 {
                     xl.iter_mut().for_each(|xx| *xx = m.mul_shoup(*xx, kr, ks));
@@ -179,6 +192,10 @@ impl Evaluator {
             centred_residues(&last, &ml, &m, o);
             ctx.limb_ntt(l, i).forward(o);
             let (w, ws) = tables.rescale_inv[i];
+            // (x − o)·w as o·(−w) + x·w: one pass of the IFMA kernel.
+            if ifma::scaled_sum(&m, o, Some(m.neg(w)), &[p.limb(i)], &[w]).is_some() {
+                return;
+            }
             for (t, &x) in o.iter_mut().zip(p.limb(i)) {
                 *t = m.mul_shoup(m.sub(x, *t), w, ws);
             }

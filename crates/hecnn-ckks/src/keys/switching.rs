@@ -414,6 +414,10 @@ fn divide_and_round(
         let m = ctx.moduli()[i];
         ctx.limb_ntt(keep, i).forward(o);
         let (w, ws) = d_inv[i];
+        // (x − o)·w as o·(−w) + x·w: one pass of the IFMA kernel.
+        if ifma::scaled_sum(&m, o, Some(m.neg(w)), &[x.limb(i)], &[w]).is_some() {
+            return;
+        }
         for (oo, &xx) in o.iter_mut().zip(x.limb(i)) {
             *oo = m.mul_shoup(m.sub(xx, *oo), w, ws);
         }

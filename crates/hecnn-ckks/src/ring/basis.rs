@@ -18,7 +18,7 @@
 //! (AVX2 `vpmuludq`); the 128-bit path is a scalar add-with-carry chain per
 //! coefficient.
 
-use super::ifma::{self, IfmaTables};
+use super::ifma::{self, IfmaTables, ScaledSum};
 use super::modulus::{with_avx2, Modulus, WordReduce};
 use rayon::prelude::*;
 
@@ -74,7 +74,7 @@ impl BasisConverter {
                 (inv, qi.shoup(inv))
             })
             .collect();
-        let qhat_inv_over_n = src
+        let qhat_inv_over_n: Vec<(u64, u64)> = src
             .iter()
             .zip(&qhat_inv)
             .map(|(qi, &(w, _))| {
@@ -136,7 +136,12 @@ impl BasisConverter {
                 WordReduce::new(t.value).filter(|_| narrow && bound < 1 << 64).map(|wr| (wr, t.neg(qm)))
             })
             .collect();
-        let ifma = IfmaTables::new(src, dst, &qhat_mod_dst, &q_mod_dst);
+        let ifma = IfmaTables::new(src, dst, &qhat_mod_dst, &q_mod_dst).map(|mut t| {
+            let scales =
+                |f: &[(u64, u64)]| src.iter().zip(f).map(|(q, &(w, _))| ScaledSum::new(q, None, &[w])).collect();
+            t.row_scales = [scales(&qhat_inv), scales(&qhat_inv_over_n)];
+            t
+        });
         Self {
             ifma,
             src: src.to_vec(),
@@ -224,8 +229,9 @@ impl BasisConverter {
             |(yt, v, rows), (b, mut outs)| {
                 let start = b * block;
                 if let Some(tables) = ifma {
+                    let scales = tables.row_scales[usize::from(unnormalized)].as_deref();
                     let block_input =
-                        BlockInput { conv: self, input, factors, start, n, wide_sources: &tables.wide_sources };
+                        BlockInput { conv: self, input, factors, scales, start, n, wide_sources: &tables.wide_sources };
                     rows.fill(&block_input, scalar_left.then_some(&mut yt[..]));
                     v.iter_mut().zip(&rows.v).for_each(|(o, &k)| *o = k as u8);
                     for ((out, target), d) in outs.iter_mut().zip(&tables.targets).zip(&done) {
@@ -379,6 +385,8 @@ struct BlockInput<'a> {
     input: &'a [u64],
     /// `(Q/q_i)^{-1}` (times `N^{-1}` for unnormalized input) and Shoup companions.
     factors: &'a [(u64, u64)],
+    /// The same factors as IFMA row scalings, where every source has one.
+    scales: Option<&'a [ScaledSum]>,
     start: usize,
     n: usize,
     wide_sources: &'a [usize],
@@ -423,7 +431,7 @@ impl IfmaRows {
 
     #[inline(always)]
     fn fill_portable(&mut self, b: &BlockInput<'_>, mut yt: Option<&mut [u64]>) {
-        let BlockInput { conv, input, factors, start, n, wide_sources } = *b;
+        let BlockInput { conv, input, factors, scales, start, n, wide_sources } = *b;
         const MASK: u64 = (1 << 52) - 1;
         let (block, s) = (self.v.len(), conv.src.len());
         self.f.fill(0.0);
@@ -435,16 +443,19 @@ impl IfmaRows {
             // scratch row that nothing reads.
             let is_wide = wide_sources.get(k) == Some(&i);
             let hi: &mut [u64] = if is_wide { &mut self.hi[k * block..(k + 1) * block] } else { &mut self.f_hi };
-            for (c, (((&xx, l), f), h)) in
-                x.iter().zip(lo.iter_mut()).zip(self.f.iter_mut()).zip(hi.iter_mut()).enumerate()
-            {
-                let y = q.mul_shoup(xx, w, ws);
+            // y_i first (eight at a time by IFMA where the scalings exist),
+            // then split and summed for v in one vectorizable pass.
+            if scales.and_then(|sc| sc[i].apply(lo, &[x])).is_none() {
+                lo.iter_mut().zip(x).for_each(|(l, &xx)| *l = q.mul_shoup(xx, w, ws));
+            }
+            if let Some(yt) = yt.as_deref_mut() {
+                lo.iter().enumerate().for_each(|(c, &y)| yt[c * s + i] = y);
+            }
+            for ((l, f), h) in lo.iter_mut().zip(self.f.iter_mut()).zip(hi.iter_mut()) {
+                let y = *l;
                 *l = y & MASK;
                 *h = y >> 52;
                 *f += y as f64 * inv;
-                if let Some(yt) = yt.as_deref_mut() {
-                    yt[c * s + i] = y;
-                }
             }
             k += usize::from(is_wide);
         }
@@ -529,7 +540,12 @@ mod tests {
         let p40 = ntt_primes(40, 14, 2 * n as u64, PrimeSide::Below, &[]).unwrap();
         let p44 = ntt_primes(44, 2, 2 * n as u64, PrimeSide::Below, &[]).unwrap();
         let p36 = ntt_primes(36, 2, 2 * n as u64, PrimeSide::Below, &[]).unwrap();
+        // The widest admitted: 32 sources and targets just below 2^61, and
+        // targets just above 2^45 (the two IFMA paths' edges).
+        let p61 = ntt_primes(61, 34, 2 * n as u64, PrimeSide::Below, &[]).unwrap();
+        let p45 = ntt_primes(45, 2, 2 * n as u64, PrimeSide::Around, &[]).unwrap();
         for (src, dst) in [
+            (p61[..32].to_vec(), [&p61[32..], &p45[..], &p40[..2]].concat()),
             (vec![p60[0]], vec![p40[0], p60[1]]),
             (p40[..5].to_vec(), [&p40[5..12], &p60[..3]].concat()),
             (p60[..5].to_vec(), [&p40[..9], &p60[5..8], &p44[..]].concat()),
@@ -546,7 +562,7 @@ mod tests {
                     match k % n {
                         0 => 0,
                         1 => 1,
-                        2 => q - 1,
+                        2..64 => q - 1 - (k % n) as u64 % 2,
                         _ => next() % q,
                     }
                 })

@@ -1,36 +1,49 @@
-//! AVX-512 IFMA kernels for primes below 2^45: sums of residue products,
-//! eight coefficients per instruction, where the general path runs a scalar
-//! 128-bit add-with-carry chain per coefficient.
+//! AVX-512 IFMA kernels: sums of residue products, eight coefficients per
+//! instruction, where the general path runs a scalar 128-bit add-with-carry
+//! chain or one Shoup product per term and coefficient.
 //!
 //! A product of two residues below 2^52 is exact as its low and high 52
 //! bits (`vpmadd52luq`/`vpmadd52huq`), so a sum of products accumulates
-//! exactly as `V = L + H·2^52` in two 64-bit lanes. [`Reducer`] brings
-//! `V` into `[0, t)`: the quotient is estimated in f64 from `H·(2^52/t)`
-//! (as a double-double) and `L/t` to within one, `r = V − q·t` is exact in
-//! wrapping 64-bit arithmetic (its true value is below 2^46 in magnitude),
-//! and two conditional corrections finish. That needs `H < 2^53` (exact in
-//! f64) and `V/t < 2^62`; with `t < 2^45` the callers stay far inside: at
-//! most 32 conversion terms (a value below 2^52 times a weight below t) or
-//! 1,024 products of two residues below t per output.
+//! exactly as `V = L + H·2^52` in two 64-bit lanes. For a prime t below
+//! 2^45, [`Reducer`] brings `V` into `[0, t)`: the quotient is estimated in
+//! f64 from `H·(2^52/t)` (as a double-double) and `L/t` to within one,
+//! `r = V − q·t` is exact in wrapping 64-bit arithmetic (its true value is
+//! below 2^46 in magnitude), and two conditional corrections finish. That
+//! needs `H < 2^53` (exact in f64) and `V/t < 2^62`; with `t < 2^45` the
+//! callers stay far inside: at most 32 conversion terms (a value below 2^52
+//! times a weight below t) or 1,024 products of two residues below t.
+//!
+//! For a prime from 2^45 up to 2^61 (the 60-bit half of the chains) the
+//! weights are constants, known before the data: a weight is split into
+//! radix-2^52 digits `w_0 + w_1·2^52` (`w_1 < 2^9`) and a residue `y` into
+//! its low 52 bits and a high part below 2^9, so `y·w` lands in three
+//! columns of weight 1, 2^52 and 2^104 (seven multiply-adds per term), and
+//! a two-step Montgomery reduction in radix 2^52 divides the column sum by
+//! 2^104 — a factor the weights carry already.
 //!
 //! Users, each bit-identical to its scalar path (tests in `basis.rs`,
-//! `keys/switching.rs` and `modulus.rs`):
+//! `keys/switching.rs`, `modulus.rs` and here):
 //! - the basis conversion ([`IfmaTables`], [`convert_target`]): with
 //!   `y_i = [x_i·(Q/q_i)^{-1}]_{q_i}` split as `y_i = h_i·2^52 + l_i`
 //!   (`h_i = 0` for sources below 2^52), `a_i = (Q/q_i) mod t` and
 //!   `b_i = (Q/q_i)·2^52 mod t`,
-//!   `V = Σ_i (l_i·a_i + h_i·b_i) + v·(−Q mod t) ≡ Σ_i y_i·(Q/q_i) − v·Q (mod t)`;
+//!   `V = Σ_i (l_i·a_i + h_i·b_i) + v·(−Q mod t) ≡ Σ_i y_i·(Q/q_i) − v·Q (mod t)`,
+//!   into targets of either size; the `y_i` themselves by [`ScaledSum`];
 //! - the key switch's inner product (`Σ_j d_j·b_j` and `Σ_j d_j·a_j` per
-//!   limb, `keys::switching`);
+//!   limb below 2^45, `keys::switching`);
 //! - the point-wise products of `modulus::{mul_add_slice, mul_slice,
-//!   tensor_slice}` (plaintext diagonals, tensoring).
+//!   tensor_slice}` below 2^45 (plaintext diagonals, tensoring);
+//! - [`scaled_sum`], sums of rows times constants on every limb below 2^61:
+//!   rescaling, ModDown's division by P, the fused relinearize-add-rescale,
+//!   linear combinations (EvalMod's polynomial leaves).
 //!
 //! `HECNN_NO_IFMA=1` in the environment turns them off (comparisons on one
 //! machine); CPUs without AVX-512 IFMA (AMD before Zen 4) never take them.
 
 use super::modulus::Modulus;
 
-/// Largest prime (exclusive) these kernels take.
+/// Largest prime (exclusive) of the `L + H·2^52` path ([`Reducer`]); larger
+/// ones up to 2^61 take the radix-2^52 columns where the weights are constants.
 pub(crate) const MAX_PRIME: u64 = 1 << 45;
 
 /// Coefficients per step of the kernels: four vectors of eight, so that
@@ -64,9 +77,20 @@ impl Reducer {
     }
 }
 
-/// Per-target tables of a conversion.
+/// Per-target tables of a conversion: the target's size decides how its
+/// sums are kept and reduced.
 #[derive(Debug, Clone)]
-pub(super) struct IfmaTarget {
+pub(super) enum IfmaTarget {
+    /// Below 2^45: `V = L + H·2^52`, reduced by [`Reducer`].
+    Narrow(NarrowTarget),
+    /// From 2^45 up to 2^61: three radix-2^52 columns and a Montgomery
+    /// reduction ([`WideTarget`]).
+    Wide(WideTarget),
+}
+
+/// A target below 2^45.
+#[derive(Debug, Clone)]
+pub(super) struct NarrowTarget {
     reducer: Reducer,
     /// `(Q/q_i) mod t`, per source.
     a: Vec<u64>,
@@ -77,12 +101,63 @@ pub(super) struct IfmaTarget {
     neg_q: u64,
 }
 
+/// Largest target (exclusive) of the wide path: its weights' high radix-2^52
+/// digits stay below 2^9, which keeps every column sum below 2^61.
+const MAX_WIDE_TARGET: u64 = 1 << 61;
+
+/// A target t in `[2^45, 2^61)` (the 60-bit primes). A weight `w < t` is
+/// two radix-2^52 digits `w_0 + w_1·2^52` (`w_1 < 2^9`), so `y·w` for a
+/// 52-bit `y` is four IFMA halves landing in columns of weight 1, 2^52 and
+/// 2^104; a wide source's high part `y_h < 2^10` takes three more against
+/// a weight that carries the 2^52. The sum `c_0 + c_1·2^52 + c_2·2^104` is
+/// brought into `[0, t)` by a two-step Montgomery reduction in radix 2^52,
+/// which divides by 2^104: the weights carry that factor.
+#[derive(Debug, Clone)]
+pub(super) struct WideTarget {
+    t: u64,
+    /// `−t^{-1} mod 2^52`.
+    t_inv: u64,
+    /// `(Q/q_i)·2^104 mod t` as radix-2^52 digits, per source.
+    a: Vec<(u64, u64)>,
+    /// `(Q/q_i)·2^156 mod t` as digits, per wide source.
+    b: Vec<(u64, u64)>,
+    /// `−Q·2^104 mod t` as digits.
+    neg_q: (u64, u64),
+}
+
+const MASK52: u64 = (1 << 52) - 1;
+
+fn digits52(x: u64) -> (u64, u64) {
+    (x & MASK52, x >> 52)
+}
+
+impl WideTarget {
+    fn new(t: &Modulus, qhat: &[u64], wide_sources: &[usize], q_mod_t: u64) -> Option<Self> {
+        if !(MAX_PRIME..MAX_WIDE_TARGET).contains(&t.value) {
+            return None;
+        }
+        let two52 = t.reduce(1 << 52);
+        let r104 = t.mul(two52, two52);
+        let r156 = t.mul(r104, two52);
+        Some(Self {
+            t: t.value,
+            t_inv: wide_inverse(t.value),
+            a: qhat.iter().map(|&w| digits52(t.mul(w, r104))).collect(),
+            b: wide_sources.iter().map(|&i| digits52(t.mul(qhat[i], r156))).collect(),
+            neg_q: digits52(t.mul(t.neg(q_mod_t), r104)),
+        })
+    }
+}
+
 /// Tables of one converter: one entry per target prime (`None`: not this path).
 #[derive(Debug, Clone)]
 pub(super) struct IfmaTables {
     pub(super) targets: Vec<Option<IfmaTarget>>,
     /// Sources whose residues need a high part (primes ≥ 2^52).
     pub(super) wide_sources: Vec<usize>,
+    /// Per source, `x ↦ x·(Q/q_i)^{-1}` (`[0]`) and the same times `N^{-1}`
+    /// (`[1]`, for unnormalized input), where every source admits one.
+    pub(super) row_scales: [Option<Vec<ScaledSum>>; 2],
 }
 
 impl IfmaTables {
@@ -99,15 +174,97 @@ impl IfmaTables {
             .iter()
             .enumerate()
             .map(|(j, t)| {
-                let reducer = Reducer::new(t.value)?;
-                let a = qhat_mod_dst[j * s..(j + 1) * s].to_vec();
+                let a = &qhat_mod_dst[j * s..(j + 1) * s];
+                let Some(reducer) = Reducer::new(t.value) else {
+                    return WideTarget::new(t, a, &wide_sources, q_mod_dst[j]).map(IfmaTarget::Wide);
+                };
                 let two52 = t.reduce(1 << 52);
                 let b = wide_sources.iter().map(|&i| t.mul(a[i], two52)).collect();
-                Some(IfmaTarget { reducer, a, b, neg_q: t.neg(q_mod_dst[j]) })
+                Some(IfmaTarget::Narrow(NarrowTarget { reducer, a: a.to_vec(), b, neg_q: t.neg(q_mod_dst[j]) }))
             })
             .collect();
-        targets.iter().any(Option::is_some).then_some(Self { targets, wide_sources })
+        targets.iter().any(Option::is_some).then_some(Self { targets, wide_sources, row_scales: [None, None] })
     }
+}
+
+/// Most terms [`scaled_sum`] takes (its column sums stay below 2^61).
+pub(crate) const MAX_TERMS: usize = 32;
+
+/// `out[c] = (out[c]·w_out + Σ_k x_k[c]·w_k) mod t` for residues below a
+/// prime `t < 2^61` and weights below t (`w_out = None`: `out` is only
+/// written) — the element-wise steps of rescaling, ModDown, linear
+/// combinations and the conversion's scaled residues, which the scalar
+/// paths run as one Shoup product per term. Below 2^45 the products are
+/// summed as `L + H·2^52` ([`Reducer`]), above it in three radix-2^52
+/// columns with the Montgomery reduction of the wide conversion targets.
+/// `None` (nothing written) where the CPU lacks the instructions, the
+/// length is not a multiple of 16 or there are more than [`MAX_TERMS`] terms.
+pub(crate) fn scaled_sum(t: &Modulus, out: &mut [u64], w_out: Option<u64>, x: &[&[u64]], w: &[u64]) -> Option<()> {
+    ScaledSum::new(t, w_out, w)?.apply(out, x)
+}
+
+/// The weights of a [`scaled_sum`], prepared once for many rows.
+#[derive(Debug, Clone)]
+pub(crate) struct ScaledSum {
+    path: SumPath,
+    /// Per weight: below 2^45 `[(w, 0), (0, 0)]`; above, the radix-2^52
+    /// digits of `w·2^104 mod t` (for a residue's low 52 bits) and of
+    /// `w·2^156 mod t` (for its high part, which carries 2^52).
+    w_out: Option<[(u64, u64); 2]>,
+    w: Vec<[(u64, u64); 2]>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SumPath {
+    Narrow(Reducer),
+    /// The prime and `−t^{-1} mod 2^52`.
+    Wide(u64, u64),
+}
+
+impl ScaledSum {
+    /// `None` where the CPU lacks the instructions, `t ≥ 2^61` or there
+    /// are more than [`MAX_TERMS`] terms.
+    pub(crate) fn new(t: &Modulus, w_out: Option<u64>, w: &[u64]) -> Option<Self> {
+        if !available() || w.len() + usize::from(w_out.is_some()) > MAX_TERMS || t.value >= MAX_WIDE_TARGET {
+            return None;
+        }
+        let two52 = t.reduce(1 << 52);
+        let (r104, r156) = (t.mul(two52, two52), t.mul(t.mul(two52, two52), two52));
+        let path = Reducer::new(t.value).map_or(SumPath::Wide(t.value, wide_inverse(t.value)), SumPath::Narrow);
+        let weight = |w: u64| match path {
+            SumPath::Narrow(_) => [(w, 0), (0, 0)],
+            SumPath::Wide(..) => [digits52(t.mul(w, r104)), digits52(t.mul(w, r156))],
+        };
+        Some(Self { path, w_out: w_out.map(weight), w: w.iter().map(|&w| weight(w)).collect() })
+    }
+
+    /// Writes the sum for the rows `x` (one per weight) into `out`; `None`
+    /// (nothing written) if `out`'s length is not a multiple of 16.
+    pub(crate) fn apply(&self, out: &mut [u64], x: &[&[u64]]) -> Option<()> {
+        if !out.len().is_multiple_of(16) {
+            return None;
+        }
+        assert!(x.len() == self.w.len() && x.iter().all(|x| x.len() >= out.len()));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `new` checked the CPU; the lengths are checked above.
+        unsafe {
+            match self.path {
+                SumPath::Narrow(r) => x86::scaled_sum_narrow(&r, out, self, x),
+                SumPath::Wide(t, t_inv) => x86::scaled_sum_wide(&x86::WideConsts::new(t, t_inv), out, self, x),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("available() is false off x86_64")
+    }
+}
+
+/// `−t^{-1} mod 2^52` for an odd t (Newton's iteration mod 2^64).
+fn wide_inverse(t: u64) -> u64 {
+    let mut inv = t;
+    for _ in 0..5 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(t.wrapping_mul(inv)));
+    }
+    inv.wrapping_neg() & MASK52
 }
 
 /// Whether these kernels run: the CPU has AVX-512 F, DQ and IFMA, and
@@ -133,12 +290,20 @@ pub(crate) fn available() -> bool {
 pub(super) fn convert_target(target: &IfmaTarget, lo: &[u64], hi: &[u64], v: &[u64], out: &mut [u64]) {
     let block = out.len();
     assert!(block.is_multiple_of(CHUNK) && v.len() == block && v.iter().all(|&k| k <= MAX_SOURCES as u64));
-    assert!(lo.len() == target.a.len() * block && hi.len() == target.b.len() * block);
     #[cfg(target_arch = "x86_64")]
     // SAFETY: tables exist only where `available()` held; the slices'
     // lengths are checked above.
     unsafe {
-        x86::convert(target, lo, hi, v, out)
+        match target {
+            IfmaTarget::Narrow(t) => {
+                assert!(lo.len() == t.a.len() * block && hi.len() == t.b.len() * block);
+                x86::convert(t, lo, hi, v, out)
+            }
+            IfmaTarget::Wide(t) => {
+                assert!(lo.len() == t.a.len() * block && hi.len() == t.b.len() * block);
+                x86::convert_wide(t, lo, hi, v, out)
+            }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("IFMA tables are only built on x86_64")
@@ -230,7 +395,7 @@ pub(crate) fn tensor(t: u64, a: [&[u64]; 2], b: [&[u64]; 2], out: [&mut [u64]; 3
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{IfmaTarget, InnerBlock, Reducer};
+    use super::{InnerBlock, NarrowTarget, Reducer, ScaledSum, WideTarget};
     use std::arch::x86_64::*;
 
     /// [`Reducer`]'s constants in registers.
@@ -328,7 +493,7 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
-    pub(super) unsafe fn convert(target: &IfmaTarget, lo: &[u64], hi: &[u64], v: &[u64], out: &mut [u64]) {
+    pub(super) unsafe fn convert(target: &NarrowTarget, lo: &[u64], hi: &[u64], v: &[u64], out: &mut [u64]) {
         let block = out.len();
         let k = consts(&target.reducer);
         let neg_q = _mm512_set1_epi64(target.neg_q as i64);
@@ -350,6 +515,176 @@ mod x86 {
             }
             for u in 0..V {
                 store(out, c + 8 * u, reduce(&k, l[u], h[u]));
+            }
+        }
+    }
+
+    /// A wide modulus's constants in registers.
+    pub(super) struct WideConsts {
+        t: __m512i,
+        t0: __m512i,
+        t1: __m512i,
+        t_inv: __m512i,
+        mask52: __m512i,
+        one: __m512i,
+    }
+
+    /// `(c_0 + c_1·2^52 + c_2·2^104)·2^-104 mod t`, two Montgomery steps in
+    /// radix 2^52, for `c_0, c_1 < 2^62`, `c_2 < 2^20`: each step adds the
+    /// multiple `m·t` of t that clears the lowest digit and drops it. The
+    /// result is below `t + 2^21 < 2t`, so one subtraction finishes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    fn montgomery(k: &WideConsts, c0: __m512i, c1: __m512i, c2: __m512i) -> __m512i {
+        let z = _mm512_setzero_si512();
+        let step = |lo: __m512i, hi: __m512i| -> (__m512i, __m512i) {
+            // Carry lo's excess into hi; m = lo·(−t^{-1}) mod 2^52, so
+            // lo + m·t ≡ 0 (mod 2^52): the sum is 2^52 exactly when lo ≠ 0.
+            let hi = _mm512_add_epi64(hi, _mm512_srli_epi64::<52>(lo));
+            let lo = _mm512_and_si512(lo, k.mask52);
+            let m = _mm512_madd52lo_epu64(z, lo, k.t_inv);
+            let carry = _mm512_maskz_mov_epi64(_mm512_test_epi64_mask(lo, lo), k.one);
+            let hi = _mm512_madd52lo_epu64(_mm512_madd52hi_epu64(_mm512_add_epi64(hi, carry), m, k.t0), m, k.t1);
+            (hi, _mm512_madd52hi_epu64(z, m, k.t1))
+        };
+        let (c1, top) = step(c0, c1);
+        let (c2, top) = step(c1, _mm512_add_epi64(c2, top));
+        let r = _mm512_add_epi64(c2, _mm512_slli_epi64::<52>(top));
+        _mm512_mask_sub_epi64(r, _mm512_cmpge_epu64_mask(r, k.t), r, k.t)
+    }
+
+    impl WideConsts {
+        /// For the prime `t` and `t_inv = −t^{-1} mod 2^52`.
+        #[target_feature(enable = "avx512f")]
+        pub(super) fn new(t: u64, t_inv: u64) -> Self {
+            let set = |x: u64| _mm512_set1_epi64(x as i64);
+            Self {
+                t: set(t),
+                t0: set(t & super::MASK52),
+                t1: set(t >> 52),
+                t_inv: set(t_inv),
+                mask52: set(super::MASK52),
+                one: set(1),
+            }
+        }
+    }
+
+    /// Adds `x·w` to the columns `c` (weights 1, 2^52, 2^52, 2^104) for a
+    /// residue `x < 2^61` split at bit 52: the low part by `w[0]`'s digits,
+    /// the high part (below 2^9) by `w[1]`'s, which carry the 2^52.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn add_wide(c: &mut [__m512i; 4], x: __m512i, w: &[[__m512i; 2]; 2], mask52: __m512i) {
+        let (lo, hi) = (_mm512_and_si512(x, mask52), _mm512_srli_epi64::<52>(x));
+        c[0] = _mm512_madd52lo_epu64(c[0], lo, w[0][0]);
+        c[1] = _mm512_madd52hi_epu64(c[1], lo, w[0][0]);
+        c[2] = _mm512_madd52lo_epu64(c[2], lo, w[0][1]);
+        c[3] = _mm512_madd52hi_epu64(c[3], lo, w[0][1]);
+        c[0] = _mm512_madd52lo_epu64(c[0], hi, w[1][0]);
+        c[1] = _mm512_madd52hi_epu64(c[1], hi, w[1][0]);
+        c[2] = _mm512_madd52lo_epu64(c[2], hi, w[1][1]);
+    }
+
+    /// Broadcasts one [`ScaledSum`] weight.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn weight(w: &[(u64, u64); 2]) -> [[__m512i; 2]; 2] {
+        w.map(|(a, b)| [_mm512_set1_epi64(a as i64), _mm512_set1_epi64(b as i64)])
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    pub(super) unsafe fn scaled_sum_wide(k: &WideConsts, out: &mut [u64], sum: &ScaledSum, x: &[&[u64]]) -> Option<()> {
+        let z = _mm512_setzero_si512();
+        // Two vectors per step: independent chains hide the latency.
+        for c in (0..out.len()).step_by(16) {
+            let mut acc = [[z; 4]; 2];
+            if let Some(wo) = &sum.w_out {
+                let wo = weight(wo);
+                for (u, a) in acc.iter_mut().enumerate() {
+                    add_wide(a, load(out, c + 8 * u), &wo, k.mask52);
+                }
+            }
+            for (xk, wk) in x.iter().zip(&sum.w) {
+                let wk = weight(wk);
+                for (u, a) in acc.iter_mut().enumerate() {
+                    add_wide(a, load(xk, c + 8 * u), &wk, k.mask52);
+                }
+            }
+            for (u, [c0, c1, d1, c2]) in acc.into_iter().enumerate() {
+                store(out, c + 8 * u, montgomery(k, c0, _mm512_add_epi64(c1, d1), c2));
+            }
+        }
+        Some(())
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    pub(super) unsafe fn scaled_sum_narrow(r: &Reducer, out: &mut [u64], sum: &ScaledSum, x: &[&[u64]]) -> Option<()> {
+        let k = consts(r);
+        let z = _mm512_setzero_si512();
+        let add = |l: &mut __m512i, h: &mut __m512i, y: __m512i, w: __m512i| {
+            *l = _mm512_madd52lo_epu64(*l, y, w);
+            *h = _mm512_madd52hi_epu64(*h, y, w);
+        };
+        for c in (0..out.len()).step_by(16) {
+            let (mut l, mut h) = ([z; 2], [z; 2]);
+            if let Some(wo) = &sum.w_out {
+                let wo = _mm512_set1_epi64(wo[0].0 as i64);
+                for u in 0..2 {
+                    add(&mut l[u], &mut h[u], load(out, c + 8 * u), wo);
+                }
+            }
+            for (xk, wk) in x.iter().zip(&sum.w) {
+                let wk = _mm512_set1_epi64(wk[0].0 as i64);
+                for u in 0..2 {
+                    add(&mut l[u], &mut h[u], load(xk, c + 8 * u), wk);
+                }
+            }
+            for u in 0..2 {
+                store(out, c + 8 * u, reduce(&k, l[u], h[u]));
+            }
+        }
+        Some(())
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    pub(super) unsafe fn convert_wide(target: &WideTarget, lo: &[u64], hi: &[u64], v: &[u64], out: &mut [u64]) {
+        let block = out.len();
+        let set = |x: u64| _mm512_set1_epi64(x as i64);
+        let k = WideConsts::new(target.t, target.t_inv);
+        let (n0, n1) = (set(target.neg_q.0), set(target.neg_q.1));
+        const V: usize = super::CHUNK / 8;
+        let z = _mm512_setzero_si512();
+        for c in (0..block).step_by(super::CHUNK) {
+            // Columns of weight 1, 2^52 (two accumulators: shorter chains)
+            // and 2^104, starting from v·(−Q·2^104 mod t) (v ≤ 32, so
+            // v·n_1 < 2^15 has no high half).
+            let vs: [__m512i; V] = std::array::from_fn(|u| load(v, c + 8 * u));
+            let mut c0: [__m512i; V] = std::array::from_fn(|u| _mm512_madd52lo_epu64(z, vs[u], n0));
+            let mut c1: [__m512i; V] = std::array::from_fn(|u| _mm512_madd52hi_epu64(z, vs[u], n0));
+            let mut d1: [__m512i; V] = std::array::from_fn(|u| _mm512_madd52lo_epu64(z, vs[u], n1));
+            let mut c2 = [z; V];
+            for (i, &(w0, w1)) in target.a.iter().enumerate() {
+                let (w0, w1) = (set(w0), set(w1));
+                for u in 0..V {
+                    let y = load(lo, i * block + c + 8 * u);
+                    c0[u] = _mm512_madd52lo_epu64(c0[u], y, w0);
+                    c1[u] = _mm512_madd52hi_epu64(c1[u], y, w0);
+                    d1[u] = _mm512_madd52lo_epu64(d1[u], y, w1);
+                    c2[u] = _mm512_madd52hi_epu64(c2[u], y, w1);
+                }
+            }
+            // High parts y_h < 2^10: y_h·w_1 < 2^19 has no high half.
+            for (i, &(w0, w1)) in target.b.iter().enumerate() {
+                let (w0, w1) = (set(w0), set(w1));
+                for u in 0..V {
+                    let y = load(hi, i * block + c + 8 * u);
+                    c0[u] = _mm512_madd52lo_epu64(c0[u], y, w0);
+                    c1[u] = _mm512_madd52hi_epu64(c1[u], y, w0);
+                    d1[u] = _mm512_madd52lo_epu64(d1[u], y, w1);
+                }
+            }
+            for u in 0..V {
+                store(out, c + 8 * u, montgomery(&k, c0[u], _mm512_add_epi64(c1[u], d1[u]), c2[u]));
             }
         }
     }
@@ -382,5 +717,66 @@ mod x86 {
             store(out1, c, reduce(&k, l1, h1));
         }
         Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::primes::{ntt_primes, PrimeSide};
+
+    /// `scaled_sum` equals its definition in u128 arithmetic on both paths
+    /// and at their edges (just below and above 2^45, 60 bits, the largest
+    /// prime below 2^61), for 1 to 32 terms with and without `out`'s own
+    /// term, on residues up to t − 1; lengths it does not take are left alone.
+    #[test]
+    fn scaled_sum_matches_u128_sums() {
+        let around45 = ntt_primes(45, 2, 2048, PrimeSide::Around, &[]).unwrap();
+        let primes = [(1u64 << 40) - 87, around45[0], around45[1], 1152921504606584833, (1 << 61) - 1];
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        for t in primes {
+            let m = Modulus::new(t);
+            let mut r = |k: usize| -> Vec<u64> {
+                (0..k)
+                    .map(|i| {
+                        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        if i < 40 {
+                            t - 1 - (i as u64 & 1)
+                        } else {
+                            (s >> 3) % t
+                        }
+                    })
+                    .collect()
+            };
+            for (terms, with_out) in [(1, false), (1, true), (2, true), (3, false), (31, true), (32, false)] {
+                let len = 304;
+                let x: Vec<Vec<u64>> = (0..terms).map(|_| r(len)).collect();
+                let mut w = r(terms + 1);
+                w[0] = t - 1;
+                let w_out = with_out.then_some(w[terms]);
+                let before = r(len);
+                let mut got = before.clone();
+                let xs: Vec<&[u64]> = x.iter().map(Vec::as_slice).collect();
+                let ran = scaled_sum(&m, &mut got, w_out, &xs, &w[..terms]);
+                assert_eq!(ran.is_some(), available(), "runs wherever the CPU can");
+                if ran.is_none() {
+                    assert_eq!(got, before, "nothing written");
+                    continue;
+                }
+                for c in 0..len {
+                    let mut want = w_out.map_or(0, |wo| before[c] as u128 * wo as u128 % t as u128);
+                    for k in 0..terms {
+                        want = (want + x[k][c] as u128 * w[k] as u128) % t as u128;
+                    }
+                    assert_eq!(got[c] as u128, want, "t = {t}, {terms} terms, coefficient {c}");
+                }
+            }
+            // Not a multiple of 16, or too many terms: declined.
+            let x = r(312);
+            let mut out = r(312);
+            assert!(scaled_sum(&m, &mut out, None, &[&x], &[1]).is_none());
+            let many: Vec<&[u64]> = (0..MAX_TERMS).map(|_| &x[..304]).collect();
+            assert!(scaled_sum(&m, &mut out[..304], Some(1), &many, &vec![1; MAX_TERMS]).is_none());
+        }
     }
 }

@@ -5,7 +5,7 @@ use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::keys::public::GaloisKeys;
 use crate::keys::switching::{decompose, inner_product, mod_down, Decomposed};
-use crate::ring::RnsPoly;
+use crate::ring::{ifma, RnsPoly};
 use rayon::prelude::*;
 
 /// A ciphertext in the middle of a chain of rotations and additions, with
@@ -196,6 +196,9 @@ impl Evaluator {
         out.data[..num_q * n].par_chunks_mut(n).enumerate().for_each(|(i, o)| {
             let m = self.ctx.moduli()[i];
             let p = self.ctx.p_mod_q[i];
+            if ifma::scaled_sum(&m, o, add.then_some(1), &[c.limb(i)], &[p]).is_some() {
+                return;
+            }
             let ps = m.shoup(p);
             for (oo, &cc) in o.iter_mut().zip(c.limb(i)) {
                 let pc = m.mul_shoup(cc, p, ps);

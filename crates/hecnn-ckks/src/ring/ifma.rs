@@ -569,20 +569,28 @@ mod x86 {
         }
     }
 
-    /// Adds `x·w` to the columns `c` (weights 1, 2^52, 2^52, 2^104) for a
-    /// residue `x < 2^61` split at bit 52: the low part by `w[0]`'s digits,
-    /// the high part (below 2^9) by `w[1]`'s, which carry the 2^52.
+    /// Adds `y·(w_0 + w_1·2^52)` to the columns `c` (weights 1, 2^52, 2^52,
+    /// 2^104) for `y < 2^52`; without `full`, the caller knows `y·w_1 <
+    /// 2^52` (a high part below 2^10 times `w_1 < 2^9`), which has no high half.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn add_columns(c: &mut [__m512i; 4], y: __m512i, w0: __m512i, w1: __m512i, full: bool) {
+        c[0] = _mm512_madd52lo_epu64(c[0], y, w0);
+        c[1] = _mm512_madd52hi_epu64(c[1], y, w0);
+        c[2] = _mm512_madd52lo_epu64(c[2], y, w1);
+        if full {
+            c[3] = _mm512_madd52hi_epu64(c[3], y, w1);
+        }
+    }
+
+    /// Adds `x·w` to the columns for a residue `x < 2^61` split at bit 52:
+    /// the low part by `w[0]`'s digits, the high part (below 2^9) by
+    /// `w[1]`'s, which carry the 2^52.
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     fn add_wide(c: &mut [__m512i; 4], x: __m512i, w: &[[__m512i; 2]; 2], mask52: __m512i) {
-        let (lo, hi) = (_mm512_and_si512(x, mask52), _mm512_srli_epi64::<52>(x));
-        c[0] = _mm512_madd52lo_epu64(c[0], lo, w[0][0]);
-        c[1] = _mm512_madd52hi_epu64(c[1], lo, w[0][0]);
-        c[2] = _mm512_madd52lo_epu64(c[2], lo, w[0][1]);
-        c[3] = _mm512_madd52hi_epu64(c[3], lo, w[0][1]);
-        c[0] = _mm512_madd52lo_epu64(c[0], hi, w[1][0]);
-        c[1] = _mm512_madd52hi_epu64(c[1], hi, w[1][0]);
-        c[2] = _mm512_madd52lo_epu64(c[2], hi, w[1][1]);
+        add_columns(c, _mm512_and_si512(x, mask52), w[0][0], w[0][1], true);
+        add_columns(c, _mm512_srli_epi64::<52>(x), w[1][0], w[1][1], false);
     }
 
     /// Broadcasts one [`ScaledSum`] weight.
@@ -658,33 +666,21 @@ mod x86 {
             // Columns of weight 1, 2^52 (two accumulators: shorter chains)
             // and 2^104, starting from v·(−Q·2^104 mod t) (v ≤ 32, so
             // v·n_1 < 2^15 has no high half).
-            let vs: [__m512i; V] = std::array::from_fn(|u| load(v, c + 8 * u));
-            let mut c0: [__m512i; V] = std::array::from_fn(|u| _mm512_madd52lo_epu64(z, vs[u], n0));
-            let mut c1: [__m512i; V] = std::array::from_fn(|u| _mm512_madd52hi_epu64(z, vs[u], n0));
-            let mut d1: [__m512i; V] = std::array::from_fn(|u| _mm512_madd52lo_epu64(z, vs[u], n1));
-            let mut c2 = [z; V];
-            for (i, &(w0, w1)) in target.a.iter().enumerate() {
-                let (w0, w1) = (set(w0), set(w1));
-                for u in 0..V {
-                    let y = load(lo, i * block + c + 8 * u);
-                    c0[u] = _mm512_madd52lo_epu64(c0[u], y, w0);
-                    c1[u] = _mm512_madd52hi_epu64(c1[u], y, w0);
-                    d1[u] = _mm512_madd52lo_epu64(d1[u], y, w1);
-                    c2[u] = _mm512_madd52hi_epu64(c2[u], y, w1);
+            let mut acc: [[__m512i; 4]; V] = std::array::from_fn(|u| {
+                let v = load(v, c + 8 * u);
+                [_mm512_madd52lo_epu64(z, v, n0), _mm512_madd52hi_epu64(z, v, n0), _mm512_madd52lo_epu64(z, v, n1), z]
+            });
+            // The low parts, then the high parts y_h < 2^10 (y_h·w_1 < 2^19).
+            for (rows, weights, full) in [(lo, &target.a, true), (hi, &target.b, false)] {
+                for (i, &(w0, w1)) in weights.iter().enumerate() {
+                    let (w0, w1) = (set(w0), set(w1));
+                    for (u, a) in acc.iter_mut().enumerate() {
+                        add_columns(a, load(rows, i * block + c + 8 * u), w0, w1, full);
+                    }
                 }
             }
-            // High parts y_h < 2^10: y_h·w_1 < 2^19 has no high half.
-            for (i, &(w0, w1)) in target.b.iter().enumerate() {
-                let (w0, w1) = (set(w0), set(w1));
-                for u in 0..V {
-                    let y = load(hi, i * block + c + 8 * u);
-                    c0[u] = _mm512_madd52lo_epu64(c0[u], y, w0);
-                    c1[u] = _mm512_madd52hi_epu64(c1[u], y, w0);
-                    d1[u] = _mm512_madd52lo_epu64(d1[u], y, w1);
-                }
-            }
-            for u in 0..V {
-                store(out, c + 8 * u, montgomery(&k, c0[u], _mm512_add_epi64(c1[u], d1[u]), c2[u]));
+            for (u, [c0, c1, d1, c2]) in acc.into_iter().enumerate() {
+                store(out, c + 8 * u, montgomery(&k, c0, _mm512_add_epi64(c1, d1), c2));
             }
         }
     }

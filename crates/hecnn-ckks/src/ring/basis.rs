@@ -51,7 +51,7 @@ pub struct BasisConverter {
     /// reduction and `−Q mod t`, the `v·Q` correction folded into the sum
     /// before reducing.
     word_reduce: Vec<Option<(WordReduce, u64)>>,
-    /// The 128-bit path's AVX-512 IFMA kernel for targets below 2^45
+    /// The 128-bit path's AVX-512 IFMA kernels for targets below 2^61
     /// (`None` on other CPUs): see [`super::ifma`].
     ifma: Option<IfmaTables>,
 }
@@ -214,7 +214,7 @@ impl BasisConverter {
             );
             return;
         }
-        // Targets below 2^45 by IFMA where the CPU has it (whole blocks of
+        // Targets below 2^61 by IFMA where the CPU has it (whole blocks of
         // 32 coefficients); the scalar 128-bit path takes the rest.
         let ifma = self.ifma.as_ref().filter(|_| block.is_multiple_of(ifma::CHUNK));
         let done: Vec<bool> =

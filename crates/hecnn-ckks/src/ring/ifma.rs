@@ -131,20 +131,29 @@ fn digits52(x: u64) -> (u64, u64) {
     (x & MASK52, x >> 52)
 }
 
+/// A constant weight `w` for a wide prime t: the radix-2^52 digits of
+/// `w·2^104 mod t` (for a residue's low 52 bits) and of `w·2^156 mod t`
+/// (for its high part, which carries 2^52), the Montgomery factor 2^104
+/// paid in advance.
+fn wide_weight(t: &Modulus) -> impl Fn(u64) -> [(u64, u64); 2] + '_ {
+    let two52 = t.reduce(1 << 52);
+    let r104 = t.mul(two52, two52);
+    let r156 = t.mul(r104, two52);
+    move |w| [digits52(t.mul(w, r104)), digits52(t.mul(w, r156))]
+}
+
 impl WideTarget {
     fn new(t: &Modulus, qhat: &[u64], wide_sources: &[usize], q_mod_t: u64) -> Option<Self> {
         if !(MAX_PRIME..MAX_WIDE_TARGET).contains(&t.value) {
             return None;
         }
-        let two52 = t.reduce(1 << 52);
-        let r104 = t.mul(two52, two52);
-        let r156 = t.mul(r104, two52);
+        let weight = wide_weight(t);
         Some(Self {
             t: t.value,
             t_inv: wide_inverse(t.value),
-            a: qhat.iter().map(|&w| digits52(t.mul(w, r104))).collect(),
-            b: wide_sources.iter().map(|&i| digits52(t.mul(qhat[i], r156))).collect(),
-            neg_q: digits52(t.mul(t.neg(q_mod_t), r104)),
+            a: qhat.iter().map(|&w| weight(w)[0]).collect(),
+            b: wide_sources.iter().map(|&i| weight(qhat[i])[1]).collect(),
+            neg_q: weight(t.neg(q_mod_t))[0],
         })
     }
 }
@@ -207,9 +216,7 @@ pub(crate) fn scaled_sum(t: &Modulus, out: &mut [u64], w_out: Option<u64>, x: &[
 #[derive(Debug, Clone)]
 pub(crate) struct ScaledSum {
     path: SumPath,
-    /// Per weight: below 2^45 `[(w, 0), (0, 0)]`; above, the radix-2^52
-    /// digits of `w·2^104 mod t` (for a residue's low 52 bits) and of
-    /// `w·2^156 mod t` (for its high part, which carries 2^52).
+    /// Per weight: below 2^45 `[(w, 0), (0, 0)]`; above, [`wide_weight`].
     w_out: Option<[(u64, u64); 2]>,
     w: Vec<[(u64, u64); 2]>,
 }
@@ -228,13 +235,9 @@ impl ScaledSum {
         if !available() || w.len() + usize::from(w_out.is_some()) > MAX_TERMS || t.value >= MAX_WIDE_TARGET {
             return None;
         }
-        let two52 = t.reduce(1 << 52);
-        let (r104, r156) = (t.mul(two52, two52), t.mul(t.mul(two52, two52), two52));
-        let path = Reducer::new(t.value).map_or(SumPath::Wide(t.value, wide_inverse(t.value)), SumPath::Narrow);
-        let weight = |w: u64| match path {
-            SumPath::Narrow(_) => [(w, 0), (0, 0)],
-            SumPath::Wide(..) => [digits52(t.mul(w, r104)), digits52(t.mul(w, r156))],
-        };
+        let path = Reducer::new(t.value).map_or_else(|| SumPath::Wide(t.value, wide_inverse(t.value)), SumPath::Narrow);
+        let wide = matches!(path, SumPath::Wide(..)).then(|| wide_weight(t));
+        let weight = |w: u64| wide.as_ref().map_or([(w, 0), (0, 0)], |f| f(w));
         Some(Self { path, w_out: w_out.map(weight), w: w.iter().map(|&w| weight(w)).collect() })
     }
 

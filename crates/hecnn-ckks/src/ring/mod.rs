@@ -15,7 +15,8 @@ pub mod sampling;
 pub use modulus::Modulus;
 pub use poly::RnsPoly;
 
-/// Whether the AVX-512 IFMA kernels for the primes below 2^45 run in this
+/// Whether the AVX-512 IFMA kernels (conversions, inner products, sums of
+/// products; primes below 2^61) run in this
 /// process (the CPU has AVX-512 F, DQ and IFMA and `HECNN_NO_IFMA` is not
 /// set); benchmarks report it, since results are bit-identical either way
 /// and only the speed differs.

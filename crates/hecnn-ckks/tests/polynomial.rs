@@ -199,6 +199,59 @@ fn encrypted_relu_and_max_pool_match_plaintext() {
     assert!(worst.1 < 0.02, "{worst:?}");
 }
 
+/// `ReLU(max(a, b))` in the sign's depth plus two: ties (`a = b`, where the
+/// gate is 0), near ties and both signs, against the same polynomials in
+/// `f64` and against the exact value.
+#[test]
+fn encrypted_relu_of_max_matches_plaintext_in_sign_depth_plus_two() {
+    let c = composite(8);
+    let s = setup(c.relu_max_depth());
+    let pe = PolyEvaluator::new(&s.ev, &s.rlk);
+    let scale = s.ctx.params().scale();
+    let a: Vec<f64> = uniform(512, 11).iter().map(|v| v / 2.0).collect();
+    let mut b: Vec<f64> = uniform(512, 12).iter().map(|v| v / 2.0).collect();
+    for k in 0..64 {
+        b[k] = a[k]; // exact ties (a max-pool window on a flat background)
+        b[64 + k] = a[64 + k] + 1e-3 * (k as f64 - 32.0) / 32.0; // near ties
+    }
+    let (ca, cb) = (s.encrypt(&a), s.encrypt(&b));
+    let y = c.relu_max(&pe, &ca, &cb, scale).unwrap();
+    assert_eq!(ca.level() - y.level(), c.sign_depth() + 2);
+    assert_eq!(y.scale(), scale);
+    let relu = |t: f64| t * (1.0 + c.eval_plain(t)) / 2.0;
+    let got = s.decrypt(&y);
+    let (mut vs_poly, mut vs_exact) = (0.0f64, 0.0f64);
+    for k in 0..a.len() {
+        let (ra, rb) = (relu(a[k]), relu(b[k]));
+        let want = (ra + rb) / 2.0 + (ra - rb) * c.eval_plain(a[k] - b[k]) / 2.0;
+        vs_poly = vs_poly.max((got[k] - want).abs());
+        vs_exact = vs_exact.max((got[k] - a[k].max(b[k]).max(0.0)).abs());
+    }
+    eprintln!("relu-max alpha 8: vs plaintext polynomial {vs_poly:.2e}, vs exact {vs_exact:.2e}");
+    assert!(vs_poly < 1e-4, "{vs_poly}");
+    assert!(vs_exact < 0.02, "{vs_exact}");
+    // Three signs and two products: two ReLUs' worth plus the gate and its product.
+    let relu_products = {
+        let own = PolyEvaluator::new(&s.ev, &s.rlk);
+        c.relu(&own, &ca, scale).unwrap();
+        own.nonscalar_mults()
+    };
+    let sign_products = {
+        let own = PolyEvaluator::new(&s.ev, &s.rlk);
+        c.sign(&own, &ca, scale).unwrap();
+        own.nonscalar_mults()
+    };
+    assert_eq!(pe.nonscalar_mults(), 2 * relu_products + sign_products + 1);
+
+    // One level short: refused before any work.
+    let low = s.ev.drop_to_level(&ca, c.relu_max_depth() - 1).unwrap();
+    let low_b = s.ev.drop_to_level(&cb, c.relu_max_depth() - 1).unwrap();
+    assert_eq!(
+        c.relu_max(&pe, &low, &low_b, scale).unwrap_err(),
+        CkksError::LevelExhausted { needed: c.relu_max_depth(), level: c.relu_max_depth() - 1 }
+    );
+}
+
 #[test]
 fn bad_inputs_are_typed_errors_before_work() {
     let s = setup(3);

@@ -5,7 +5,9 @@
 use hecnn_ckks::{Context, EvaluationKeySet, Evaluator, GaloisKeys, Parameters, RelinKey, SecretKey};
 use hecnn_ml::cnn::client::{decrypt_scores, encrypt_images};
 use hecnn_ml::cnn::toy::{images, values as weights};
-use hecnn_ml::cnn::{argmax, compile, ApproxActivation, CnnError, CompileOptions, Engine, ExactActivation, KeyMode};
+use hecnn_ml::cnn::{
+    argmax, compile, ApproxActivation, CnnError, CompileOptions, Engine, ExactActivation, KeyMode, ReluPool,
+};
 use hecnn_nn::model::{BatchNorm, Conv2d, Linear, Model, ModelBuilder, Pool2d, Tensor};
 use std::sync::Arc;
 
@@ -79,12 +81,23 @@ fn bundled_classifier_lowers_exactly() {
     let no_boot = hecnn_ml::cnn::LevelBudget { top: 44, after_bootstrap: None, relu_depth: 7 };
     let err = hecnn_ml::cnn::Plan::new(&c, no_boot).unwrap_err();
     assert!(err.to_string().contains("model node 7"), "{err}");
+    // Fused: each pool's last max takes its ReLU (depth 7 + 1), so a pool
+    // and its ReLU need one refresh between the tree's levels, not two.
+    let fused = hecnn_ml::cnn::Circuit::lower_with(&model, 1 << 15, 41, ReluPool::Fused).unwrap();
+    assert_eq!(fused.steps.iter().filter(|s| s.kind() == "relu-max").count(), 2);
+    assert_eq!(fused.steps.iter().filter(|s| s.kind() == "relu").count(), 0);
+    assert_eq!(fused.sign_evaluations(), c.sign_evaluations() + 2 + 1);
+    let fused_plan = hecnn_ml::cnn::Plan::new(&fused, budget).unwrap();
+    assert_eq!(fused_plan.bootstraps, 4 + 2 + 2, "{:#?}", fused_plan.lines());
+    assert_eq!(fused.values[fused.output].layout.pos, c.values[c.output].layout.pos);
     for i in 0..20 {
         let x = Tensor::new(vec![1, 28, 28], mnist.test_images.image_f64(i)).unwrap();
         let want = model.forward(&x).unwrap();
-        let got = c.eval_output(x.data(), &ExactActivation);
-        for (a, b) in got.iter().zip(want.data()) {
-            assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "image {i}: {a} vs {b}");
+        for circuit in [&c, &fused] {
+            let got = circuit.eval_output(x.data(), &ExactActivation);
+            for (a, b) in got.iter().zip(want.data()) {
+                assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "image {i}: {a} vs {b}");
+            }
         }
     }
 }
@@ -108,9 +121,14 @@ fn setup(compiled: &hecnn_ml::cnn::CompiledModel, levels: usize) -> Setup {
 /// Insecure N = 2^12 keys with bootstrapping keys for `slots`, on a chain of
 /// the `bootstrappable` shape with 8 computation levels.
 fn bootstrap_setup(compiled: &hecnn_ml::cnn::CompiledModel, slots: usize) -> Setup {
+    bootstrap_setup_with_levels(compiled, slots, 8)
+}
+
+/// [`bootstrap_setup`] with `levels` computation levels.
+fn bootstrap_setup_with_levels(compiled: &hecnn_ml::cnn::CompiledModel, slots: usize, levels: usize) -> Setup {
     use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys};
     let cfg = BootstrapConfig::default();
-    let ctx = Context::new(Parameters::insecure_for_tests(12, &cfg.chain_bits(8), 5, 40).unwrap()).unwrap();
+    let ctx = Context::new(Parameters::insecure_for_tests(12, &cfg.chain_bits(levels), 5, 40).unwrap()).unwrap();
     let sk = SecretKey::generate(&ctx);
     let gk = GaloisKeys::generate(&sk, &compiled.rotation_steps(), false);
     let bk = BootstrapKeys::generate(&sk, &cfg, &[slots]).unwrap();
@@ -298,6 +316,19 @@ fn a_foreign_onnx_model_runs_unchanged() {
 /// 7 plus one affine map between bootstraps).
 #[test]
 fn bootstrapped_inference_matches_the_plaintext_circuit() {
+    bootstrapped_inference(ReluPool::Sequential);
+}
+
+/// The same with the pool's ReLU fused into its last max: fewer
+/// bootstraps, the same agreement with the plaintext circuit (whose
+/// simulator evaluates the fused step's polynomials). 9 computation levels:
+/// the fused step (depth 8) and the head's affine map between two bootstraps.
+#[test]
+fn fused_relu_max_bootstraps_less_and_matches_the_plaintext_circuit() {
+    bootstrapped_inference(ReluPool::Fused);
+}
+
+fn bootstrapped_inference(relu_pool: ReluPool) {
     let model = ModelBuilder::new(vec![1, 6, 6])
         .conv2d(conv(1, 2, 3, 1, 21))
         .relu()
@@ -311,11 +342,23 @@ fn bootstrapped_inference_matches_the_plaintext_circuit() {
     let imgs: Vec<Tensor<f64>> = (0..24)
         .map(|i| Tensor::new(vec![1, 6, 6], weights(36, 700 + i, 0.5).into_iter().map(|v| v + 0.5).collect()).unwrap())
         .collect();
-    let opts = CompileOptions { slots: 2048, batch: 4, alpha: Some(4), ..CompileOptions::default() };
+    let opts = CompileOptions { slots: 2048, batch: 4, alpha: Some(4), relu_pool, ..CompileOptions::default() };
     let compiled = compile(&model, &imgs[..20], &imgs[..20], &opts).unwrap();
-    let Setup { ctx, sk, keys } = bootstrap_setup(&compiled, 2048);
+    let levels = if relu_pool == ReluPool::Fused { 9 } else { 8 };
+    let Setup { ctx, sk, keys } = bootstrap_setup_with_levels(&compiled, 2048, levels);
     let engine = Engine::new(&compiled, &keys).unwrap();
     assert!(engine.plan().bootstraps > 0, "{:?}", engine.plan().lines());
+    // The sequential plan refreshes the pool's output before its ReLU; the
+    // fused one has no such step.
+    let sequential_plan = {
+        let seq = CompileOptions { relu_pool: ReluPool::Sequential, ..opts.clone() };
+        let c = compile(&model, &imgs[..20], &imgs[..20], &seq).unwrap();
+        Engine::new(&c, &keys).unwrap().plan().bootstraps
+    };
+    match relu_pool {
+        ReluPool::Sequential => assert_eq!(engine.plan().bootstraps, sequential_plan),
+        ReluPool::Fused => assert!(engine.plan().bootstraps < sequential_plan, "{:?}", engine.plan().lines()),
+    }
     let test = &imgs[20..24];
     let pixels: Vec<Vec<f64>> = test.iter().map(|t| t.data().to_vec()).collect();
     let spec = compiled.spec();

@@ -211,12 +211,13 @@ fn two_iterations_from_encrypted_images_match_the_pipeline_reference() {
     assert_eq!(kinds, ["bbar", "image", "label", "weight"].into_iter().collect());
 }
 
-/// With bootstrapping (insecure N = 2^12, the `bootstrappable` shape with 8
-/// computation levels): the backbone bootstraps inside, its output is
-/// refreshed before the repacking, and 4 iterations refresh W and V.
+/// With bootstrapping (insecure N = 2^12, the `bootstrappable` shape with 9
+/// computation levels): the backbone bootstraps inside (the pool's two
+/// maxima, then its fused ReLU-of-max in 8 levels), its output is refreshed
+/// before the repacking, and 4 iterations refresh W and V.
 #[test]
 fn bootstrapped_training_from_encrypted_images_matches_the_pipeline_reference() {
-    let bits = BootstrapConfig::default().chain_bits(8);
+    let bits = BootstrapConfig::default().chain_bits(9);
     let ctx = Context::new(Parameters::insecure_for_tests(12, &bits, 5, 40).unwrap()).unwrap();
     let run = run_job(&ctx, true, 24, 4);
     let err = max_error(&run.w, &run.reference);

@@ -7,6 +7,14 @@
 //! coefficients are divided by `B_i` (free), and the final `1/2` is folded
 //! into the last stage. The product `x·h` and the `x/2` term meet before one
 //! rescale, so ReLU and max cost exactly the sign's depth plus one.
+//!
+//! `ReLU(max(a, b))` — a max-pool's last pairwise max with the ReLU moved
+//! after it — is `max(ReLU a, ReLU b)`, and that is
+//! `(r_a + r_b)/2 + (r_a − r_b)·sgn(a − b)/2` with `r = ReLU`: the three signs
+//! run side by side, so the pair costs the sign's depth plus two levels
+//! instead of twice the sign's depth plus two ([`CompositeCircuit::relu_max`]).
+//! Where `a ≈ b` the gate is uncertain but `r_a ≈ r_b`, so the error stays
+//! that of a pairwise max.
 
 use super::poly::{depth, PolyEvaluator};
 use crate::ciphertext::Ciphertext;
@@ -105,13 +113,70 @@ impl CompositeCircuit {
 
     /// `ReLU(x) = x·(1 + sgn x)/2` for `x ∈ [−1, 1]`, on exactly `target_scale`.
     pub fn relu(&self, pe: &PolyEvaluator, x: &Ciphertext, target_scale: f64) -> Result<Ciphertext> {
-        self.gated_sum(pe, x, &[(x, 0.5)], target_scale)
+        self.gated_sum(pe, x, x, &[(x, 0.5)], target_scale)
     }
 
     /// `max(a, b)` for `|a − b| ≤ 1`, on exactly `target_scale`.
     pub fn max(&self, pe: &PolyEvaluator, a: &Ciphertext, b: &Ciphertext, target_scale: f64) -> Result<Ciphertext> {
         let d = pe.evaluator().sub(a, b)?;
-        self.gated_sum(pe, &d, &[(a, 0.5), (b, 0.5)], target_scale)
+        self.gated_sum(pe, &d, &d, &[(a, 0.5), (b, 0.5)], target_scale)
+    }
+
+    /// `ReLU(max(a, b)) = max(ReLU a, ReLU b)` for `a`, `b` and `a − b` in
+    /// `[−1, 1]`, on exactly `target_scale`, in [`CompositeCircuit::relu_max_depth`]
+    /// levels: `sgn a`, `sgn b` and `sgn(a − b)` are evaluated side by side,
+    /// then `(r_a + r_b)/2 + (r_a − r_b)·sgn(a − b)/2` with `r = ReLU`.
+    /// Three sign evaluations where [`CompositeCircuit::max`] then
+    /// [`CompositeCircuit::relu`] take two, for `sign_depth + 2` levels
+    /// instead of `2·sign_depth + 2`: with bootstrapping, one refresh fewer.
+    ///
+    /// ```
+    /// use hecnn_approx::composite::{compose, default_eps};
+    /// use hecnn_ckks::circuits::CompositeCircuit;
+    /// let c = CompositeCircuit::from_sign(&compose(4, default_eps(4), &[7, 7])?).unwrap();
+    /// assert_eq!(c.relu_max_depth(), c.sign_depth() + 2);
+    /// # Ok::<(), hecnn_approx::ApproxError>(())
+    /// ```
+    pub fn relu_max(
+        &self,
+        pe: &PolyEvaluator,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        target_scale: f64,
+    ) -> Result<Ciphertext> {
+        let needed = self.relu_max_depth();
+        self.check_levels(a, needed)?;
+        self.check_levels(b, needed)?;
+        let ev = pe.evaluator();
+        let d = ev.sub(a, b)?;
+        // The ReLUs land on `target_scale` one level above the product.
+        let product_level = a.level().min(b.level()) - self.relu_depth();
+        // The three signs are independent: one evaluator each (its product
+        // counter is not shared between threads).
+        let rlk = pe.relin_key();
+        let on_own = |f: &(dyn Fn(&PolyEvaluator) -> Result<Ciphertext> + Sync)| {
+            let own = PolyEvaluator::new(ev, rlk);
+            let r = f(&own);
+            (r, own.nonscalar_mults())
+        };
+        let (((ra, ka), (rb, kb)), (h, kd)) = rayon::join(
+            || {
+                rayon::join(
+                    || on_own(&|p| self.relu(p, a, target_scale)),
+                    || on_own(&|p| self.relu(p, b, target_scale)),
+                )
+            },
+            || on_own(&|p| self.gate(p, &d, product_level, target_scale, target_scale)),
+        );
+        pe.count(ka + kb + kd);
+        let (ra, rb, h) = (ra?, rb?, h?);
+        let diff = ev.sub(&ra, &rb)?;
+        self.gated_product(pe, &diff, &h, &[(&ra, 0.5), (&rb, 0.5)], target_scale)
+    }
+
+    /// Levels of [`CompositeCircuit::relu_max`]: the sign's plus two products.
+    pub fn relu_max_depth(&self) -> usize {
+        self.sign_depth() + 2
     }
 
     /// 2×2 max-pooling of a row-major image of `width` columns packed in the
@@ -134,21 +199,54 @@ impl CompositeCircuit {
         self.max(pe, &rows, &below, target_scale)
     }
 
-    /// `d·(factor·sgn d)` plus `Σ c_i·v_i`, all before one rescale: the
-    /// gate's scale is planned so the sum lands on `target`.
+    /// `x·(sgn(g)/2)` plus `Σ c_i·v_i`, all before one rescale: the gate's
+    /// scale is planned so the sum lands on `target` (`x = g` for ReLU and
+    /// max).
     fn gated_sum(
         &self,
         pe: &PolyEvaluator,
-        d: &Ciphertext,
+        g: &Ciphertext,
+        x: &Ciphertext,
         extra: &[(&Ciphertext, f64)],
         target: f64,
     ) -> Result<Ciphertext> {
-        self.check_levels(d, self.relu_depth())?;
+        self.check_levels(g, self.relu_depth())?;
+        let product_level = x.level().min(g.level() - self.sign_depth());
+        let h = self.gate(pe, g, product_level, x.scale(), target)?;
+        self.gated_product(pe, x, &h, extra, target)
+    }
+
+    /// `sgn(g)/2` on the scale that makes its product with a value of scale
+    /// `x_scale` at `product_level` land on `target` after one rescale.
+    fn gate(
+        &self,
+        pe: &PolyEvaluator,
+        g: &Ciphertext,
+        product_level: usize,
+        x_scale: f64,
+        target: f64,
+    ) -> Result<Ciphertext> {
+        if product_level == 0 || g.level() < self.sign_depth() + product_level {
+            return Err(CkksError::LevelExhausted {
+                needed: self.sign_depth() + product_level.max(1),
+                level: g.level(),
+            });
+        }
+        let q = pe.evaluator().context().params().q()[product_level] as f64;
+        self.scaled_sign(pe, g, 0.5, target * q / x_scale)
+    }
+
+    /// `x·h + Σ c_i·v_i`, one rescale, relabelled exactly `target`.
+    fn gated_product(
+        &self,
+        pe: &PolyEvaluator,
+        x: &Ciphertext,
+        h: &Ciphertext,
+        extra: &[(&Ciphertext, f64)],
+        target: f64,
+    ) -> Result<Ciphertext> {
         let ev = pe.evaluator();
-        let gate_level = d.level() - self.sign_depth();
-        let q = ev.context().params().q()[gate_level] as f64;
-        let h = self.scaled_sign(pe, d, 0.5, target * q / d.scale())?;
-        let p = ev.mul_relin(d, &h, pe.relin_key())?;
+        let p = ev.mul_relin(x, h, pe.relin_key())?;
         pe.count(1);
         let mut terms = vec![(&p, 1.0)];
         terms.extend_from_slice(extra);

@@ -9,7 +9,10 @@
 //! elementwise tree of pairwise maxima: no rotation and no wasted slots. A
 //! ReLU whose only reader is a max-pool is moved after it
 //! (`maxpool∘ReLU = ReLU∘maxpool`, exactly), so it runs on a quarter of the
-//! values.
+//! values. With [`ReluPool::Fused`] it then merges into the tree's last
+//! pairwise max (`ReLU(max(a, b)) = max(ReLU a, ReLU b)`, gated by
+//! `sgn(a − b)`): one more sign evaluation, side by side with the others,
+//! for the sign's depth fewer levels.
 //!
 //! Every value belongs to a *scale class*: the encrypted circuit stores
 //! `x / s_class`, where `s_class` bounds every ReLU input and every
@@ -39,6 +42,20 @@ pub struct ValueInfo {
     pub class: usize,
     /// The model node that produced it (0 for the input).
     pub node: usize,
+}
+
+/// How a ReLU moved after a max-pool meets the pool's last pairwise max.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReluPool {
+    /// `ReLU(max(a, b))`: two sign evaluations one after the other, twice a
+    /// ReLU's depth. Fewest sign evaluations: for chains without
+    /// bootstrapping, where levels are there to spend.
+    #[default]
+    Sequential,
+    /// [`Step::ReluMax`]: three sign evaluations side by side, a ReLU's depth
+    /// plus one. A bootstrap leaves room for one sign, not two, so with
+    /// bootstrapping this saves a refresh per max-pool.
+    Fused,
 }
 
 /// One step of the circuit.
@@ -74,6 +91,16 @@ pub enum Step {
         /// Model node.
         node: usize,
     },
+    /// Elementwise `ReLU(max(a, b))` (a max-pool's last pairwise max with
+    /// the ReLU moved after it, [`ReluPool::Fused`]).
+    ReluMax {
+        /// The two inputs.
+        inputs: Vec<usize>,
+        /// Output value.
+        out: usize,
+        /// Model node (the max-pool).
+        node: usize,
+    },
     /// Same ciphertexts, new logical shape (Flatten of a computed value).
     Reshape {
         /// Input value.
@@ -87,7 +114,10 @@ impl Step {
     /// The model node of the step (for errors and reports).
     pub fn node(&self) -> usize {
         match self {
-            Step::Affine { node, .. } | Step::Relu { node, .. } | Step::Max { node, .. } => *node,
+            Step::Affine { node, .. }
+            | Step::Relu { node, .. }
+            | Step::Max { node, .. }
+            | Step::ReluMax { node, .. } => *node,
             Step::Reshape { .. } => 0,
         }
     }
@@ -95,9 +125,11 @@ impl Step {
     /// Output value.
     pub fn out(&self) -> usize {
         match self {
-            Step::Affine { out, .. } | Step::Relu { out, .. } | Step::Max { out, .. } | Step::Reshape { out, .. } => {
-                *out
-            }
+            Step::Affine { out, .. }
+            | Step::Relu { out, .. }
+            | Step::Max { out, .. }
+            | Step::ReluMax { out, .. }
+            | Step::Reshape { out, .. } => *out,
         }
     }
 
@@ -106,7 +138,7 @@ impl Step {
         match self {
             Step::Affine { terms, .. } => terms.iter().map(|t| t.0).collect(),
             Step::Relu { input, .. } | Step::Reshape { input, .. } => vec![*input],
-            Step::Max { inputs, .. } => inputs.clone(),
+            Step::Max { inputs, .. } | Step::ReluMax { inputs, .. } => inputs.clone(),
         }
     }
 
@@ -116,6 +148,7 @@ impl Step {
             Step::Affine { .. } => "affine",
             Step::Relu { .. } => "relu",
             Step::Max { .. } => "max",
+            Step::ReluMax { .. } => "relu-max",
             Step::Reshape { .. } => "reshape",
         }
     }
@@ -144,6 +177,8 @@ pub trait CircuitActivation: Sync {
     fn relu(&self, class: usize, x: f64) -> f64;
     /// max of `a`, `b` in class `class`.
     fn max(&self, class: usize, a: f64, b: f64) -> f64;
+    /// `ReLU(max(a, b))` in class `class`, as [`Step::ReluMax`] computes it.
+    fn relu_max(&self, class: usize, a: f64, b: f64) -> f64;
 }
 
 /// Exact ReLU and max.
@@ -159,6 +194,9 @@ impl CircuitActivation for ExactActivation {
         } else {
             a
         }
+    }
+    fn relu_max(&self, c: usize, a: f64, b: f64) -> f64 {
+        self.relu(c, self.max(c, a, b))
     }
 }
 
@@ -183,6 +221,7 @@ struct Expr {
 
 struct Lowering<'a> {
     model: &'a Model,
+    relu_pool: ReluPool,
     geo: Geometry,
     values: Vec<ValueInfo>,
     steps: Vec<Step>,
@@ -190,8 +229,14 @@ struct Lowering<'a> {
 }
 
 impl Circuit {
-    /// Lowers `model` for `batch` images per ciphertext of `slots` slots.
+    /// Lowers `model` for `batch` images per ciphertext of `slots` slots
+    /// ([`ReluPool::Sequential`]).
     pub fn lower(model: &Model, slots: usize, batch: usize) -> Result<Circuit, CnnError> {
+        Self::lower_with(model, slots, batch, ReluPool::Sequential)
+    }
+
+    /// [`Circuit::lower`] with a choice of how ReLUs meet max-pools.
+    pub fn lower_with(model: &Model, slots: usize, batch: usize, relu_pool: ReluPool) -> Result<Circuit, CnnError> {
         let input_shape = model.input_shape().to_vec();
         let (c, h, w) = match *input_shape.as_slice() {
             [c, h, w] => (c, h, w),
@@ -212,7 +257,7 @@ impl Circuit {
             op: "input",
             reason: format!("an empty input {input_shape:?}"),
         })?;
-        let mut lw = Lowering { model, geo, values: Vec::new(), steps: Vec::new(), parent: Vec::new() };
+        let mut lw = Lowering { model, relu_pool, geo, values: Vec::new(), steps: Vec::new(), parent: Vec::new() };
         lw.new_value(input_shape.clone(), input_layout, None, 0);
         let readers = reader_counts(model);
         let mut syms: Vec<Option<Sym>> = vec![Some(Sym::Val(0))];
@@ -290,11 +335,7 @@ impl Circuit {
                     for &ph in &phases[1..] {
                         lw.union(class, lw.values[ph].class);
                     }
-                    let out = lw.max_tree(phases, out_shape, class, i);
-                    Sym::Val(match relu_node {
-                        Some(r) => lw.relu(out, r),
-                        None => out,
-                    })
+                    Sym::Val(lw.max_tree(phases, out_shape, class, i, relu_node))
                 }
             };
             syms.push(Some(sym));
@@ -336,6 +377,10 @@ impl Circuit {
                     let c = self.values[*out].class;
                     vals[inputs[0]].iter().zip(&vals[inputs[1]]).map(|(&a, &b)| act.max(c, a, b)).collect()
                 }
+                Step::ReluMax { inputs, out, .. } => {
+                    let c = self.values[*out].class;
+                    vals[inputs[0]].iter().zip(&vals[inputs[1]]).map(|(&a, &b)| act.relu_max(c, a, b)).collect()
+                }
                 Step::Reshape { input, .. } => vals[*input].clone(),
             };
             vals[step.out()] = out;
@@ -363,8 +408,14 @@ impl Circuit {
                             let c = self.values[*out].class;
                             r[c] = vals[*input].iter().fold(r[c], |m, x| m.max(x.abs()));
                         }
-                        Step::Max { inputs, out, .. } => {
+                        Step::Max { inputs, out, .. } | Step::ReluMax { inputs, out, .. } => {
                             let c = self.values[*out].class;
+                            if matches!(step, Step::ReluMax { .. }) {
+                                // Its ReLUs see the inputs themselves.
+                                for &v in inputs {
+                                    r[c] = vals[v].iter().fold(r[c], |m, x| m.max(x.abs()));
+                                }
+                            }
                             let (lo, hi) = inputs
                                 .iter()
                                 .flat_map(|&v| vals[v].iter())
@@ -388,6 +439,7 @@ impl Circuit {
             .map(|s| match s {
                 Step::Relu { out, .. } => self.values[*out].layout.cts,
                 Step::Max { out, .. } => self.values[*out].layout.cts,
+                Step::ReluMax { out, .. } => 3 * self.values[*out].layout.cts,
                 _ => 0,
             })
             .sum()
@@ -430,16 +482,30 @@ impl Lowering<'_> {
 
     /// Pairwise maxima in the order of the plaintext max-pool (pairs
     /// (0,1), (2,3), …, an odd last one carried), one step per pair so the
-    /// planner can bootstrap between tree levels.
-    fn max_tree(&mut self, mut level: Vec<usize>, shape: Vec<usize>, class: usize, node: usize) -> usize {
+    /// planner can bootstrap between tree levels; then the ReLU moved after
+    /// the pool (model node `relu`), fused into the last max when
+    /// [`ReluPool::Fused`].
+    fn max_tree(
+        &mut self,
+        mut level: Vec<usize>,
+        shape: Vec<usize>,
+        class: usize,
+        node: usize,
+        relu: Option<usize>,
+    ) -> usize {
         while level.len() > 1 {
+            let last = level.len() == 2;
             let mut next = Vec::with_capacity(level.len().div_ceil(2));
             for pair in level.chunks(2) {
                 next.push(match *pair {
                     [a, b] => {
                         let layout = self.values[a].layout.clone();
                         let out = self.new_value(shape.clone(), layout, Some(class), node);
-                        self.steps.push(Step::Max { inputs: vec![a, b], out, node });
+                        let inputs = vec![a, b];
+                        self.steps.push(match relu {
+                            Some(_) if last && self.relu_pool == ReluPool::Fused => Step::ReluMax { inputs, out, node },
+                            _ => Step::Max { inputs, out, node },
+                        });
                         out
                     }
                     [a] => a,
@@ -448,7 +514,12 @@ impl Lowering<'_> {
             }
             level = next;
         }
-        level[0]
+        let out = level[0];
+        match relu {
+            Some(_) if matches!(self.steps.last(), Some(Step::ReluMax { out: o, .. }) if *o == out) => out,
+            Some(r) => self.relu(out, r),
+            None => out,
+        }
     }
 
     fn expr(&mut self, sym: Sym, _node: usize) -> Result<Expr, CnnError> {

@@ -48,7 +48,7 @@ use hecnn_ckks::Parameters;
 use hecnn_nn::model::{Model, Tensor};
 use rayon::prelude::*;
 
-pub use circuit::{Circuit, CircuitActivation, ExactActivation};
+pub use circuit::{Circuit, CircuitActivation, ExactActivation, ReluPool};
 pub use client::{argmax, InferenceSpec};
 pub use error::CnnError;
 pub use plan::{LevelBudget, Plan};
@@ -78,6 +78,10 @@ pub struct CompileOptions {
     pub min_agreement: f64,
     /// Which rotation keys the model asks for.
     pub key_mode: KeyMode,
+    /// How ReLUs meet max-pools: [`ReluPool::Fused`] where the circuit
+    /// will bootstrap (one refresh fewer per pool), else
+    /// [`ReluPool::Sequential`] (one sign evaluation fewer).
+    pub relu_pool: ReluPool,
 }
 
 impl Default for CompileOptions {
@@ -90,6 +94,7 @@ impl Default for CompileOptions {
             alphas: 4..=12,
             min_agreement: 0.995,
             key_mode: KeyMode::PowerOfTwo,
+            relu_pool: ReluPool::Sequential,
         }
     }
 }
@@ -113,6 +118,10 @@ impl CircuitActivation for ApproxActivation<'_> {
     fn max(&self, class: usize, a: f64, b: f64) -> f64 {
         let d = a - b;
         ((a + b) + d * self.sign.eval_plain(d / self.factors[class])) / 2.0
+    }
+    fn relu_max(&self, class: usize, a: f64, b: f64) -> f64 {
+        let (ra, rb) = (self.relu(class, a), self.relu(class, b));
+        ((ra + rb) + (ra - rb) * self.sign.eval_plain((a - b) / self.factors[class])) / 2.0
     }
 }
 
@@ -142,7 +151,7 @@ pub fn compile(
             return Err(CnnError::Calibration(format!("calibration/validation image {i} has a non-finite pixel")));
         }
     }
-    let circuit = Circuit::lower(model, opts.slots, opts.batch)?;
+    let circuit = Circuit::lower_with(model, opts.slots, opts.batch, opts.relu_pool)?;
     let observed = circuit.observed_ranges(calibration);
     let factors: Vec<f64> = observed.iter().map(|&r| if r > 0.0 { r * opts.margin } else { 1.0 }).collect();
     let exact: Vec<Vec<f64>> =

@@ -1,7 +1,8 @@
 //! The level planner: where the levels go and where bootstraps must be.
 //!
 //! Each step consumes a known number of levels — an affine map 1, a ReLU
-//! the composite sign's depth plus one, a pairwise max the same. The planner walks the steps
+//! the composite sign's depth plus one, a pairwise max the same, a fused
+//! ReLU-of-max one more. The planner walks the steps
 //! in order and bootstraps a value only when the next step cannot run at
 //! its level: on a chain this places the fewest bootstraps (each refresh
 //! comes as late as possible, so it buys the most levels). Where a value
@@ -64,6 +65,7 @@ pub fn step_cost(step: &Step, relu_depth: usize) -> usize {
         Step::Affine { .. } => 1,
         Step::Relu { .. } => relu_depth,
         Step::Max { .. } => relu_depth,
+        Step::ReluMax { .. } => relu_depth + 1,
         Step::Reshape { .. } => 0,
     }
 }
@@ -166,7 +168,7 @@ fn reader_maps(circuit: &Circuit) -> (Vec<Vec<usize>>, Vec<bool>) {
     for (j, s) in circuit.steps.iter().enumerate() {
         for v in s.inputs() {
             readers[v].push(j);
-            if matches!(s, Step::Relu { .. } | Step::Max { .. }) {
+            if matches!(s, Step::Relu { .. } | Step::Max { .. } | Step::ReluMax { .. }) {
                 feeds[v] = true;
             }
         }

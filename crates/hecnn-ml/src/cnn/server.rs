@@ -493,6 +493,19 @@ impl<'a> Engine<'a> {
                     stats.seconds_activation += t.elapsed().as_secs_f64();
                     r
                 }
+                Step::ReluMax { inputs, .. } => {
+                    let (a, b) = (get(inputs[0]), get(inputs[1]));
+                    let r = a
+                        .par_iter()
+                        .zip(b)
+                        .map(|(x, y)| {
+                            let pe = PolyEvaluator::new(&self.ev, self.keys.relin());
+                            self.model.composite.relu_max(&pe, x, y, delta)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    stats.seconds_activation += t.elapsed().as_secs_f64();
+                    r
+                }
                 Step::Reshape { input, .. } => get(*input).clone(),
             };
             stats.steps.push((step.kind(), step.node(), entry.level_in, t.elapsed().as_secs_f64()));

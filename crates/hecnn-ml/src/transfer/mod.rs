@@ -29,7 +29,7 @@ pub mod client;
 use hecnn_nn::model::{Model, Tensor};
 
 use crate::cnn::circuit::ExactActivation;
-use crate::cnn::{compile, CnnError, CompileOptions, CompiledModel};
+use crate::cnn::{compile, CnnError, CompileOptions, CompiledModel, ReluPool};
 use crate::mlr::prep::Scaling;
 use crate::packing::Layout;
 pub use repack::Repack;
@@ -88,6 +88,9 @@ impl ImageJob {
             slots: opts.slots,
             batch: opts.batch,
             alpha: Some(opts.alpha),
+            // The job bootstraps (training does): a fused ReLU-of-max
+            // saves one refresh per max-pool.
+            relu_pool: ReluPool::Fused,
             ..CompileOptions::default()
         };
         let compiled = compile(backbone, calibration, &[], &copts)?;

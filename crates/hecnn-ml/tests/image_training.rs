@@ -80,6 +80,32 @@ fn the_rotation_keys_do_not_grow_with_the_images() {
     assert_eq!(small.rotation_steps(true), large.rotation_steps(true));
 }
 
+/// The bundled backbone's job (128 images in batches of 32, layout
+/// 32 × 64 × 16): feature `f'` of image `b` moves by `u − 1023·b`, `u` one of
+/// two values per block. Split on the image index (`b = 8k + h`) that is 7
+/// babies per source and per block two Horner chains of 3 steps and a final
+/// rotation each (the first block's first chain has `u = 0`): 4·7 + 16·8 − 4
+/// = 152 key switches where a power-of-two split needed 1,328.
+#[test]
+fn the_bundled_jobs_repacking_splits_on_the_image_index() {
+    let mnist = hecnn_nn::mnist::Mnist::load_dir(hecnn_nn::mnist::bundled_mnist_dir()).unwrap();
+    let calibration = hecnn_nn::features::image_tensors::<f64>(&mnist.train_images.slice(10_000..10_200));
+    let backbone = hecnn_nn::backbone::bundled_backbone().unwrap();
+    let opts = JobOptions { slots: 1 << 15, batch: 32, alpha: 5, scaling: Scaling::MaxAbs, samples: 128, classes: 10 };
+    let job = ImageJob::plan(&backbone, &calibration, &opts).unwrap();
+    let planned = job.repack.planned();
+    assert_eq!(planned.diagonals, 1024);
+    assert_eq!(planned.map_rotations, 4 * 7 + 16 * 8 - 4);
+    assert_eq!(planned.fill_rotations, 16 * 4);
+    // Keys: the babies' hops 1023·{1, 2, 4}, the Horner step 8·1023 and the
+    // offsets u (7 besides 0), next to the backbone's and the trainer's.
+    let steps = job.repack.rotation_steps();
+    for s in [-1023, -2046, -4092, -8184, 1008] {
+        assert!(steps.contains(&s), "{s} in {steps:?}");
+    }
+    assert!(job.rotation_steps(true).len() <= 40, "{}", job.rotation_steps(true).len());
+}
+
 /// The whole job: client and server in turn, every exchange as it would
 /// travel (seeded ciphertexts, expanded by the receiver).
 fn run_job(ctx: &Arc<Context>, bootstrapping: bool, samples: usize, iterations: usize) -> Run {
@@ -116,6 +142,7 @@ fn run_job(ctx: &Arc<Context>, bootstrapping: bool, samples: usize, iterations: 
     let batches: Vec<Vec<Ciphertext>> = up_images.iter().map(|b| expand(b)).collect();
     let (x, stats) = server.features(batches, iterations, &|_, _| {}).unwrap();
     assert_eq!(stats.refreshed > 0, bootstrapping, "the backbone's output is refreshed exactly when bootstrapping");
+    assert_eq!(stats.repack, job.repack.planned(), "the repacking costs what its plan says");
 
     // The plaintext pipeline: the same polynomials in f64.
     let xr = reference::features(&job.model, &pixels);

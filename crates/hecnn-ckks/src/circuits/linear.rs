@@ -505,39 +505,52 @@ impl LinearTransform {
 }
 
 impl LinearTransform {
-    /// `R^b ct` for every baby node, a generation at a time: each node from
-    /// its parent by one hop, the children of one parent sharing its
-    /// decomposition.
+    /// `R^b ct` for every baby node (see [`rotations_by_hops`]).
     fn make_babies(&self, ev: &Evaluator, ct: &Ciphertext, gk: &GaloisKeys) -> Result<BTreeMap<i64, Ciphertext>> {
-        let mut made: BTreeMap<i64, Ciphertext> = BTreeMap::from([(0, ct.clone())]);
-        let mut todo = self.baby_nodes();
-        while !todo.is_empty() {
-            let mut by_parent: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-            for &b in &todo {
-                let parent = b - hop(b, self.unit, self.hops);
-                if made.contains_key(&parent) {
-                    by_parent.entry(parent).or_default().push(b);
-                }
-            }
-            if by_parent.is_empty() {
-                // Not reachable: `baby_nodes` closes every chain down to 0.
-                return Err(CkksError::InvalidParameters(format!("baby rotations {todo:?} have no parent")));
-            }
-            for (parent, children) in by_parent {
-                let from = &made[&parent];
-                let dec = ev.decompose_for_rotation(from)?;
-                let rotated: Vec<(i64, Ciphertext)> = children
-                    .iter()
-                    .map(|&b| Ok((b, ev.rotate_decomposed(from, &dec, b - parent, gk)?)))
-                    .collect::<Result<_>>()?;
-                for (b, r) in rotated {
-                    todo.remove(&b);
-                    made.insert(b, r);
-                }
+        rotations_by_hops(ev, ct, self.baby_nodes(), |b| b - hop(b, self.unit, self.hops), gk)
+    }
+}
+
+/// `R^r ct` for every `r` of `nodes` (and `ct` itself at 0), a generation at
+/// a time: each node from `parent(r)` — 0 or another node — by one rotation
+/// `r − parent(r)`, the children of one parent sharing its decomposition
+/// (hoisting). With `parent(r) = r − lowbit(r)` the nodes `1..m` need the
+/// ⌈log2 m⌉ keys `1, 2, 4, …` and a decomposition per parent.
+pub fn rotations_by_hops(
+    ev: &Evaluator,
+    ct: &Ciphertext,
+    nodes: std::collections::BTreeSet<i64>,
+    parent: impl Fn(i64) -> i64,
+    gk: &GaloisKeys,
+) -> Result<BTreeMap<i64, Ciphertext>> {
+    let mut made: BTreeMap<i64, Ciphertext> = BTreeMap::from([(0, ct.clone())]);
+    let mut todo = nodes;
+    todo.remove(&0);
+    while !todo.is_empty() {
+        let mut by_parent: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for &b in &todo {
+            let p = parent(b);
+            if made.contains_key(&p) {
+                by_parent.entry(p).or_default().push(b);
             }
         }
-        Ok(made)
+        if by_parent.is_empty() {
+            return Err(CkksError::InvalidParameters(format!("rotations {todo:?} have no computed parent")));
+        }
+        for (p, children) in by_parent {
+            let from = &made[&p];
+            let dec = ev.decompose_for_rotation(from)?;
+            let rotated: Vec<(i64, Ciphertext)> = children
+                .iter()
+                .map(|&b| Ok((b, ev.rotate_decomposed(from, &dec, b - p, gk)?)))
+                .collect::<Result<_>>()?;
+            for (b, r) in rotated {
+                todo.remove(&b);
+                made.insert(b, r);
+            }
+        }
     }
+    Ok(made)
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

@@ -5,14 +5,26 @@
 //! moves every image); the trainer wants sample `i` of a block at slots
 //! `i·G·C + f'·C + k` (samples outermost, features, then class slots;
 //! [`crate::packing::Layout`]). Per target block (sample block, feature
-//! block) that is one sparse linear map per source ciphertext — a BSGS
-//! [`LinearTransform`], one level — then the class slots are filled by
-//! rotate-and-add (`⌈log2 c⌉ + popcount(c) − 1` rotations, no level) and the
-//! bias column added as a plaintext. With [`super::features::feature_positions`]
-//! a map has `B/C · B` diagonals (64 for the bundled backbone at B = 32):
-//! about 2·√64 key switches per target block.
+//! block) that is one sparse linear map per source ciphertext, one level —
+//! then the class slots are filled by rotate-and-add
+//! (`⌈log2 c⌉ + popcount(c) − 1` rotations, no level) and the bias column
+//! added as a plaintext.
+//!
+//! With [`super::features::feature_positions`] the entry of image `b` has
+//! offset `src − dst = u − σ·b`, `σ = G·C − 1` (sample `b` moves by a whole
+//! sample row `G·C`, its source by one slot) and `u` one of `B/C` values
+//! per block: the diagonals form arithmetic progressions of stride σ, which
+//! a power-of-two baby-step split does not see (83 key switches per block
+//! for the bundled job). Split on the image index instead, `b = H·k + h`:
+//! the babies `R^{−σh}` (H of them) are made once per source and shared by
+//! all its blocks; each progression is then a Horner chain in
+//! `R^{−σH}` and one rotation by `u` — `B/C · B/H` key switches per
+//! block (8 at B = 32, C = 16, H = 8). The split is exact for any entries;
+//! only its cost depends on the structure.
 
-use hecnn_ckks::circuits::{DiagMatrix, LinearTransform};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hecnn_ckks::circuits::rotations_by_hops;
 use hecnn_ckks::{Ciphertext, Complex64, Encoder, Evaluator, GaloisKeys};
 use rayon::prelude::*;
 
@@ -36,8 +48,36 @@ pub struct Repack {
     factor: f64,
 }
 
+/// Babies per source ciphertext (`H`): images `b ≡ h (mod H)` share the
+/// baby `R^{−σh}`. With 4 blocks per source, 32 images and 2 offsets per
+/// image, 8 balances babies (7) against Horner steps (4 × 2 × 3).
+const BABIES: usize = 8;
+
+/// The babies' terms of one Horner step: `h → [(destination slot, value)]`.
+type BabyTerms = BTreeMap<usize, Vec<(usize, f64)>>;
+
+/// One target block's map from one source ciphertext, split on the image
+/// index (see the module doc).
+struct BlockMap {
+    /// Source ciphertext.
+    source: usize,
+    /// `u → k → h → [(destination slot, value)]` for the entries of images
+    /// `b = H·k + h` with offset `u − σ·b`.
+    chains: BTreeMap<i64, BTreeMap<usize, BabyTerms>>,
+}
+
+/// Signed representative of a rotation in `(−n/2, n/2]`.
+fn signed(r: i64, n: i64) -> i64 {
+    let r = r.rem_euclid(n);
+    if r > n / 2 {
+        r - n
+    } else {
+        r
+    }
+}
+
 /// Key switches and counts of one repacking.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RepackStats {
     /// Rotations (baby and giant) in the linear maps.
     pub map_rotations: usize,
@@ -108,17 +148,27 @@ impl Repack {
         self.samples.div_ceil(self.batch) * self.cts_per_batch
     }
 
-    /// The maps into target block (`sb`, `fb`): per source ciphertext, the
-    /// matrix taking its slots to the block's `k = 0` slots, in actual units.
-    fn maps(&self, sb: usize, fb: usize) -> Vec<(usize, DiagMatrix)> {
+    /// `σ`: how much further apart consecutive samples are in the training
+    /// layout than consecutive images in the backbone's.
+    /// (At least 1: the split is exact for any stride, and 0 would make
+    /// every baby the identity.)
+    fn stride(&self) -> i64 {
+        (self.layout.slot(1, 0, 0) as i64 - self.layout.slot(0, 0, 0) as i64 - 1).max(1)
+    }
+
+    /// The maps into target block (`sb`, `fb`), one per source ciphertext,
+    /// in actual units.
+    fn block_maps(&self, sb: usize, fb: usize) -> Vec<BlockMap> {
         let l = &self.layout;
-        let mut maps: Vec<(usize, DiagMatrix)> = Vec::new();
+        let sigma = self.stride();
+        let n = l.slots as i64;
+        let mut maps: Vec<BlockMap> = Vec::new();
         for i in 0..l.samples_per_block {
-            let n = sb * l.samples_per_block + i;
-            if n >= self.samples {
+            let m = sb * l.samples_per_block + i;
+            if m >= self.samples {
                 break;
             }
-            let (beta, b) = (n / self.batch, n % self.batch);
+            let (beta, b) = (m / self.batch, m % self.batch);
             for fp in 0..l.features_per_block {
                 let f = fb * l.features_per_block + fp;
                 if f == 0 || f >= self.features {
@@ -127,35 +177,66 @@ impl Repack {
                 let (ct, p) = self.pos[f - 1];
                 let src = beta * self.cts_per_batch + ct as usize;
                 let (src_slot, dst_slot) = (p as usize * self.batch + b, l.slot(i, fp, 0));
-                let m = match maps.iter().position(|(s, _)| *s == src) {
-                    Some(k) => &mut maps[k].1,
+                let u = signed(src_slot as i64 - dst_slot as i64 + sigma * b as i64, n);
+                let map = match maps.iter().position(|m| m.source == src) {
+                    Some(k) => &mut maps[k],
                     None => {
-                        maps.push((src, DiagMatrix::zero(l.slots)));
-                        &mut maps.last_mut().expect("just pushed").1
+                        maps.push(BlockMap { source: src, chains: BTreeMap::new() });
+                        maps.last_mut().expect("just pushed")
                     }
                 };
-                m.add_entry(src_slot as i64 - dst_slot as i64, dst_slot, Complex64::new(self.factor, 0.0));
+                let (k, h) = (b / BABIES, b % BABIES);
+                let entries = map.chains.entry(u).or_default().entry(k).or_default().entry(h).or_default();
+                entries.push((dst_slot, self.factor));
             }
         }
         maps
     }
 
-    /// Every target block, each as (source, transform) pairs.
-    fn transforms(&self, sb: usize, fb: usize) -> Vec<(usize, LinearTransform)> {
-        self.maps(sb, fb).into_iter().map(|(s, m)| (s, LinearTransform::new(m))).collect()
+    /// What [`Repack::apply`] will cost, from the plan alone: key switches
+    /// (babies once per source, then per block and offset its Horner chain
+    /// and final rotation), class-fill rotations and diagonals.
+    pub fn planned(&self) -> RepackStats {
+        let l = &self.layout;
+        let mut st = RepackStats::default();
+        let mut babies: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for sb in 0..l.sample_blocks(self.samples) {
+            for fb in 0..l.feature_blocks(self.features) {
+                st.fill_rotations += fill_rotations(self.classes);
+                for map in self.block_maps(sb, fb) {
+                    for (&u, ks) in &map.chains {
+                        st.map_rotations += ks.keys().next_back().copied().unwrap_or(0) + usize::from(u != 0);
+                        st.diagonals += ks.values().map(BTreeMap::len).sum::<usize>();
+                        babies.entry(map.source).or_default().extend(ks.values().flat_map(|hs| hs.keys().copied()));
+                    }
+                }
+            }
+        }
+        st.map_rotations += babies.values().map(|hs| baby_nodes(hs).len()).sum::<usize>();
+        st
     }
 
     /// Rotation steps the evaluation keys must cover.
     pub fn rotation_steps(&self) -> Vec<i64> {
         let l = &self.layout;
-        let mut steps = std::collections::BTreeSet::new();
+        let n = l.slots as i64;
+        let sigma = self.stride();
+        let mut steps = BTreeSet::new();
+        let mut babies = BTreeSet::new();
         for sb in 0..l.sample_blocks(self.samples) {
             for fb in 0..l.feature_blocks(self.features) {
-                for (_, t) in self.transforms(sb, fb) {
-                    steps.extend(t.rotations());
+                for map in self.block_maps(sb, fb) {
+                    for (&u, ks) in &map.chains {
+                        steps.insert(u);
+                        if ks.keys().any(|&k| k > 0) {
+                            steps.insert(signed(-sigma * BABIES as i64, n));
+                        }
+                        babies.extend(ks.values().flat_map(|hs| hs.keys().copied()));
+                    }
                 }
             }
         }
+        steps.extend(baby_nodes(&babies).into_iter().map(|h| signed(-sigma * lowbit(h), n)));
         steps.extend(class_fill_steps(self.classes));
         steps.remove(&0);
         steps.into_iter().collect()
@@ -186,24 +267,69 @@ impl Repack {
             return Err(CnnError::Ciphertexts("feature ciphertexts at mixed levels or slot counts".into()));
         }
         let l = &self.layout;
+        let n = l.slots as i64;
+        let sigma = self.stride();
         let targets: Vec<(usize, usize)> = (0..l.sample_blocks(self.samples))
             .flat_map(|sb| (0..l.feature_blocks(self.features)).map(move |fb| (sb, fb)))
             .collect();
-        let blocks = targets
-            .par_iter()
-            .map(|&(sb, fb)| -> Result<(Ciphertext, RepackStats), CnnError> {
-                let mut st = RepackStats::default();
-                let mut acc: Option<Ciphertext> = None;
-                for (src, t) in self.transforms(sb, fb) {
-                    let (babies, giants) = t.rotation_counts();
-                    st.map_rotations += babies + giants;
-                    st.diagonals += t.diagonal_count();
-                    let part = t.apply_unrescaled(ev, encoder, &sources[src], gk, target_scale)?;
-                    acc = Some(match acc {
-                        None => part,
-                        Some(a) => ev.add(&a, &part)?,
+        let maps: Vec<Vec<BlockMap>> = targets.par_iter().map(|&(sb, fb)| self.block_maps(sb, fb)).collect();
+        let q_l = ev.context().params().q()[level] as f64;
+        let pt_scale = target_scale * q_l / sources[0].scale();
+        // Source by source: its babies once, then every block it feeds.
+        let mut partial: Vec<Option<Ciphertext>> = vec![None; targets.len()];
+        let mut stats: Vec<RepackStats> = vec![RepackStats::default(); targets.len()];
+        let mut baby_rotations = 0;
+        let used: BTreeSet<usize> = maps.iter().flatten().map(|m| m.source).collect();
+        for src in used {
+            let hs: BTreeSet<usize> = maps
+                .iter()
+                .flatten()
+                .filter(|m| m.source == src)
+                .flat_map(|m| m.chains.values().flat_map(|ks| ks.values().flat_map(|hs| hs.keys().copied())))
+                .collect();
+            let nodes = baby_nodes(&hs);
+            baby_rotations += nodes.len();
+            let made = rotations_by_hops(
+                ev,
+                &sources[src],
+                nodes.iter().map(|&h| -sigma * h).collect(),
+                |r| -sigma * (r / -sigma - lowbit(r / -sigma)),
+                gk,
+            )?;
+            let babies: BTreeMap<usize, Ciphertext> =
+                made.into_iter().map(|(r, ct)| ((r / -sigma) as usize, ct)).collect();
+            let parts = maps
+                .par_iter()
+                .map(|block| -> Result<Option<(Ciphertext, RepackStats)>, CnnError> {
+                    let Some(map) = block.iter().find(|m| m.source == src) else { return Ok(None) };
+                    Ok(Some(apply_map(
+                        ev,
+                        encoder,
+                        gk,
+                        map,
+                        &babies,
+                        level,
+                        pt_scale,
+                        signed(-sigma * BABIES as i64, n),
+                    )?))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for (t, part) in parts.into_iter().enumerate() {
+                if let Some((ct, st)) = part {
+                    stats[t].map_rotations += st.map_rotations;
+                    stats[t].diagonals += st.diagonals;
+                    partial[t] = Some(match partial[t].take() {
+                        None => ct,
+                        Some(a) => ev.add(&a, &ct)?,
                     });
                 }
+            }
+        }
+        let blocks = targets
+            .par_iter()
+            .zip(partial)
+            .zip(stats)
+            .map(|((&(sb, fb), acc), mut st)| -> Result<(Ciphertext, RepackStats), CnnError> {
                 let first = match acc {
                     Some(a) => ev.rescale_to(&a, target_scale)?,
                     // A block with no backbone feature (only the bias): zero.
@@ -227,7 +353,7 @@ impl Repack {
                 Ok((x, st))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut stats = RepackStats::default();
+        let mut stats = RepackStats { map_rotations: baby_rotations, ..RepackStats::default() };
         let mut rows: Vec<Vec<Ciphertext>> = Vec::new();
         for (&(sb, _), (ct, st)) in targets.iter().zip(blocks) {
             stats.map_rotations += st.map_rotations;
@@ -240,6 +366,79 @@ impl Repack {
         }
         Ok((rows, stats))
     }
+}
+
+/// The baby indices `h` with the intermediate nodes of their hop chains
+/// (`h` from `h − lowbit(h)`), without 0.
+fn baby_nodes(hs: &BTreeSet<usize>) -> BTreeSet<i64> {
+    let mut nodes = BTreeSet::new();
+    for &h in hs {
+        let mut x = h as i64;
+        while x != 0 && nodes.insert(x) {
+            x -= lowbit(x);
+        }
+    }
+    nodes
+}
+
+fn lowbit(x: i64) -> i64 {
+    x & x.wrapping_neg()
+}
+
+/// One block's map from one source, unrescaled: per offset `u`, the Horner
+/// chain `y ← R^{step}(y) + Σ_h w_{u,k,h} ⊙ R^{−σh}x` from the largest `k`
+/// down, then `R^u y`. The diagonal of (u, k, h) holds each entry at
+/// `dst + G`, `G = u + k·step` its giant rotation, so that the rotations
+/// bring it back to `dst`.
+#[allow(clippy::too_many_arguments)]
+fn apply_map(
+    ev: &Evaluator,
+    encoder: &Encoder,
+    gk: &GaloisKeys,
+    map: &BlockMap,
+    babies: &BTreeMap<usize, Ciphertext>,
+    level: usize,
+    pt_scale: f64,
+    step: i64,
+) -> Result<(Ciphertext, RepackStats), CnnError> {
+    let slots = encoder.context().n() / 2;
+    let n = slots as i64;
+    let mut st = RepackStats::default();
+    let mut acc: Option<Ciphertext> = None;
+    for (&u, ks) in &map.chains {
+        let top = *ks.keys().next_back().expect("a chain has a term");
+        let mut y: Option<Ciphertext> = None;
+        for k in (0..=top).rev() {
+            if let Some(prev) = y.take() {
+                st.map_rotations += 1;
+                y = Some(ev.rotate(&prev, step, gk)?);
+            }
+            let Some(hs) = ks.get(&k) else { continue };
+            let giant = (u + k as i64 * step).rem_euclid(n);
+            for (h, entries) in hs {
+                let mut diag = vec![Complex64::new(0.0, 0.0); slots];
+                for &(dst, v) in entries {
+                    diag[(dst as i64 + giant).rem_euclid(n) as usize].re = v;
+                }
+                st.diagonals += 1;
+                let pt = encoder.encode(&diag, slots, level, pt_scale)?;
+                match y.as_mut() {
+                    None => y = Some(ev.mul_plain(&babies[h], &pt)?),
+                    Some(x) => ev.mul_plain_add_assign(x, &babies[h], &pt)?,
+                }
+            }
+        }
+        let mut y = y.expect("the chain's top term exists");
+        if u != 0 {
+            st.map_rotations += 1;
+            y = ev.rotate(&y, u, gk)?;
+        }
+        acc = Some(match acc {
+            None => y,
+            Some(a) => ev.add(&a, &y)?,
+        });
+    }
+    Ok((acc.expect("a map has a chain"), st))
 }
 
 /// Rotation steps of [`fill_classes`]: `−2^j` doubling the filled run, then
@@ -262,6 +461,12 @@ fn fill_plan(classes: usize) -> (Vec<i64>, Vec<(usize, i64)>) {
         }
     }
     (doubling, placing)
+}
+
+/// Rotations [`fill_classes`] makes for `classes`.
+fn fill_rotations(classes: usize) -> usize {
+    let (doubling, placing) = fill_plan(classes);
+    doubling.len() + placing.iter().filter(|(_, s)| *s != 0).count()
 }
 
 /// Copies slot `k = 0` of every class group into `k < classes` (the other

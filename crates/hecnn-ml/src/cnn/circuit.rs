@@ -48,13 +48,14 @@ pub struct ValueInfo {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReluPool {
     /// `ReLU(max(a, b))`: two sign evaluations one after the other, twice a
-    /// ReLU's depth. Fewest sign evaluations: for chains without
-    /// bootstrapping, where levels are there to spend.
-    #[default]
+    /// ReLU's depth; one sign evaluation fewer than [`ReluPool::Fused`].
     Sequential,
     /// [`Step::ReluMax`]: three sign evaluations side by side, a ReLU's depth
-    /// plus one. A bootstrap leaves room for one sign, not two, so with
-    /// bootstrapping this saves a refresh per max-pool.
+    /// plus one — the sign's depth fewer levels per pool. Without
+    /// bootstrapping the chain is that much shorter (every operation and key
+    /// cheaper); with it, a bootstrap (room for one sign, not two) holds the
+    /// whole step, one refresh fewer per pool.
+    #[default]
     Fused,
 }
 
@@ -230,9 +231,9 @@ struct Lowering<'a> {
 
 impl Circuit {
     /// Lowers `model` for `batch` images per ciphertext of `slots` slots
-    /// ([`ReluPool::Sequential`]).
+    /// (the default [`ReluPool`]).
     pub fn lower(model: &Model, slots: usize, batch: usize) -> Result<Circuit, CnnError> {
-        Self::lower_with(model, slots, batch, ReluPool::Sequential)
+        Self::lower_with(model, slots, batch, ReluPool::default())
     }
 
     /// [`Circuit::lower`] with a choice of how ReLUs meet max-pools.

@@ -78,10 +78,14 @@ pub struct CompileOptions {
     pub min_agreement: f64,
     /// Which rotation keys the model asks for.
     pub key_mode: KeyMode,
-    /// How ReLUs meet max-pools: [`ReluPool::Fused`] where the circuit
-    /// will bootstrap (one refresh fewer per pool), else
-    /// [`ReluPool::Sequential`] (one sign evaluation fewer).
+    /// How ReLUs meet max-pools (default [`ReluPool::Fused`]: fewer levels
+    /// for one more sign evaluation per pool). A fused step needs the sign's
+    /// depth plus 2 levels between two bootstraps: where that exceeds
+    /// `bootstrap_levels`, the model is compiled [`ReluPool::Sequential`].
     pub relu_pool: ReluPool,
+    /// Levels a bootstrap leaves on the chain the model may run on
+    /// (default: the `bootstrappable` preset's 11).
+    pub bootstrap_levels: usize,
 }
 
 impl Default for CompileOptions {
@@ -94,7 +98,8 @@ impl Default for CompileOptions {
             alphas: 4..=12,
             min_agreement: 0.995,
             key_mode: KeyMode::PowerOfTwo,
-            relu_pool: ReluPool::Sequential,
+            relu_pool: ReluPool::default(),
+            bootstrap_levels: hecnn_ckks::Preset::BOOTSTRAPPABLE_COMPUTATION_LEVELS,
         }
     }
 }
@@ -151,9 +156,14 @@ pub fn compile(
             return Err(CnnError::Calibration(format!("calibration/validation image {i} has a non-finite pixel")));
         }
     }
-    let circuit = Circuit::lower_with(model, opts.slots, opts.batch, opts.relu_pool)?;
-    let observed = circuit.observed_ranges(calibration);
-    let factors: Vec<f64> = observed.iter().map(|&r| if r > 0.0 { r * opts.margin } else { 1.0 }).collect();
+    // The circuit and its class bounds for one way of fusing.
+    let lower = |pool: ReluPool| -> Result<(Circuit, Vec<f64>), CnnError> {
+        let circuit = Circuit::lower_with(model, opts.slots, opts.batch, pool)?;
+        let observed = circuit.observed_ranges(calibration);
+        let factors = observed.iter().map(|&r| if r > 0.0 { r * opts.margin } else { 1.0 }).collect();
+        Ok((circuit, factors))
+    };
+    let (mut circuit, mut factors) = lower(opts.relu_pool)?;
     let exact: Vec<Vec<f64>> =
         calibration.par_iter().map(|x| circuit.eval_output(x.data(), &ExactActivation)).collect();
     let max_score = exact.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -162,6 +172,11 @@ pub fn compile(
         Some(a) => (search(a, default_eps(a))?, Vec::new()),
         None => choose_alpha(&circuit, &factors, validation, opts)?,
     };
+    // A fused step that no bootstrap could hold: two steps instead.
+    let fused_depth = sign.depth as usize + 2;
+    if opts.relu_pool == ReluPool::Fused && fused_depth > opts.bootstrap_levels {
+        (circuit, factors) = lower(ReluPool::Sequential)?;
+    }
     let mut compiled = CompiledModel::new(circuit, factors, sign, score_bound, opts.key_mode)?;
     compiled.alpha_search = tried;
     Ok(compiled)

@@ -480,27 +480,20 @@ impl<'a> Engine<'a> {
                     stats.seconds_activation += t.elapsed().as_secs_f64();
                     r
                 }
-                Step::Max { inputs, .. } => {
+                Step::Max { inputs, .. } | Step::ReluMax { inputs, .. } => {
+                    let fused = matches!(step, Step::ReluMax { .. });
                     let (a, b) = (get(inputs[0]), get(inputs[1]));
                     let r = a
                         .par_iter()
                         .zip(b)
                         .map(|(x, y)| {
                             let pe = PolyEvaluator::new(&self.ev, self.keys.relin());
-                            self.model.composite.max(&pe, x, y, delta)
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    stats.seconds_activation += t.elapsed().as_secs_f64();
-                    r
-                }
-                Step::ReluMax { inputs, .. } => {
-                    let (a, b) = (get(inputs[0]), get(inputs[1]));
-                    let r = a
-                        .par_iter()
-                        .zip(b)
-                        .map(|(x, y)| {
-                            let pe = PolyEvaluator::new(&self.ev, self.keys.relin());
-                            self.model.composite.relu_max(&pe, x, y, delta)
+                            let c = &self.model.composite;
+                            if fused {
+                                c.relu_max(&pe, x, y, delta)
+                            } else {
+                                c.max(&pe, x, y, delta)
+                            }
                         })
                         .collect::<Result<Vec<_>, _>>()?;
                     stats.seconds_activation += t.elapsed().as_secs_f64();

@@ -89,7 +89,7 @@ impl ImageJob {
             batch: opts.batch,
             alpha: Some(opts.alpha),
             // The job bootstraps (training does): a fused ReLU-of-max
-            // saves one refresh per max-pool.
+            // saves one refresh per max-pool (it is also the default).
             relu_pool: ReluPool::Fused,
             ..CompileOptions::default()
         };

@@ -151,24 +151,11 @@ impl CompositeCircuit {
         let d = ev.sub(a, b)?;
         // The ReLUs land on `target_scale` one level above the product.
         let product_level = a.level().min(b.level()) - self.relu_depth();
-        // The three signs are independent: one evaluator each (its product
-        // counter is not shared between threads).
-        let rlk = pe.relin_key();
-        let on_own = |f: &(dyn Fn(&PolyEvaluator) -> Result<Ciphertext> + Sync)| {
-            let own = PolyEvaluator::new(ev, rlk);
-            let r = f(&own);
-            (r, own.nonscalar_mults())
-        };
-        let (((ra, ka), (rb, kb)), (h, kd)) = rayon::join(
-            || {
-                rayon::join(
-                    || on_own(&|p| self.relu(p, a, target_scale)),
-                    || on_own(&|p| self.relu(p, b, target_scale)),
-                )
-            },
-            || on_own(&|p| self.gate(p, &d, product_level, target_scale, target_scale)),
+        // The three signs are independent.
+        let ((ra, rb), h) = rayon::join(
+            || rayon::join(|| self.relu(pe, a, target_scale), || self.relu(pe, b, target_scale)),
+            || self.gate(pe, &d, product_level, target_scale, target_scale),
         );
-        pe.count(ka + kb + kd);
         let (ra, rb, h) = (ra?, rb?, h?);
         let diff = ev.sub(&ra, &rb)?;
         self.gated_product(pe, &diff, &h, &[(&ra, 0.5), (&rb, 0.5)], target_scale)

@@ -204,9 +204,9 @@ pub enum BabyHops {
     Unit,
 }
 
-/// The hop that makes baby `b` (a positive multiple of `unit`) from its
-/// parent `b − hop`.
-fn hop(b: i64, unit: i64, hops: BabyHops) -> i64 {
+/// The hop that makes baby `b` (a positive multiple of `unit`; a negative
+/// `unit` walks the other way) from its parent `b − hop`.
+pub fn hop(b: i64, unit: i64, hops: BabyHops) -> i64 {
     match hops {
         BabyHops::PowersOfTwo => {
             let k = b / unit;
@@ -218,7 +218,7 @@ fn hop(b: i64, unit: i64, hops: BabyHops) -> i64 {
 
 /// Every baby rotation the transform computes: the babies themselves and
 /// the intermediate nodes of their hop chains (without 0).
-fn baby_nodes(babies: impl IntoIterator<Item = i64>, unit: i64, hops: BabyHops) -> std::collections::BTreeSet<i64> {
+pub fn baby_nodes(babies: impl IntoIterator<Item = i64>, unit: i64, hops: BabyHops) -> std::collections::BTreeSet<i64> {
     let mut nodes = std::collections::BTreeSet::new();
     for mut b in babies {
         while b != 0 && nodes.insert(b) {

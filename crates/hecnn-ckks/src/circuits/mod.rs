@@ -8,5 +8,5 @@ pub mod poly;
 
 pub use activation::CompositeCircuit;
 pub use bootstrap::{BootstrapConfig, BootstrapKeys, BootstrapPhases, Bootstrapper};
-pub use linear::{rotations_by_hops, BabyHops, DiagMatrix, LinearTransform};
+pub use linear::{baby_nodes, hop, rotations_by_hops, BabyHops, DiagMatrix, LinearTransform};
 pub use poly::{PolyEvaluator, PolyPlan, PolyStats};

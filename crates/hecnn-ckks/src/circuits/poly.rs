@@ -32,7 +32,7 @@ use crate::error::{CkksError, Result};
 use crate::eval::Evaluator;
 use crate::keys::public::RelinKey;
 use hecnn_approx::cost::{EvalPlan, PlanNode};
-use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Levels a degree-`d` polynomial consumes: `ceil(log2(d + 1))`, and 1 for a
 /// constant (the result still needs the target scale, which takes a rescale).
@@ -57,28 +57,29 @@ pub struct PolyStats {
 }
 
 /// Evaluates Chebyshev series on ciphertexts with public keys only, and
-/// counts the ciphertext products it makes.
-#[derive(Clone, Debug)]
+/// counts the ciphertext products it makes (atomically: independent
+/// polynomials of one circuit may run on several threads through it).
+#[derive(Debug)]
 pub struct PolyEvaluator<'a> {
     ev: &'a Evaluator,
     rlk: &'a RelinKey,
-    mults: Cell<usize>,
+    mults: AtomicUsize,
 }
 
 impl<'a> PolyEvaluator<'a> {
     /// Evaluator with the relinearization key its products need.
     pub fn new(ev: &'a Evaluator, rlk: &'a RelinKey) -> Self {
-        Self { ev, rlk, mults: Cell::new(0) }
+        Self { ev, rlk, mults: AtomicUsize::new(0) }
     }
 
     /// Ciphertext products made through this evaluator so far.
     pub fn nonscalar_mults(&self) -> usize {
-        self.mults.get()
+        self.mults.load(Ordering::Relaxed)
     }
 
     /// Records products made by a circuit on top of the polynomials.
     pub(crate) fn count(&self, products: usize) {
-        self.mults.set(self.mults.get() + products);
+        self.mults.fetch_add(products, Ordering::Relaxed);
     }
 
     /// The underlying evaluator.

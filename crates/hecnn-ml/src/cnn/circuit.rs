@@ -494,6 +494,8 @@ impl Lowering<'_> {
         node: usize,
         relu: Option<usize>,
     ) -> usize {
+        let fuse = relu.is_some() && self.relu_pool == ReluPool::Fused;
+        let mut fused = false;
         while level.len() > 1 {
             let last = level.len() == 2;
             let mut next = Vec::with_capacity(level.len().div_ceil(2));
@@ -503,9 +505,11 @@ impl Lowering<'_> {
                         let layout = self.values[a].layout.clone();
                         let out = self.new_value(shape.clone(), layout, Some(class), node);
                         let inputs = vec![a, b];
-                        self.steps.push(match relu {
-                            Some(_) if last && self.relu_pool == ReluPool::Fused => Step::ReluMax { inputs, out, node },
-                            _ => Step::Max { inputs, out, node },
+                        fused = fuse && last;
+                        self.steps.push(if fused {
+                            Step::ReluMax { inputs, out, node }
+                        } else {
+                            Step::Max { inputs, out, node }
                         });
                         out
                     }
@@ -517,9 +521,8 @@ impl Lowering<'_> {
         }
         let out = level[0];
         match relu {
-            Some(_) if matches!(self.steps.last(), Some(Step::ReluMax { out: o, .. }) if *o == out) => out,
-            Some(r) => self.relu(out, r),
-            None => out,
+            Some(r) if !fused => self.relu(out, r),
+            _ => out,
         }
     }
 

@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hecnn_ckks::circuits::rotations_by_hops;
+use hecnn_ckks::circuits::{baby_nodes, hop, rotations_by_hops, BabyHops};
 use hecnn_ckks::{Ciphertext, Complex64, Encoder, Evaluator, GaloisKeys};
 use rayon::prelude::*;
 
@@ -64,6 +64,19 @@ struct BlockMap {
     /// `u → k → h → [(destination slot, value)]` for the entries of images
     /// `b = H·k + h` with offset `u − σ·b`.
     chains: BTreeMap<i64, BTreeMap<usize, BabyTerms>>,
+}
+
+impl BlockMap {
+    /// The babies `h` its terms read.
+    fn babies(&self) -> impl Iterator<Item = usize> + '_ {
+        self.chains.values().flat_map(|ks| ks.values().flat_map(|hs| hs.keys().copied()))
+    }
+}
+
+/// The rotations a source's babies `R^{−σh}` need, with the intermediate
+/// nodes of their power-of-two hop chains (hops of σ, 2σ, 4σ, …).
+fn baby_rotations(hs: impl IntoIterator<Item = usize>, sigma: i64) -> BTreeSet<i64> {
+    baby_nodes(hs.into_iter().map(|h| -sigma * h as i64), -sigma, BabyHops::PowersOfTwo)
 }
 
 /// Signed representative of a rotation in `(−n/2, n/2]`.
@@ -207,12 +220,13 @@ impl Repack {
                     for (&u, ks) in &map.chains {
                         st.map_rotations += ks.keys().next_back().copied().unwrap_or(0) + usize::from(u != 0);
                         st.diagonals += ks.values().map(BTreeMap::len).sum::<usize>();
-                        babies.entry(map.source).or_default().extend(ks.values().flat_map(|hs| hs.keys().copied()));
                     }
+                    babies.entry(map.source).or_default().extend(map.babies());
                 }
             }
         }
-        st.map_rotations += babies.values().map(|hs| baby_nodes(hs).len()).sum::<usize>();
+        let sigma = self.stride();
+        st.map_rotations += babies.into_values().map(|hs| baby_rotations(hs, sigma).len()).sum::<usize>();
         st
     }
 
@@ -231,12 +245,13 @@ impl Repack {
                         if ks.keys().any(|&k| k > 0) {
                             steps.insert(signed(-sigma * BABIES as i64, n));
                         }
-                        babies.extend(ks.values().flat_map(|hs| hs.keys().copied()));
                     }
+                    babies.extend(map.babies());
                 }
             }
         }
-        steps.extend(baby_nodes(&babies).into_iter().map(|h| signed(-sigma * lowbit(h), n)));
+        let hops = baby_rotations(babies, sigma).into_iter().map(|r| signed(hop(r, -sigma, BabyHops::PowersOfTwo), n));
+        steps.extend(hops);
         steps.extend(class_fill_steps(self.classes));
         steps.remove(&0);
         steps.into_iter().collect()
@@ -278,24 +293,13 @@ impl Repack {
         // Source by source: its babies once, then every block it feeds.
         let mut partial: Vec<Option<Ciphertext>> = vec![None; targets.len()];
         let mut stats: Vec<RepackStats> = vec![RepackStats::default(); targets.len()];
-        let mut baby_rotations = 0;
+        let mut baby_count = 0;
         let used: BTreeSet<usize> = maps.iter().flatten().map(|m| m.source).collect();
         for src in used {
-            let hs: BTreeSet<usize> = maps
-                .iter()
-                .flatten()
-                .filter(|m| m.source == src)
-                .flat_map(|m| m.chains.values().flat_map(|ks| ks.values().flat_map(|hs| hs.keys().copied())))
-                .collect();
-            let nodes = baby_nodes(&hs);
-            baby_rotations += nodes.len();
-            let made = rotations_by_hops(
-                ev,
-                &sources[src],
-                nodes.iter().map(|&h| -sigma * h).collect(),
-                |r| -sigma * (r / -sigma - lowbit(r / -sigma)),
-                gk,
-            )?;
+            let nodes =
+                baby_rotations(maps.iter().flatten().filter(|m| m.source == src).flat_map(BlockMap::babies), sigma);
+            baby_count += nodes.len();
+            let made = rotations_by_hops(ev, &sources[src], nodes, |r| r - hop(r, -sigma, BabyHops::PowersOfTwo), gk)?;
             let babies: BTreeMap<usize, Ciphertext> =
                 made.into_iter().map(|(r, ct)| ((r / -sigma) as usize, ct)).collect();
             let parts = maps
@@ -353,7 +357,7 @@ impl Repack {
                 Ok((x, st))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut stats = RepackStats { map_rotations: baby_rotations, ..RepackStats::default() };
+        let mut stats = RepackStats { map_rotations: baby_count, ..RepackStats::default() };
         let mut rows: Vec<Vec<Ciphertext>> = Vec::new();
         for (&(sb, _), (ct, st)) in targets.iter().zip(blocks) {
             stats.map_rotations += st.map_rotations;
@@ -366,23 +370,6 @@ impl Repack {
         }
         Ok((rows, stats))
     }
-}
-
-/// The baby indices `h` with the intermediate nodes of their hop chains
-/// (`h` from `h − lowbit(h)`), without 0.
-fn baby_nodes(hs: &BTreeSet<usize>) -> BTreeSet<i64> {
-    let mut nodes = BTreeSet::new();
-    for &h in hs {
-        let mut x = h as i64;
-        while x != 0 && nodes.insert(x) {
-            x -= lowbit(x);
-        }
-    }
-    nodes
-}
-
-fn lowbit(x: i64) -> i64 {
-    x & x.wrapping_neg()
 }
 
 /// One block's map from one source, unrescaled: per offset `u`, the Horner

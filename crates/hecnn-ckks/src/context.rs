@@ -7,6 +7,7 @@ use crate::params::Parameters;
 use crate::ring::automorphism::{permute, EvaluationOrder};
 use crate::ring::basis::BasisConverter;
 use crate::ring::ntt::NttTable;
+use crate::ring::subring::SubringNtt;
 use crate::ring::{Modulus, RnsPoly};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -54,6 +55,9 @@ pub struct Context {
     /// `P mod q_i` for every ciphertext prime (gadget of the switching keys).
     pub(crate) p_mod_q: Vec<u64>,
     galois_perms: RwLock<HashMap<u64, Arc<Vec<u32>>>>,
+    /// Size-s NTT tables for subring polynomials, by s (built on first use;
+    /// `None` where a size has no plan).
+    subrings: RwLock<HashMap<usize, Option<Arc<SubringNtt>>>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -153,6 +157,7 @@ impl Context {
             levels,
             p_mod_q,
             galois_perms: RwLock::new(HashMap::new()),
+            subrings: RwLock::new(HashMap::new()),
         }))
     }
 
@@ -240,6 +245,29 @@ impl Context {
         let p = Arc::new(self.order.permutation(k));
         self.galois_perms.write().expect("no poisoning").insert(k, p.clone());
         p
+    }
+
+    /// Tables for NTTs of polynomials in `Z[X^{N/s}]` (cached), or `None`
+    /// where size s has no plan for every prime.
+    pub(crate) fn subring_ntt(&self, s: usize) -> Option<Arc<SubringNtt>> {
+        if let Some(t) = self.subrings.read().expect("no poisoning").get(&s) {
+            return t.clone();
+        }
+        let t = SubringNtt::new(s, self.n, &self.moduli, &self.ntt).map(Arc::new);
+        self.subrings.write().expect("no poisoning").insert(s, t.clone());
+        t
+    }
+
+    /// NTT form of `m(X) = m'(X^{N/s})` from the residues of `m'` (coefficient
+    /// form, s per limb): one size-s NTT and a gather per limb.
+    pub(crate) fn subring_forward(&self, tables: &SubringNtt, small: &mut RnsPoly) -> RnsPoly {
+        let (n, s, nq) = (self.n, tables.size(), small.num_q);
+        debug_assert!(!small.ntt && small.n == s);
+        let mut out = RnsPoly::uninit(n, nq, small.num_p, true);
+        out.data.par_chunks_mut(n).zip(small.data.par_chunks_mut(s)).enumerate().for_each(|(i, (o, x))| {
+            tables.forward(self.mod_index(nq, i), &self.order, x, o);
+        });
+        out
     }
 
     // ---- polynomial operations (all limbs in parallel) ----

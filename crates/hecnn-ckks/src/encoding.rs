@@ -79,12 +79,22 @@ impl Encoder {
         let n = self.ctx.n();
         let mut vals = values.to_vec();
         vals.resize(slots, Complex64::new(0.0, 0.0));
+        // A vector that repeats with period p encodes into Z[X^{N/2p}]: a
+        // size-p FFT and size-2p NTTs (see `ring::subring`).
+        let p = period(&vals);
+        let subring = if 2 * p < n { self.ctx.subring_ntt(2 * p) } else { None };
+        if subring.is_some() {
+            vals.truncate(p);
+        }
         self.fft_special_inv(&mut vals);
-        let gap = n / (2 * slots);
-        let mut coeffs = vec![0f64; n];
+        let (width, gap) = match subring {
+            Some(_) => (2 * p, 1),
+            None => (n, n / (2 * vals.len())),
+        };
+        let mut coeffs = vec![0f64; width];
         for (i, z) in vals.iter().enumerate() {
             coeffs[i * gap] = z.re * scale;
-            coeffs[n / 2 + i * gap] = z.im * scale;
+            coeffs[width / 2 + i * gap] = z.im * scale;
         }
         let bound = (self.ctx.params().q()[..=level].iter().map(|&q| (q as f64).log2()).sum::<f64>() - 1.0).min(126.0);
         let limit = bound.exp2();
@@ -93,7 +103,14 @@ impl Encoder {
                 "encoded coefficients exceed 2^{bound:.0} (values too large for scale {scale:e})"
             )));
         }
-        let poly = self.ctx_poly_from_f64(&coeffs, level + 1);
+        let mut poly = self.residue_poly(&coeffs, level + 1);
+        let poly = match subring {
+            Some(tables) => self.ctx.subring_forward(&tables, &mut poly),
+            None => {
+                self.ctx.ntt_forward(&mut poly);
+                poly
+            }
+        };
         Ok(Plaintext { poly, scale, slots, fingerprint: self.ctx.fingerprint() })
     }
 
@@ -107,12 +124,15 @@ impl Encoder {
         check_scale(scale, level, &self.ctx)?;
         let mut coeffs = vec![0f64; self.ctx.n()];
         coeffs[0] = value * scale;
-        let poly = self.ctx_poly_from_f64(&coeffs, level + 1);
+        let mut poly = self.residue_poly(&coeffs, level + 1);
+        self.ctx.ntt_forward(&mut poly);
         Ok(Plaintext { poly, scale, slots, fingerprint: self.ctx.fingerprint() })
     }
 
-    fn ctx_poly_from_f64(&self, coeffs: &[f64], num_q: usize) -> RnsPoly {
-        let n = self.ctx.n();
+    /// The coefficients rounded to integers, as residues (coefficient form,
+    /// as many per limb as `coeffs` has).
+    fn residue_poly(&self, coeffs: &[f64], num_q: usize) -> RnsPoly {
+        let n = coeffs.len();
         let mut poly = RnsPoly::uninit(n, num_q, 0, false);
         let moduli = self.ctx.moduli();
         // AVX has a rounding instruction; SSE2 (the default target) calls libm.
@@ -143,7 +163,6 @@ impl Encoder {
                 }
             });
         }
-        self.ctx.ntt_forward(&mut poly);
         poly
     }
 
@@ -222,6 +241,16 @@ impl Encoder {
         let inv = 1.0 / size as f64;
         vals.iter_mut().for_each(|v| *v *= inv);
     }
+}
+
+/// The smallest power-of-two period of `v` (its length if none shorter):
+/// `v[j] == v[j mod p]` exactly. Mismatches end each try early.
+fn period(v: &[Complex64]) -> usize {
+    let mut p = 1;
+    while p < v.len() && !v[p..].iter().zip(v).all(|(a, b)| a == b) {
+        p *= 2;
+    }
+    p
 }
 
 /// Rejects scales that are not finite, below 1, or beyond the modulus.
@@ -445,6 +474,41 @@ mod tests {
                 if ntt_f64::residues(&c, q, &mut got) {
                     assert_eq!(got, want, "FMA residues mod {q}");
                 }
+            }
+        }
+    }
+
+    /// A vector that repeats with period p encodes into `Z[X^{N/2p}]` by the
+    /// subring path: its coefficients off that subring are exactly zero
+    /// (the full FFT leaves rounding residue there), and it decodes to the
+    /// input as precisely as an aperiodic vector does. A vector whose
+    /// period is the slot count of a sparse encoding takes the same path.
+    #[test]
+    fn periodic_vectors_encode_into_their_subring() {
+        let params = crate::params::Parameters::insecure_for_tests(12, &[60, 40, 40], 2, 40).unwrap();
+        let ctx = Context::new(params).unwrap();
+        let enc = Encoder::new(&ctx);
+        let n = ctx.n();
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for (period, slots) in [(8usize, n / 2), (64, n / 2), (512, n / 2), (16, 256), (n / 2, n / 2)] {
+            let one: Vec<Complex64> = (0..period).map(|_| Complex64::new(rnd(), rnd())).collect();
+            let v: Vec<Complex64> = (0..slots).map(|j| one[j % period]).collect();
+            let pt = enc.encode(&v, slots, 2, 2f64.powi(40)).unwrap();
+            let got = enc.decode(&pt).unwrap();
+            let err = got.iter().zip(&v).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+            assert!(err < 1e-9, "period {period}, {slots} slots: error {err:e}");
+            let mut coeffs = pt.poly.clone();
+            ctx.ntt_inverse(&mut coeffs);
+            let gap = n / (2 * period);
+            let off: usize = coeffs.data.chunks(n).map(|l| (0..n).filter(|c| c % gap != 0 && l[*c] != 0).count()).sum();
+            if period < n / 2 {
+                assert_eq!(off, 0, "period {period}: coefficients off the subring");
             }
         }
     }

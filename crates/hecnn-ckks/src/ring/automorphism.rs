@@ -62,6 +62,16 @@ impl EvaluationOrder {
         Some(Self { exponent, index })
     }
 
+    /// `e_j` for every slot j.
+    pub fn exponents(&self) -> &[u32] {
+        &self.exponent
+    }
+
+    /// The slot holding `a(ψ^e)` (e odd, below 2N).
+    pub fn index_of(&self, e: usize) -> u32 {
+        self.index[e]
+    }
+
     /// Permutation `perm` with `(σ_k a)[j] = a[perm[j]]` on evaluations.
     pub fn permutation(&self, k: u64) -> Vec<u32> {
         let two_n = self.index.len() as u64;

@@ -253,7 +253,7 @@ impl Context {
         if let Some(t) = self.subrings.read().expect("no poisoning").get(&s) {
             return t.clone();
         }
-        let t = SubringNtt::new(s, self.n, &self.moduli, &self.ntt).map(Arc::new);
+        let t = SubringNtt::new(s, self.n, &self.moduli, &self.ntt, &self.order).map(Arc::new);
         self.subrings.write().expect("no poisoning").insert(s, t.clone());
         t
     }
@@ -265,7 +265,7 @@ impl Context {
         debug_assert!(!small.ntt && small.n == s);
         let mut out = RnsPoly::uninit(n, nq, small.num_p, true);
         out.data.par_chunks_mut(n).zip(small.data.par_chunks_mut(s)).enumerate().for_each(|(i, (o, x))| {
-            tables.forward(self.mod_index(nq, i), &self.order, x, o);
+            tables.forward(self.mod_index(nq, i), x, o);
         });
         out
     }

@@ -243,12 +243,15 @@ impl Encoder {
     }
 }
 
-/// The smallest power-of-two period of `v` (its length if none shorter):
-/// `v[j] == v[j mod p]` exactly. Mismatches end each try early.
+/// The smallest power-of-two period of `v` (a power-of-two length; the
+/// length itself if none shorter): `v[j] == v[j mod p]` exactly. A vector
+/// with period p has period p/2 iff its first two halves of p agree, so
+/// halving from the length compares at most `len` pairs, and an aperiodic
+/// vector stops at its halves' first difference.
 fn period(v: &[Complex64]) -> usize {
-    let mut p = 1;
-    while p < v.len() && !v[p..].iter().zip(v).all(|(a, b)| a == b) {
-        p *= 2;
+    let mut p = v.len();
+    while p > 1 && v[..p / 2] == v[p / 2..p] {
+        p /= 2;
     }
     p
 }

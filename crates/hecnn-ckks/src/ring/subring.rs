@@ -4,7 +4,9 @@
 //! `g = N/(2p)` and `m'` of degree below `s = 2p` (the subring fixed by the
 //! rotations by p). Its evaluations at the odd powers `ψ^e` are
 //! `m'(ω^e)`, `ω = ψ^g` of order `2s`: only s distinct values, one size-s
-//! NTT per limb instead of a size-N one, then a gather into the N slots.
+//! NTT per limb instead of a size-N one. In tfhe-ntt's evaluation order
+//! `e_j mod 2s` is constant on runs of N/s consecutive slots, so the
+//! values land as s runs, each one fill (checked when the tables are made).
 //! Most of bootstrapping's CoeffsToSlots/SlotsToCoeffs diagonals are such
 //! vectors (the FFT's early stages repeat with short periods), and so is
 //! every vector of fewer slots than N/2.
@@ -17,9 +19,9 @@ use super::ntt::NttTable;
 #[derive(Debug)]
 struct PrimeTables {
     ntt: NttTable,
-    /// `by_exponent[e]` for odd `e < 2s`: the small slot holding `m'(ω^e)`,
-    /// which is what every big slot j with `e_j ≡ e (mod 2s)` holds.
-    by_exponent: Vec<u32>,
+    /// `run_source[r]`: the small slot whose value fills big slots
+    /// `r·N/s .. (r+1)·N/s`.
+    run_source: Vec<u32>,
 }
 
 /// Size-s NTT tables for every prime of a ring of degree N (s < N).
@@ -32,13 +34,20 @@ pub struct SubringNtt {
 impl SubringNtt {
     /// Tables for `s` (a power of two, 16 ≤ s < N) over `moduli`, whose
     /// degree-N NTTs are `big` with evaluation order `order`. `None` when a
-    /// prime has no size-s plan or its order is not recognised.
-    pub fn new(s: usize, n: usize, moduli: &[Modulus], big: &[NttTable]) -> Option<Self> {
+    /// prime has no size-s plan, its order is not recognised, or the big
+    /// order does not keep `e_j mod 2s` constant on runs of N/s slots.
+    pub fn new(s: usize, n: usize, moduli: &[Modulus], big: &[NttTable], order: &EvaluationOrder) -> Option<Self> {
         if !s.is_power_of_two() || s < 16 || s >= n {
             return None;
         }
         let g = (n / s) as u64;
         let two_s = 2 * s as u64;
+        let mask = two_s - 1;
+        let exponents = order.exponents();
+        let run = n / s;
+        if !exponents.chunks(run).all(|c| c.iter().all(|&e| (e as u64 & mask) == (c[0] as u64 & mask))) {
+            return None;
+        }
         let primes = moduli
             .iter()
             .zip(big)
@@ -53,10 +62,11 @@ impl SubringNtt {
                 let c = (1..two_s).step_by(2).find(|&c| m.pow(omega, c) == omega_small)?;
                 // Small slot i holds m'(ω^{c·f_i}); big slot j needs m'(ω^{e_j}).
                 let c_inv = (1..two_s).step_by(2).find(|&x| (x * c) % two_s == 1)?;
-                let by_exponent = (0..two_s)
-                    .map(|e| if e % 2 == 1 { small.index_of(((e * c_inv) % two_s) as usize) } else { u32::MAX })
+                let run_source = exponents
+                    .chunks(run)
+                    .map(|c| small.index_of((((c[0] as u64 & mask) * c_inv) & mask) as usize))
                     .collect();
-                Some(PrimeTables { ntt, by_exponent })
+                Some(PrimeTables { ntt, run_source })
             })
             .collect::<Option<Vec<_>>>()?;
         Some(Self { s, primes })
@@ -69,12 +79,12 @@ impl SubringNtt {
 
     /// `out` (N evaluations over prime `prime`) of `m'(X^g)`, from the s
     /// coefficients of `m'` in `small` (overwritten by their NTT).
-    pub fn forward(&self, prime: usize, order: &EvaluationOrder, small: &mut [u64], out: &mut [u64]) {
+    pub fn forward(&self, prime: usize, small: &mut [u64], out: &mut [u64]) {
         let t = &self.primes[prime];
         t.ntt.forward(small);
-        let mask = 2 * self.s - 1;
-        for (o, &e) in out.iter_mut().zip(order.exponents()) {
-            *o = small[t.by_exponent[e as usize & mask] as usize];
+        let run = out.len() / self.s;
+        for (o, &src) in out.chunks_mut(run).zip(&t.run_source) {
+            o.fill(small[src as usize]);
         }
     }
 }

@@ -18,7 +18,15 @@ fn deep_preset_precision_n16() {
     let slots = s.ctx.n() / 2;
     let (a, b) = (random_vec(slots, 21), random_vec(slots, 22));
     let (ca, cb) = (s.encrypt(&a), s.encrypt(&b));
-    let fresh = bits(&a, &s.decrypt(&ca));
+    // A fresh encryption's worst slot varies with the key's and the
+    // encryption's randomness (23.2–23.9 bits over 50 runs, once 22.9): the
+    // bound is on the median of three independent encryptions, so one
+    // unlucky draw does not fail the suite while a lower typical precision
+    // still does.
+    let mut draws =
+        [bits(&a, &s.decrypt(&ca)), bits(&a, &s.decrypt(&s.encrypt(&a))), bits(&a, &s.decrypt(&s.encrypt(&a)))];
+    draws.sort_by(f64::total_cmp);
+    let fresh = draws[1];
     let prod: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
     let mul = bits(&prod, &s.decrypt(&s.ev.mul_relin_rescale(&ca, &cb, &s.rlk).unwrap()));
     let gk = GaloisKeys::generate(&s.sk, &[1], false);

@@ -63,12 +63,12 @@ impl EvaluationOrder {
     }
 
     /// `e_j` for every slot j.
-    pub fn exponents(&self) -> &[u32] {
+    pub(crate) fn exponents(&self) -> &[u32] {
         &self.exponent
     }
 
     /// The slot holding `a(ψ^e)` (e odd, below 2N).
-    pub fn index_of(&self, e: usize) -> u32 {
+    pub(crate) fn index_of(&self, e: usize) -> u32 {
         self.index[e]
     }
 

@@ -11,7 +11,7 @@ pub mod poly;
 pub mod pool;
 pub mod primes;
 pub mod sampling;
-pub mod subring;
+pub(crate) mod subring;
 
 pub use modulus::Modulus;
 pub use poly::RnsPoly;

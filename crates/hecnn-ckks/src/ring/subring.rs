@@ -64,7 +64,7 @@ impl SubringNtt {
                 let c_inv = (1..two_s).step_by(2).find(|&x| (x * c) % two_s == 1)?;
                 let run_source = exponents
                     .chunks(run)
-                    .map(|c| small.index_of((((c[0] as u64 & mask) * c_inv) & mask) as usize))
+                    .map(|chunk| small.index_of((((chunk[0] as u64 & mask) * c_inv) & mask) as usize))
                     .collect();
                 Some(PrimeTables { ntt, run_source })
             })
@@ -80,6 +80,7 @@ impl SubringNtt {
     /// `out` (N evaluations over prime `prime`) of `m'(X^g)`, from the s
     /// coefficients of `m'` in `small` (overwritten by their NTT).
     pub fn forward(&self, prime: usize, small: &mut [u64], out: &mut [u64]) {
+        debug_assert!(small.len() == self.s && out.len().is_multiple_of(self.s));
         let t = &self.primes[prime];
         t.ntt.forward(small);
         let run = out.len() / self.s;

@@ -259,7 +259,7 @@ impl Context {
     }
 
     /// NTT form of `m(X) = m'(X^{N/s})` from the residues of `m'` (coefficient
-    /// form, s per limb): one size-s NTT and a gather per limb.
+    /// form, s per limb): one size-s NTT and s run fills per limb.
     pub(crate) fn subring_forward(&self, tables: &SubringNtt, small: &mut RnsPoly) -> RnsPoly {
         let (n, s, nq) = (self.n, tables.size(), small.num_q);
         debug_assert!(!small.ntt && small.n == s);

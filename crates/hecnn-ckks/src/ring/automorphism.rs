@@ -24,9 +24,7 @@ impl EvaluationOrder {
     pub fn learn(n: usize, tables: &[(Modulus, &NttTable)]) -> Option<Self> {
         let two_n = 2 * n as u64;
         let (q, ntt) = tables.first()?;
-        let mut x = vec![0u64; n];
-        x[1] = 1;
-        ntt.forward(&mut x);
+        let x = monomial_evaluations(n, ntt);
         let psi = x[0];
         // Table of ψ^e for odd e.
         let mut exp_of = std::collections::HashMap::with_capacity(n);
@@ -49,9 +47,7 @@ impl EvaluationOrder {
         }
         // Spot-check the same order on the other primes.
         for (q, ntt) in &tables[1..] {
-            let mut y = vec![0u64; n];
-            y[1] = 1;
-            ntt.forward(&mut y);
+            let y = monomial_evaluations(n, ntt);
             let psi = y[0];
             for j in (0..n).step_by((n / 64).max(1)) {
                 if q.pow(psi, exponent[j] as u64) != y[j] {
@@ -77,6 +73,15 @@ impl EvaluationOrder {
         let two_n = self.index.len() as u64;
         self.exponent.iter().map(|&e| self.index[((e as u64 * k) % two_n) as usize]).collect()
     }
+}
+
+/// The NTT of the monomial X: slot j holds `ψ^{e_j}`, and slot 0 the root
+/// `ψ` that defines the exponents.
+pub(crate) fn monomial_evaluations(n: usize, ntt: &NttTable) -> Vec<u64> {
+    let mut x = vec![0u64; n];
+    x[1] = 1;
+    ntt.forward(&mut x);
+    x
 }
 
 /// Applies `σ_k` to one limb of evaluations: `out[j] = a[perm[j]]`.

@@ -11,7 +11,7 @@
 //! vectors (the FFT's early stages repeat with short periods), and so is
 //! every vector of fewer slots than N/2.
 
-use super::automorphism::EvaluationOrder;
+use super::automorphism::{monomial_evaluations, EvaluationOrder};
 use super::modulus::Modulus;
 use super::ntt::NttTable;
 
@@ -56,8 +56,8 @@ impl SubringNtt {
                 let small = EvaluationOrder::learn(s, &[(*m, &ntt)])?;
                 // ψ = NTT_N(X)[0] and ω' = NTT_s(Y)[0] define the two orders'
                 // exponents (both read 1 at slot 0); find c with ω' = ψ^(g·c).
-                let psi = monomial_root(n, big);
-                let omega_small = monomial_root(s, &ntt);
+                let psi = monomial_evaluations(n, big)[0];
+                let omega_small = monomial_evaluations(s, &ntt)[0];
                 let omega = m.pow(psi, g);
                 let c = (1..two_s).step_by(2).find(|&c| m.pow(omega, c) == omega_small)?;
                 // Small slot i holds m'(ω^{c·f_i}); big slot j needs m'(ω^{e_j}).
@@ -88,14 +88,6 @@ impl SubringNtt {
             o.fill(small[src as usize]);
         }
     }
-}
-
-/// The root a plan evaluates X at in its slot 0.
-fn monomial_root(n: usize, ntt: &NttTable) -> u64 {
-    let mut x = vec![0u64; n];
-    x[1] = 1;
-    ntt.forward(&mut x);
-    x[0]
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub use decrypt::Decryptor;
 pub use encoding::Encoder;
 pub use encrypt::Encryptor;
 pub use error::{CkksError, FormatError, Result};
-pub use eval::Evaluator;
+pub use eval::{Evaluator, PlainDotSum};
 pub use keys::public::{GaloisKeys, PublicKey, RelinKey};
 #[cfg(feature = "client")]
 pub use keys::secret::SecretKey;

@@ -75,6 +75,21 @@ fn add_sub_mul_and_constants() {
     assert!(matches!(s.ev.mul_plain_add_assign(&mut acc, &low, &pa), Err(CkksError::InvalidCiphertext(_))));
     let half_scale = s.encoder.encode_real(&a, 2048, 8, s.ctx.params().scale() / 2.0).unwrap();
     assert!(matches!(s.ev.mul_plain_add_assign(&mut acc, &ca, &half_scale), Err(CkksError::ScaleMismatch { .. })));
+    // The same sum as one dot product, residue for residue (and its
+    // chunked form, past `PlainDotSum::CHUNK` terms).
+    let dot = s.ev.dot_plain(&[(&ca, &pb), (&cb, &pa), (&ca, &pa)]).unwrap();
+    assert_eq!(dot, acc);
+    let mut chunked = PlainDotSum::new(&s.ev);
+    for _ in 0..PlainDotSum::CHUNK + 1 {
+        chunked.push(&ca, pb.clone()).unwrap();
+    }
+    let nine: Vec<f64> = prod.iter().map(|x| 9.0 * x).collect();
+    assert!(max_err(&nine, &s.decrypt(&s.ev.rescale(&chunked.finish().unwrap().unwrap()).unwrap())) < 1e-4);
+    assert!(PlainDotSum::new(&s.ev).finish().unwrap().is_none());
+    // ...refused when empty, across levels or scales.
+    assert!(matches!(s.ev.dot_plain(&[]), Err(CkksError::InvalidCiphertext(_))));
+    assert!(matches!(s.ev.dot_plain(&[(&ca, &pa), (&low, &pa)]), Err(CkksError::InvalidCiphertext(_))));
+    assert!(matches!(s.ev.dot_plain(&[(&ca, &pa), (&cb, &half_scale)]), Err(CkksError::ScaleMismatch { .. })));
     let c = s.ev.mul_integer(&ca, -3).unwrap();
     let want: Vec<f64> = a.iter().map(|x| -3.0 * x).collect();
     assert!(max_err(&want, &s.decrypt(&c)) < 1e-6);

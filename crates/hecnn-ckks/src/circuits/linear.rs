@@ -27,7 +27,7 @@
 use crate::ciphertext::Ciphertext;
 use crate::encoding::Encoder;
 use crate::error::{CkksError, Result};
-use crate::eval::Evaluator;
+use crate::eval::{Evaluator, PlainDotSum};
 use crate::keys::public::GaloisKeys;
 use num_complex::Complex64;
 use std::collections::BTreeMap;
@@ -446,15 +446,11 @@ impl LinearTransform {
         let babies = self.make_babies(ev, ct, gk)?;
         // Σ_b diag ⊙ R^b ct for one giant step.
         let inner = |terms: &[(i64, Vec<Complex64>)]| -> Result<Ciphertext> {
-            let mut inner: Option<Ciphertext> = None;
+            let mut inner = PlainDotSum::new(ev);
             for (b, diag) in terms {
-                let pt = encoder.encode(diag, self.slots, l, pt_scale)?;
-                match &mut inner {
-                    None => inner = Some(ev.mul_plain(&babies[b], &pt)?),
-                    Some(x) => ev.mul_plain_add_assign(x, &babies[b], &pt)?,
-                }
+                inner.push(&babies[b], encoder.encode(diag, self.slots, l, pt_scale)?)?;
             }
-            Ok(inner.expect("every giant step has a term"))
+            Ok(inner.finish()?.expect("every giant step has a term"))
         };
         let add = |acc: Option<Ciphertext>, x: Ciphertext| -> Result<Ciphertext> {
             match acc {

@@ -109,6 +109,79 @@ impl Evaluator {
         Ok(())
     }
 
+    /// `Σ_k a_k ⊙ pt_k`, the inner sum of a diagonal (BSGS) linear
+    /// transform, with one modular reduction per residue for the whole sum
+    /// (the key switch's inner-product kernel, with the plaintexts in the
+    /// digits' place and the two ciphertext parts in the key's): on the
+    /// 60-bit limbs, where a product alone costs a 128-bit reduction, this
+    /// is ≈ 3× fewer cycles than a [`mul_plain`](Self::mul_plain) and
+    /// [`mul_plain_add_assign`](Self::mul_plain_add_assign) per term.
+    ///
+    /// The ciphertexts must share a level and a part count, the products a
+    /// scale (`a_k.scale·pt_k.scale`); the result has that scale.
+    ///
+    /// ```
+    /// # use hecnn_ckks::{Context, Decryptor, Encoder, Encryptor, Evaluator, Parameters, PublicKey, SecretKey};
+    /// let ctx = Context::new(Parameters::insecure_for_tests(10, &[60, 40], 2, 40).unwrap()).unwrap();
+    /// let sk = SecretKey::generate(&ctx);
+    /// let (enc, ev, dec) = (Encoder::new(&ctx), Evaluator::new(&ctx), Decryptor::new(&sk));
+    /// let encrypt = Encryptor::new(&ctx, PublicKey::generate(&sk)).unwrap();
+    /// let delta = ctx.params().scale();
+    /// let x = encrypt.encrypt(&enc.encode_real(&[1.0, 2.0], 2, 1, delta).unwrap()).unwrap();
+    /// let y = encrypt.encrypt(&enc.encode_real(&[3.0, -1.0], 2, 1, delta).unwrap()).unwrap();
+    /// let (p, q) = (enc.encode_real(&[0.5, 0.5], 2, 1, delta).unwrap(), enc.encode_real(&[1.0, 2.0], 2, 1, delta).unwrap());
+    /// let sum = ev.rescale(&ev.dot_plain(&[(&x, &p), (&y, &q)]).unwrap()).unwrap();
+    /// let got = enc.decode_real(&dec.decrypt(&sum).unwrap()).unwrap();
+    /// assert!((got[0] - 3.5).abs() < 1e-6 && (got[1] + 1.0).abs() < 1e-6);
+    /// ```
+    pub fn dot_plain(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext> {
+        let &(first, first_pt) =
+            terms.first().ok_or_else(|| CkksError::InvalidCiphertext("empty plaintext dot product".into()))?;
+        let (level, parts, scale) = (first.level(), first.parts.len(), first.scale * first_pt.scale);
+        check_scale(scale, level, &self.ctx)?;
+        for &(a, pt) in terms {
+            self.check_ct(a)?;
+            self.check_plain(pt, level)?;
+            if a.level() != level || a.parts.len() != parts {
+                return Err(CkksError::InvalidCiphertext(format!(
+                    "dot product of a ciphertext at level {} with {} parts and one at level {} with {} parts",
+                    level,
+                    parts,
+                    a.level(),
+                    a.parts.len()
+                )));
+            }
+            Self::check_scales(scale, a.scale * pt.scale)?;
+        }
+        let (ctx, n) = (&self.ctx, self.ctx.n());
+        let mut out: Vec<RnsPoly> = (0..parts).map(|_| RnsPoly::uninit(n, level + 1, 0, true)).collect();
+        let kernel = parts == 2 && n.is_multiple_of(8);
+        if let [o0, o1] = &mut out[..] {
+            o0.data.par_chunks_mut(n).zip(o1.data.par_chunks_mut(n)).enumerate().for_each(|(i, (o0, o1))| {
+                let m = &ctx.moduli()[i];
+                let reducer = ifma::InnerReducer::new(m).filter(|r| kernel && terms.len() <= r.max_digits());
+                let Some(reducer) = reducer else {
+                    plain_dot_part(m, i, 0, terms, o0);
+                    return plain_dot_part(m, i, 1, terms, o1);
+                };
+                let pts: Vec<&[u64]> = terms.iter().map(|(_, pt)| pt.poly.limb(i)).collect();
+                let c0: Vec<&[u64]> = terms.iter().map(|(a, _)| a.parts[0].limb(i)).collect();
+                let c1: Vec<&[u64]> = terms.iter().map(|(a, _)| a.parts[1].limb(i)).collect();
+                let block = ifma::InnerBlock { d: &pts, start: 0, perm: None, b: &c0, a: &c1 };
+                ifma::inner_product(&reducer, &block, o0, o1).expect("the reducer exists, so the CPU has IFMA");
+            });
+        } else {
+            for (p, o) in out.iter_mut().enumerate() {
+                o.data
+                    .par_chunks_mut(n)
+                    .enumerate()
+                    .for_each(|(i, o)| plain_dot_part(&ctx.moduli()[i], i, p, terms, o));
+            }
+        }
+        let slots = terms.iter().map(|(a, _)| a.slots).max().unwrap_or(first.slots);
+        Ok(Ciphertext { parts: out, scale, slots, fingerprint: first.fingerprint })
+    }
+
     /// `a ⊙ pt`; the result has scale `a.scale·pt.scale` (rescale after).
     pub fn mul_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
         self.check_ct(a)?;
@@ -252,5 +325,63 @@ impl Evaluator {
         }
         let r = v.round() as i128;
         Ok((0..=level).map(|i| self.ctx.moduli()[i].from_i128(r)).collect())
+    }
+}
+
+/// `Σ_k a_k ⊙ pt_k` over terms that arrive one at a time (plaintexts
+/// encoded on the fly): [`Evaluator::dot_plain`] over chunks of
+/// [`CHUNK`](Self::CHUNK) terms, so that at most that many encoded
+/// plaintexts are alive at once, and the chunks' sums added.
+pub struct PlainDotSum<'a> {
+    ev: &'a Evaluator,
+    pending: Vec<(&'a Ciphertext, Plaintext)>,
+    acc: Option<Ciphertext>,
+}
+
+impl<'a> PlainDotSum<'a> {
+    /// Terms per [`Evaluator::dot_plain`] call.
+    pub const CHUNK: usize = 8;
+
+    /// An empty sum.
+    pub fn new(ev: &'a Evaluator) -> Self {
+        Self { ev, pending: Vec::with_capacity(Self::CHUNK), acc: None }
+    }
+
+    /// Adds `a ⊙ pt`.
+    pub fn push(&mut self, a: &'a Ciphertext, pt: Plaintext) -> Result<()> {
+        self.pending.push((a, pt));
+        if self.pending.len() == Self::CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let terms: Vec<(&Ciphertext, &Plaintext)> = self.pending.iter().map(|(a, pt)| (*a, pt)).collect();
+        let sum = self.ev.dot_plain(&terms)?;
+        self.pending.clear();
+        self.acc = Some(match self.acc.take() {
+            None => sum,
+            Some(acc) => self.ev.add(&acc, &sum)?,
+        });
+        Ok(())
+    }
+
+    /// The sum; `None` if no term was pushed.
+    pub fn finish(mut self) -> Result<Option<Ciphertext>> {
+        self.flush()?;
+        Ok(self.acc)
+    }
+}
+
+/// Limb i of part p of [`Evaluator::dot_plain`] without the kernel: a
+/// product and a reduction per term.
+fn plain_dot_part(m: &crate::ring::Modulus, i: usize, p: usize, terms: &[(&Ciphertext, &Plaintext)], o: &mut [u64]) {
+    o.fill(0);
+    for (a, pt) in terms {
+        crate::ring::modulus::mul_add_slice(m, o, a.parts[p].limb(i), pt.poly.limb(i));
     }
 }

@@ -7,6 +7,8 @@
 //! every scale is checked against the modulus so overflow cannot go unseen.
 
 mod arith;
+
+pub use arith::PlainDotSum;
 mod mul;
 pub(crate) mod rotate;
 

@@ -7,7 +7,7 @@
 //! per output INTT k + conversion k→(l+1) + NTT (l+1).
 
 use crate::context::Context;
-use crate::ring::ifma::{self, Reducer};
+use crate::ring::ifma::{self, InnerReducer};
 use crate::ring::modulus::WordReduce;
 use crate::ring::sampling::UniformStream;
 use crate::ring::{pool, RnsPoly};
@@ -197,11 +197,11 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
         };
         let mut limb = LimbProduct { dec, key, a, perm, t, kt, m: *m, word: WordReduce::new(m.value) };
         // d products of residues < q fit in 64 bits when d·q² < 2^64 (four
-        // digits of 31-bit primes): then the sums vectorize. Below 2^45
+        // digits of 31-bit primes): then the sums vectorize. Below 2^61
         // they do with AVX-512 IFMA, where the CPU has it.
         if (dec.digits.len() as u128) * (m.value as u128).pow(2) < 1 << 64 {
             accumulate_narrow(&mut limb, o0, o1);
-        } else if let Some(r) = Reducer::new(m.value).filter(|_| ifma_available) {
+        } else if let Some(r) = InnerReducer::new(m).filter(|r| ifma_available && dec.digits.len() <= r.max_digits()) {
             limb.accumulate_ifma(&r, o0, o1);
         } else {
             limb.accumulate::<u128>(o0, o1);
@@ -291,10 +291,10 @@ impl Accumulator for u64 {
 }
 
 impl LimbProduct<'_> {
-    /// The products by the AVX-512 IFMA kernel (prime below 2^45): the
+    /// The products by the AVX-512 IFMA kernel (prime below 2^61): the
     /// whole limb at once from an expanded key, a block of coefficients at
     /// a time when the `a_j` are streamed (generated per block).
-    fn accumulate_ifma(&mut self, reducer: &Reducer, o0: &mut [u64], o1: &mut [u64]) {
+    fn accumulate_ifma(&mut self, reducer: &InnerReducer, o0: &mut [u64], o1: &mut [u64]) {
         const BLOCK: usize = 256;
         let n = o0.len();
         let block = if matches!(self.a, AParts::Memory(_)) { n } else { BLOCK.min(n) };
@@ -441,8 +441,8 @@ mod tests {
     use crate::params::Parameters;
 
     /// The inner product equals its definition in u128 arithmetic on every
-    /// limb — 40-bit primes (AVX-512 IFMA where the CPU has it), 60-bit ones
-    /// (the scalar 128-bit path) — with the key's `a_j` streamed from the
+    /// limb — 40-bit and 60-bit primes (the AVX-512 IFMA kernels where the
+    /// CPU has them, the scalar 128-bit path elsewhere) — with the key's `a_j` streamed from the
     /// seed and expanded, with and without an automorphism's permutation.
     #[test]
     fn inner_product_matches_u128_sums() {

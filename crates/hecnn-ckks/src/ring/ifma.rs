@@ -30,7 +30,8 @@
 //!   `V = Σ_i (l_i·a_i + h_i·b_i) + v·(−Q mod t) ≡ Σ_i y_i·(Q/q_i) − v·Q (mod t)`,
 //!   into targets of either size; the `y_i` themselves by [`ScaledSum`];
 //! - the key switch's inner product (`Σ_j d_j·b_j` and `Σ_j d_j·a_j` per
-//!   limb below 2^45, `keys::switching`);
+//!   limb below 2^61, `keys::switching`; above 2^45 both factors are split
+//!   at bit 52, see [`InnerReducer`]);
 //! - the point-wise products of `modulus::{mul_add_slice, mul_slice,
 //!   tensor_slice}` below 2^45 (plaintext diagonals, tensoring);
 //! - [`scaled_sum`], sums of rows times constants on every limb below 2^61:
@@ -312,6 +313,60 @@ pub(super) fn convert_target(target: &IfmaTarget, lo: &[u64], hi: &[u64], v: &[u
     unreachable!("IFMA tables are only built on x86_64")
 }
 
+/// How the key switch's inner product reduces one limb's sums: a prime
+/// below 2^45 by [`Reducer`] (`L + H·2^52`), one from 2^45 up to 2^61 in
+/// radix-2^52 columns with a Montgomery reduction ([`InnerReducer::new`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum InnerReducer {
+    Narrow(Reducer),
+    /// The prime t, `−t^{-1} mod 2^52`, and the [`wide_weight`] of
+    /// `2^104 mod t`, which undoes the Montgomery factor `2^-104`.
+    Wide {
+        t: u64,
+        t_inv: u64,
+        fix: [(u64, u64); 2],
+    },
+}
+
+/// Most digits the wide inner product sums (its 2^52 column stays below
+/// 2^62: three 52-bit halves per product).
+const MAX_WIDE_DIGITS: usize = 256;
+
+impl InnerReducer {
+    /// For any prime below 2^61; `None` where the CPU lacks the
+    /// instructions (or `HECNN_NO_IFMA` is set).
+    ///
+    /// Both factors of a wide product vary, so neither can carry the
+    /// Montgomery factor in advance as the conversion's weights do: each
+    /// is split at bit 52 (`x = x_0 + x_1·2^52`, `x_1 < 2^9`) and
+    /// `x·y` lands in the columns 1 (`x_0y_0` low), 2^52 (`x_0y_0` high,
+    /// `x_0y_1` and `x_1y_0` low) and 2^104 (`x_0y_1`, `x_1y_0` high,
+    /// `x_1y_1`): seven multiply-adds. The column sum is reduced to
+    /// `S·2^-104` and one constant product by `2^104 mod t` restores `S`.
+    pub(crate) fn new(t: &Modulus) -> Option<Self> {
+        if !available() {
+            return None;
+        }
+        if let Some(r) = Reducer::new(t.value) {
+            return Some(Self::Narrow(r));
+        }
+        if t.value >= MAX_WIDE_TARGET || t.value.is_multiple_of(2) {
+            return None;
+        }
+        let two52 = t.reduce(1 << 52);
+        let r104 = t.mul(two52, two52);
+        Some(Self::Wide { t: t.value, t_inv: wide_inverse(t.value), fix: wide_weight(t)(r104) })
+    }
+
+    /// Most digits [`inner_product`] sums with this reducer.
+    pub(crate) fn max_digits(&self) -> usize {
+        match self {
+            Self::Narrow(_) => 1024,
+            Self::Wide { .. } => MAX_WIDE_DIGITS,
+        }
+    }
+}
+
 /// One block of the key switch's inner product for one limb: the digits
 /// `d_j` (whole limbs, read from `start` or at `perm[c]`) and the key's
 /// `b_j`, `a_j` (block-sized).
@@ -326,12 +381,17 @@ pub(crate) struct InnerBlock<'a> {
 
 /// `out0[c] = Σ_j d_j[·]·b_j[c] mod t` and `out1[c] = Σ_j d_j[·]·a_j[c]
 /// mod t` for residues below `t` (see [`InnerBlock`]). `None` (nothing
-/// written) where the CPU lacks the instructions or there are over 1,024
-/// digits.
-pub(crate) fn inner_product(reducer: &Reducer, x: &InnerBlock<'_>, out0: &mut [u64], out1: &mut [u64]) -> Option<()> {
+/// written) where the CPU lacks the instructions or there are more digits
+/// than [`InnerReducer::max_digits`].
+pub(crate) fn inner_product(
+    reducer: &InnerReducer,
+    x: &InnerBlock<'_>,
+    out0: &mut [u64],
+    out1: &mut [u64],
+) -> Option<()> {
     let InnerBlock { d, start, perm, b, a } = *x;
     let n = out0.len();
-    if !available() || d.len() > 1024 {
+    if !available() || d.len() > reducer.max_digits() {
         return None;
     }
     assert!(n.is_multiple_of(8) && out1.len() == n);
@@ -347,7 +407,12 @@ pub(crate) fn inner_product(reducer: &Reducer, x: &InnerBlock<'_>, out0: &mut [u
     // SAFETY: the CPU has the instructions and every index is in bounds
     // (checked above).
     unsafe {
-        x86::inner_product(reducer, x, out0, out1)
+        match *reducer {
+            InnerReducer::Narrow(r) => x86::inner_product(&r, x, out0, out1),
+            InnerReducer::Wide { t, t_inv, fix } => {
+                x86::inner_product_wide(&x86::WideConsts::new(t, t_inv), &fix, x, out0, out1)
+            }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("available() is false off x86_64")
@@ -688,6 +753,53 @@ mod x86 {
         }
     }
 
+    /// [`inner_product`] for a prime from 2^45 up to 2^61 (see
+    /// [`super::InnerReducer::new`]): per output the columns 1, 2^52
+    /// (two accumulators: shorter chains) and 2^104, their Montgomery
+    /// reduction, and the product by `fix` that undoes its 2^-104.
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    pub(super) unsafe fn inner_product_wide(
+        k: &WideConsts,
+        fix: &[(u64, u64); 2],
+        x: &InnerBlock<'_>,
+        out0: &mut [u64],
+        out1: &mut [u64],
+    ) -> Option<()> {
+        let InnerBlock { d, start, perm, b, a } = *x;
+        let fix = weight(fix);
+        let z = _mm512_setzero_si512();
+        // y·x into the columns, both split at bit 52.
+        let add = |c: &mut [__m512i; 4], x0: __m512i, x1: __m512i, y: __m512i| {
+            let (y0, y1) = (_mm512_and_si512(y, k.mask52), _mm512_srli_epi64::<52>(y));
+            c[0] = _mm512_madd52lo_epu64(c[0], x0, y0);
+            c[1] = _mm512_madd52hi_epu64(c[1], x0, y0);
+            c[2] = _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(c[2], x0, y1), x1, y0);
+            c[3] = _mm512_madd52lo_epu64(_mm512_madd52hi_epu64(_mm512_madd52hi_epu64(c[3], x0, y1), x1, y0), x1, y1);
+        };
+        let finish = |c: [__m512i; 4]| -> __m512i {
+            let r = montgomery(k, c[0], _mm512_add_epi64(c[1], c[2]), c[3]);
+            let mut f = [z; 4];
+            add_wide(&mut f, r, &fix, k.mask52);
+            montgomery(k, f[0], _mm512_add_epi64(f[1], f[2]), f[3])
+        };
+        for c in (0..out0.len()).step_by(8) {
+            let (mut acc0, mut acc1) = ([z; 4], [z; 4]);
+            let idx = perm.map(|p| _mm256_loadu_si256(p.as_ptr().add(c) as *const __m256i));
+            for j in 0..d.len() {
+                let x = match idx {
+                    Some(idx) => _mm512_i32gather_epi64::<8>(idx, d[j].as_ptr() as *const i64),
+                    None => load(d[j], start + c),
+                };
+                let (x0, x1) = (_mm512_and_si512(x, k.mask52), _mm512_srli_epi64::<52>(x));
+                add(&mut acc0, x0, x1, load(b[j], c));
+                add(&mut acc1, x0, x1, load(a[j], c));
+            }
+            store(out0, c, finish(acc0));
+            store(out1, c, finish(acc1));
+        }
+        Some(())
+    }
+
     #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
     pub(super) unsafe fn inner_product(
         reducer: &Reducer,
@@ -723,6 +835,68 @@ mod x86 {
 mod tests {
     use super::*;
     use crate::ring::primes::{ntt_primes, PrimeSide};
+
+    fn rows(v: &[Vec<u64>]) -> Vec<&[u64]> {
+        v.iter().map(Vec::as_slice).collect()
+    }
+
+    /// The inner product equals its u128 definition for primes on both
+    /// sides of 2^45 and up to 2^61, at the largest residues and the most
+    /// digits each path takes, with and without a permutation; more
+    /// digits than that are declined.
+    #[test]
+    fn inner_product_matches_u128_sums_at_the_edges() {
+        let around45 = ntt_primes(45, 2, 2048, PrimeSide::Around, &[]).unwrap();
+        let primes = [(1u64 << 40) - 87, around45[0], around45[1], 1152921504606584833, (1 << 61) - 1];
+        let mut s = 0x853c_49e6_748f_ea9bu64;
+        for t in primes {
+            let m = Modulus::new(t);
+            let Some(reducer) = InnerReducer::new(&m) else {
+                assert!(!available(), "every prime below 2^61 has a path");
+                continue;
+            };
+            let most = reducer.max_digits();
+            let n = 64;
+            let mut r = |k: usize, edge: bool| -> Vec<u64> {
+                (0..k)
+                    .map(|i| {
+                        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        if edge || i < 8 {
+                            t - 1
+                        } else {
+                            (s >> 3) % t
+                        }
+                    })
+                    .collect()
+            };
+            for (digits, edge) in [(1, false), (5, false), (most, true), (most, false)] {
+                let d: Vec<Vec<u64>> = (0..digits).map(|_| r(n + 8, edge)).collect();
+                let b: Vec<Vec<u64>> = (0..digits).map(|_| r(n, edge)).collect();
+                let a: Vec<Vec<u64>> = (0..digits).map(|_| r(n, false)).collect();
+                let perm: Vec<u32> = (0..n as u32).map(|c| (c * 7 + 5) % (n as u32 + 8)).collect();
+                for p in [None, Some(&perm[..])] {
+                    let (dr, br, ar) = (rows(&d), rows(&b), rows(&a));
+                    let block = InnerBlock { d: &dr, start: 8, perm: p, b: &br, a: &ar };
+                    let (mut o0, mut o1) = (vec![0; n], vec![0; n]);
+                    inner_product(&reducer, &block, &mut o0, &mut o1).expect("within the digit limit");
+                    for c in 0..n {
+                        let src = p.map_or(8 + c, |p| p[c] as usize);
+                        let sum = |k: &[Vec<u64>]| {
+                            (0..digits).fold(0u128, |acc, j| (acc + d[j][src] as u128 * k[j][c] as u128) % t as u128)
+                        };
+                        assert_eq!(
+                            [o0[c] as u128, o1[c] as u128],
+                            [sum(&b), sum(&a)],
+                            "t = {t}, {digits} digits, c {c}"
+                        );
+                    }
+                }
+            }
+            let d: Vec<&[u64]> = vec![&[0; 8]; most + 1];
+            let block = InnerBlock { d: &d, start: 0, perm: None, b: &d, a: &d };
+            assert!(inner_product(&reducer, &block, &mut [0; 8], &mut [0; 8]).is_none());
+        }
+    }
 
     /// `scaled_sum` equals its definition in u128 arithmetic on both paths
     /// and at their edges (just below and above 2^45, 60 bits, the largest

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use hecnn_approx::composite::CompositeSign;
 use hecnn_ckks::circuits::poly::PolyEvaluator;
 use hecnn_ckks::circuits::{BootstrapKeys, Bootstrapper, CompositeCircuit};
-use hecnn_ckks::{Ciphertext, Complex64, Encoder, EvaluationKeySet, Evaluator};
+use hecnn_ckks::{Ciphertext, Complex64, Encoder, EvaluationKeySet, Evaluator, PlainDotSum};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -688,7 +688,7 @@ impl<'a> Engine<'a> {
                 let terms = giants
                     .par_iter()
                     .map(|(&g, list)| {
-                        let mut inner: Option<Ciphertext> = None;
+                        let mut inner = PlainDotSum::new(&self.ev);
                         for (bi, entries) in list {
                             let mut diag = vec![Complex64::new(0.0, 0.0); slots];
                             for &(p, w) in entries {
@@ -698,13 +698,9 @@ impl<'a> Engine<'a> {
                                 }
                             }
                             self.diagonals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let pt = self.encoder.encode(&diag, slots, level, pt_scale)?;
-                            match inner.as_mut() {
-                                None => inner = Some(self.ev.mul_plain(babies[*bi], &pt)?),
-                                Some(x) => self.ev.mul_plain_add_assign(x, babies[*bi], &pt)?,
-                            }
+                            inner.push(babies[*bi], self.encoder.encode(&diag, slots, level, pt_scale)?)?;
                         }
-                        let inner = inner.expect("giant has terms");
+                        let inner = inner.finish()?.expect("giant has terms");
                         if g == 0 {
                             return Ok(inner);
                         }

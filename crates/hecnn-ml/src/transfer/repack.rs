@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hecnn_ckks::circuits::{baby_nodes, hop, rotations_by_hops, BabyHops};
-use hecnn_ckks::{Ciphertext, Complex64, Encoder, Evaluator, GaloisKeys};
+use hecnn_ckks::{Ciphertext, Complex64, Encoder, Evaluator, GaloisKeys, PlainDotSum};
 use rayon::prelude::*;
 
 use crate::cnn::{CnnError, CompiledModel};
@@ -402,17 +402,20 @@ fn apply_map(
             }
             let Some(hs) = ks.get(&k) else { continue };
             let giant = (u + k as i64 * step).rem_euclid(n);
+            let mut terms = PlainDotSum::new(ev);
             for (h, entries) in hs {
                 let mut diag = vec![Complex64::new(0.0, 0.0); slots];
                 for &(dst, v) in entries {
                     diag[(dst as i64 + giant).rem_euclid(n) as usize].re = v;
                 }
                 st.diagonals += 1;
-                let pt = encoder.encode(&diag, slots, level, pt_scale)?;
-                match y.as_mut() {
-                    None => y = Some(ev.mul_plain(&babies[h], &pt)?),
-                    Some(x) => ev.mul_plain_add_assign(x, &babies[h], &pt)?,
-                }
+                terms.push(&babies[h], encoder.encode(&diag, slots, level, pt_scale)?)?;
+            }
+            if let Some(sum) = terms.finish()? {
+                y = Some(match y {
+                    None => sum,
+                    Some(x) => ev.add(&x, &sum)?,
+                });
             }
         }
         let mut y = y.expect("the chain's top term exists");

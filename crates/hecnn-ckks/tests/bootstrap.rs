@@ -49,16 +49,16 @@ fn linear_transform_matches_plain_matrix_vector_product() {
     assert!(err < 1e-6, "error {err}");
 }
 
-/// Bootstraps a fresh level-0 encryption of random complex values in the
-/// unit box; returns (max, mean) error over the slots.
+/// Bootstraps a fresh encryption (at the bootstrapper's input level) of
+/// random complex values in the unit box; returns (max, mean) error over the slots.
 fn boot_errors(s: &Setup, bs: &Bootstrapper, bk: &BootstrapKeys, slots: usize, seed: u64) -> (f64, f64) {
     let v = cplx(&random_vec(slots, seed), &random_vec(slots, seed + 1));
-    let pt = s.encoder.encode(&v, slots, 0, s.ctx.params().scale()).unwrap();
+    let pt = s.encoder.encode(&v, slots, bs.input_level(), s.ctx.params().scale()).unwrap();
     let ct = s.enc.encrypt(&pt).unwrap();
     let t = Instant::now();
     let out = bs.bootstrap(&ct, &s.rlk, bk).unwrap();
     let secs = t.elapsed().as_secs_f64();
-    assert_eq!(out.level(), bs.levels_left());
+    assert_eq!(out.level(), bs.output_level());
     assert_eq!(out.scale(), s.ctx.params().scale());
     let got = s.encoder.decode(&Decryptor::new(&s.sk).decrypt(&out).unwrap()).unwrap();
     let err = max_cerr(&got, &v);
@@ -128,6 +128,17 @@ fn bootstrap_n16_full_slots() {
     // Measured 22.4–22.9 bits worst, 24.5 mean (2026-12-01..05).
     assert!(max < f64::exp2(-21.5), "max error 2^{:.1}", max.log2());
     assert!(mean < f64::exp2(-23.5), "mean error 2^{:.1}", mean.log2());
+    drop(bk);
+    // SlotsToCoeffs first: the same 11 levels between bootstraps (input
+    // at 3, output at 14), within half a bit of the usual order.
+    let config = BootstrapConfig { slots_to_coeffs_first: true, ..config };
+    let bs = Bootstrapper::new(&s.ctx, config.clone(), &[full]).unwrap();
+    assert_eq!((bs.input_level(), bs.output_level(), bs.levels_left()), (3, 14, 11));
+    let bk = BootstrapKeys::generate(&s.sk, &config, &[full]).unwrap();
+    let (max, mean) = boot_errors(&s, &bs, &bk, full, 8);
+    // Measured 22.1–22.3 bits worst (hecnn bench bootstrap --stc-first).
+    assert!(max < f64::exp2(-21.5), "SlotsToCoeffs first: max error 2^{:.1}", max.log2());
+    assert!(mean < f64::exp2(-23.5), "SlotsToCoeffs first: mean error 2^{:.1}", mean.log2());
 }
 
 /// A near-constant vector puts a coefficient of magnitude ≈ 0.9 through
@@ -259,6 +270,56 @@ fn bootstrap_keys_round_trip_through_bytes() {
     assert!(matches!(read(&bytes[..bytes.len() - 1]), Err(CkksError::Format(FormatError::Truncated { .. }))));
     // A stream shorter than it claims is a read error, not a panic.
     assert!(matches!(BootstrapKeys::read_from(&s.ctx, &mut &bytes[..100], bytes.len() as u64), Err(CkksError::Io(_))));
+}
+
+/// SlotsToCoeffs first: the input at level 3 (StC's depth), the output at
+/// the level the usual order would reach plus 3 (the same levels between
+/// bootstraps), StC's keys at the bottom of the chain, single and
+/// real-pair bootstraps within bounds close to the usual order's; input
+/// at another level or with sparse slots is refused.
+#[test]
+fn bootstrap_slots_to_coeffs_first() {
+    let s = small_boot();
+    let config = BootstrapConfig { slots_to_coeffs_first: true, ..BootstrapConfig::default() };
+    let full = s.ctx.n() / 2;
+    let bs = Bootstrapper::new(&s.ctx, config.clone(), &[full]).unwrap();
+    let usual = Bootstrapper::new(&s.ctx, BootstrapConfig::default(), &[full]).unwrap();
+    assert_eq!((bs.input_level(), bs.output_level(), bs.levels_left()), (3, usual.output_level() + 3, 2));
+    let bk = BootstrapKeys::generate(&s.sk, &config, &[full]).unwrap();
+    // CtS keys in the top four levels, StC-only keys at levels 1–3.
+    let top = s.ctx.max_level();
+    let levels: Vec<usize> = bk.galois_keys().levels().map(|(_, l)| l).collect();
+    assert!(levels.iter().all(|&l| (top - 3..=top).contains(&l) || (1..=3).contains(&l)), "{levels:?}");
+    assert!(levels.iter().any(|&l| l <= 3), "{levels:?}");
+    let (delta, dec) = (s.ctx.params().scale(), Decryptor::new(&s.sk));
+    let v = cplx(&random_vec(full, 70), &random_vec(full, 71));
+    let ct = s.enc.encrypt(&s.encoder.encode(&v, full, 3, delta).unwrap()).unwrap();
+    let out = bs.bootstrap(&ct, &s.rlk, &bk).unwrap();
+    assert_eq!((out.level(), out.scale()), (bs.output_level(), delta));
+    let err = max_cerr(&s.encoder.decode(&dec.decrypt(&out).unwrap()).unwrap(), &v);
+    eprintln!("SlotsToCoeffs first, full slots: error 2^{:.1}", err.log2());
+    // Measured 2^-26.0; the usual order 2^-27.3 (above).
+    assert!(err < f64::exp2(-23.0), "error 2^{:.1}", err.log2());
+    let (va, vb) = (random_vec(full, 72), random_vec(full, 73));
+    let a = s.enc.encrypt(&s.encoder.encode_real(&va, full, 3, delta).unwrap()).unwrap();
+    let b = s.enc.encrypt(&s.encoder.encode_real(&vb, full, 3, delta).unwrap()).unwrap();
+    let (ra, rb) = bs.bootstrap_real_pair(&a, &b, &s.rlk, &bk).unwrap();
+    for (out, want) in [(&ra, &va), (&rb, &vb)] {
+        assert_eq!((out.level(), out.scale()), (bs.output_level(), delta));
+        let got = s.encoder.decode_real(&dec.decrypt(out).unwrap()).unwrap();
+        let err = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+        eprintln!("SlotsToCoeffs first, real pair: error 2^{:.1}", err.log2());
+        assert!(err < f64::exp2(-22.5), "error 2^{:.1}", err.log2());
+    }
+    // Level 0 (the usual order's input) and sparse slots are refused.
+    let low = s.enc.encrypt(&s.encoder.encode(&v, full, 0, delta).unwrap()).unwrap();
+    assert!(matches!(bs.bootstrap(&low, &s.rlk, &bk), Err(CkksError::BootstrapInput(_))));
+    assert!(matches!(bs.bootstrap_real_pair(&low, &low, &s.rlk, &bk), Err(CkksError::BootstrapInput(_))));
+    assert!(matches!(Bootstrapper::new(&s.ctx, config.clone(), &[64]), Err(CkksError::InvalidSlots(_))));
+    assert!(matches!(BootstrapKeys::generate(&s.sk, &config, &[64]), Err(CkksError::InvalidSlots(_))));
+    let squaring_last = BootstrapConfig { arcsine: false, double_angle: 1, cheb_degree: 63, ..config };
+    let refused = Bootstrapper::new(&s.ctx, squaring_last, &[full]).unwrap_err();
+    assert!(matches!(&refused, CkksError::InvalidParameters(m) if m.contains("arcsine")), "{refused}");
 }
 
 /// Two real vectors through one bootstrap (`a + i·b`, split by one

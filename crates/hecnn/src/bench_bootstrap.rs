@@ -23,7 +23,14 @@ pub struct BootstrapBench {
     pub seconds_all: Vec<f64>,
     /// −log2 of the max abs error over all slots (inputs uniform in [−1, 1]).
     pub precision_bits: f64,
+    /// Levels for computation between bootstraps (output minus input level).
     pub levels_left: usize,
+    /// The level the input is bootstrapped at (0; 3 with `--stc-first`)
+    /// and the level the output comes out at.
+    pub input_level: usize,
+    pub output_level: usize,
+    /// Whether SlotsToCoeffs ran first (`--stc-first`).
+    pub stc_first: bool,
     pub security_bits: f64,
     /// Serialized bootstrapping keys (switching keys + Galois keys, seeded).
     pub key_bytes: u64,
@@ -42,7 +49,13 @@ pub struct BootstrapBench {
 }
 
 /// Generates keys, bootstraps `reps` times, reports the median.
-pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn(&str)) -> Result<BootstrapBench> {
+pub fn run(
+    slots: Option<usize>,
+    reps: usize,
+    real_pair: bool,
+    stc_first: bool,
+    progress: &dyn Fn(&str),
+) -> Result<BootstrapBench> {
     let preset = Preset::Bootstrappable;
     let params = preset.params();
     let security_bits = params.security_bits().floor();
@@ -55,7 +68,7 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
     let t = Instant::now();
     let sk = SecretKey::generate(&ctx);
     let rlk = RelinKey::generate(&sk);
-    let config = BootstrapConfig::default();
+    let config = BootstrapConfig { slots_to_coeffs_first: stc_first, ..BootstrapConfig::default() };
     let keys = BootstrapKeys::generate(&sk, &config, &[slots])?;
     let keygen_seconds = t.elapsed().as_secs_f64();
     let boot = Bootstrapper::new(&ctx, config, &[slots])?;
@@ -64,8 +77,9 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     let x: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
     let y: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let ct = dec.encrypt_symmetric(&enc.encode_real(&x, slots, 0, ctx.params().scale())?)?.expand(&ctx)?;
-    let ct_y = dec.encrypt_symmetric(&enc.encode_real(&y, slots, 0, ctx.params().scale())?)?.expand(&ctx)?;
+    let input = boot.input_level();
+    let ct = dec.encrypt_symmetric(&enc.encode_real(&x, slots, input, ctx.params().scale())?)?.expand(&ctx)?;
+    let ct_y = dec.encrypt_symmetric(&enc.encode_real(&y, slots, input, ctx.params().scale())?)?.expand(&ctx)?;
     let mut times = Vec::with_capacity(reps);
     let mut worst = 0.0f64;
     let mut phase_seconds = None;
@@ -96,6 +110,9 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
         seconds_all: times,
         precision_bits: -worst.log2(),
         levels_left: boot.levels_left(),
+        input_level: input,
+        output_level: boot.output_level(),
+        stc_first,
         security_bits,
         key_bytes: keys.serialized_len(&ctx),
         key_memory_bytes: keys.memory_bytes() as u64,
@@ -110,9 +127,9 @@ pub fn run(slots: Option<usize>, reps: usize, real_pair: bool, progress: &dyn Fn
 /// Human-readable report.
 pub fn print(r: &BootstrapBench) {
     println!(
-        "bootstrap ({}, N={}, {} slots, {} threads{}, {}-bit security{}): {:.2} s median of {:?}, \
-         {:.1} bits, {} levels left, {} key switches, keys {:.2} GiB ({:.2} GiB in memory, keygen {:.1} s), \
-         peak {:.0} MiB",
+        "bootstrap ({}, N={}, {} slots, {} threads{}, {}-bit security{}{}): {:.2} s median of {:?}, \
+         {:.1} bits, {} levels left (level {} → {}), {} key switches, keys {:.2} GiB ({:.2} GiB in memory, \
+         keygen {:.1} s), peak {:.0} MiB",
         r.preset,
         r.n,
         r.slots,
@@ -120,10 +137,13 @@ pub fn print(r: &BootstrapBench) {
         if r.ifma { ", IFMA" } else { "" },
         r.security_bits,
         if r.vectors_per_bootstrap == 2 { ", two real vectors at once" } else { "" },
+        if r.stc_first { ", SlotsToCoeffs first" } else { "" },
         r.seconds,
         r.seconds_all.iter().map(|s| (s * 100.0).round() / 100.0).collect::<Vec<_>>(),
         r.precision_bits,
         r.levels_left,
+        r.input_level,
+        r.output_level,
         r.key_switches,
         r.key_bytes as f64 / (1u64 << 30) as f64,
         r.key_memory_bytes as f64 / (1u64 << 30) as f64,

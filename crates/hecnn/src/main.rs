@@ -548,6 +548,11 @@ enum BenchCommand {
         /// Two real vectors per bootstrap (`a + i·b`, split by one conjugation).
         #[arg(long)]
         real_pair: bool,
+        /// SlotsToCoeffs first (full slots): the input at level 3 goes through
+        /// SlotsToCoeffs at the bottom of the chain, the output comes out at
+        /// level 14 (the same 11 levels for computation).
+        #[arg(long)]
+        stc_first: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -860,8 +865,8 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Bench { what: BenchCommand::Bootstrap { slots, threads, reps, real_pair, json } } => {
-            let run = move |p: &dyn Fn(&str)| bench_bootstrap::run(slots, reps, real_pair, p);
+        Command::Bench { what: BenchCommand::Bootstrap { slots, threads, reps, real_pair, stc_first, json } } => {
+            let run = move |p: &dyn Fn(&str)| bench_bootstrap::run(slots, reps, real_pair, stc_first, p);
             measure(threads, json, run, bench_bootstrap::print)?;
         }
         Command::Bench { what: BenchCommand::Ckks { preset, threads, reps, json } } => {

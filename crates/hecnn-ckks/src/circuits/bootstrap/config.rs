@@ -27,6 +27,14 @@ pub struct BootstrapConfig {
     pub log_message_ratio: f64,
     /// Hamming weight of the ephemeral sparse secret.
     pub hamming_weight: usize,
+    /// SlotsToCoeffs first (full slots only): the input, at level
+    /// `stc_levels`, goes through SlotsToCoeffs at the bottom of the chain
+    /// (a few limbs, cheap key switches), then ModRaise, CoeffsToSlots and
+    /// EvalMod, whose output is the refreshed ciphertext at level
+    /// `max − cts − EvalMod`. The same levels are left for computation
+    /// (output minus input level) and the same matrices run, in the other
+    /// order; SlotsToCoeffs's key switches cost about a quarter.
+    pub slots_to_coeffs_first: bool,
 }
 
 impl Default for BootstrapConfig {
@@ -54,6 +62,7 @@ impl Default for BootstrapConfig {
             arcsine: true,
             log_message_ratio: 8.5,
             hamming_weight: 32,
+            slots_to_coeffs_first: false,
         }
     }
 }
@@ -82,9 +91,35 @@ impl BootstrapConfig {
         self.cts_levels + self.eval_mod_depth() + self.stc_levels
     }
 
-    /// Levels left for computation after a bootstrap with `max_level` L.
+    /// Levels left for computation after a bootstrap with `max_level` L
+    /// (its output level minus its input level).
     pub fn levels_left(&self, max_level: usize) -> Option<usize> {
         max_level.checked_sub(self.depth())
+    }
+
+    /// The level a bootstrap takes its input at: 0, or `stc_levels` with
+    /// [`slots_to_coeffs_first`](Self::slots_to_coeffs_first).
+    pub fn input_level(&self) -> usize {
+        if self.slots_to_coeffs_first {
+            self.stc_levels
+        } else {
+            0
+        }
+    }
+
+    /// The level a bootstrapped ciphertext comes out at.
+    pub fn output_level(&self, max_level: usize) -> Option<usize> {
+        Some(self.levels_left(max_level)? + self.input_level())
+    }
+
+    /// The level SlotsToCoeffs lands on: the output, or 0 when it runs first.
+    #[cfg(feature = "client")]
+    pub(crate) fn stc_output_level(&self, max_level: usize) -> Option<usize> {
+        if self.slots_to_coeffs_first {
+            Some(0)
+        } else {
+            self.levels_left(max_level)
+        }
     }
 
     pub(crate) fn check(&self, ctx: &Context) -> Result<()> {
@@ -93,6 +128,12 @@ impl BootstrapConfig {
         }
         if !(4.0..=30.0).contains(&self.log_message_ratio) {
             return Err(CkksError::InvalidParameters("log_message_ratio must be in 4..=30".into()));
+        }
+        if self.slots_to_coeffs_first && !self.arcsine && self.double_angle > 0 {
+            // The last step then is a squaring, which cannot land on Δ.
+            return Err(CkksError::InvalidParameters(
+                "SlotsToCoeffs first needs the arcsine correction or no double angles".into(),
+            ));
         }
         if self.hamming_weight == 0 || self.hamming_weight > ctx.n() {
             return Err(CkksError::InvalidParameters(format!("hamming weight {}", self.hamming_weight)));

@@ -51,16 +51,25 @@ impl SlotPlan {
             let first = stc.remove(0);
             stc.insert(0, first.periodic_extension(2 * slots).compose(&DiagMatrix::diagonal(half(one, i))));
         }
-        let (cts, stc) = left_align(cts, stc);
+        // Aligned in the order they run: SlotsToCoeffs first owes its
+        // rotation to CoeffsToSlots (it passes ModRaise: a rotated
+        // polynomial plus q_0 times another integer one).
+        let (cts, stc) = if config.slots_to_coeffs_first {
+            let (stc, cts) = left_align(stc, cts);
+            (cts, stc)
+        } else {
+            left_align(cts, stc)
+        };
         Self { slots, cts, stc, trace, packed }
     }
 
     /// Every rotation of the circuit with the highest level it runs at,
-    /// for a chain whose top is `top` and a bootstrap landing on `out`:
-    /// the sub-sum at the top, CtS transform i at `top − i` (its giant
-    /// steps act on unrescaled sums at the same level), the packing
-    /// rotation beside the last CtS, StC transform j at `out + stc − j` and
-    /// the fold after the first one. A rotation shared by several steps
+    /// for a chain whose top is `top` and SlotsToCoeffs landing on `out`
+    /// (the output level, or 0 when it runs first): the sub-sum at the
+    /// top, CtS transform i at `top − i` (its giant steps act on
+    /// unrescaled sums at the same level), the packing rotation beside the
+    /// last CtS, StC transform j at `out + stc − j` and the fold after the
+    /// first one. A rotation shared by several steps
     /// gets the highest of their levels (see [`GaloisKeys::generate_at_levels`]).
     #[cfg(feature = "client")]
     pub(crate) fn rotation_levels(&self, top: usize, out: usize) -> Vec<(i64, usize)> {
@@ -132,14 +141,14 @@ pub(super) fn fft_stages(slots: usize, m: usize) -> Vec<Stage> {
     stages
 }
 
-/// The transforms of the CtS and StC matrices (application order), each but
+/// The transforms of two chains of matrices (application order: `cts`
+/// then `stc`, or StC then CtS when SlotsToCoeffs runs first), each but
 /// the last left-aligned ([`LinearTransform::left_aligned`]): the rotation
 /// it owes is folded into the next matrix, `M_{i+1}·R^{g_i}`. Between the
-/// two chains sit only slot-wise maps (EvalMod, the conjugation split) and
-/// rotations (the packing), which commute with it; the last StC transform
-/// pays what is left, so the chain computes exactly the product. The CtS
-/// and all but the last StC transforms then need no key for a negative
-/// giant step.
+/// two chains sit only slot-wise maps (EvalMod, the conjugation split),
+/// rotations (the packing) or ModRaise, which commute with it; the last
+/// transform pays what is left, so the chain computes exactly the product.
+/// All but the last transform then need no key for a negative giant step.
 fn left_align(cts: Vec<DiagMatrix>, stc: Vec<DiagMatrix>) -> (Vec<LinearTransform>, Vec<LinearTransform>) {
     let (count, cts_count) = (cts.len() + stc.len(), cts.len());
     let mut owed = 0i64;

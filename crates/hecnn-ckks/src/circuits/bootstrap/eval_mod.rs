@@ -37,21 +37,33 @@ impl EvalMod {
     }
 
     /// `2π·frac((K+1)u)` (with the arcsine correction; `sin` of it
-    /// without) for slots u ∈ [−1, 1], on scale ≈ the prime below the
-    /// interpolant (60 bits: the following steps keep that precision, and
-    /// SlotsToCoeffs brings it down to Δ).
-    pub(super) fn apply(&self, ctx: &Context, ev: &Evaluator, ct: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+    /// without) for slots u ∈ [−1, 1]. The interpolant lands on ≈ the
+    /// prime below it (60 bits): its leaves are large Chebyshev sums that
+    /// cancel (a sine over 2(K+1) half-periods), and at that scale their
+    /// noise stays far below the result — landing it on ≈ 2^46 instead
+    /// cost 2 bits. The last step (the arcsine correction, whose terms are
+    /// small) lands on `out_scale` when given, else on the same prime.
+    pub(super) fn apply(
+        &self,
+        ctx: &Context,
+        ev: &Evaluator,
+        ct: &Ciphertext,
+        rlk: &RelinKey,
+        out_scale: Option<f64>,
+    ) -> Result<Ciphertext> {
         let poly = PolyEvaluator::new(ev, rlk);
         let d = poly_depth(self.degree);
         let l_out = ct.level().checked_sub(d).ok_or(CkksError::LevelExhausted { needed: d, level: ct.level() })?;
-        let target = ctx.params().q()[l_out] as f64;
-        let mut c = poly.chebyshev(ct, &self.cheb, target)?;
+        let natural = ctx.params().q()[l_out] as f64;
+        let sine_last = !self.arcsine && self.double_angle == 0;
+        let sine_target = if sine_last { out_scale.unwrap_or(natural) } else { natural };
+        let mut c = poly.chebyshev(ct, &self.cheb, sine_target)?;
         for _ in 0..self.double_angle {
             let sq = ev.mul_relin_rescale(&c, &c, rlk)?;
             c = ev.add_const(&ev.mul_integer(&sq, 2)?, -1.0)?;
         }
         if self.arcsine {
-            c = poly.chebyshev(&c, &ARCSINE_CHEB, target)?;
+            c = poly.chebyshev(&c, &ARCSINE_CHEB, out_scale.unwrap_or(natural))?;
         }
         Ok(c)
     }

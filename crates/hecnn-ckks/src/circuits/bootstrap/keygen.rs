@@ -26,10 +26,10 @@ impl BootstrapKeys {
         // SlotsToCoeffs keys sit low in the chain and need a fraction of
         // the limbs and digits of a CtS key.
         let top = ctx.max_level();
-        let out = config.levels_left(top).expect("config.check passed");
+        let out = config.stc_output_level(top).expect("config.check passed");
         let mut elements = Vec::new();
         for &s in slots {
-            check_slots(ctx, s)?;
+            check_slots(ctx, config, s)?;
             let plan = SlotPlan::new(ctx, s, config);
             elements.extend(plan.rotation_levels(top, out).into_iter().map(|(r, l)| (ctx.galois_element(r), l)));
             elements.push((ctx.conjugation_element(), plan.conjugation_level(top)));

@@ -24,6 +24,15 @@
 //! 6. **SlotsToCoeffs**: the forward butterflies, `stc_levels` transforms,
 //!    landing on exactly the default scale Δ.
 //!
+//! With [`BootstrapConfig::slots_to_coeffs_first`] (full slots) step 6
+//! runs first, on the input at level `stc_levels` — at the bottom of the
+//! chain, where a key switch touches 4 limbs instead of 15 — and EvalMod's
+//! output, at level `max − cts − EvalMod`, is the result: the same levels
+//! between bootstraps, SlotsToCoeffs ≈ 4× cheaper. EvalMod's coefficients
+//! are then the slot values themselves rather than their spread-out
+//! transform, which costs ≈ 0.5 bit of precision (22.1–22.3 against
+//! 22.7–22.8 at N = 2^16).
+//!
 //! One module per job (as Lattigo's `bootstrapping/`, `dft/`, `mod1/`):
 //! `config` (the circuit's shape and chain), `dft` (steps 4 and 6),
 //! `eval_mod` (step 5), `keys` and `keygen` (the key material, client-side
@@ -89,7 +98,7 @@ impl Bootstrapper {
         config.check(ctx)?;
         let mut plans = BTreeMap::new();
         for &s in slots {
-            check_slots(ctx, s)?;
+            check_slots(ctx, &config, s)?;
             plans.insert(s, SlotPlan::new(ctx, s, &config));
         }
         let eval_mod = EvalMod::new(&config)?;
@@ -101,9 +110,22 @@ impl Bootstrapper {
         &self.config
     }
 
-    /// Level of a bootstrapped ciphertext: what is left for computation.
+    /// Levels a bootstrapped ciphertext has for computation before the next
+    /// bootstrap: its [`output_level`](Self::output_level) minus the
+    /// [`input_level`](Self::input_level) (the output level itself unless
+    /// SlotsToCoeffs runs first).
     pub fn levels_left(&self) -> usize {
         self.config.levels_left(self.ctx.max_level()).expect("checked in new")
+    }
+
+    /// The level [`bootstrap`](Self::bootstrap) takes its input at.
+    pub fn input_level(&self) -> usize {
+        self.config.input_level()
+    }
+
+    /// The level a bootstrapped ciphertext comes out at.
+    pub fn output_level(&self) -> usize {
+        self.config.output_level(self.ctx.max_level()).expect("checked in new")
     }
 
     /// Slot counts this bootstrapper has transforms for.
@@ -120,8 +142,9 @@ impl Bootstrapper {
         Some(lt + plan.trace.len() + 1 + 2 * usize::from(plan.packed) + 2)
     }
 
-    /// Refreshes `ct` (level 0, scale within a factor 2 of Δ) to level
-    /// [`levels_left`](Self::levels_left) at scale exactly Δ.
+    /// Refreshes `ct` (at [`input_level`](Self::input_level), scale within a
+    /// factor 2 of Δ) to [`output_level`](Self::output_level) at scale
+    /// exactly Δ.
     pub fn bootstrap(&self, ct: &Ciphertext, rlk: &RelinKey, keys: &BootstrapKeys) -> Result<Ciphertext> {
         Ok(self.bootstrap_scaled(ct, rlk, keys, 1.0, &mut |_, _| {})?.0)
     }
@@ -140,9 +163,10 @@ impl Bootstrapper {
     /// Bootstraps two ciphertexts of **real** values for the price of one:
     /// `z = a + i·b` goes through a single bootstrap, then one conjugation
     /// (a key switch at the output level) splits it again, `a = z + z̄` and
-    /// `b = −i·(z − z̄)`, with the ½ of both folded into SlotsToCoeffs.
+    /// `b = −i·(z − z̄)`, with the ½ of both folded into SlotsToCoeffs (or,
+    /// when it runs first, into EvalMod's landing scale).
     ///
-    /// Both inputs must be at level 0 with the same scale and slot count,
+    /// Both inputs must be at the input level with the same scale and slot count,
     /// and hold real values: an imaginary part in one would land in the
     /// other's output.
     ///
@@ -174,9 +198,10 @@ impl Bootstrapper {
                 b.slots()
             )));
         }
-        if a.level() != 0 || b.level() != 0 {
+        let input = self.input_level();
+        if a.level() != input || b.level() != input {
             return Err(CkksError::BootstrapInput(format!(
-                "bootstrapping needs level-0 ciphertexts (got levels {} and {})",
+                "bootstrapping needs level-{input} ciphertexts (got levels {} and {})",
                 a.level(),
                 b.level()
             )));
@@ -209,9 +234,10 @@ impl Bootstrapper {
         if ct.num_parts() != 2 {
             return Err(CkksError::InvalidCiphertext("relinearize before bootstrapping".into()));
         }
-        if ct.level() != 0 {
+        let input = self.input_level();
+        if ct.level() != input {
             return Err(CkksError::BootstrapInput(format!(
-                "ciphertext at level {}: bootstrap at level 0 (drop_to_level first)",
+                "ciphertext at level {}: bootstrap at level {input} (drop_to_level first)",
                 ct.level()
             )));
         }
@@ -238,9 +264,21 @@ impl Bootstrapper {
         let mut clock = Instant::now();
         let mut lap = || std::mem::replace(&mut clock, Instant::now()).elapsed().as_secs_f64();
 
+        // 0. SlotsToCoeffs first (if so configured): slots → coefficients
+        // at the bottom of the chain, landing on level 0 at Δ.
+        let stc_first = self.config.slots_to_coeffs_first;
+        let ct = if stc_first {
+            let k = plan.stc.len();
+            let y = self.run_transforms(&plan.stc, ct.clone(), delta, k, gk)?;
+            phases.slots_to_coeffs = lap();
+            y
+        } else {
+            ct.clone()
+        };
+
         // 1. Scale up at level 0 (exact integer product).
         let f = (q0 / (self.log_message_ratio(slots).exp2() * ct.scale())).round().max(1.0);
-        let ct = ev.mul_integer(ct, f as i64)?;
+        let ct = ev.mul_integer(&ct, f as i64)?;
         let scale = ct.scale() * f;
         let ratio = q0 / scale;
 
@@ -289,13 +327,18 @@ impl Bootstrapper {
         // relinearization key's `a` generated once for its ≈ 25 products
         // per ciphertext.
         let rlk = &rlk.expanded(ctx, end_scale_level);
+        // EvalMod lands on ≈ the prime below it (60 bits: SlotsToCoeffs
+        // keeps that precision and brings it down to Δ), or, when
+        // SlotsToCoeffs ran first, on the scale that the ratio/2π fold
+        // below turns into exactly Δ.
+        let eval_target = stc_first.then(|| delta * ratio * factor / TAU);
         let mut w = if plan.packed {
             // [re | im] over 2·slots: the unrescaled rotation's key-switch
             // noise is divided by q_l with the rest.
             let packed = ev.add(&re, &ev.rotate(&im, slots as i64, gk)?)?;
             let packed = ev.rescale_to(&packed, end_scale)?;
             probe("packed", &packed);
-            self.eval_mod.apply(&self.ctx, &self.ev, &packed, rlk)?
+            self.eval_mod.apply(&self.ctx, &self.ev, &packed, rlk, eval_target)?
         } else {
             let re = ev.rescale_to(&re, end_scale)?;
             let im = ev.rescale_to(&im, end_scale)?;
@@ -304,8 +347,8 @@ impl Bootstrapper {
             // The two halves are independent: on more than one thread they
             // run side by side (each op's limb loops alone scale ≈ 1.75× on 2).
             let (re, im) = rayon::join(
-                || self.eval_mod.apply(&self.ctx, &self.ev, &re, rlk),
-                || self.eval_mod.apply(&self.ctx, &self.ev, &im, rlk),
+                || self.eval_mod.apply(&self.ctx, &self.ev, &re, rlk, eval_target),
+                || self.eval_mod.apply(&self.ctx, &self.ev, &im, rlk, eval_target),
             );
             let (re, im) = (re?, im?);
             probe("re_mod", &re);
@@ -315,6 +358,11 @@ impl Bootstrapper {
         // sin(2πy) = 2π·m/ratio: fold ratio/2π (and the output factor) into the scale.
         w.scale *= TAU / ratio / factor;
         phases.eval_mod = lap();
+        if stc_first {
+            Evaluator::check_scales(w.scale, delta)?;
+            w.scale = delta;
+            return Ok((w, phases));
+        }
 
         // 6. SlotsToCoeffs, landing on exactly Δ (the first transform folds
         // a packed ciphertext back to `slots`).

@@ -840,16 +840,36 @@ mod tests {
         v.iter().map(Vec::as_slice).collect()
     }
 
+    /// Primes at the kernels' edges: 40 bits, just below and above 2^45,
+    /// 60 bits, the largest below 2^61.
+    fn edge_primes() -> [u64; 5] {
+        let around45 = ntt_primes(45, 2, 2048, PrimeSide::Around, &[]).unwrap();
+        [(1u64 << 40) - 87, around45[0], around45[1], 1152921504606584833, (1 << 61) - 1]
+    }
+
+    /// `k` residues below t from an LCG state: the first `high` are t − 1
+    /// or t − 2 (the largest products), the rest uniform.
+    fn residues(s: &mut u64, t: u64, k: usize, high: usize) -> Vec<u64> {
+        (0..k)
+            .map(|i| {
+                *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                if i < high {
+                    t - 1 - (i as u64 & 1)
+                } else {
+                    (*s >> 3) % t
+                }
+            })
+            .collect()
+    }
+
     /// The inner product equals its u128 definition for primes on both
     /// sides of 2^45 and up to 2^61, at the largest residues and the most
     /// digits each path takes, with and without a permutation; more
     /// digits than that are declined.
     #[test]
     fn inner_product_matches_u128_sums_at_the_edges() {
-        let around45 = ntt_primes(45, 2, 2048, PrimeSide::Around, &[]).unwrap();
-        let primes = [(1u64 << 40) - 87, around45[0], around45[1], 1152921504606584833, (1 << 61) - 1];
         let mut s = 0x853c_49e6_748f_ea9bu64;
-        for t in primes {
+        for t in edge_primes() {
             let m = Modulus::new(t);
             let Some(reducer) = InnerReducer::new(&m) else {
                 assert!(!available(), "every prime below 2^61 has a path");
@@ -857,18 +877,7 @@ mod tests {
             };
             let most = reducer.max_digits();
             let n = 64;
-            let mut r = |k: usize, edge: bool| -> Vec<u64> {
-                (0..k)
-                    .map(|i| {
-                        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        if edge || i < 8 {
-                            t - 1
-                        } else {
-                            (s >> 3) % t
-                        }
-                    })
-                    .collect()
-            };
+            let mut r = |k: usize, edge: bool| residues(&mut s, t, k, if edge { k } else { 8 });
             for (digits, edge) in [(1, false), (5, false), (most, true), (most, false)] {
                 let d: Vec<Vec<u64>> = (0..digits).map(|_| r(n + 8, edge)).collect();
                 let b: Vec<Vec<u64>> = (0..digits).map(|_| r(n, edge)).collect();
@@ -904,23 +913,10 @@ mod tests {
     /// term, on residues up to t − 1; lengths it does not take are left alone.
     #[test]
     fn scaled_sum_matches_u128_sums() {
-        let around45 = ntt_primes(45, 2, 2048, PrimeSide::Around, &[]).unwrap();
-        let primes = [(1u64 << 40) - 87, around45[0], around45[1], 1152921504606584833, (1 << 61) - 1];
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        for t in primes {
+        for t in edge_primes() {
             let m = Modulus::new(t);
-            let mut r = |k: usize| -> Vec<u64> {
-                (0..k)
-                    .map(|i| {
-                        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        if i < 40 {
-                            t - 1 - (i as u64 & 1)
-                        } else {
-                            (s >> 3) % t
-                        }
-                    })
-                    .collect()
-            };
+            let mut r = |k: usize| residues(&mut s, t, k, 40);
             for (terms, with_out) in [(1, false), (1, true), (2, true), (3, false), (31, true), (32, false)] {
                 let len = 304;
                 let x: Vec<Vec<u64>> = (0..terms).map(|_| r(len)).collect();

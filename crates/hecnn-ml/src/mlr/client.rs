@@ -81,7 +81,15 @@ impl<'a> TrainingClient<'a> {
             let slots = self.encoder.decode(&dec.decrypt(ct)?)?;
             // CKKS noise is relative to the values: sums of n·d products.
             let tol = 1e-6 * slots.iter().map(|z| z.re.abs()).filter(|v| v.is_finite()).fold(1.0, f64::max);
-            check_block(&slots, &layout, fb, features, classes, "statistics", tol)?;
+            check_block(
+                &slots,
+                &layout,
+                fb,
+                features,
+                classes,
+                "statistics",
+                &BlockTolerance { value: tol, copies: tol },
+            )?;
             for f in 0..layout.features_per_block.min(features - fb * layout.features_per_block) {
                 s.push(slots[layout.slot(0, f, 0)].re);
                 tols.push((fb, tol));
@@ -235,8 +243,16 @@ impl<'a> TrainingClient<'a> {
         let dec = Decryptor::new(self.sk);
         let l = &expect.layout;
         // Honest blocks hold exactly zero / exact copies up to their noise
-        // (and the flooding's, 8σ): anything further off is not this job's.
-        let tol = expect.value_tolerance + flooding.map_or(0.0, |f| 8.0 * f.slot_sigma());
+        // and the flooding's: 8 standard deviations of what is compared — a
+        // slot (σ) for zeros and imaginary parts, the difference of two
+        // independently flooded copies (√2·σ) for the copies. At 8σ for the
+        // copies an honest model failed about once in 125 releases (≈ 5·10^5
+        // comparisons at 1.5·10^-8 each); at 8√2σ, ≈ 10^-9.
+        let sigma = flooding.map_or(0.0, Flooding::slot_sigma);
+        let tol = BlockTolerance {
+            value: expect.value_tolerance + 8.0 * sigma,
+            copies: expect.value_tolerance + 8.0 * std::f64::consts::SQRT_2 * sigma,
+        };
         let mut decoded = Vec::with_capacity(blocks.len());
         for (fb, ct) in blocks.iter().enumerate() {
             let pt = match flooding {
@@ -244,7 +260,7 @@ impl<'a> TrainingClient<'a> {
                 None => dec.decrypt(ct)?,
             };
             let slots: Vec<Complex64> = self.encoder.decode(&pt)?;
-            check_block(&slots, l, fb, expect.features, expect.classes, name, tol)?;
+            check_block(&slots, l, fb, expect.features, expect.classes, name, &tol)?;
             decoded.push(slots.iter().map(|z| z.re).collect::<Vec<f64>>());
         }
         l.unpack_weights(&decoded, expect.classes, expect.features)
@@ -557,6 +573,13 @@ pub enum ModelError {
     Ckks(#[from] CkksError),
 }
 
+/// How far an honest block's values may be off: a single value (padding
+/// zeros, imaginary parts) and the difference of two sample copies.
+struct BlockTolerance {
+    value: f64,
+    copies: f64,
+}
+
 /// Checks one decrypted block: every slot real and finite; padding slots
 /// (class ≥ c, or feature ≥ d in the last block) ~0; every copy over the
 /// sample axis equal to sample 0's.
@@ -567,13 +590,13 @@ fn check_block(
     features: usize,
     classes: usize,
     name: &str,
-    tol: f64,
+    tol: &BlockTolerance,
 ) -> Result<(), ModelError> {
     let block = || format!("{name}/{fb}");
     if slots.len() != l.slots {
         return Err(ModelError::Shape(format!("{name} block {fb}: {} slots decoded", slots.len())));
     }
-    if slots.iter().any(|z| !z.re.is_finite() || !z.im.is_finite() || z.im.abs() > tol) {
+    if slots.iter().any(|z| !z.re.is_finite() || !z.im.is_finite() || z.im.abs() > tol.value) {
         return Err(ModelError::NotReal { block: block() });
     }
     for f in 0..l.features_per_block {
@@ -581,10 +604,10 @@ fn check_block(
         for k in 0..l.class_slots {
             let used = feature_used && k < classes;
             let first = slots[l.slot(0, f, k)].re;
-            if !used && first.abs() > tol {
+            if !used && first.abs() > tol.value {
                 return Err(ModelError::Padding { block: block() });
             }
-            if (1..l.samples_per_block).any(|i| (slots[l.slot(i, f, k)].re - first).abs() > tol) {
+            if (1..l.samples_per_block).any(|i| (slots[l.slot(i, f, k)].re - first).abs() > tol.copies) {
                 return Err(ModelError::NotReplicated { block: block() });
             }
         }
@@ -628,6 +651,43 @@ pub fn training_bootstrap_keys(
 mod tests {
     use super::*;
     use hecnn_ckks::{Context, Preset};
+
+    /// Two flooded copies differ by √2·σ in standard deviation: a spread of
+    /// 10σ between copies (7 of their deviations) is an honest model's, a
+    /// padding slot or imaginary part 10σ off is not, and copies 12σ
+    /// apart are not copies.
+    #[test]
+    fn copies_get_the_tolerance_of_a_difference() {
+        // 4 samples × 4 feature slots (3 used) × 4 class slots (3 used).
+        let l = crate::packing::Layout::with_samples_per_block(4, 3, 64).unwrap();
+        assert_eq!((l.features_per_block, l.class_slots), (4, 4));
+        let sigma = 1e-3;
+        let tol = BlockTolerance { value: 8.0 * sigma, copies: 8.0 * std::f64::consts::SQRT_2 * sigma };
+        let honest = || {
+            let mut slots = vec![Complex64::new(0.0, 0.0); l.slots];
+            for i in 0..l.samples_per_block {
+                for f in 0..3 {
+                    for k in 0..3 {
+                        slots[l.slot(i, f, k)].re = 0.25 * (f + k) as f64;
+                    }
+                }
+            }
+            slots
+        };
+        let check = |slots: &[Complex64]| check_block(slots, &l, 0, 3, 3, "W", &tol);
+        assert!(check(&honest()).is_ok());
+        let mut spread = honest();
+        spread[l.slot(1, 1, 1)].re += 10.0 * sigma;
+        assert!(check(&spread).is_ok());
+        spread[l.slot(1, 1, 1)].re += 2.0 * sigma;
+        assert!(matches!(check(&spread), Err(ModelError::NotReplicated { .. })));
+        let mut padding = honest();
+        padding[l.slot(0, 0, 3)].re = 10.0 * sigma;
+        assert!(matches!(check(&padding), Err(ModelError::Padding { .. })));
+        let mut complex = honest();
+        complex[l.slot(0, 0, 0)].im = 10.0 * sigma;
+        assert!(matches!(check(&complex), Err(ModelError::NotReal { .. })));
+    }
 
     /// A job that bootstraps computes at the data level and below, so its
     /// rotation keys stop there; a job that does not gets full keys.

@@ -136,7 +136,7 @@ fn bootstrap_n16_full_slots() {
     assert_eq!((bs.input_level(), bs.output_level(), bs.levels_left()), (3, 14, 11));
     let bk = BootstrapKeys::generate(&s.sk, &config, &[full]).unwrap();
     let (max, mean) = boot_errors(&s, &bs, &bk, full, 8);
-    // Measured 22.1–22.3 bits worst (hecnn bench bootstrap --stc-first).
+    // Measured 21.9–22.3 bits worst (hecnn bench bootstrap --stc-first).
     assert!(max < f64::exp2(-21.5), "SlotsToCoeffs first: max error 2^{:.1}", max.log2());
     assert!(mean < f64::exp2(-23.5), "SlotsToCoeffs first: mean error 2^{:.1}", mean.log2());
 }

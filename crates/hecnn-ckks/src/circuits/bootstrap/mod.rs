@@ -30,7 +30,7 @@
 //! output, at level `max − cts − EvalMod`, is the result: the same levels
 //! between bootstraps, SlotsToCoeffs ≈ 4× cheaper. EvalMod's coefficients
 //! are then the slot values themselves rather than their spread-out
-//! transform, which costs ≈ 0.5 bit in the worst slot (22.1–22.3 bits
+//! transform, which costs 0.5–0.8 bit in the worst slot (21.9–22.3 bits
 //! against 22.6–22.9 at N = 2^16; the mean is the same).
 //!
 //! One module per job (as Lattigo's `bootstrapping/`, `dft/`, `mod1/`):

@@ -515,6 +515,17 @@ mod x86 {
         _mm512_loadu_si512(s.as_ptr().add(at) as *const _)
     }
 
+    /// Eight residues of a digit: at `perm`'s indices (the gather of a
+    /// hoisted rotation) or contiguous from `at`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn digit(dj: &[u64], idx: Option<__m256i>, at: usize) -> __m512i {
+        match idx {
+            Some(idx) => _mm512_i32gather_epi64::<8>(idx, dj.as_ptr() as *const i64),
+            None => load(dj, at),
+        }
+    }
+
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn store(s: &mut [u64], at: usize, x: __m512i) {
@@ -786,10 +797,7 @@ mod x86 {
             let (mut acc0, mut acc1) = ([z; 4], [z; 4]);
             let idx = perm.map(|p| _mm256_loadu_si256(p.as_ptr().add(c) as *const __m256i));
             for j in 0..d.len() {
-                let x = match idx {
-                    Some(idx) => _mm512_i32gather_epi64::<8>(idx, d[j].as_ptr() as *const i64),
-                    None => load(d[j], start + c),
-                };
+                let x = digit(d[j], idx, start + c);
                 let (x0, x1) = (_mm512_and_si512(x, k.mask52), _mm512_srli_epi64::<52>(x));
                 add(&mut acc0, x0, x1, load(b[j], c));
                 add(&mut acc1, x0, x1, load(a[j], c));
@@ -814,10 +822,7 @@ mod x86 {
             let (mut l0, mut h0, mut l1, mut h1) = (zero, zero, zero, zero);
             let idx = perm.map(|p| _mm256_loadu_si256(p.as_ptr().add(c) as *const __m256i));
             for j in 0..d.len() {
-                let x = match idx {
-                    Some(idx) => _mm512_i32gather_epi64::<8>(idx, d[j].as_ptr() as *const i64),
-                    None => load(d[j], start + c),
-                };
+                let x = digit(d[j], idx, start + c);
                 let (bj, aj) = (load(b[j], c), load(a[j], c));
                 l0 = _mm512_madd52lo_epu64(l0, x, bj);
                 h0 = _mm512_madd52hi_epu64(h0, x, bj);

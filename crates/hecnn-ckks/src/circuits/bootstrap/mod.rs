@@ -267,18 +267,18 @@ impl Bootstrapper {
         // 0. SlotsToCoeffs first (if so configured): slots → coefficients
         // at the bottom of the chain, landing on level 0 at Δ.
         let stc_first = self.config.slots_to_coeffs_first;
+        let coeffs;
         let ct = if stc_first {
-            let k = plan.stc.len();
-            let y = self.run_transforms(&plan.stc, ct.clone(), delta, k, gk)?;
+            coeffs = self.run_transforms(&plan.stc, ct.clone(), delta, plan.stc.len(), gk)?;
             phases.slots_to_coeffs = lap();
-            y
+            &coeffs
         } else {
-            ct.clone()
+            ct
         };
 
         // 1. Scale up at level 0 (exact integer product).
         let f = (q0 / (self.log_message_ratio(slots).exp2() * ct.scale())).round().max(1.0);
-        let ct = ev.mul_integer(&ct, f as i64)?;
+        let ct = ev.mul_integer(ct, f as i64)?;
         let scale = ct.scale() * f;
         let ratio = q0 / scale;
 

@@ -305,6 +305,42 @@ fn the_gradient_in_parts_equals_the_whole_bit_for_bit() {
     assert_eq!(err.to_string(), "invalid upload: no sample blocks");
 }
 
+/// Unpacking a refreshed state: block j of the packed ciphertext comes out
+/// replicated over the layout's period, at one level lower and the same
+/// scale — for a full set of block positions (4 of 4) and with padding
+/// positions (3 of 4), against the decrypt-and-re-encrypt test double's
+/// semantics.
+#[test]
+fn unpack_splits_the_packed_blocks() {
+    use hecnn_ml::mlr::refresh::{packed_slots, unpack, unpack_steps};
+    let probe = Layout::choose(40, 21, 4, 2048).unwrap();
+    let p = probe.features_per_block * probe.class_slots;
+    let mut steps: Vec<i64> = unpack_steps(&probe, 4);
+    steps.extend(unpack_steps(&probe, 3));
+    let toy = Toy::new(toy_ring(), &steps);
+    let (l, ctx) = (toy.layout, &toy.ctx);
+    let (enc, dec, ev) = (Encoder::new(ctx), Decryptor::new(&toy.sk), Evaluator::new(ctx));
+    for blocks in [4, 3] {
+        let s = packed_slots(&l, blocks);
+        assert_eq!(s, 4 * p);
+        // Block j's value at offset o: distinct for every (j, o); padding positions hold junk.
+        let value = |x: usize| ((x % s) as f64 * 0.37).sin();
+        let packed: Vec<f64> = (0..l.slots).map(value).collect();
+        let level = 5;
+        let ct =
+            dec.encrypt_symmetric(&enc.encode_real(&packed, l.slots, level, ctx.params().scale()).unwrap()).unwrap();
+        let ct = ct.expand(ctx).unwrap();
+        let out = unpack(&ev, &enc, &ct, blocks, &l, toy.keys.galois()).unwrap();
+        assert_eq!(out.len(), blocks);
+        for (j, b) in out.iter().enumerate() {
+            assert_eq!((b.level(), b.scale()), (level - 1, ct.scale()));
+            let got = enc.decode_real(&dec.decrypt(b).unwrap()).unwrap();
+            let worst = (0..l.slots).map(|x| (got[x] - value(j * p + x % p)).abs()).fold(0.0, f64::max);
+            assert!(worst < 1e-7, "{blocks} blocks, block {j}: error {worst:e}");
+        }
+    }
+}
+
 #[test]
 fn bootstrapped_training_matches_the_reference() {
     use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};

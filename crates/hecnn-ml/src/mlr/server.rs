@@ -12,7 +12,10 @@ use super::refresh::BootstrapRefresh;
 use super::schedule::schedule;
 use crate::packing::Layout;
 use hecnn_ckks::circuits::{BootstrapConfig, Bootstrapper};
-use hecnn_ckks::{Ciphertext, CkksError, Context, Encoder, EvaluationKeySet, Evaluator, SeededCiphertext};
+use hecnn_ckks::{
+    Ciphertext, CkksError, Context, Encoder, EvaluationKeySet, Evaluator, GaloisKeys, Plaintext, RelinKey,
+    SeededCiphertext,
+};
 use serde::Serialize;
 use std::ops::ControlFlow;
 use thiserror::Error;
@@ -271,6 +274,13 @@ pub enum TrainProgress<'a> {
     Checkpoint(&'a EncryptedModel),
 }
 
+/// Keys of one training stage with their `a` parts in memory
+/// ([`Trainer::stage_keys`]).
+struct StageKeys {
+    gk: GaloisKeys,
+    rlk: RelinKey,
+}
+
 /// Server side: evaluation keys only.
 pub struct Trainer<'a> {
     ev: Evaluator,
@@ -460,7 +470,8 @@ impl<'a> Trainer<'a> {
         }
         let (acc, layout) = sum.ok_or_else(|| TrainError::InvalidUpload("no sample blocks".into()))?;
         let steps = layout.sample_sum_steps();
-        Ok(acc.iter().map(|a| self.finish_sum(a, &steps, stats)).collect::<Result<_, _>>()?)
+        let keys = self.stage_keys(&steps, acc.first().map_or(0, Ciphertext::level));
+        Ok(acc.iter().map(|a| self.finish_sum(a, &steps, &keys, stats)).collect::<Result<_, _>>()?)
     }
 
     fn iteration_gradient(
@@ -474,7 +485,8 @@ impl<'a> Trainer<'a> {
     ) -> Result<Vec<Ciphertext>, TrainError> {
         let tensors = self.gradient_tensors(data, v, t, sigmoid, stats, stage)?;
         let steps = data.layout.sample_sum_steps();
-        let g = tensors.iter().map(|a| self.finish_sum(a, &steps, stats)).collect::<Result<_, _>>()?;
+        let keys = self.stage_keys(&steps, tensors.first().map_or(0, Ciphertext::level));
+        let g = tensors.iter().map(|a| self.finish_sum(a, &steps, &keys, stats)).collect::<Result<_, _>>()?;
         stage(3)?;
         Ok(g)
     }
@@ -624,27 +636,55 @@ impl<'a> Trainer<'a> {
         // Σ_l x_il at f = 0 (all feature blocks of a sample block added first),
         // masked to f = 0 and replicated over the features.
         let mut rows = Vec::with_capacity(data.x.len());
+        let level = data.x.first().and_then(|r| r.first()).map_or(0, Ciphertext::level);
+        let (sum_keys, replicate_keys) = (
+            self.stage_keys(&l.feature_sum_steps(), level),
+            self.stage_keys(&l.feature_replicate_steps(), level.saturating_sub(1)),
+        );
         for row in &data.x {
             let (first, rest) = row.split_first().ok_or_else(|| TrainError::InvalidUpload("empty block row".into()))?;
             let mut sum = first.clone();
             for c in rest {
                 sum = ev.add(&sum, c)?;
             }
-            let sum = self.rotate_sum(sum, &l.feature_sum_steps(), &mut stats)?;
+            let sum = self.rotate_sum(sum, &l.feature_sum_steps(), &sum_keys.gk, &mut stats)?;
             let masked =
                 ev.mul_values_rescale_to(&sum, &l.feature0_mask(data.classes, 1.0), sum.scale(), &self.encoder)?;
-            rows.push(self.rotate_sum(masked, &l.feature_replicate_steps(), &mut stats)?);
+            rows.push(self.rotate_sum(masked, &l.feature_replicate_steps(), &replicate_keys.gk, &mut stats)?);
         }
+        drop((sum_keys, replicate_keys));
         let steps = l.sample_sum_steps();
+        let keys = self.stage_keys(&steps, level);
         let s = (0..blocks)
-            .map(|fb| self.sum_of_products(rows.iter().zip(data.x.iter().map(|row| &row[fb])), &steps, &mut stats))
+            .map(|fb| {
+                self.sum_of_products(rows.iter().zip(data.x.iter().map(|row| &row[fb])), &steps, &keys, &mut stats)
+            })
             .collect::<Result<_, _>>()?;
         Ok((s, stats))
     }
 
-    fn rotate_sum(&self, ct: Ciphertext, steps: &[i64], stats: &mut TrainStats) -> Result<Ciphertext, TrainError> {
+    /// The rotation keys of `steps` and the relinearization key with their
+    /// `a` parts generated once, up to `level`, for a stage that uses them
+    /// on every block. A seeded key regenerates its `a` at each key switch
+    /// (about a third of one at the training's levels); a stage over four
+    /// blocks then pays one generation per key instead of four, holding
+    /// ≈ 17 MB per key (at the bootstrappable preset's data level) until it
+    /// ends. Expanded keys give the same results bit for bit.
+    fn stage_keys(&self, steps: &[i64], level: usize) -> StageKeys {
+        let ctx = self.ev.context();
+        let elements: Vec<u64> = steps.iter().map(|&s| ctx.galois_element(s)).collect();
+        StageKeys { gk: self.gk.expanded(ctx, &elements, level), rlk: self.rlk.expanded(ctx, level) }
+    }
+
+    fn rotate_sum(
+        &self,
+        ct: Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+        stats: &mut TrainStats,
+    ) -> Result<Ciphertext, TrainError> {
         stats.rotations += steps.len();
-        Ok(self.ev.rotate_sum(&ct, steps, self.gk)?)
+        Ok(self.ev.rotate_sum(&ct, steps, gk)?)
     }
 
     /// `Σ_i a_i ⊙ b_i` as tensors (lazy relinearization: one key switch for
@@ -654,10 +694,11 @@ impl<'a> Trainer<'a> {
         &self,
         pairs: impl Iterator<Item = (&'c Ciphertext, &'c Ciphertext)>,
         steps: &[i64],
+        keys: &StageKeys,
         stats: &mut TrainStats,
     ) -> Result<Ciphertext, TrainError> {
         let acc = self.tensor_sum(pairs, stats)?;
-        self.finish_sum(&acc, steps, stats)
+        self.finish_sum(&acc, steps, keys, stats)
     }
 
     /// `Σ_i a_i ⊙ b_i` as one tensor (three parts, neither relinearized nor
@@ -682,10 +723,16 @@ impl<'a> Trainer<'a> {
 
     /// A [`Self::tensor_sum`] relinearized (one key switch), rescaled, then
     /// rotated-and-summed over `steps`.
-    fn finish_sum(&self, acc: &Ciphertext, steps: &[i64], stats: &mut TrainStats) -> Result<Ciphertext, TrainError> {
+    fn finish_sum(
+        &self,
+        acc: &Ciphertext,
+        steps: &[i64],
+        keys: &StageKeys,
+        stats: &mut TrainStats,
+    ) -> Result<Ciphertext, TrainError> {
         stats.relinearizations += 1;
-        let r = self.ev.rescale(&self.ev.relinearize(acc, self.rlk)?)?;
-        self.rotate_sum(r, steps, stats)
+        let r = self.ev.rescale(&self.ev.relinearize(acc, &keys.rlk)?)?;
+        self.rotate_sum(r, steps, &keys.gk, stats)
     }
 
     /// `Z_b = Σ_fb X[b][fb] ⊙ V[fb]`, summed over features (at f = 0).
@@ -696,7 +743,9 @@ impl<'a> Trainer<'a> {
         stats: &mut TrainStats,
     ) -> Result<Vec<Ciphertext>, TrainError> {
         let steps = data.layout.feature_sum_steps();
-        data.x.iter().map(|row| self.sum_of_products(row.iter().zip(v), &steps, stats)).collect()
+        let level = data.x.first().and_then(|r| r.first()).map_or(0, Ciphertext::level);
+        let keys = self.stage_keys(&steps, level);
+        data.x.iter().map(|row| self.sum_of_products(row.iter().zip(v), &steps, &keys, stats)).collect()
     }
 
     /// `E_b = step·mask ⊙ (Ȳ_b − σ(Z_b))`, replicated over features.
@@ -712,33 +761,78 @@ impl<'a> Trainer<'a> {
         let c = data.classes;
         let steps = l.feature_replicate_steps();
         let ev = &self.ev;
+        let keys = self.stage_keys(&steps, z.first().map_or(0, Ciphertext::level));
+        let mut masks = MaskCache::new(self, l, c);
         z.iter()
             .zip(&data.labels)
             .map(|(zb, yb)| {
-                let zz = ev.mul_relin_rescale(zb, zb, self.rlk)?;
+                let zz = ev.mul_relin_rescale(zb, zb, &keys.rlk)?;
                 stats.relinearizations += 1;
                 stats.ct_ct_products += 1;
                 let s_a = zz.scale();
-                let u = ev.mul_values_rescale_to(zb, &l.feature0_mask(c, step * sig[3]), s_a, &self.encoder)?;
-                let cube = ev.mul_relin_rescale(&zz, &u, self.rlk)?;
+                let u = masks.mul_rescale_to(zb, step * sig[3], s_a)?;
+                let cube = ev.mul_relin_rescale(&zz, &u, &keys.rlk)?;
                 stats.relinearizations += 1;
                 stats.ct_ct_products += 1;
                 let s_e = cube.scale();
                 let mut poly = cube;
                 if sig[2] != 0.0 {
-                    let sq = ev.mul_values_rescale_to(&zz, &l.feature0_mask(c, step * sig[2]), s_e, &self.encoder)?;
+                    let sq = masks.mul_rescale_to(&zz, step * sig[2], s_e)?;
                     poly = ev.add(&poly, &sq)?;
                 }
-                let lin = ev.mul_values_rescale_to(zb, &l.feature0_mask(c, step * sig[1]), s_e, &self.encoder)?;
+                let lin = masks.mul_rescale_to(zb, step * sig[1], s_e)?;
                 poly = ev.add(&poly, &lin)?;
-                let constant =
-                    self.encoder.encode_real(&l.feature0_mask(c, step * sig[0]), l.slots, poly.level(), s_e)?;
-                poly = ev.add_plain(&poly, &constant)?;
-                let y = ev.mul_values_rescale_to(yb, &l.feature0_mask(c, step), s_e, &self.encoder)?;
+                poly = ev.add_plain(&poly, masks.get(step * sig[0], poly.level(), s_e)?)?;
+                let y = masks.mul_rescale_to(yb, step, s_e)?;
                 let e = ev.sub(&y, &poly)?;
-                self.rotate_sum(e, &steps, stats)
+                self.rotate_sum(e, &steps, &keys.gk, stats)
             })
             .collect()
+    }
+}
+
+/// The error stage's plaintexts `coef · mask` (the mask of f = 0 and the
+/// first c class slots), each encoded once per level and scale: every
+/// sample block's ciphertexts have the same levels and scales, so the
+/// blocks share them (5 encodings per iteration instead of 5 per block).
+struct MaskCache<'t, 'a> {
+    trainer: &'t Trainer<'a>,
+    layout: Layout,
+    classes: usize,
+    encoded: Vec<((u64, usize, u64), Plaintext)>,
+}
+
+impl<'t, 'a> MaskCache<'t, 'a> {
+    fn new(trainer: &'t Trainer<'a>, layout: Layout, classes: usize) -> Self {
+        Self { trainer, layout, classes, encoded: Vec::new() }
+    }
+
+    /// `coef · mask` encoded at `level` and `scale`.
+    fn get(&mut self, coef: f64, level: usize, scale: f64) -> Result<&Plaintext, TrainError> {
+        let key = (coef.to_bits(), level, scale.to_bits());
+        let i = match self.encoded.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let values = self.layout.feature0_mask(self.classes, coef);
+                let pt = self.trainer.encoder.encode_real(&values, self.layout.slots, level, scale)?;
+                self.encoded.push((key, pt));
+                self.encoded.len() - 1
+            }
+        };
+        Ok(&self.encoded[i].1)
+    }
+
+    /// `ct ⊙ coef·mask`, rescaled, landing on exactly `target`
+    /// ([`Evaluator::mul_values_rescale_to`] with the plaintext reused).
+    fn mul_rescale_to(&mut self, ct: &Ciphertext, coef: f64, target: f64) -> Result<Ciphertext, TrainError> {
+        let level = ct.level();
+        if level == 0 {
+            return Err(CkksError::LevelExhausted { needed: 1, level: 0 }.into());
+        }
+        let ev = &self.trainer.ev;
+        let pt_scale = target * ev.context().params().q()[level] as f64 / ct.scale();
+        let pt = self.get(coef, level, pt_scale)?;
+        Ok(ev.rescale_to(&ev.mul_plain(ct, pt)?, target)?)
     }
 }
 

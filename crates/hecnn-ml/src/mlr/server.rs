@@ -637,9 +637,10 @@ impl<'a> Trainer<'a> {
         // masked to f = 0 and replicated over the features.
         let mut rows = Vec::with_capacity(data.x.len());
         let level = data.x.first().and_then(|r| r.first()).map_or(0, Ciphertext::level);
+        // Rotations only (no relinearization until the sum over samples).
         let (sum_keys, replicate_keys) = (
-            self.stage_keys(&l.feature_sum_steps(), level),
-            self.stage_keys(&l.feature_replicate_steps(), level.saturating_sub(1)),
+            self.rotation_keys(&l.feature_sum_steps(), level),
+            self.rotation_keys(&l.feature_replicate_steps(), level.saturating_sub(1)),
         );
         for row in &data.x {
             let (first, rest) = row.split_first().ok_or_else(|| TrainError::InvalidUpload("empty block row".into()))?;
@@ -647,10 +648,10 @@ impl<'a> Trainer<'a> {
             for c in rest {
                 sum = ev.add(&sum, c)?;
             }
-            let sum = self.rotate_sum(sum, &l.feature_sum_steps(), &sum_keys.gk, &mut stats)?;
+            let sum = self.rotate_sum(sum, &l.feature_sum_steps(), &sum_keys, &mut stats)?;
             let masked =
                 ev.mul_values_rescale_to(&sum, &l.feature0_mask(data.classes, 1.0), sum.scale(), &self.encoder)?;
-            rows.push(self.rotate_sum(masked, &l.feature_replicate_steps(), &replicate_keys.gk, &mut stats)?);
+            rows.push(self.rotate_sum(masked, &l.feature_replicate_steps(), &replicate_keys, &mut stats)?);
         }
         drop((sum_keys, replicate_keys));
         let steps = l.sample_sum_steps();
@@ -671,9 +672,14 @@ impl<'a> Trainer<'a> {
     /// ≈ 17 MB per key (at the bootstrappable preset's data level) until it
     /// ends. Expanded keys give the same results bit for bit.
     fn stage_keys(&self, steps: &[i64], level: usize) -> StageKeys {
+        StageKeys { gk: self.rotation_keys(steps, level), rlk: self.rlk.expanded(self.ev.context(), level) }
+    }
+
+    /// [`Self::stage_keys`] for a stage that only rotates.
+    fn rotation_keys(&self, steps: &[i64], level: usize) -> GaloisKeys {
         let ctx = self.ev.context();
         let elements: Vec<u64> = steps.iter().map(|&s| ctx.galois_element(s)).collect();
-        StageKeys { gk: self.gk.expanded(ctx, &elements, level), rlk: self.rlk.expanded(ctx, level) }
+        self.gk.expanded(ctx, &elements, level)
     }
 
     fn rotate_sum(

@@ -16,8 +16,12 @@
 //! residue of a source prime above 2^32 as two rows, its low and high words
 //! — and runs 32×32→64-bit products across coefficients, which vectorize
 //! (AVX2 `vpmuludq`); the 128-bit path is a scalar add-with-carry chain per
-//! coefficient.
+//! coefficient. Two kernels replace it where the CPU allows: AVX-512 IFMA
+//! for targets below 2^61 ([`super::ifma`]), and without IFMA, exact
+//! double-precision FMAs for targets below 2^44 ([`super::conv_f64`]: the
+//! 40-bit half of the bootstrapping chain on AVX2 machines).
 
+use super::conv_f64::{self, F64Conversion};
 use super::ifma::{self, IfmaTables, ScaledSum};
 use super::modulus::{with_avx2, Modulus, WordReduce};
 use rayon::prelude::*;
@@ -54,6 +58,9 @@ pub struct BasisConverter {
     /// The 128-bit path's AVX-512 IFMA kernels for targets below 2^61
     /// (`None` on other CPUs): see [`super::ifma`].
     ifma: Option<IfmaTables>,
+    /// Without IFMA, the double-precision path for targets below 2^44
+    /// (`None` without AVX2 and FMA): see [`super::conv_f64`].
+    f64: Option<F64Conversion>,
 }
 
 impl BasisConverter {
@@ -142,8 +149,10 @@ impl BasisConverter {
             t.row_scales = [scales(&qhat_inv), scales(&qhat_inv_over_n)];
             t
         });
+        let f64 = if ifma.is_none() { F64Conversion::new(src, dst, &qhat_mod_dst, &q_mod_dst) } else { None };
         Self {
             ifma,
+            f64,
             src: src.to_vec(),
             dst: dst.to_vec(),
             qhat_inv,
@@ -215,18 +224,22 @@ impl BasisConverter {
             return;
         }
         // Targets below 2^61 by IFMA where the CPU has it (whole blocks of
-        // 32 coefficients); the scalar 128-bit path takes the rest.
+        // 32 coefficients); without IFMA, targets below 2^44 in double
+        // precision (blocks of 16); the scalar 128-bit path takes the rest.
         let ifma = self.ifma.as_ref().filter(|_| block.is_multiple_of(ifma::CHUNK));
-        let done: Vec<bool> =
-            self.dst.iter().enumerate().map(|(j, _)| ifma.is_some_and(|t| t.targets[j].is_some())).collect();
+        let f64c = self.f64.as_ref().filter(|_| ifma.is_none() && block.is_multiple_of(16));
+        let done: Vec<bool> = (0..self.dst.len())
+            .map(|j| ifma.is_some_and(|t| t.targets[j].is_some()) || f64c.is_some_and(|f| f.has_target(j)))
+            .collect();
         let scalar_left = done.iter().any(|&d| !d);
         let wide = ifma.map_or(0, |t| t.wide_sources.len());
         per_block.into_par_iter().enumerate().for_each_init(
             || {
                 let rows = IfmaRows::new(if ifma.is_some() { block } else { 0 }, s, wide);
-                (vec![0u64; if scalar_left { block * s } else { 0 }], vec![0u8; block], rows)
+                let f64_rows = f64c.map(|f| f.block_rows(block));
+                (vec![0u64; if scalar_left { block * s } else { 0 }], vec![0u8; block], rows, f64_rows)
             },
-            |(yt, v, rows), (b, mut outs)| {
+            |(yt, v, rows, f64_rows), (b, mut outs)| {
                 let start = b * block;
                 if let Some(tables) = ifma {
                     let scales = tables.row_scales[usize::from(unnormalized)].as_deref();
@@ -241,6 +254,17 @@ impl BasisConverter {
                     }
                     if !scalar_left {
                         return;
+                    }
+                } else if let (Some(fc), Some(fr)) = (f64c, f64_rows.as_mut()) {
+                    fc.prepare(&self.src, &self.inv_src, conv_f64::BlockInput { input, factors, start, n }, fr, v);
+                    for (j, out) in outs.iter_mut().enumerate().filter(|(j, _)| fc.has_target(*j)) {
+                        fc.convert_target(j, fr, out);
+                    }
+                    if !scalar_left {
+                        return;
+                    }
+                    for (i, y) in fr.y.chunks_exact(block).enumerate() {
+                        y.iter().enumerate().for_each(|(c, &y)| yt[c * s + i] = y);
                     }
                 } else {
                     // y_i = [x_i · qhat_inv_i]_{q_i}, transposed.
@@ -519,12 +543,13 @@ fn dot(y: &[u64], w: &[u64]) -> u128 {
 mod tests {
     use super::*;
 
-    /// The IFMA kernel (where the CPU has it) gives the scalar 128-bit
-    /// path's outputs bit for bit, for sources of 40 and 60 bits (with
+    /// The IFMA kernel (where the CPU has it), or else the double-precision
+    /// one for targets below 2^44, gives the scalar 128-bit path's outputs
+    /// bit for bit, for sources of 40 and 60 bits (with
     /// and without high parts), 1 to 12 of them, targets of 36 to 61 bits
     /// (both paths in one conversion), residues at 0, 1 and q − 1 and
-    /// random ones, normalized and not. On a CPU without IFMA it checks the
-    /// scalar path against the same u128 arithmetic.
+    /// random ones, normalized and not. On a CPU with neither IFMA nor
+    /// AVX2 and FMA it checks the scalar path against itself.
     #[test]
     fn convert_matches_the_scalar_path() {
         use super::super::primes::{ntt_primes, PrimeSide};
@@ -554,8 +579,11 @@ mod tests {
         ] {
             let m = |v: &[u64]| v.iter().map(|&q| Modulus::new(q)).collect::<Vec<_>>();
             let fast = BasisConverter::new(&m(&src), &m(&dst), n);
-            let scalar = BasisConverter { ifma: None, ..fast.clone() };
+            let scalar = BasisConverter { ifma: None, f64: None, ..fast.clone() };
             assert_eq!(fast.ifma.is_some(), ifma::available(), "the tables follow the CPU");
+            // Every case has a target below 2^44: without IFMA, the f64 path runs.
+            let f64_path = !ifma::available() && super::super::conv_f64::available();
+            assert_eq!(fast.f64.is_some(), f64_path, "the f64 tables follow the CPU");
             let input: Vec<u64> = (0..src.len() * n)
                 .map(|k| {
                     let q = src[k / n];

@@ -3,6 +3,7 @@
 
 pub mod automorphism;
 pub mod basis;
+pub(crate) mod conv_f64;
 pub(crate) mod ifma;
 pub mod modulus;
 pub mod ntt;

@@ -379,11 +379,8 @@ impl<'a> PlainDotSum<'a> {
     }
 }
 
-/// Limb i of part p of [`Evaluator::dot_plain`] without the kernel: a
-/// product and a reduction per term.
+/// Limb i of part p of [`Evaluator::dot_plain`] without the IFMA kernel.
 fn plain_dot_part(m: &crate::ring::Modulus, i: usize, p: usize, terms: &[(&Ciphertext, &Plaintext)], o: &mut [u64]) {
-    o.fill(0);
-    for (a, pt) in terms {
-        crate::ring::modulus::mul_add_slice(m, o, a.parts[p].limb(i), pt.poly.limb(i));
-    }
+    let pairs: Vec<(&[u64], &[u64])> = terms.iter().map(|(a, pt)| (a.parts[p].limb(i), pt.poly.limb(i))).collect();
+    crate::ring::modulus::dot_slices(m, &pairs, o);
 }

@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::ring::ifma::{self, InnerReducer};
 use crate::ring::modulus::WordReduce;
 use crate::ring::sampling::UniformStream;
-use crate::ring::{pool, RnsPoly};
+use crate::ring::{f64_arith, pool, RnsPoly};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -203,6 +203,8 @@ pub fn inner_product(ctx: &Context, dec: &Decomposed, key: &SwitchingKey, perm: 
             accumulate_narrow(&mut limb, o0, o1);
         } else if let Some(r) = InnerReducer::new(m).filter(|r| ifma_available && dec.digits.len() <= r.max_digits()) {
             limb.accumulate_ifma(&r, o0, o1);
+        } else if f64_arith::supports(m.value) && dec.digits.len() <= f64_arith::MAX_TERMS && n.is_multiple_of(4) {
+            limb.accumulate_f64(o0, o1);
         } else {
             limb.accumulate::<u128>(o0, o1);
         }
@@ -319,6 +321,45 @@ impl LimbProduct<'_> {
             let (o0, o1) = (&mut o0[range.clone()], &mut o1[range]);
             let block = ifma::InnerBlock { d: &d, start, perm, b: &b, a: &a };
             ifma::inner_product(reducer, &block, o0, o1).expect("the caller checked the CPU");
+        }
+    }
+
+    /// The products in exact `f64` sums (a prime between 2^31 and 2^44 on
+    /// an AVX2 CPU without IFMA; see [`f64_arith`]), a block at a time.
+    fn accumulate_f64(&mut self, o0: &mut [u64], o1: &mut [u64]) {
+        const BLOCK: usize = 256;
+        let (n, q) = (o0.len(), self.m.value);
+        let block = BLOCK.min(n);
+        let (mut acc0, mut acc1) = ([0f64; BLOCK], [0f64; BLOCK]);
+        let (mut a_block, mut d_block) = ([0u64; BLOCK], [0u64; BLOCK]);
+        let (acc0, acc1) = (&mut acc0[..block], &mut acc1[..block]);
+        let (a_block, d_block) = (&mut a_block[..block], &mut d_block[..block]);
+        for start in (0..n).step_by(block) {
+            let range = start..start + block;
+            acc0.fill(0.0);
+            acc1.fill(0.0);
+            for (j, dj) in self.dec.digits.iter().enumerate() {
+                let d = dj.limb(self.t);
+                let d: &[u64] = match self.perm {
+                    None => &d[range.clone()],
+                    Some(p) => {
+                        d_block.iter_mut().zip(&p[range.clone()]).for_each(|(x, &pi)| *x = d[pi as usize]);
+                        d_block
+                    }
+                };
+                let b = &self.key.b[j].limb(self.kt)[range.clone()];
+                let a: &[u64] = match &mut self.a {
+                    AParts::Stream(streams) => {
+                        streams[j].fill(a_block);
+                        a_block
+                    }
+                    AParts::Memory(limbs) => &limbs[j][range.clone()],
+                };
+                f64_arith::mul_acc(q, acc0, d, b);
+                f64_arith::mul_acc(q, acc1, d, a);
+            }
+            f64_arith::finish(q, acc0, None, &mut o0[range.clone()]);
+            f64_arith::finish(q, acc1, None, &mut o1[range]);
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod automorphism;
 pub mod basis;
 pub(crate) mod conv_f64;
+pub(crate) mod f64_arith;
 pub(crate) mod ifma;
 pub mod modulus;
 pub mod ntt;

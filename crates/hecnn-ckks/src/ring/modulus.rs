@@ -206,7 +206,8 @@ pub fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
 
 /// `x[c] = (x[c] + y[c]·z[c]) mod q` for residues below q.
 pub fn mul_add_slice(m: &Modulus, x: &mut [u64], y: &[u64], z: &[u64]) {
-    if super::ifma::mul_add(m.value, x, y, z).is_some() {
+    if super::ifma::mul_add(m.value, x, y, z).is_some() || super::f64_arith::dot(m.value, &[(y, z)], x, true).is_some()
+    {
         return;
     }
     match WordReduce::new(m.value) {
@@ -220,6 +221,39 @@ pub fn mul_add_slice(m: &Modulus, x: &mut [u64], y: &[u64], z: &[u64]) {
             for ((xx, &yy), &zz) in x.iter_mut().zip(y).zip(z) {
                 *xx = m.reduce_u128(yy as u128 * zz as u128 + *xx as u128);
             }
+        }
+    }
+}
+
+/// `out[c] = Σ_k y_k[c]·z_k[c] mod q` for residues below q: one reduction
+/// per output residue (per eight terms on the scalar path, whose 128-bit
+/// sums hold eight products of residues below 2^61), exact `f64` sums for
+/// primes between 2^31 and 2^44 on AVX2 CPUs without IFMA.
+pub fn dot_slices(m: &Modulus, terms: &[(&[u64], &[u64])], out: &mut [u64]) {
+    if terms.is_empty() {
+        out.fill(0);
+        return;
+    }
+    if super::f64_arith::supports(m.value) && out.len().is_multiple_of(4) {
+        for (k, chunk) in terms.chunks(super::f64_arith::MAX_TERMS).enumerate() {
+            super::f64_arith::dot(m.value, chunk, out, k > 0).expect("the prime was checked");
+        }
+        return;
+    }
+    if WordReduce::new(m.value).is_some() {
+        out.fill(0);
+        for (y, z) in terms {
+            mul_add_slice(m, out, y, z);
+        }
+        return;
+    }
+    for (k, chunk) in terms.chunks(8).enumerate() {
+        for (c, o) in out.iter_mut().enumerate() {
+            let mut acc: u128 = if k > 0 { *o as u128 } else { 0 };
+            for (y, z) in chunk {
+                acc += y[c] as u128 * z[c] as u128;
+            }
+            *o = m.reduce_u128(acc);
         }
     }
 }
@@ -257,6 +291,13 @@ pub fn tensor_slice(m: &Modulus, a: [&[u64]; 2], b: [&[u64]; 2], out: [&mut [u64
     }
     let [a0, a1] = a;
     let [b0, b1] = b;
+    if super::f64_arith::supports(m.value) && n.is_multiple_of(4) {
+        let (a0, a1, b0, b1) = (&a0[..n], &a1[..n], &b0[..n], &b1[..n]);
+        for (terms, o) in [(&[(a0, b0)][..], o0), (&[(a0, b1), (a1, b0)][..], o1), (&[(a1, b1)][..], o2)] {
+            super::f64_arith::dot(m.value, terms, o, false).expect("the prime was checked");
+        }
+        return;
+    }
     match WordReduce::new(m.value) {
         // Each product < 2^62, the middle sum < 2^63.
         Some(w) => with_avx2(|| {

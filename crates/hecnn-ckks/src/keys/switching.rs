@@ -255,6 +255,19 @@ enum AParts<'a> {
     Memory(Vec<&'a [u64]>),
 }
 
+impl AParts<'_> {
+    /// Digit j's `a` over `range`: generated into `buf` when streamed.
+    fn block<'b>(&'b mut self, j: usize, range: std::ops::Range<usize>, buf: &'b mut [u64]) -> &'b [u64] {
+        match self {
+            AParts::Stream(streams) => {
+                streams[j].fill(buf);
+                buf
+            }
+            AParts::Memory(limbs) => &limbs[j][range],
+        }
+    }
+}
+
 /// A lazy accumulator of residue products: 128 bits in general, 64 bits
 /// when the caller has checked that the sum cannot overflow.
 trait Accumulator: Copy + Default + std::ops::AddAssign {
@@ -348,13 +361,7 @@ impl LimbProduct<'_> {
                     }
                 };
                 let b = &self.key.b[j].limb(self.kt)[range.clone()];
-                let a: &[u64] = match &mut self.a {
-                    AParts::Stream(streams) => {
-                        streams[j].fill(a_block);
-                        a_block
-                    }
-                    AParts::Memory(limbs) => &limbs[j][range.clone()],
-                };
+                let a = self.a.block(j, range.clone(), a_block);
                 f64_arith::mul_acc(q, acc0, d, b);
                 f64_arith::mul_acc(q, acc1, d, a);
             }
@@ -379,13 +386,7 @@ impl LimbProduct<'_> {
             for (j, dj) in self.dec.digits.iter().enumerate() {
                 let d = dj.limb(self.t);
                 let b = &self.key.b[j].limb(self.kt)[range.clone()];
-                let a: &[u64] = match &mut self.a {
-                    AParts::Stream(streams) => {
-                        streams[j].fill(a_block);
-                        a_block
-                    }
-                    AParts::Memory(limbs) => &limbs[j][range.clone()],
-                };
+                let a = self.a.block(j, range.clone(), a_block);
                 match self.perm {
                     None => {
                         let d = &d[range.clone()];

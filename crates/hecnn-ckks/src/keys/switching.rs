@@ -365,8 +365,8 @@ impl LimbProduct<'_> {
                 f64_arith::mul_acc(q, acc0, d, b);
                 f64_arith::mul_acc(q, acc1, d, a);
             }
-            f64_arith::finish(q, acc0, None, &mut o0[range.clone()]);
-            f64_arith::finish(q, acc1, None, &mut o1[range]);
+            f64_arith::finish(q, acc0, false, &mut o0[range.clone()]);
+            f64_arith::finish(q, acc1, false, &mut o1[range]);
         }
     }
 

@@ -256,7 +256,7 @@ impl BasisConverter {
                         return;
                     }
                 } else if let (Some(fc), Some(fr)) = (f64c, f64_rows.as_mut()) {
-                    fc.prepare(&self.src, &self.inv_src, conv_f64::BlockInput { input, factors, start, n }, fr, v);
+                    fc.prepare(conv_f64::BlockInput { input, factors, start, n }, fr, v);
                     for (j, out) in outs.iter_mut().enumerate().filter(|(j, _)| fc.has_target(*j)) {
                         fc.convert_target(j, fr, out);
                     }

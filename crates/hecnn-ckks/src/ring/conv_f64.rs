@@ -63,6 +63,9 @@ pub(crate) struct BlockRows {
 /// The double-precision tables of one [`super::basis::BasisConverter`].
 #[derive(Clone, Debug)]
 pub(crate) struct F64Conversion {
+    /// Source primes and `1/q_i` (for `v`, as the scalar path computes it).
+    src: Vec<Modulus>,
+    inv_src: Vec<f64>,
     /// Pieces per source prime: 2 below 2^44, 3 up to 2^61 (22 + 22 + 17 bits).
     pieces: Vec<usize>,
     rows: usize,
@@ -97,7 +100,8 @@ impl F64Conversion {
                 })
             })
             .collect();
-        targets.iter().any(Option::is_some).then_some(Self { pieces, rows, targets })
+        let inv_src = src.iter().map(|q| 1.0 / q.value as f64).collect();
+        targets.iter().any(Option::is_some).then_some(Self { src: src.to_vec(), inv_src, pieces, rows, targets })
     }
 
     /// Whether target `j` takes this path.
@@ -118,54 +122,33 @@ impl F64Conversion {
     /// One block's scaled residues `y_i = [x_i·w_i]_{q_i}` (source-major),
     /// `v = round(Σ y_i/q_i)` — summed in the scalar path's order, so it is
     /// the same `v` — into `v_out` and `rows.v`, and the pieces of `y`.
-    pub(crate) fn prepare(
-        &self,
-        src: &[Modulus],
-        inv_src: &[f64],
-        input: BlockInput<'_>,
-        rows: &mut BlockRows,
-        v_out: &mut [u8],
-    ) {
+    pub(crate) fn prepare(&self, input: BlockInput<'_>, rows: &mut BlockRows, v_out: &mut [u8]) {
         // SAFETY: tables exist only where the CPU has AVX2 and FMA (`new`).
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            self.prepare_avx2(src, inv_src, input, rows, v_out)
+            self.prepare_avx2(input, rows, v_out)
         }
         #[cfg(not(target_arch = "x86_64"))]
-        self.prepare_portable(src, inv_src, input, rows, v_out)
+        self.prepare_portable(input, rows, v_out)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn prepare_avx2(
-        &self,
-        src: &[Modulus],
-        inv_src: &[f64],
-        input: BlockInput<'_>,
-        rows: &mut BlockRows,
-        v_out: &mut [u8],
-    ) {
-        self.prepare_portable(src, inv_src, input, rows, v_out)
+    unsafe fn prepare_avx2(&self, input: BlockInput<'_>, rows: &mut BlockRows, v_out: &mut [u8]) {
+        self.prepare_portable(input, rows, v_out)
     }
 
     #[inline(always)]
-    fn prepare_portable(
-        &self,
-        src: &[Modulus],
-        inv_src: &[f64],
-        input: BlockInput<'_>,
-        rows: &mut BlockRows,
-        v_out: &mut [u8],
-    ) {
+    fn prepare_portable(&self, input: BlockInput<'_>, rows: &mut BlockRows, v_out: &mut [u8]) {
         let BlockInput { input, factors, start, n } = input;
         let block = rows.f.len();
-        for (i, (q, &(w, ws))) in src.iter().zip(factors).enumerate() {
+        for (i, (q, &(w, ws))) in self.src.iter().zip(factors).enumerate() {
             let x = &input[i * n + start..i * n + start + block];
             let y = &mut rows.y[i * block..(i + 1) * block];
             y.iter_mut().zip(x).for_each(|(y, &xx)| *y = q.mul_shoup(xx, w, ws));
         }
         rows.f.fill(0.0);
-        for (y, &inv) in rows.y.chunks_exact(block).zip(inv_src) {
+        for (y, &inv) in rows.y.chunks_exact(block).zip(&self.inv_src) {
             rows.f.iter_mut().zip(y).for_each(|(f, &y)| *f += y as f64 * inv);
         }
         for ((o, vf), &f) in v_out.iter_mut().zip(rows.v.iter_mut()).zip(&rows.f) {

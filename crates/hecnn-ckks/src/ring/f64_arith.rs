@@ -38,13 +38,12 @@ pub(crate) fn mul_acc(q: u64, acc: &mut [f64], y: &[u64], z: &[u64]) {
     unsafe { kernels::mul_acc(q as f64, acc, y, z) }
 }
 
-/// `out[c] = (acc[c] + x[c]) mod q` (`x` optional, residues below q) in
-/// `[0, q)`.
-pub(crate) fn finish(q: u64, acc: &[f64], x: Option<&[u64]>, out: &mut [u64]) {
-    assert!(supports(q) && acc.len() == out.len() && x.is_none_or(|x| x.len() == out.len()));
-    assert!(out.len().is_multiple_of(4));
+/// `out[c] = (acc[c] + out[c]) mod q` when `keep` (residues below q),
+/// `acc[c] mod q` otherwise, in `[0, q)`.
+pub(crate) fn finish(q: u64, acc: &[f64], keep: bool, out: &mut [u64]) {
+    assert!(supports(q) && acc.len() == out.len() && out.len().is_multiple_of(4));
     // SAFETY: as in `mul_acc`.
-    unsafe { kernels::finish(q as f64, acc, x, out) }
+    unsafe { kernels::finish(q as f64, acc, keep, out) }
 }
 
 /// Accumulator blocks: 256 coefficients (2 KiB of `f64`) stay in L1.
@@ -65,13 +64,7 @@ pub(crate) fn dot(q: u64, terms: &[(&[u64], &[u64])], out: &mut [u64], keep: boo
         for (y, z) in terms {
             mul_acc(q, acc, &y[start..end], &z[start..end]);
         }
-        let o = &mut out[start..end];
-        if keep {
-            let x: [u64; BLOCK] = std::array::from_fn(|c| o.get(c).copied().unwrap_or(0));
-            finish(q, acc, Some(&x[..end - start]), o);
-        } else {
-            finish(q, acc, None, o);
-        }
+        finish(q, acc, keep, &mut out[start..end]);
     }
     Some(())
 }
@@ -113,13 +106,13 @@ mod kernels {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn finish(q: f64, acc: &[f64], x: Option<&[u64]>, out: &mut [u64]) {
+    pub unsafe fn finish(q: f64, acc: &[f64], keep: bool, out: &mut [u64]) {
         let (qv, q_inv, zero) = (_mm256_set1_pd(q), _mm256_set1_pd(1.0 / q), _mm256_setzero_pd());
         let (bits, magic) = (_mm256_set1_epi64x(MAGIC_BITS), _mm256_set1_pd(MAGIC));
         for c in (0..out.len()).step_by(4) {
             let mut s = _mm256_loadu_pd(acc.as_ptr().add(c));
-            if let Some(x) = x {
-                s = _mm256_add_pd(s, load(x.as_ptr().add(c), bits, magic));
+            if keep {
+                s = _mm256_add_pd(s, load(out.as_ptr().add(c), bits, magic));
             }
             let quot = _mm256_round_pd::<FLOOR>(_mm256_mul_pd(s, q_inv));
             let mut r = _mm256_fnmadd_pd(quot, qv, s);
@@ -140,7 +133,7 @@ mod kernels {
     pub unsafe fn mul_acc(_: f64, _: &mut [f64], _: &[u64], _: &[u64]) {
         unreachable!("not available")
     }
-    pub unsafe fn finish(_: f64, _: &[f64], _: Option<&[u64]>, _: &mut [u64]) {
+    pub unsafe fn finish(_: f64, _: &[f64], _: bool, _: &mut [u64]) {
         unreachable!("not available")
     }
 }

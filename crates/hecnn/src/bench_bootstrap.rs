@@ -2,7 +2,7 @@
 //! timed, with its precision, the levels it leaves and its key size.
 
 use anyhow::{bail, Result};
-use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, BootstrapPhases, Bootstrapper};
+use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, BootstrapPhases, Bootstrapper, SlotValues};
 use hecnn_ckks::{Context, Decryptor, Encoder, Preset, RelinKey, SecretKey};
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
@@ -31,6 +31,9 @@ pub struct BootstrapBench {
     pub output_level: usize,
     /// Whether SlotsToCoeffs ran first (`--stc-first`).
     pub stc_first: bool,
+    /// Whether the input was bootstrapped as real values (`--real`:
+    /// `Bootstrapper::bootstrap_real`, one EvalMod with `--stc-first`).
+    pub real: bool,
     pub security_bits: f64,
     /// Serialized bootstrapping keys (switching keys + Galois keys, seeded).
     pub key_bytes: u64,
@@ -54,6 +57,7 @@ pub fn run(
     reps: usize,
     real_pair: bool,
     stc_first: bool,
+    real: bool,
     progress: &dyn Fn(&str),
 ) -> Result<BootstrapBench> {
     let preset = Preset::Bootstrappable;
@@ -90,7 +94,8 @@ pub fn run(
             let (a, b) = boot.bootstrap_real_pair(&ct, &ct_y, &rlk, &keys)?;
             vec![(a, &x), (b, &y)]
         } else {
-            let (out, phases) = boot.bootstrap_phased(&ct, &rlk, &keys)?;
+            let values = if real { SlotValues::Real } else { SlotValues::Complex };
+            let (out, phases) = boot.bootstrap_phased(&ct, &rlk, &keys, values)?;
             phase_seconds = Some(phases);
             vec![(out, &x)]
         };
@@ -113,6 +118,7 @@ pub fn run(
         input_level: input,
         output_level: boot.output_level(),
         stc_first,
+        real,
         security_bits,
         key_bytes: keys.serialized_len(&ctx),
         key_memory_bytes: keys.memory_bytes() as u64,
@@ -137,7 +143,12 @@ pub fn print(r: &BootstrapBench) {
         if r.ifma { ", IFMA" } else { "" },
         r.security_bits,
         if r.vectors_per_bootstrap == 2 { ", two real vectors at once" } else { "" },
-        if r.stc_first { ", SlotsToCoeffs first" } else { "" },
+        match (r.stc_first, r.real) {
+            (true, true) => ", SlotsToCoeffs first, real",
+            (true, false) => ", SlotsToCoeffs first",
+            (false, true) => ", real",
+            (false, false) => "",
+        },
         r.seconds,
         r.seconds_all.iter().map(|s| (s * 100.0).round() / 100.0).collect::<Vec<_>>(),
         r.precision_bits,

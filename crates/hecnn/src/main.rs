@@ -548,11 +548,15 @@ enum BenchCommand {
         /// Two real vectors per bootstrap (`a + i·b`, split by one conjugation).
         #[arg(long)]
         real_pair: bool,
-        /// SlotsToCoeffs first (full slots): the input at level 3 goes through
+        /// SlotsToCoeffs first: the input at level 3 goes through
         /// SlotsToCoeffs at the bottom of the chain, the output comes out at
         /// level 14 (the same 11 levels for computation).
         #[arg(long)]
         stc_first: bool,
+        /// Bootstrap as real values (`Bootstrapper::bootstrap_real`; the inputs are real):
+        /// with --stc-first one EvalMod instead of two.
+        #[arg(long, conflicts_with = "real_pair")]
+        real: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -865,8 +869,8 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Bench { what: BenchCommand::Bootstrap { slots, threads, reps, real_pair, stc_first, json } } => {
-            let run = move |p: &dyn Fn(&str)| bench_bootstrap::run(slots, reps, real_pair, stc_first, p);
+        Command::Bench { what: BenchCommand::Bootstrap { slots, threads, reps, real_pair, stc_first, real, json } } => {
+            let run = move |p: &dyn Fn(&str)| bench_bootstrap::run(slots, reps, real_pair, stc_first, real, p);
             measure(threads, json, run, bench_bootstrap::print)?;
         }
         Command::Bench { what: BenchCommand::Ckks { preset, threads, reps, json } } => {

@@ -27,13 +27,14 @@ pub struct BootstrapConfig {
     pub log_message_ratio: f64,
     /// Hamming weight of the ephemeral sparse secret.
     pub hamming_weight: usize,
-    /// SlotsToCoeffs first (full slots only): the input, at level
-    /// `stc_levels`, goes through SlotsToCoeffs at the bottom of the chain
-    /// (a few limbs, cheap key switches), then ModRaise, CoeffsToSlots and
-    /// EvalMod, whose output is the refreshed ciphertext at level
-    /// `max − cts − EvalMod`. The same levels are left for computation
-    /// (output minus input level) and the same matrices run, in the other
-    /// order; SlotsToCoeffs's key switches cost about a quarter.
+    /// SlotsToCoeffs first: the input, at level `stc_levels`, goes through
+    /// SlotsToCoeffs at the bottom of the chain (a few limbs, cheap key
+    /// switches), then ModRaise, CoeffsToSlots and EvalMod, whose output is
+    /// the refreshed ciphertext at level `max − cts − EvalMod`. The same
+    /// levels are left for computation (output minus input level) and the
+    /// same matrices run, in the other order; SlotsToCoeffs's key switches
+    /// cost about a quarter. Real slots (`Bootstrapper::bootstrap_real`)
+    /// then need one EvalMod instead of two; sparse slots are not packed.
     pub slots_to_coeffs_first: bool,
 }
 

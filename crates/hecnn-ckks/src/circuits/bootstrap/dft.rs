@@ -35,7 +35,10 @@ impl SlotPlan {
             trace.push(step as i64);
             step *= 2;
         }
-        let packed = 2 * slots <= ctx.n() / 2;
+        // Not with SlotsToCoeffs first: its output is EvalMod's, so the
+        // fold back to `re + i·im` would cost a level; there sparse complex
+        // slots take two EvalMods and real ones (`bootstrap_real`) one.
+        let packed = 2 * slots <= ctx.n() / 2 && !config.slots_to_coeffs_first;
         if packed {
             let (zero, one, i) = (Complex64::new(0.0, 0.0), Complex64::new(1.0, 0.0), Complex64::new(0.0, 1.0));
             let half = |a: Complex64, b: Complex64| -> Vec<Complex64> {

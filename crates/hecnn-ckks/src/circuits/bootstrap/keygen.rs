@@ -29,7 +29,7 @@ impl BootstrapKeys {
         let out = config.stc_output_level(top).expect("config.check passed");
         let mut elements = Vec::new();
         for &s in slots {
-            check_slots(ctx, config, s)?;
+            check_slots(ctx, s)?;
             let plan = SlotPlan::new(ctx, s, config);
             elements.extend(plan.rotation_levels(top, out).into_iter().map(|(r, l)| (ctx.galois_element(r), l)));
             elements.push((ctx.conjugation_element(), plan.conjugation_level(top)));

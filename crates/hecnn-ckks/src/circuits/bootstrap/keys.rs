@@ -72,15 +72,9 @@ impl BootstrapKeys {
     }
 }
 
-pub(crate) fn check_slots(ctx: &Context, config: &super::BootstrapConfig, slots: usize) -> Result<()> {
+pub(crate) fn check_slots(ctx: &Context, slots: usize) -> Result<()> {
     if !slots.is_power_of_two() || slots < 2 || slots > ctx.n() / 2 {
         return Err(CkksError::InvalidSlots(format!("{slots} slots: need a power of two in 2..={}", ctx.n() / 2)));
-    }
-    if config.slots_to_coeffs_first && slots != ctx.n() / 2 {
-        return Err(CkksError::InvalidSlots(format!(
-            "{slots} slots: SlotsToCoeffs first runs at full slots ({}) only",
-            ctx.n() / 2
-        )));
     }
     Ok(())
 }

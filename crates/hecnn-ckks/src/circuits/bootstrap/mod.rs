@@ -24,14 +24,17 @@
 //! 6. **SlotsToCoeffs**: the forward butterflies, `stc_levels` transforms,
 //!    landing on exactly the default scale Δ.
 //!
-//! With [`BootstrapConfig::slots_to_coeffs_first`] (full slots) step 6
-//! runs first, on the input at level `stc_levels` — at the bottom of the
-//! chain, where a key switch touches 4 limbs instead of 15 — and EvalMod's
-//! output, at level `max − cts − EvalMod`, is the result: the same levels
-//! between bootstraps, SlotsToCoeffs ≈ 4× cheaper. EvalMod's coefficients
-//! are then the slot values themselves rather than their spread-out
-//! transform, which costs 0.5–0.8 bit in the worst slot (21.9–22.3 bits
-//! against 22.6–22.9 at N = 2^16; the mean is the same).
+//! With [`BootstrapConfig::slots_to_coeffs_first`] step 6 runs first, on
+//! the input at level `stc_levels` — at the bottom of the chain, where a
+//! key switch touches 4 limbs instead of 15 — and EvalMod's output, at
+//! level `max − cts − EvalMod`, is the result: the same levels between
+//! bootstraps, SlotsToCoeffs ≈ 4× cheaper. EvalMod's coefficients are then
+//! the slot values themselves rather than their spread-out transform,
+//! which costs 0.5–0.8 bit in the worst slot for complex values (21.9–22.3
+//! bits against 22.6–22.9 at N = 2^16; the mean is the same). For **real**
+//! values ([`Bootstrapper::bootstrap_real`]) the imaginary coefficient
+//! half is zero, so one EvalMod instead of two runs, and the worst slot is
+//! back at the usual order's 22.7 bits (only the real half's noise).
 //!
 //! One module per job (as Lattigo's `bootstrapping/`, `dft/`, `mod1/`):
 //! `config` (the circuit's shape and chain), `dft` (steps 4 and 6),
@@ -50,6 +53,16 @@ pub(crate) use keys::encapsulation_context;
 pub use keys::BootstrapKeys;
 
 use dft::SlotPlan;
+
+/// What the slots of a ciphertext to bootstrap hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotValues {
+    /// Any complex values.
+    Complex,
+    /// Real values (the imaginary parts are dropped): see
+    /// [`Bootstrapper::bootstrap_real`].
+    Real,
+}
 
 /// Where one bootstrap's time went, in seconds (wall clock).
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
@@ -98,7 +111,7 @@ impl Bootstrapper {
         config.check(ctx)?;
         let mut plans = BTreeMap::new();
         for &s in slots {
-            check_slots(ctx, &config, s)?;
+            check_slots(ctx, s)?;
             plans.insert(s, SlotPlan::new(ctx, s, &config));
         }
         let eval_mod = EvalMod::new(&config)?;
@@ -146,18 +159,51 @@ impl Bootstrapper {
     /// factor 2 of Δ) to [`output_level`](Self::output_level) at scale
     /// exactly Δ.
     pub fn bootstrap(&self, ct: &Ciphertext, rlk: &RelinKey, keys: &BootstrapKeys) -> Result<Ciphertext> {
-        Ok(self.bootstrap_scaled(ct, rlk, keys, 1.0, &mut |_, _| {})?.0)
+        Ok(self.bootstrap_scaled(ct, rlk, keys, 1.0, SlotValues::Complex, &mut |_, _| {})?.0)
     }
 
-    /// [`bootstrap`](Self::bootstrap), also returning where its time went
-    /// (`hecnn bench bootstrap` reports it).
+    /// Bootstraps a ciphertext of **real** slot values: returns the real
+    /// part of its slots, refreshed like [`bootstrap`](Self::bootstrap).
+    ///
+    /// With [`BootstrapConfig::slots_to_coeffs_first`] this halves EvalMod:
+    /// SlotsToCoeffs turns the slots `v` into the coefficients `(Re v, Im v)`,
+    /// and for real `v` the second half is zero — after ModRaise only
+    /// `q_0·I`, which EvalMod would map to zero anyway. So only the real
+    /// half `x + x̄` of CoeffsToSlots' output goes through EvalMod (one
+    /// interpolant instead of two at full slots, and no packing rotations
+    /// at sparse slots). In the usual order every coefficient of a real
+    /// vector is in use and this is [`bootstrap`](Self::bootstrap).
+    ///
+    /// ```no_run
+    /// # use hecnn_ckks::circuits::{BootstrapConfig, BootstrapKeys, Bootstrapper};
+    /// # use hecnn_ckks::{Context, Decryptor, Encoder, Preset, RelinKey, SecretKey};
+    /// let ctx = Context::new(Preset::Bootstrappable.params()).unwrap();
+    /// let sk = SecretKey::generate(&ctx);
+    /// let (rlk, slots) = (RelinKey::generate(&sk), ctx.n() / 2);
+    /// let config = BootstrapConfig { slots_to_coeffs_first: true, ..BootstrapConfig::default() };
+    /// let keys = BootstrapKeys::generate(&sk, &config, &[slots]).unwrap();
+    /// let boot = Bootstrapper::new(&ctx, config, &[slots]).unwrap();
+    /// let (enc, dec) = (Encoder::new(&ctx), Decryptor::new(&sk));
+    /// let pt = enc.encode_real(&[0.5, -0.25], slots, boot.input_level(), ctx.params().scale()).unwrap();
+    /// let ct = dec.encrypt_symmetric(&pt).unwrap().expand(&ctx).unwrap();
+    /// let fresh = boot.bootstrap_real(&ct, &rlk, &keys).unwrap();
+    /// assert_eq!(fresh.level(), boot.output_level());
+    /// ```
+    pub fn bootstrap_real(&self, ct: &Ciphertext, rlk: &RelinKey, keys: &BootstrapKeys) -> Result<Ciphertext> {
+        Ok(self.bootstrap_scaled(ct, rlk, keys, 1.0, SlotValues::Real, &mut |_, _| {})?.0)
+    }
+
+    /// [`bootstrap`](Self::bootstrap) or, for [`SlotValues::Real`],
+    /// [`bootstrap_real`](Self::bootstrap_real), also returning where its
+    /// time went (`hecnn bench bootstrap` reports it).
     pub fn bootstrap_phased(
         &self,
         ct: &Ciphertext,
         rlk: &RelinKey,
         keys: &BootstrapKeys,
+        values: SlotValues,
     ) -> Result<(Ciphertext, BootstrapPhases)> {
-        self.bootstrap_scaled(ct, rlk, keys, 1.0, &mut |_, _| {})
+        self.bootstrap_scaled(ct, rlk, keys, 1.0, values, &mut |_, _| {})
     }
 
     /// Bootstraps two ciphertexts of **real** values for the price of one:
@@ -208,7 +254,7 @@ impl Bootstrapper {
         }
         let ev = &self.ev;
         let z = ev.add(a, &self.mul_i(b, false))?;
-        let z = self.bootstrap_scaled(&z, rlk, keys, 0.5, &mut |_, _| {})?.0;
+        let z = self.bootstrap_scaled(&z, rlk, keys, 0.5, SlotValues::Complex, &mut |_, _| {})?.0;
         let conj = ev.conjugate(&z, &keys.galois)?;
         let re = ev.add(&z, &conj)?;
         let im = self.mul_i(&ev.sub(&z, &conj)?, true);
@@ -224,6 +270,7 @@ impl Bootstrapper {
         rlk: &RelinKey,
         keys: &BootstrapKeys,
         factor: f64,
+        values: SlotValues,
         probe: &mut dyn FnMut(&str, &Ciphertext),
     ) -> Result<(Ciphertext, BootstrapPhases)> {
         let ctx = &self.ctx;
@@ -320,7 +367,10 @@ impl Bootstrapper {
         let x = last.apply_unrescaled(ev, &self.encoder, &x, gk, end_scale)?;
         let conj = ev.conjugate(&x, gk)?;
         let re = ev.add(&x, &conj)?;
-        let im = self.mul_i(&ev.sub(&x, &conj)?, true);
+        // Real slots through SlotsToCoeffs first leave the imaginary
+        // coefficient half at zero: it needs no EvalMod.
+        let real_only = stc_first && values == SlotValues::Real;
+        let im = if real_only { None } else { Some(self.mul_i(&ev.sub(&x, &conj)?, true)) };
         phases.coeffs_to_slots = lap();
 
         // 5. EvalMod, on both halves or on one packed ciphertext, with the
@@ -332,14 +382,14 @@ impl Bootstrapper {
         // SlotsToCoeffs ran first, on the scale that the ratio/2π fold
         // below turns into exactly Δ.
         let eval_target = stc_first.then(|| delta * ratio * factor / TAU);
-        let mut w = if plan.packed {
+        let mut w = if let Some(im) = im.as_ref().filter(|_| plan.packed) {
             // [re | im] over 2·slots: the unrescaled rotation's key-switch
             // noise is divided by q_l with the rest.
-            let packed = ev.add(&re, &ev.rotate(&im, slots as i64, gk)?)?;
+            let packed = ev.add(&re, &ev.rotate(im, slots as i64, gk)?)?;
             let packed = ev.rescale_to(&packed, end_scale)?;
             probe("packed", &packed);
             self.eval_mod.apply(&self.ctx, &self.ev, &packed, rlk, eval_target)?
-        } else {
+        } else if let Some(im) = im {
             let re = ev.rescale_to(&re, end_scale)?;
             let im = ev.rescale_to(&im, end_scale)?;
             probe("re", &re);
@@ -354,6 +404,10 @@ impl Bootstrapper {
             probe("re_mod", &re);
             probe("im_mod", &im);
             ev.add(&re, &self.mul_i(&im, false))?
+        } else {
+            let re = ev.rescale_to(&re, end_scale)?;
+            probe("re", &re);
+            self.eval_mod.apply(&self.ctx, &self.ev, &re, rlk, eval_target)?
         };
         // sin(2πy) = 2π·m/ratio: fold ratio/2π (and the output factor) into the scale.
         w.scale *= TAU / ratio / factor;
@@ -576,7 +630,10 @@ mod tests {
                 .collect();
             let ct = enc.encrypt(&encoder.encode(&v, n, 0, ctx.params().scale()).unwrap()).unwrap();
             let mut labels = Vec::new();
-            let out = bs.bootstrap_scaled(&ct, &rlk, &keys, 1.0, &mut |l, _| labels.push(l.to_string())).unwrap().0;
+            let out = bs
+                .bootstrap_scaled(&ct, &rlk, &keys, 1.0, SlotValues::Complex, &mut |l, _| labels.push(l.to_string()))
+                .unwrap()
+                .0;
             let want: &[&str] =
                 if 2 * n <= ctx.n() / 2 { &["raised", "packed"] } else { &["raised", "re", "im", "re_mod", "im_mod"] };
             assert_eq!(labels, want, "{n} slots");
@@ -611,7 +668,7 @@ mod tests {
         let mut seen: BTreeMap<String, Vec<Complex64>> = BTreeMap::new();
         let mut cts: BTreeMap<String, Ciphertext> = BTreeMap::new();
         let out = bs
-            .bootstrap_scaled(&ct, &rlk, &keys, 1.0, &mut |label, c| {
+            .bootstrap_scaled(&ct, &rlk, &keys, 1.0, SlotValues::Complex, &mut |label, c| {
                 seen.insert(label.to_string(), encoder.decode(&dec.decrypt(c).unwrap()).unwrap());
                 cts.insert(label.to_string(), c.clone());
             })

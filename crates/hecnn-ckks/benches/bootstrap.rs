@@ -1,7 +1,7 @@
 //! Criterion benches of one bootstrap on the `bootstrappable` preset
-//! (N=2^16, 128-bit): full slots (2^15), two real full-slot vectors at once, and
-//! 2^12 slots. Slow: 10 samples
-//! (criterion's minimum) of tens of seconds each.
+//! (N=2^16, 128-bit): full slots (2^15), two real full-slot vectors at once,
+//! one real full-slot vector with SlotsToCoeffs first (one EvalMod), and
+//! 2^12 slots. Slow: 10 samples (criterion's minimum) of tens of seconds each.
 //!
 //! `RAYON_NUM_THREADS=1|2 cargo bench -p hecnn-ckks --bench bootstrap`
 
@@ -37,6 +37,16 @@ fn bench_bootstrap(c: &mut Criterion) {
             });
         }
     }
+    // One real full-slot vector, SlotsToCoeffs first: input at level 3,
+    // one EvalMod (`Bootstrapper::bootstrap_real`).
+    let first = BootstrapConfig { slots_to_coeffs_first: true, ..config };
+    let bs = Bootstrapper::new(&ctx, first.clone(), &[full]).unwrap();
+    let keys = BootstrapKeys::generate(&sk, &first, &[full]).unwrap();
+    let vals: Vec<f64> = (0..full).map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0).collect();
+    let ct = enc.encrypt(&encoder.encode_real(&vals, full, bs.input_level(), ctx.params().scale()).unwrap()).unwrap();
+    g.bench_function(format!("real_stc_first_slots_{full}"), |b| {
+        b.iter(|| bs.bootstrap_real(&ct, &rlk, &keys).unwrap())
+    });
     g.finish();
 }
 

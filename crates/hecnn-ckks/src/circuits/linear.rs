@@ -342,6 +342,11 @@ impl LinearTransform {
         self
     }
 
+    /// The rotation `r` of [`then_rotate`](Self::then_rotate) (0 if none).
+    pub fn post_rotation(&self) -> i64 {
+        self.post
+    }
+
     /// Rotation steps (left, signed) the transform needs Galois keys for:
     /// the giant steps (±m only, by Horner's rule, where they allow it) and
     /// the power-of-two hops of the babies.

@@ -22,6 +22,10 @@ pub(crate) struct SlotPlan {
     /// slots and, with one rotation after it, folds `[re | im] ↦ re + i·im`
     /// back into a period of `slots`.
     pub(super) packed: bool,
+    /// Rotation applied to the input before anything else: the rotation
+    /// the chain's left alignment leaves over, paid at the input's level
+    /// (1 or 4 limbs) instead of on the last transform (see [`align`]).
+    pub(super) pre: i64,
 }
 
 impl SlotPlan {
@@ -57,13 +61,23 @@ impl SlotPlan {
         // Aligned in the order they run: SlotsToCoeffs first owes its
         // rotation to CoeffsToSlots (it passes ModRaise: a rotated
         // polynomial plus q_0 times another integer one).
-        let (cts, stc) = if config.slots_to_coeffs_first {
-            let (stc, cts) = left_align(stc, cts);
-            (cts, stc)
+        let (cts, stc, pre) = if config.slots_to_coeffs_first {
+            let (stc, cts, pre) = align(stc, cts, !packed);
+            (cts, stc, pre)
         } else {
-            left_align(cts, stc)
+            align(cts, stc, !packed)
         };
-        Self { slots, cts, stc, trace, packed }
+        Self { slots, cts, stc, trace, packed, pre }
+    }
+
+    /// The level the bootstrap's input (and the pre-rotation) is at.
+    #[cfg(feature = "client")]
+    fn input_level(&self, out: usize, stc_first: bool) -> usize {
+        if stc_first {
+            out + self.stc.len()
+        } else {
+            0
+        }
     }
 
     /// Every rotation of the circuit with the highest level it runs at,
@@ -75,8 +89,11 @@ impl SlotPlan {
     /// first one. A rotation shared by several steps
     /// gets the highest of their levels (see [`GaloisKeys::generate_at_levels`]).
     #[cfg(feature = "client")]
-    pub(crate) fn rotation_levels(&self, top: usize, out: usize) -> Vec<(i64, usize)> {
+    pub(crate) fn rotation_levels(&self, top: usize, out: usize, stc_first: bool) -> Vec<(i64, usize)> {
         let mut r: Vec<(i64, usize)> = self.trace.iter().map(|&s| (s, top)).collect();
+        if self.pre != 0 {
+            r.push((self.pre, self.input_level(out, stc_first)));
+        }
         for (i, t) in self.cts.iter().enumerate() {
             r.extend(t.rotations().into_iter().map(|s| (s, top - i)));
         }
@@ -142,6 +159,36 @@ pub(super) fn fft_stages(slots: usize, m: usize) -> Vec<Stage> {
         len *= 2;
     }
     stages
+}
+
+/// [`left_align`], with the rotation left over on the last transform
+/// moved to the input when `to_input` (all matrices act on one slot count:
+/// no packing). The chain computes `R^f·M` with its last rotation `R^f`
+/// taken off; on the matrices `R^f·M_i·R^{−f}` (same diagonal indices, so
+/// the same alignment and the same f) it computes `M·R^{−f}`, which on the
+/// input rotated by f is `M`. Returns the pre-rotation (0: none).
+fn align(
+    first: Vec<DiagMatrix>,
+    second: Vec<DiagMatrix>,
+    to_input: bool,
+) -> (Vec<LinearTransform>, Vec<LinearTransform>, i64) {
+    let (a, b) = left_align(first.clone(), second.clone());
+    let f = b.last().map_or(0, LinearTransform::post_rotation);
+    if !to_input || f == 0 {
+        return (a, b, 0);
+    }
+    let conjugate = |m: DiagMatrix| {
+        let n = m.slots();
+        DiagMatrix::rotation(n, f).compose(&m.compose(&DiagMatrix::rotation(n, -f)))
+    };
+    let (a2, mut b2) =
+        left_align(first.into_iter().map(conjugate).collect(), second.into_iter().map(conjugate).collect());
+    let last = b2.pop().expect("a non-empty chain");
+    if last.post_rotation() != f {
+        return (a, b, 0);
+    }
+    b2.push(last.then_rotate(-f));
+    (a2, b2, f)
 }
 
 /// The transforms of two chains of matrices (application order: `cts`

@@ -31,7 +31,11 @@ impl BootstrapKeys {
         for &s in slots {
             check_slots(ctx, s)?;
             let plan = SlotPlan::new(ctx, s, config);
-            elements.extend(plan.rotation_levels(top, out).into_iter().map(|(r, l)| (ctx.galois_element(r), l)));
+            elements.extend(
+                plan.rotation_levels(top, out, config.slots_to_coeffs_first)
+                    .into_iter()
+                    .map(|(r, l)| (ctx.galois_element(r), l)),
+            );
             elements.push((ctx.conjugation_element(), plan.conjugation_level(top)));
         }
         let galois = GaloisKeys::generate_at_levels(sk, &elements);

@@ -151,8 +151,9 @@ impl Bootstrapper {
     pub fn rotation_count(&self, slots: usize) -> Option<usize> {
         let plan = self.plans.get(&slots)?;
         let lt: usize = plan.cts.iter().chain(&plan.stc).map(|t| t.rotation_counts().0 + t.rotation_counts().1).sum();
-        // + conjugation, + the packing and unpacking rotations, + the two encapsulation switches.
-        Some(lt + plan.trace.len() + 1 + 2 * usize::from(plan.packed) + 2)
+        // + the input's pre-rotation, + conjugation, + the packing and
+        // unpacking rotations, + the two encapsulation switches.
+        Some(lt + usize::from(plan.pre != 0) + plan.trace.len() + 1 + 2 * usize::from(plan.packed) + 2)
     }
 
     /// Refreshes `ct` (at [`input_level`](Self::input_level), scale within a
@@ -310,6 +311,16 @@ impl Bootstrapper {
         let mut phases = BootstrapPhases::default();
         let mut clock = Instant::now();
         let mut lap = || std::mem::replace(&mut clock, Instant::now()).elapsed().as_secs_f64();
+
+        // The rotation the transforms' alignment leaves over, paid here at
+        // the input's level (1 or 4 limbs) rather than after the last one.
+        let rotated;
+        let ct = if plan.pre != 0 {
+            rotated = ev.rotate(ct, plan.pre, gk)?;
+            &rotated
+        } else {
+            ct
+        };
 
         // 0. SlotsToCoeffs first (if so configured): slots → coefficients
         // at the bottom of the chain, landing on level 0 at Δ.

@@ -513,6 +513,7 @@ impl Bootstrapper {
 mod tests {
     use super::dft::fft_stages;
     use super::*;
+    use crate::circuits::linear::DiagMatrix;
     use crate::circuits::poly::PolyEvaluator;
     use crate::decrypt::Decryptor;
     use crate::encrypt::Encryptor;
@@ -533,9 +534,10 @@ mod tests {
         assert_eq!(config.levels_left(preset.max_level()), Some(levels));
     }
 
-    /// The left-aligned chain computes exactly the product of the FFT
-    /// stages (the rotations the transforms owe cancel), and at full slots
-    /// CoeffsToSlots needs no key for a negative rotation.
+    /// The left-aligned chain, after the input's pre-rotation, computes
+    /// exactly the product of the FFT stages (the rotations the transforms
+    /// owe cancel), in both orders, and at full slots CoeffsToSlots needs
+    /// no key for a negative rotation.
     #[test]
     fn left_aligned_transforms_compute_the_fft_and_need_positive_cts_keys() {
         let bits = BootstrapConfig::default().chain_bits(2);
@@ -553,7 +555,10 @@ mod tests {
         for s in &stages {
             want = s.forward.apply(&want);
         }
-        let mut got = v;
+        // The rotation the chain owes is paid on the input, not by the last transform.
+        assert_ne!(plan.pre, 0);
+        assert_eq!(plan.stc.last().unwrap().post_rotation(), 0);
+        let mut got = DiagMatrix::rotation(slots, plan.pre).apply(&v);
         for t in plan.cts.iter().chain(&plan.stc) {
             got = t.matrix().apply(&got);
         }
@@ -564,8 +569,25 @@ mod tests {
         }
         let last = plan.stc.last().unwrap();
         assert!(plan.stc[..plan.stc.len() - 1].iter().all(|t| t.rotations().iter().all(|&r| r > 0)));
-        // The last transform pays what the chain owes: one rotation more.
-        assert!(last.rotation_counts().1 <= 5, "{:?}", last.rotation_counts());
+        assert!(last.rotation_counts().1 <= 4, "{:?}", last.rotation_counts());
+        // SlotsToCoeffs first: the same matrices in the other order, the
+        // same identity (StC then CtS is the identity up to the FFT scale).
+        let first = BootstrapConfig { slots_to_coeffs_first: true, ..config.clone() };
+        let plan = SlotPlan::new(&ctx, slots, &first);
+        let mut want = v.clone();
+        for s in &stages {
+            want = s.forward.apply(&want);
+        }
+        for s in stages.iter().rev() {
+            want = s.inverse.apply(&want);
+        }
+        let mut got = DiagMatrix::rotation(slots, plan.pre).apply(&v);
+        for t in plan.stc.iter().chain(&plan.cts) {
+            got = t.matrix().apply(&got);
+        }
+        let err = got.iter().zip(&want).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+        assert!(err < 1e-9, "SlotsToCoeffs first: {err}");
+        assert_eq!(plan.cts.last().unwrap().post_rotation(), 0);
         // Two keys per transform (its unit and its giant step) but the last,
         // at full slots and packed (where the periodic extensions keep their
         // diagonals' signed indices, so −1 stays next to 0).

@@ -82,8 +82,8 @@ impl SlotPlan {
 
     /// Every rotation of the circuit with the highest level it runs at,
     /// for a chain whose top is `top` and SlotsToCoeffs landing on `out`
-    /// (the output level, or 0 when it runs first): the sub-sum at the
-    /// top, CtS transform i at `top − i` (its giant steps act on
+    /// (the output level, or 0 when it runs first): the input's
+    /// pre-rotation at the input level, the sub-sum at the top, CtS transform i at `top − i` (its giant steps act on
     /// unrescaled sums at the same level), the packing rotation beside the
     /// last CtS, StC transform j at `out + stc − j` and the fold after the
     /// first one. A rotation shared by several steps

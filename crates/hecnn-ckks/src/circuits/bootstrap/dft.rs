@@ -70,29 +70,19 @@ impl SlotPlan {
         Self { slots, cts, stc, trace, packed, pre }
     }
 
-    /// The level the bootstrap's input (and the pre-rotation) is at.
-    #[cfg(feature = "client")]
-    fn input_level(&self, out: usize, stc_first: bool) -> usize {
-        if stc_first {
-            out + self.stc.len()
-        } else {
-            0
-        }
-    }
-
     /// Every rotation of the circuit with the highest level it runs at,
     /// for a chain whose top is `top` and SlotsToCoeffs landing on `out`
-    /// (the output level, or 0 when it runs first): the input's
-    /// pre-rotation at the input level, the sub-sum at the top, CtS transform i at `top − i` (its giant steps act on
+    /// (the output level, or 0 when it runs first) and the input at
+    /// `input`: the input's pre-rotation there, the sub-sum at the top, CtS transform i at `top − i` (its giant steps act on
     /// unrescaled sums at the same level), the packing rotation beside the
     /// last CtS, StC transform j at `out + stc − j` and the fold after the
     /// first one. A rotation shared by several steps
     /// gets the highest of their levels (see [`GaloisKeys::generate_at_levels`]).
     #[cfg(feature = "client")]
-    pub(crate) fn rotation_levels(&self, top: usize, out: usize, stc_first: bool) -> Vec<(i64, usize)> {
+    pub(crate) fn rotation_levels(&self, top: usize, out: usize, input: usize) -> Vec<(i64, usize)> {
         let mut r: Vec<(i64, usize)> = self.trace.iter().map(|&s| (s, top)).collect();
         if self.pre != 0 {
-            r.push((self.pre, self.input_level(out, stc_first)));
+            r.push((self.pre, input));
         }
         for (i, t) in self.cts.iter().enumerate() {
             r.extend(t.rotations().into_iter().map(|s| (s, top - i)));

@@ -32,7 +32,7 @@ impl BootstrapKeys {
             check_slots(ctx, s)?;
             let plan = SlotPlan::new(ctx, s, config);
             elements.extend(
-                plan.rotation_levels(top, out, config.slots_to_coeffs_first)
+                plan.rotation_levels(top, out, config.input_level())
                     .into_iter()
                     .map(|(r, l)| (ctx.galois_element(r), l)),
             );

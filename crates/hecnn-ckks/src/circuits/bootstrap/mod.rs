@@ -393,32 +393,37 @@ impl Bootstrapper {
         // SlotsToCoeffs ran first, on the scale that the ratio/2π fold
         // below turns into exactly Δ.
         let eval_target = stc_first.then(|| delta * ratio * factor / TAU);
-        let mut w = if let Some(im) = im.as_ref().filter(|_| plan.packed) {
-            // [re | im] over 2·slots: the unrescaled rotation's key-switch
-            // noise is divided by q_l with the rest.
-            let packed = ev.add(&re, &ev.rotate(im, slots as i64, gk)?)?;
-            let packed = ev.rescale_to(&packed, end_scale)?;
-            probe("packed", &packed);
-            self.eval_mod.apply(&self.ctx, &self.ev, &packed, rlk, eval_target)?
-        } else if let Some(im) = im {
-            let re = ev.rescale_to(&re, end_scale)?;
-            let im = ev.rescale_to(&im, end_scale)?;
-            probe("re", &re);
-            probe("im", &im);
-            // The two halves are independent: on more than one thread they
-            // run side by side (each op's limb loops alone scale ≈ 1.75× on 2).
-            let (re, im) = rayon::join(
-                || self.eval_mod.apply(&self.ctx, &self.ev, &re, rlk, eval_target),
-                || self.eval_mod.apply(&self.ctx, &self.ev, &im, rlk, eval_target),
-            );
-            let (re, im) = (re?, im?);
-            probe("re_mod", &re);
-            probe("im_mod", &im);
-            ev.add(&re, &self.mul_i(&im, false))?
-        } else {
-            let re = ev.rescale_to(&re, end_scale)?;
-            probe("re", &re);
-            self.eval_mod.apply(&self.ctx, &self.ev, &re, rlk, eval_target)?
+        let mut w = match im {
+            Some(im) if plan.packed => {
+                // [re | im] over 2·slots: the unrescaled rotation's key-switch
+                // noise is divided by q_l with the rest.
+                let packed = ev.add(&re, &ev.rotate(&im, slots as i64, gk)?)?;
+                let packed = ev.rescale_to(&packed, end_scale)?;
+                probe("packed", &packed);
+                self.eval_mod.apply(&self.ctx, &self.ev, &packed, rlk, eval_target)?
+            }
+            Some(im) => {
+                let re = ev.rescale_to(&re, end_scale)?;
+                let im = ev.rescale_to(&im, end_scale)?;
+                probe("re", &re);
+                probe("im", &im);
+                // The two halves are independent: on more than one thread they
+                // run side by side (each op's limb loops alone scale ≈ 1.75× on 2).
+                let (re, im) = rayon::join(
+                    || self.eval_mod.apply(&self.ctx, &self.ev, &re, rlk, eval_target),
+                    || self.eval_mod.apply(&self.ctx, &self.ev, &im, rlk, eval_target),
+                );
+                let (re, im) = (re?, im?);
+                probe("re_mod", &re);
+                probe("im_mod", &im);
+                ev.add(&re, &self.mul_i(&im, false))?
+            }
+            // Real values, SlotsToCoeffs first: the real half alone.
+            None => {
+                let re = ev.rescale_to(&re, end_scale)?;
+                probe("re", &re);
+                self.eval_mod.apply(&self.ctx, &self.ev, &re, rlk, eval_target)?
+            }
         };
         // sin(2πy) = 2π·m/ratio: fold ratio/2π (and the output factor) into the scale.
         w.scale *= TAU / ratio / factor;
